@@ -1,0 +1,7 @@
+// Public surface of the engine.
+export { Engine } from './engine.js';
+export { Tensor, type DType } from './tensor.js';
+export { Runtime } from './runtime.js';
+export { Rng } from './rng.js';
+export * from './shape.js';
+export * as ops from './ops/index.js';

@@ -1,0 +1,150 @@
+// Views share their input's storage (no kernel): reshape of a contiguous tensor, permute/transpose,
+// slice, expand, (un)squeeze. The copies that remain (contiguous, clone, copyInto) use one strided
+// copy kernel.
+
+import { Tensor } from '../tensor.js';
+import { record } from '../autograd.js';
+import { contiguousStrides, fmt, normAxis, numel, type Shape } from '../shape.js';
+import { grid1d } from '../runtime.js';
+import { checkInputs } from './map.js';
+import { sumTo } from './reduce.js';
+import source from '../../shaders/copy_into.wgsl';
+
+/** A new tensor object over x's storage (shares memory, no tape). */
+export function alias(x: Tensor, shape: Shape, strides: Shape, offset: number): Tensor {
+  x.assertAlive('view');
+  x.storage.refs++;
+  return new Tensor(x.engine, x.storage, shape, strides, offset, x.dtype);
+}
+
+/** dst (any strided view) ← src, elementwise; shapes must match. Writes in place into dst's storage. */
+export function copyInto(dst: Tensor, src: Tensor): void {
+  const engine = checkInputs('copyInto', [dst, src]);
+  if (dst.shape.length !== src.shape.length || dst.shape.some((d, i) => d !== src.shape[i])) {
+    throw new Error(`copyInto: destination ${fmt(dst.shape)} and source ${fmt(src.shape)} differ`);
+  }
+  if (dst.ndim > 8) throw new Error(`copyInto: rank ${dst.ndim} exceeds 8`);
+  const n = src.size;
+  if (n === 0) return;
+  const [gx, gy] = grid1d(Math.ceil(n / 256));
+  const u = new Uint32Array(8 + 24);
+  u[0] = n;
+  u[1] = src.ndim;
+  u[2] = gx * 256;
+  u[4] = src.offset;
+  u[5] = dst.offset;
+  for (let d = 0; d < src.ndim; d++) {
+    u[8 + d] = src.shape[d];
+    u[16 + d] = src.strides[d];
+    u[24 + d] = dst.strides[d];
+  }
+  engine.backend.dispatch({
+    kernel: { name: 'copy', source, defines: { T: src.dtype === 'i32' ? 'u32' : 'f32' } },
+    inputs: [src.buffer],
+    outputs: [dst.buffer],
+    uniforms: u,
+    workgroups: [gx, gy],
+  });
+}
+
+/** A contiguous copy (always a new tensor), differentiable. */
+export function clone(x: Tensor): Tensor {
+  const out = x.engine.empty(x.shape, x.dtype);
+  copyInto(out, x);
+  return record(out, 'clone', [x], (g) => [g]);
+}
+
+export function contiguous(x: Tensor): Tensor {
+  return x.isContiguous() ? x : clone(x);
+}
+
+export function reshape(x: Tensor, shape: number[]): Tensor {
+  const infer = shape.indexOf(-1);
+  const s = [...shape];
+  if (infer >= 0) {
+    const known = numel(s.filter((_, i) => i !== infer));
+    s[infer] = known === 0 ? 0 : x.size / known;
+  }
+  if (numel(s) !== x.size || s.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new Error(`reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) to ${fmt(shape)}`);
+  }
+  const src = contiguous(x);
+  const out = alias(src, s, contiguousStrides(s), src.offset);
+  return record(out, 'reshape', [src], (g) => [reshape(g, [...src.shape])]);
+}
+
+export function permute(x: Tensor, dims: number[]): Tensor {
+  if (dims.length !== x.ndim) throw new Error(`permute: ${dims.length} dims given for ${x}`);
+  const d = dims.map((a) => normAxis('permute', a, x.ndim));
+  if (new Set(d).size !== d.length) throw new Error(`permute: dims ${fmt(dims)} repeat an axis`);
+  const out = alias(x, d.map((i) => x.shape[i]), d.map((i) => x.strides[i]), x.offset);
+  const inv = new Array<number>(d.length);
+  d.forEach((a, i) => (inv[a] = i));
+  return record(out, 'permute', [x], (g) => [permute(g, inv)]);
+}
+
+export function transpose(x: Tensor, a: number, b: number): Tensor {
+  const dims = [...x.shape.keys()];
+  const i = normAxis('transpose', a, x.ndim);
+  const j = normAxis('transpose', b, x.ndim);
+  [dims[i], dims[j]] = [dims[j], dims[i]];
+  return permute(x, dims);
+}
+
+/** x[..., start:end:step, ...] along `axis` (a view). */
+export function slice(x: Tensor, axis: number, start: number, end: number, step = 1): Tensor {
+  const a = normAxis('slice', axis, x.ndim);
+  const dim = x.shape[a];
+  const lo = Math.min(Math.max(start < 0 ? start + dim : start, 0), dim);
+  const hi = Math.min(Math.max(end < 0 ? end + dim : end, lo), dim);
+  if (!Number.isInteger(step) || step < 1) throw new Error(`slice: step must be a positive integer, got ${step}`);
+  const shape = [...x.shape];
+  shape[a] = Math.ceil((hi - lo) / step);
+  const strides = [...x.strides];
+  strides[a] *= step;
+  const out = alias(x, shape, strides, x.offset + lo * x.strides[a]);
+  return record(out, 'slice', [x], (g) => {
+    const gx = x.engine.zeros(x.shape);
+    const window = slice(gx, a, lo, hi, step);
+    copyInto(window, g);
+    window.dispose();
+    return [gx];
+  });
+}
+
+/** Broadcast to a larger shape without copying (stride 0 along new or size-1 axes). */
+export function expand(x: Tensor, shape: number[]): Tensor {
+  const lead = shape.length - x.ndim;
+  if (lead < 0) throw new Error(`expand: cannot expand ${fmt(x.shape)} to fewer dims ${fmt(shape)}`);
+  const strides = shape.map((d, i) => {
+    if (i < lead) return 0;
+    const sd = x.shape[i - lead];
+    if (sd === d) return x.strides[i - lead];
+    if (sd === 1) return 0;
+    throw new Error(`expand: cannot expand ${fmt(x.shape)} to ${fmt(shape)}`);
+  });
+  const out = alias(x, shape, strides, x.offset);
+  return record(out, 'expand', [x], (g) => [sumTo(g, x.shape)]);
+}
+
+export function unsqueeze(x: Tensor, axis: number): Tensor {
+  const a = normAxis('unsqueeze', axis, x.ndim + 1);
+  const shape = [...x.shape];
+  shape.splice(a, 0, 1);
+  return reshape(x, shape);
+}
+
+export function squeeze(x: Tensor, axis?: number): Tensor {
+  if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  const a = normAxis('squeeze', axis, x.ndim);
+  if (x.shape[a] !== 1) return x;
+  return reshape(x, x.shape.filter((_, i) => i !== a));
+}
+
+export function flatten(x: Tensor, start = 0, end = -1): Tensor {
+  if (x.ndim === 0) return reshape(x, [1]);
+  const s = normAxis('flatten', start, x.ndim);
+  const e = normAxis('flatten', end, x.ndim);
+  const shape = [...x.shape.slice(0, s), numel(x.shape.slice(s, e + 1)), ...x.shape.slice(e + 1)];
+  return reshape(x, shape);
+}

@@ -1,0 +1,302 @@
+// The backend: compiles and caches compute pipelines, batches dispatches into one command encoder,
+// packs every dispatch's uniforms into one ring buffer, and moves data to and from the GPU. It knows
+// buffers and kernels, nothing of tensors' meaning or of models.
+
+import { BufferPool, bucketSize, type PoolStats } from './buffer-pool.js';
+import { acquireDevice, type DeviceOptions } from './device.js';
+import { preprocess, type Defines } from './shader.js';
+
+export interface Kernel {
+  /** Label of the pipeline: it names the kernel in every error and profile. */
+  name: string;
+  /** WGSL template (see shader.ts). Binding 0 is the uniform block, then inputs, then outputs. */
+  source: string;
+  defines?: Defines;
+}
+
+export interface DispatchArgs {
+  kernel: Kernel;
+  /** Bound read-only, at bindings 1..n. */
+  inputs: GPUBuffer[];
+  /** Bound read-write, after the inputs. They may also be read (in-place updates). */
+  outputs: GPUBuffer[];
+  /** Contents of the uniform block: at most UNIFORM_SLOT bytes. */
+  uniforms: ArrayBufferView;
+  workgroups: readonly [number, number?, number?];
+}
+
+/** Bytes per dispatch in the uniform ring; dynamic uniform offsets must be multiples of 256. */
+export const UNIFORM_SLOT = 256;
+const RING_SLOTS = 4096;
+const MAX_BIND_GROUPS = 50_000;
+
+interface PipelineEntry {
+  id: number;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+export class Runtime {
+  readonly device: GPUDevice;
+  readonly adapter: GPUAdapter;
+  readonly description: string;
+  readonly features: Set<string>;
+  readonly limits: GPUSupportedLimits;
+  readonly pool: BufferPool;
+
+  private pipelines = new Map<string, PipelineEntry>();
+  private layouts = new Map<string, GPUBindGroupLayout>();
+  private sourceIds = new Map<string, number>();
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private uniformRing: GPUBuffer;
+  private uniformCpu = new Uint8Array(UNIFORM_SLOT * RING_SLOTS);
+  private slotsUsed = 0;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private batchKernels: string[] = [];
+  private pendingErrors: Promise<string | null>[] = [];
+  private lostReason: string | null = null;
+  private uncaptured: string | null = null;
+  private stagingFree = new Map<number, GPUBuffer[]>();
+  /** Counters for tests and the bench. */
+  readonly counters = { dispatches: 0, submits: 0, pipelinesCreated: 0, bindGroupsCreated: 0, readbacks: 0 };
+
+  private constructor(
+    readonly gpu: GPU,
+    adapter: GPUAdapter,
+    device: GPUDevice,
+    description: string,
+    features: Set<string>,
+  ) {
+    this.adapter = adapter;
+    this.device = device;
+    this.description = description;
+    this.features = features;
+    this.limits = device.limits;
+    this.pool = new BufferPool(device, device.limits.maxStorageBufferBindingSize);
+    this.uniformRing = device.createBuffer({
+      size: this.uniformCpu.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'uniform-ring',
+    });
+    device.lost.then((info) => {
+      this.lostReason = `WebGPU device lost (${info.reason}): ${info.message}`;
+    });
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.uncaptured ??= ev.error.message;
+    };
+  }
+
+  static async create(opts: DeviceOptions = {}): Promise<Runtime> {
+    const { gpu, adapter, device, description, features } = await acquireDevice(opts);
+    return new Runtime(gpu, adapter, device, description, features);
+  }
+
+  // ---------------------------------------------------------------- pipelines
+
+  private layoutFor(nIn: number, nOut: number): GPUBindGroupLayout {
+    const key = `${nIn}:${nOut}`;
+    let layout = this.layouts.get(key);
+    if (!layout) {
+      const entries: GPUBindGroupLayoutEntry[] = [
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
+      ];
+      for (let i = 0; i < nIn + nOut; i++) {
+        entries.push({
+          binding: i + 1,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: i < nIn ? 'read-only-storage' : 'storage' },
+        });
+      }
+      layout = this.device.createBindGroupLayout({ entries, label: `layout ${key}` });
+      this.layouts.set(key, layout);
+    }
+    return layout;
+  }
+
+  private pipelineFor(k: Kernel, nIn: number, nOut: number): PipelineEntry {
+    let sid = this.sourceIds.get(k.source);
+    if (sid === undefined) this.sourceIds.set(k.source, (sid = this.sourceIds.size));
+    const key = `${k.name}|${sid}|${nIn}|${nOut}|${k.defines ? JSON.stringify(k.defines) : ''}`;
+    let entry = this.pipelines.get(key);
+    if (!entry) {
+      const code = preprocess(k.source, k.defines);
+      const module = this.device.createShaderModule({ code, label: k.name });
+      const layout = this.layoutFor(nIn, nOut);
+      const pipeline = this.device.createComputePipeline({
+        label: k.name,
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: 'main' },
+      });
+      entry = { id: this.pipelines.size, pipeline, layout };
+      this.pipelines.set(key, entry);
+      this.counters.pipelinesCreated++;
+    }
+    return entry;
+  }
+
+  private bindGroupFor(p: PipelineEntry, buffers: GPUBuffer[], label: string): GPUBindGroup {
+    let key = `${p.id}`;
+    for (const b of buffers) key += `,${this.pool.ids.get(b) ?? 'x'}`;
+    const cacheable = !key.includes('x');
+    let bg = cacheable ? this.bindGroups.get(key) : undefined;
+    if (!bg) {
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformRing, size: UNIFORM_SLOT } }];
+      buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+      bg = this.device.createBindGroup({ layout: p.layout, entries, label });
+      this.counters.bindGroupsCreated++;
+      if (cacheable) {
+        if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
+        this.bindGroups.set(key, bg);
+      }
+    }
+    return bg;
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  private beginBatch(): GPUComputePassEncoder {
+    if (!this.pass) {
+      // Error scopes around the whole batch: a validation or out-of-memory error raised by any call in
+      // it is reported at the next sync point, together with the kernels the batch held.
+      this.device.pushErrorScope('internal');
+      this.device.pushErrorScope('out-of-memory');
+      this.device.pushErrorScope('validation');
+      this.encoder = this.device.createCommandEncoder();
+      this.pass = this.encoder.beginComputePass();
+    }
+    return this.pass;
+  }
+
+  dispatch(a: DispatchArgs): void {
+    if (this.lostReason) throw new Error(this.lostReason);
+    const nIn = a.inputs.length;
+    const nOut = a.outputs.length;
+    if (nIn + nOut > this.limits.maxStorageBuffersPerShaderStage) {
+      throw new Error(`${a.kernel.name}: ${nIn + nOut} storage buffers exceed the device limit`);
+    }
+    if (a.uniforms.byteLength > UNIFORM_SLOT) {
+      throw new Error(`${a.kernel.name}: uniform block of ${a.uniforms.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
+    }
+    const [x, y = 1, z = 1] = a.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    if (x > maxDim || y > maxDim || z > maxDim) {
+      throw new Error(`${a.kernel.name}: workgroup grid ${x}x${y}x${z} exceeds ${maxDim} per dimension`);
+    }
+    if (this.slotsUsed === RING_SLOTS) this.flush();
+    const p = this.pipelineFor(a.kernel, nIn, nOut);
+    const pass = this.beginBatch();
+    const slot = this.slotsUsed++;
+    this.uniformCpu.set(new Uint8Array(a.uniforms.buffer, a.uniforms.byteOffset, a.uniforms.byteLength), slot * UNIFORM_SLOT);
+    const bg = this.bindGroupFor(p, [...a.inputs, ...a.outputs], a.kernel.name);
+    pass.setPipeline(p.pipeline);
+    pass.setBindGroup(0, bg, [slot * UNIFORM_SLOT]);
+    pass.dispatchWorkgroups(x, y, z);
+    this.batchKernels.push(a.kernel.name);
+    this.counters.dispatches++;
+  }
+
+  /** Submit everything encoded so far. Cheap when nothing is pending. */
+  flush(): void {
+    if (!this.pass || !this.encoder) return;
+    this.pass.end();
+    const cmd = this.encoder.finish();
+    this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformCpu, 0, this.slotsUsed * UNIFORM_SLOT);
+    this.device.queue.submit([cmd]);
+    this.counters.submits++;
+    const kernels = summarize(this.batchKernels);
+    for (let i = 0; i < 3; i++) {
+      this.pendingErrors.push(
+        this.device.popErrorScope().then((e) => (e ? `${e.message} (batch held kernels: ${kernels})` : null)),
+      );
+    }
+    this.pass = null;
+    this.encoder = null;
+    this.slotsUsed = 0;
+    this.batchKernels = [];
+  }
+
+  /** Wait for all submitted work and raise any error it produced. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.throwPendingErrors();
+  }
+
+  private async throwPendingErrors(): Promise<void> {
+    const pending = this.pendingErrors;
+    this.pendingErrors = [];
+    const msgs = (await Promise.all(pending)).filter((m): m is string => m !== null);
+    if (this.uncaptured) msgs.push(this.uncaptured);
+    this.uncaptured = null;
+    if (this.lostReason) msgs.push(this.lostReason);
+    if (msgs.length) throw new Error(`WebGPU error: ${msgs.join('\n')}`);
+  }
+
+  // ---------------------------------------------------------------- data movement
+
+  /**
+   * Upload into a buffer. queue.writeBuffer runs before any command buffer submitted after it, so
+   * pending dispatches (which may still read the buffer's previous contents) are submitted first.
+   */
+  write(buffer: GPUBuffer, byteOffset: number, data: ArrayBufferView): void {
+    this.flush();
+    this.device.queue.writeBuffer(buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  async read(buffer: GPUBuffer, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
+    this.flush();
+    const size = bucketSize(Math.ceil(byteLength / 4) * 4);
+    const staging =
+      this.stagingFree.get(size)?.pop() ??
+      this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'staging' });
+    const enc = this.device.createCommandEncoder();
+    const len = Math.ceil(byteLength / 4) * 4;
+    if (len > 0) enc.copyBufferToBuffer(buffer, byteOffset, staging, 0, len);
+    this.device.queue.submit([enc.finish()]);
+    this.counters.readbacks++;
+    try {
+      await staging.mapAsync(GPUMapMode.READ, 0, size);
+    } catch (e) {
+      await this.throwPendingErrors();
+      throw e;
+    }
+    const out = staging.getMappedRange(0, len).slice(0, byteLength);
+    staging.unmap();
+    let list = this.stagingFree.get(size);
+    if (!list) this.stagingFree.set(size, (list = []));
+    list.push(staging);
+    await this.throwPendingErrors();
+    return out;
+  }
+
+  /** Release free pool buffers (and the bind groups that may point at them). */
+  trim(): void {
+    this.flush();
+    this.bindGroups.clear();
+    this.pool.trim();
+  }
+
+  memory(): PoolStats {
+    return this.pool.snapshot();
+  }
+
+  destroy(): void {
+    this.flush();
+    this.device.destroy();
+  }
+}
+
+function summarize(names: string[]): string {
+  const counts = new Map<string, number>();
+  for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+  return [...counts].map(([n, c]) => (c > 1 ? `${n}×${c}` : n)).join(', ');
+}
+
+/** Split a 1-D workgroup count into a 2-D grid that fits the per-dimension limit. */
+export function grid1d(workgroups: number, maxDim = 65535): [number, number] {
+  if (workgroups <= maxDim) return [workgroups, 1];
+  const y = Math.ceil(workgroups / maxDim);
+  return [Math.ceil(workgroups / y), y];
+}

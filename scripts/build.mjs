@@ -1,0 +1,24 @@
+// Bundle the CLI and the bench with esbuild. WGSL files are imported as text; `webgpu` (a native
+// addon) stays external.
+import { build } from 'esbuild';
+import { existsSync } from 'node:fs';
+
+const entries = { hvp: 'cli/main.ts', bench: 'bench/main.ts' };
+const extra = process.argv.slice(2);
+const entryPoints = Object.fromEntries(
+  Object.entries(entries).filter(([, path]) => existsSync(path)).concat(extra.map((p) => [p.replace(/^.*\/|\.ts$/g, ''), p])),
+);
+
+await build({
+  entryPoints,
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: true,
+  loader: { '.wgsl': 'text' },
+  external: ['webgpu'],
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  logLevel: 'warning',
+});

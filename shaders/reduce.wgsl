@@ -1,0 +1,102 @@
+// Reduction of a contiguous input viewed as [outer, R, inner] over R: sum, max, argmax or logsumexp.
+// ROW (inner == 1): one workgroup per output reads the row with all its threads (coalesced) and
+// combines partial results in workgroup memory. Otherwise one thread per output walks R with stride
+// `inner`; neighbouring threads read neighbouring addresses, so that walk is coalesced too.
+// Ties in argmax go to the lowest index, as in PyTorch and NumPy.
+
+struct Params {
+  outer: u32,
+  r: u32,
+  inner: u32,
+  offset: u32,
+  row_width: u32,  // workgroups per grid row (ROW) or threads per grid row (otherwise)
+}
+
+@group(0) @binding(0) var<uniform> u: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<${OUT_T}>;
+
+const WG = 256u;
+const NEG_INF = -3.4e38;
+
+// Partial result: value (running sum or max) and index (argmax) or running max (logsumexp).
+struct Acc { v: f32, i: u32, m: f32 }
+
+fn empty_acc() -> Acc {
+#if ${IS_SUM}
+  return Acc(0.0, 0u, 0.0);
+#else
+  return Acc(NEG_INF, 0xffffffffu, NEG_INF);
+#endif
+}
+
+fn push(a: Acc, val: f32, idx: u32) -> Acc {
+#if ${IS_SUM}
+  return Acc(a.v + val, 0u, 0.0);
+#elif ${IS_LSE}
+  // Online logsumexp: keep the running max m and the sum v of exp(x - m).
+  let m = max(a.m, val);
+  return Acc(a.v * exp(a.m - m) + exp(val - m), 0u, m);
+#else
+  if (val > a.v || (val == a.v && idx < a.i)) { return Acc(val, idx, 0.0); }
+  return a;
+#endif
+}
+
+fn merge(a: Acc, b: Acc) -> Acc {
+#if ${IS_SUM}
+  return Acc(a.v + b.v, 0u, 0.0);
+#elif ${IS_LSE}
+  let m = max(a.m, b.m);
+  if (m == NEG_INF) { return a; }
+  return Acc(a.v * exp(a.m - m) + b.v * exp(b.m - m), 0u, m);
+#else
+  if (b.v > a.v || (b.v == a.v && b.i < a.i)) { return b; }
+  return a;
+#endif
+}
+
+fn finish(a: Acc) -> ${OUT_T} {
+#if ${IS_ARGMAX}
+  return i32(a.i);
+#elif ${IS_LSE}
+  return a.m + log(a.v);
+#else
+  return a.v;
+#endif
+}
+
+#if ${ROW}
+var<workgroup> partial: array<Acc, WG>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.x + wid.y * u.row_width;
+  if (row >= u.outer) { return; }  // uniform across the workgroup, so barriers stay in uniform control flow
+  let base = u.offset + row * u.r;
+  var acc = empty_acc();
+  for (var k = lid; k < u.r; k += WG) {
+    acc = push(acc, x[base + k], k);
+  }
+  partial[lid] = acc;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (lid < s) { partial[lid] = merge(partial[lid], partial[lid + s]); }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { out[row] = finish(partial[0]); }
+}
+#else
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let o = gid.x + gid.y * u.row_width;
+  if (o >= u.outer * u.inner) { return; }
+  let i = o % u.inner;
+  let base = u.offset + (o / u.inner) * u.r * u.inner + i;
+  var acc = empty_acc();
+  for (var k = 0u; k < u.r; k++) {
+    acc = push(acc, x[base + k * u.inner], k);
+  }
+  out[o] = finish(acc);
+}
+#endif

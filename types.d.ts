@@ -1,0 +1,8 @@
+// WGSL sources are bundled as plain text (esbuild's text loader; a vite plugin in tests).
+declare module '*.wgsl' {
+  const source: string;
+  export default source;
+}
+declare module 'wgsl-preprocessor/wgsl-preprocessor.js' {
+  export function wgsl(strings: readonly string[], ...values: unknown[]): string;
+}
