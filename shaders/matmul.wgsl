@@ -3,10 +3,8 @@
 //
 // Each workgroup computes a BM×BN tile of C from BK-deep slabs of A and B staged in workgroup
 // memory; each invocation accumulates a TM×TN block in registers, so every value loaded from
-// workgroup memory feeds TM (or TN) multiply-adds. 16×16 invocations with 4×4 blocks give 64×64
-// tiles: 16 accumulators per invocation fit in registers on GPUs and in the vector registers
-// lavapipe's JIT uses (it runs 8 invocations per AVX lane group), and the 2×64×16 floats of staging
-// stay far below the 16 KiB minimum of workgroup memory.
+// workgroup memory feeds TM (or TN) multiply-adds. B's slab is stored as vec4 so an invocation reads
+// four columns per load. The tile sizes are chosen per problem size in engine/ops/matmul.ts.
 //
 // Slabs are staged with the operand's unit-stride axis varying fastest across invocations, so global
 // reads stay coalesced whether the operand is transposed or not (A_K_FAST / B_N_FAST).
@@ -36,7 +34,8 @@ const BN = TN * WX;
 const THREADS = WX * WY;
 
 var<workgroup> a_tile: array<f32, BK * BM>;  // [k][m]
-var<workgroup> b_tile: array<f32, BK * BN>;  // [k][n]
+const TN4 = TN / 4u;
+var<workgroup> b_tile: array<vec4<f32>, BK * BN / 4u>;  // [k][n], four columns per element
 
 @compute @workgroup_size(${WX}, ${WY})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -48,8 +47,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let a_base = u.a_off + batch * u.a_sb;
   let b_base = u.b_off + batch * u.b_sb;
 
-  var acc: array<f32, TM * TN>;
-  for (var i = 0u; i < TM * TN; i++) { acc[i] = 0.0; }
+  var acc: array<vec4<f32>, TM * TN4>;
+  for (var i = 0u; i < TM * TN4; i++) { acc[i] = vec4<f32>(0.0); }
 
   for (var k0 = 0u; k0 < u.k; k0 += BK) {
     for (var e = lid; e < BM * BK; e += THREADS) {
@@ -78,18 +77,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let gk = k0 + kk;
       var v = 0.0;
       if (gn < u.n && gk < u.k) { v = b[b_base + gk * u.b_sk + gn * u.b_sn]; }
-      b_tile[kk * BN + nn] = v;
+      b_tile[(kk * BN + nn) / 4u][nn % 4u] = v;
     }
     workgroupBarrier();
 
     for (var kk = 0u; kk < BK; kk++) {
-      var ar: array<f32, TM>;
-      var br: array<f32, TN>;
-      for (var i = 0u; i < TM; i++) { ar[i] = a_tile[kk * BM + ty * TM + i]; }
-      for (var j = 0u; j < TN; j++) { br[j] = b_tile[kk * BN + tx * TN + j]; }
+      var br: array<vec4<f32>, TN4>;
+      for (var j = 0u; j < TN4; j++) { br[j] = b_tile[(kk * BN) / 4u + tx * TN4 + j]; }
       for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) {
-          acc[i * TN + j] = fma(ar[i], br[j], acc[i * TN + j]);
+        let ai = vec4<f32>(a_tile[kk * BM + ty * TM + i]);
+        for (var j = 0u; j < TN4; j++) {
+          acc[i * TN4 + j] = fma(ai, br[j], acc[i * TN4 + j]);
         }
       }
     }
@@ -103,7 +101,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var j = 0u; j < TN; j++) {
       let gn = col0 + tx * TN + j;
       if (gn < u.n) {
-        var v = acc[i * TN + j];
+        var v = acc[i * TN4 + j / 4u][j % 4u];
 #if ${BIAS}
         v += bias[u.bias_off + gn];
 #endif
