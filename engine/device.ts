@@ -4,6 +4,12 @@
 export interface DeviceOptions {
   /** Prefer a discrete/high-performance adapter where there is a choice. */
   powerPreference?: GPUPowerPreference;
+  /**
+   * Kernel variants: 'auto' picks CPU-friendly variants on software adapters (lavapipe, SwiftShader)
+   * and GPU ones elsewhere; 'gpu' / 'cpu' force one family (tests use 'gpu' to cover the GPU
+   * variants on lavapipe).
+   */
+  kernels?: 'auto' | 'gpu' | 'cpu';
 }
 
 export interface AcquiredDevice {

@@ -43,6 +43,11 @@ export class Runtime {
   readonly features: Set<string>;
   readonly limits: GPUSupportedLimits;
   readonly pool: BufferPool;
+  /**
+   * A software adapter (lavapipe/llvmpipe, SwiftShader) runs shaders on the CPU, where workgroup
+   * memory is ordinary memory: some kernels pick a variant without staging there.
+   */
+  readonly isCpuAdapter: boolean;
 
   private pipelines = new Map<string, PipelineEntry>();
   private layouts = new Map<string, GPUBindGroupLayout>();
@@ -67,12 +72,14 @@ export class Runtime {
     device: GPUDevice,
     description: string,
     features: Set<string>,
+    kernels: DeviceOptions['kernels'] = 'auto',
   ) {
     this.adapter = adapter;
     this.device = device;
     this.description = description;
     this.features = features;
     this.limits = device.limits;
+    this.isCpuAdapter = kernels === 'auto' ? /llvmpipe|lavapipe|swiftshader|software/i.test(description) : kernels === 'cpu';
     this.pool = new BufferPool(device, device.limits.maxStorageBufferBindingSize);
     this.uniformRing = device.createBuffer({
       size: this.uniformCpu.byteLength,
@@ -89,7 +96,7 @@ export class Runtime {
 
   static async create(opts: DeviceOptions = {}): Promise<Runtime> {
     const { gpu, adapter, device, description, features } = await acquireDevice(opts);
-    return new Runtime(gpu, adapter, device, description, features);
+    return new Runtime(gpu, adapter, device, description, features, opts.kernels);
   }
 
   // ---------------------------------------------------------------- pipelines

@@ -5,9 +5,10 @@ import { existsSync } from 'node:fs';
 
 const entries = { hvp: 'cli/main.ts', bench: 'bench/main.ts' };
 const extra = process.argv.slice(2);
-const entryPoints = Object.fromEntries(
-  Object.entries(entries).filter(([, path]) => existsSync(path)).concat(extra.map((p) => [p.replace(/^.*\/|\.ts$/g, ''), p])),
-);
+// With arguments, bundle just those files (scratch scripts); otherwise the CLI and the bench.
+const entryPoints = extra.length
+  ? Object.fromEntries(extra.map((p) => [p.replace(/^.*\/|\.ts$/g, ''), p]))
+  : Object.fromEntries(Object.entries(entries).filter(([, path]) => existsSync(path)));
 
 await build({
   entryPoints,

@@ -6,6 +6,13 @@
 // workgroup memory feeds TM (or TN) multiply-adds. B's slab is stored as vec4 so an invocation reads
 // four columns per load. The tile sizes are chosen per problem size in engine/ops/matmul.ts.
 //
+// STAGED = false is the variant for CPU adapters (lavapipe, SwiftShader): there workgroup memory is
+// ordinary memory, so staging only adds copies and barriers, while the CPU caches already serve the
+// reuse. Each invocation reads its rows of A and its columns of B straight from the buffers, with
+// columns interleaved across invocations (col = col0 + j·WX + lx) so that neighbouring lanes read
+// neighbouring addresses; indices are clamped rather than branched on. Measured at 1024³ on
+// lavapipe: 8.6 GFLOP/s against 5.9 for the staged kernel.
+//
 // Slabs are staged with the operand's unit-stride axis varying fastest across invocations, so global
 // reads stay coalesced whether the operand is transposed or not (A_K_FAST / B_N_FAST).
 
@@ -28,9 +35,19 @@ const TM = ${TM}u;
 const TN = ${TN}u;
 const WX = ${WX}u;
 const WY = ${WY}u;
-const BK = ${BK}u;
 const BM = TM * WY;
 const BN = TN * WX;
+
+fn store(gm: u32, gn: u32, value: f32, c_base: u32) {
+  var v = value;
+#if ${BIAS}
+  v += bias[u.bias_off + gn];
+#endif
+  c[c_base + gm * u.n + gn] = v;
+}
+
+#if ${STAGED}
+const BK = ${BK}u;
 const THREADS = WX * WY;
 
 var<workgroup> a_tile: array<f32, BK * BM>;  // [k][m]
@@ -100,13 +117,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (gm >= u.m) { break; }
     for (var j = 0u; j < TN; j++) {
       let gn = col0 + tx * TN + j;
-      if (gn < u.n) {
-        var v = acc[i * TN4 + j / 4u][j % 4u];
-#if ${BIAS}
-        v += bias[u.bias_off + gn];
-#endif
-        c[c_base + gm * u.n + gn] = v;
-      }
+      if (gn < u.n) { store(gm, gn, acc[i * TN4 + j / 4u][j % 4u], c_base); }
     }
   }
 }
+#else
+@compute @workgroup_size(${WX}, ${WY})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let batch = wid.z;
+  let row0 = wid.y * BM + lid.y * TM;
+  let col0 = wid.x * BN + lid.x;
+  let a_base = u.a_off + batch * u.a_sb;
+  let b_base = u.b_off + batch * u.b_sb;
+  var a_rows: array<u32, TM>;
+  var b_cols: array<u32, TN>;
+  for (var i = 0u; i < TM; i++) { a_rows[i] = a_base + min(row0 + i, u.m - 1u) * u.a_sm; }
+  for (var j = 0u; j < TN; j++) { b_cols[j] = b_base + min(col0 + j * WX, u.n - 1u) * u.b_sn; }
+
+  var acc: array<f32, TM * TN>;
+  for (var i = 0u; i < TM * TN; i++) { acc[i] = 0.0; }
+  for (var k = 0u; k < u.k; k++) {
+    var br: array<f32, TN>;
+    for (var j = 0u; j < TN; j++) { br[j] = b[b_cols[j] + k * u.b_sk]; }
+    for (var i = 0u; i < TM; i++) {
+      let av = a[a_rows[i] + k * u.a_sk];
+      for (var j = 0u; j < TN; j++) { acc[i * TN + j] = fma(av, br[j], acc[i * TN + j]); }
+    }
+  }
+
+  let c_base = batch * u.m * u.n;
+  for (var i = 0u; i < TM; i++) {
+    for (var j = 0u; j < TN; j++) {
+      let gm = row0 + i;
+      let gn = col0 + j * WX;
+      if (gm < u.m && gn < u.n) { store(gm, gn, acc[i * TN + j], c_base); }
+    }
+  }
+}
+#endif

@@ -12,6 +12,13 @@ export function engine(): Promise<Engine> {
   return shared;
 }
 
+/** A second engine forced onto the GPU kernel variants, so lavapipe runs cover them too. */
+let sharedGpuVariants: Promise<Engine> | null = null;
+export function gpuVariantEngine(): Promise<Engine> {
+  sharedGpuVariants ??= Engine.create({ kernels: 'gpu' });
+  return sharedGpuVariants;
+}
+
 /** Values in ±[0.1, 1.1] with random sign: never zero, never tiny (keeps FD and division well-posed). */
 export function randNd(shape: number[], rng: Rng, opts: { positive?: boolean; scale?: number } = {}): Nd {
   const n = shape.reduce((a, b) => a * b, 1);

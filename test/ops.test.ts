@@ -3,8 +3,8 @@
 // against finite differences. Adding an op adds a row.
 
 import { describe, it } from 'vitest';
-import { ops, Rng, type Tensor } from '../engine/index.js';
-import { engine, expectClose, fromGpu, gradcheck, randNd, toGpu } from './helpers.js';
+import { ops, Rng, type Engine, type Tensor } from '../engine/index.js';
+import { engine, gpuVariantEngine, expectClose, fromGpu, gradcheck, randNd, toGpu } from './helpers.js';
 import { matmulRef, Nd, reduce, sumOf, zip } from './ref.js';
 
 interface Row {
@@ -100,15 +100,21 @@ const rows: Row[] = [
   },
 ];
 
+async function checkRow(e: Engine, row: Row): Promise<void> {
+  const rng = new Rng(row.name.length * 7919 + row.shapes.flat().reduce((a, b) => a + b, 0));
+  const xs = row.shapes.map((s) => randNd(s, rng, { positive: row.positive }));
+  const got = await e.scopeAsync(async () => fromGpu(row.gpu(...xs.map((x) => toGpu(e, x)))));
+  expectClose(got, row.ref(...xs), row.tol, row.name);
+  if (!row.noGrad) await gradcheck(e, xs, row.gpu, row.ref, { ...row.gradTol, wrt: row.wrt });
+}
+
 describe('ops against float64 references', async () => {
   const e = await engine();
-  for (const row of rows) {
-    it(row.name, async () => {
-      const rng = new Rng(row.name.length * 7919 + row.shapes.flat().reduce((a, b) => a + b, 0));
-      const xs = row.shapes.map((s) => randNd(s, rng, { positive: row.positive }));
-      const got = await e.scopeAsync(async () => fromGpu(row.gpu(...xs.map((x) => toGpu(e, x)))));
-      expectClose(got, row.ref(...xs), row.tol, row.name);
-      if (!row.noGrad) await gradcheck(e, xs, row.gpu, row.ref, { ...row.gradTol, wrt: row.wrt });
-    });
-  }
+  for (const row of rows) it(row.name, () => checkRow(e, row));
+});
+
+// Kernels with separate CPU-adapter and GPU variants: run the GPU variants here too.
+describe('GPU kernel variants against float64 references', async () => {
+  const e = await gpuVariantEngine();
+  for (const row of rows.filter((r) => /^(matmul|bmm|linear)/.test(r.name))) it(row.name, () => checkRow(e, row));
 });

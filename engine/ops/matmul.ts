@@ -10,16 +10,18 @@ import { sum, sumTo } from './reduce.js';
 import source from '../../shaders/matmul.wgsl';
 
 /**
- * Tile configurations (see the shader). Each invocation owns an 8×8 block: 64 accumulators is the
- * classic SGEMM register budget on GPUs, and on lavapipe it halves the workgroup-memory traffic per
- * multiply-add compared with 4×4 blocks (measured: 2.5 → 6 GFLOP/s at 1024³). Large outputs take
- * 128×128 tiles (16×16 invocations, 8-deep slabs); smaller ones 64×64 tiles, so that a modest GEMM
- * still spreads over enough workgroups to fill a GPU.
+ * Tile configurations (see the shader). On GPUs each invocation owns an 8×8 block: 64 accumulators
+ * is the classic SGEMM register budget, and it halves the workgroup-memory traffic per multiply-add
+ * compared with 4×4 blocks. Large outputs take 128×128 tiles (16×16 invocations, 8-deep slabs);
+ * smaller ones 64×64 tiles, so that a modest GEMM still spreads over enough workgroups to fill a GPU.
+ * CPU adapters use the unstaged variant with 8×8 blocks (measured best of the sizes tried on lavapipe).
  */
-const LARGE_TILE = { TM: 8, TN: 8, WX: 16, WY: 16, BK: 8 };
-const SMALL_TILE = { TM: 8, TN: 8, WX: 8, WY: 8, BK: 16 };
+const LARGE_TILE = { STAGED: true, TM: 8, TN: 8, WX: 16, WY: 16, BK: 8 };
+const SMALL_TILE = { STAGED: true, TM: 8, TN: 8, WX: 8, WY: 8, BK: 16 };
+const CPU_TILE = { STAGED: false, TM: 8, TN: 8, WX: 16, WY: 16, BK: 0 };
 
-function chooseTile(batch: number, m: number, n: number): typeof LARGE_TILE {
+function chooseTile(cpu: boolean, batch: number, m: number, n: number): typeof LARGE_TILE {
+  if (cpu) return CPU_TILE;
   return batch * m * n >= 2048 * 2048 ? LARGE_TILE : SMALL_TILE;
 }
 
@@ -53,7 +55,7 @@ function asBatched(t: Tensor, batch: number): Operand {
 function gemm(a: Operand, b: Operand, batch: number, m: number, k: number, n: number, bias?: Tensor): Tensor {
   const engine = a.t.engine;
   const out = engine.empty([batch, m, n]);
-  const tile = chooseTile(batch, m, n);
+  const tile = chooseTile(engine.backend.isCpuAdapter, batch, m, n);
   const bm = tile.TM * tile.WY;
   const bn = tile.TN * tile.WX;
   const u = new Uint32Array([

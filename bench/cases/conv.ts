@@ -1,0 +1,2 @@
+import type { BenchCase } from "../case.js";
+export const convCases: BenchCase[] = [];
