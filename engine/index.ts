@@ -5,3 +5,5 @@ export { Runtime } from './runtime.js';
 export { Rng } from './rng.js';
 export * from './shape.js';
 export * as ops from './ops/index.js';
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';

@@ -57,3 +57,26 @@ export function checkShape(op: string, shape: Shape): void {
     if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid shape ${fmt(shape)}`);
   }
 }
+
+/**
+ * Merge adjacent axes that every operand walks contiguously with each other, and drop size-1 axes:
+ * a strided kernel then does one div/mod per remaining axis instead of one per original axis
+ * (a transposed matrix stays 2-D, a contiguous slice of a 4-D tensor becomes 1-D).
+ */
+export function collapseDims(shape: Shape, strides: Shape[]): { shape: number[]; strides: number[][] } {
+  const outShape: number[] = [];
+  const outStrides: number[][] = strides.map(() => []);
+  for (let d = 0; d < shape.length; d++) {
+    if (shape[d] === 1) continue;
+    const last = outShape.length - 1;
+    if (last >= 0 && strides.every((s, k) => outStrides[k][last] === s[d] * shape[d])) {
+      outShape[last] *= shape[d];
+      strides.forEach((s, k) => (outStrides[k][last] = s[d]));
+    } else {
+      outShape.push(shape[d]);
+      strides.forEach((s, k) => outStrides[k].push(s[d]));
+    }
+  }
+  if (outShape.length === 0) return { shape: [1], strides: strides.map(() => [1]) };
+  return { shape: outShape, strides: outStrides };
+}

@@ -1,7 +1,9 @@
 // dst[view] = src for a strided destination view (a slice of a larger tensor): the write half of
 // concat and of slice's backward. Both sides are addressed through their own strides.
 
-// T is u32 for integer tensors: copying their bits as f32 could flush small values (denormal patterns) to zero.
+// Elements are moved as u32 bits whatever the dtype: a float copy may flush subnormals to zero on GPUs
+// (WGSL allows it) and would corrupt integer tensors, whose small values are subnormal bit patterns;
+// copies (clone, loadStateDict, concat) must be bit-exact.
 struct Params {
   n: u32,
   rank: u32,
@@ -14,12 +16,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> src: array<${T}>;
-@group(0) @binding(2) var<storage, read_write> dst: array<${T}>;
-
-fn dim(v: array<vec4<u32>, 2>, i: u32) -> u32 {
-  return v[i / 4u][i % 4u];
-}
+@group(0) @binding(1) var<storage, read> src: array<u32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -29,11 +27,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var di = u.off.y;
   var rem = i;
   for (var d = i32(u.rank) - 1; d >= 0; d--) {
-    let size = dim(u.shape, u32(d));
+    let size = u.shape[d / 4][d % 4];
     let idx = rem % size;
     rem = rem / size;
-    si += idx * dim(u.src_str, u32(d));
-    di += idx * dim(u.dst_str, u32(d));
+    si += idx * u.src_str[d / 4][d % 4];
+    di += idx * u.dst_str[d / 4][d % 4];
   }
   dst[di] = src[si];
 }

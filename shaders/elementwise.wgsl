@@ -28,10 +28,6 @@ struct Params {
 #endif
 @group(0) @binding(${OUT_BINDING}) var<storage, read_write> out: array<f32>;
 
-fn dim(v: array<vec4<u32>, 2>, i: u32) -> u32 {
-  return v[i / 4u][i % 4u];
-}
-
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * u.row_width;
@@ -45,12 +41,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   i2 = u.off.z;
   var rem = i;
   for (var d = i32(u.rank) - 1; d >= 0; d--) {
-    let size = dim(u.shape, u32(d));
+    let size = u.shape[d / 4][d % 4];
     let idx = rem % size;
     rem = rem / size;
-    i0 += idx * dim(u.str0, u32(d));
-    i1 += idx * dim(u.str1, u32(d));
-    i2 += idx * dim(u.str2, u32(d));
+    i0 += idx * u.str0[d / 4][d % 4];
+    i1 += idx * u.str1[d / 4][d % 4];
+    i2 += idx * u.str2[d / 4][d % 4];
   }
 #endif
   let s = u.s;

@@ -2,7 +2,7 @@
 
 import type { Engine } from '../engine.js';
 import type { Tensor } from '../tensor.js';
-import { broadcastShapes, numel, type Shape } from '../shape.js';
+import { broadcastShapes, collapseDims, numel, type Shape } from '../shape.js';
 import { grid1d } from '../runtime.js';
 import source from '../../shaders/elementwise.wgsl';
 
@@ -38,7 +38,6 @@ export function mapKernel(
 ): Tensor {
   const engine = inputs.length ? checkInputs(op, inputs) : engineHint!;
   const shape = outShape ?? broadcastShapes(op, ...inputs.map((t) => t.shape));
-  if (shape.length > MAX_RANK) throw new Error(`${op}: rank ${shape.length} exceeds ${MAX_RANK}`);
   for (const t of inputs) {
     if (t.dtype !== 'f32') throw new Error(`${op}: expects f32 inputs, got ${t}`);
   }
@@ -47,17 +46,21 @@ export function mapKernel(
   if (n === 0) return out;
   const strides = inputs.map((t) => broadcastStrides(t, shape));
   const contig = strides.every((s) => s.every((v, i) => v === out.strides[i] || shape[i] === 1));
+  // The output is contiguous, so merging axes that all inputs also walk contiguously keeps indexing valid.
+  const flat = collapseDims(shape, [out.strides, ...strides]);
+  const rank = flat.shape.length;
+  if (rank > MAX_RANK) throw new Error(`${op}: rank ${rank} exceeds ${MAX_RANK} after merging contiguous axes`);
   const u = new Uint32Array(4 + 4 + 4 + 8 * 4);
   const f = new Float32Array(u.buffer);
   const [gx, gy] = grid1d(Math.ceil(n / WG));
   u[0] = n;
-  u[1] = shape.length;
+  u[1] = rank;
   u[2] = gx * WG;
   for (let i = 0; i < 4; i++) f[4 + i] = scalars[i] ?? 0;
   inputs.forEach((t, k) => (u[8 + k] = t.offset));
-  for (let d = 0; d < shape.length; d++) {
-    u[12 + d] = shape[d];
-    strides.forEach((s, k) => (u[20 + 8 * k + d] = s[d]));
+  for (let d = 0; d < rank; d++) {
+    u[12 + d] = flat.shape[d];
+    inputs.forEach((_, k) => (u[20 + 8 * k + d] = flat.strides[k + 1][d]));
   }
   engine.backend.dispatch({
     kernel: {

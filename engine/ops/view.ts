@@ -4,7 +4,7 @@
 
 import { Tensor } from '../tensor.js';
 import { record } from '../autograd.js';
-import { contiguousStrides, fmt, normAxis, numel, type Shape } from '../shape.js';
+import { collapseDims, contiguousStrides, fmt, normAxis, numel, type Shape } from '../shape.js';
 import { grid1d } from '../runtime.js';
 import { checkInputs } from './map.js';
 import { sumTo } from './reduce.js';
@@ -23,23 +23,25 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   if (dst.shape.length !== src.shape.length || dst.shape.some((d, i) => d !== src.shape[i])) {
     throw new Error(`copyInto: destination ${fmt(dst.shape)} and source ${fmt(src.shape)} differ`);
   }
-  if (dst.ndim > 8) throw new Error(`copyInto: rank ${dst.ndim} exceeds 8`);
   const n = src.size;
   if (n === 0) return;
+  const flat = collapseDims(src.shape, [src.strides, dst.strides]);
+  const rank = flat.shape.length;
+  if (rank > 8) throw new Error(`copyInto: rank ${rank} exceeds 8 after merging contiguous axes`);
   const [gx, gy] = grid1d(Math.ceil(n / 256));
   const u = new Uint32Array(8 + 24);
   u[0] = n;
-  u[1] = src.ndim;
+  u[1] = rank;
   u[2] = gx * 256;
   u[4] = src.offset;
   u[5] = dst.offset;
-  for (let d = 0; d < src.ndim; d++) {
-    u[8 + d] = src.shape[d];
-    u[16 + d] = src.strides[d];
-    u[24 + d] = dst.strides[d];
+  for (let d = 0; d < rank; d++) {
+    u[8 + d] = flat.shape[d];
+    u[16 + d] = flat.strides[0][d];
+    u[24 + d] = flat.strides[1][d];
   }
   engine.backend.dispatch({
-    kernel: { name: 'copy', source, defines: { T: src.dtype === 'i32' ? 'u32' : 'f32' } },
+    kernel: { name: 'copy', source },
     inputs: [src.buffer],
     outputs: [dst.buffer],
     uniforms: u,

@@ -1,0 +1,3 @@
+// Modules (PyTorch's torch.nn).
+export { Module, type LoadResult } from './module.js';
+export { Linear } from './linear.js';

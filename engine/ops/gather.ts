@@ -1,0 +1,119 @@
+// Indexing by i32 index tensors: indexSelect (torch.index_select), gather (torch.gather) and oneHot,
+// all on shaders/gather.wgsl. index_select's forward is gather with its 1-D index broadcast (stride 0)
+// over every other axis; the two backward passes (index-adds) differ, see the shader for why.
+// Out-of-range indices are clamped in the kernel, since the index lives on the GPU.
+
+import type { Tensor } from '../tensor.js';
+import { record } from '../autograd.js';
+import { fmt, normAxis, type Shape } from '../shape.js';
+import { grid1d } from '../runtime.js';
+import { checkInputs } from './map.js';
+import { contiguous } from './view.js';
+import source from '../../shaders/gather.wgsl';
+
+const MAX_RANK = 8;
+const WG = 256;
+const MODES = ['GATHER', 'SCATTER', 'LINKS', 'CHAIN', 'ONE_HOT'] as const;
+type Mode = (typeof MODES)[number];
+
+/** The kernel's uniform block (see Params in the shader); n and row_width are set at dispatch. */
+interface Params {
+  axis?: number;
+  dim?: number;
+  k?: number;
+  src?: Tensor;
+  idxOff?: number;
+  shape?: Shape;
+  idxStrides?: Shape;
+  lim?: Shape;
+}
+
+function run(name: string, mode: Mode, inputs: Tensor[], out: Tensor, p: Params): Tensor {
+  const n = out.size;
+  if (n === 0) return out;
+  const [gx, gy] = grid1d(Math.ceil(n / WG));
+  const shape = p.shape ?? [];
+  const u = new Uint32Array(8 + 32);
+  u.set([n, shape.length, p.axis ?? 0, gx * WG, p.dim ?? 0, p.k ?? 0, p.src?.offset ?? 0, p.idxOff ?? 0]);
+  for (let d = 0; d < shape.length; d++) {
+    u[8 + d] = shape[d];
+    u[16 + d] = p.src?.strides[d] ?? 0;
+    u[32 + d] = p.lim?.[d] ?? 0;
+  }
+  (p.idxStrides ?? []).forEach((s, d) => (u[24 + d] = s));
+  const flags = Object.fromEntries(MODES.map((m) => [m, m === mode]));
+  // Integer data moves as u32 bits; LINKS writes signed positions.
+  const T = mode === 'LINKS' ? 'i32' : out.dtype === 'i32' ? 'u32' : 'f32';
+  out.engine.backend.dispatch({
+    kernel: { name, source, defines: { ...flags, ONE_INPUT: mode === 'LINKS' || mode === 'ONE_HOT', T } },
+    inputs: inputs.map((t) => t.buffer),
+    outputs: [out.buffer],
+    uniforms: u,
+    workgroups: [gx, gy],
+  });
+  return out;
+}
+
+function checkIndex(op: string, x: Tensor, index: Tensor, axis: number): number {
+  checkInputs(op, [x, index]);
+  if (index.dtype !== 'i32') throw new Error(`${op}: index must be an i32 tensor, got ${index}`);
+  if (x.ndim === 0) throw new Error(`${op}: cannot index a 0-d tensor ${x}`);
+  if (x.ndim > MAX_RANK) throw new Error(`${op}: rank ${x.ndim} exceeds ${MAX_RANK}`);
+  const a = normAxis(op, axis, x.ndim);
+  if (x.shape[a] === 0 && index.size > 0) throw new Error(`${op}: axis ${axis} of ${fmt(x.shape)} is empty`);
+  return a;
+}
+
+/**
+ * x's slices along `axis` at the positions in the 1-D i32 `index` (repeats allowed):
+ * out.shape = x.shape with shape[axis] = index.length. Indices outside [0, dim) are clamped.
+ */
+export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
+  const a = checkIndex('indexSelect', x, index, axis);
+  if (index.ndim !== 1) throw new Error(`indexSelect: index must be 1-D, got ${fmt(index.shape)}`);
+  const m = index.shape[0];
+  const dim = x.shape[a];
+  const shape = x.shape.map((d, i) => (i === a ? m : d));
+  const idxStrides = shape.map((_, i) => (i === a ? index.strides[0] : 0));
+  const out = x.engine.empty(shape, x.dtype);
+  run('indexSelect', 'GATHER', [x, index], out, { axis: a, dim, src: x, idxOff: index.offset, shape, idxStrides });
+  return record(out, 'indexSelect', [x], (g) => {
+    const links = x.engine.empty([m + dim], 'i32');
+    run('indexSelect_links', 'LINKS', [index], links, { dim, k: m, idxOff: index.offset, idxStrides: index.strides });
+    const gx = x.engine.empty(x.shape);
+    run('indexSelect_backward', 'CHAIN', [g, links], gx, { axis: a, dim, k: m, src: g, shape: x.shape });
+    links.dispose();
+    return [gx];
+  });
+}
+
+/**
+ * out[c] = x[c with c[axis] = index[c]] for every position c of the i32 `index` (same rank as x, no
+ * larger than x off the axis); out.shape = index.shape. Indices outside [0, dim) are clamped.
+ */
+export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
+  const a = checkIndex('gather', x, index, axis);
+  if (index.ndim !== x.ndim || index.shape.some((d, i) => i !== a && d > x.shape[i])) {
+    throw new Error(
+      `gather: index ${fmt(index.shape)} must have the rank of x ${fmt(x.shape)} and be no larger off axis ${axis}`,
+    );
+  }
+  const dim = x.shape[a];
+  const shape = [...index.shape];
+  const common = { axis: a, dim, idxOff: index.offset, idxStrides: index.strides };
+  const out = run('gather', 'GATHER', [x, index], x.engine.empty(shape, x.dtype), { ...common, src: x, shape });
+  return record(out, 'gather', [x], (g) => [
+    run('gather_backward', 'SCATTER', [g, index], x.engine.empty(x.shape), { ...common, k: shape[a], src: g, shape: x.shape, lim: shape }),
+  ]);
+}
+
+/** f32 [...labels.shape, classes] with a 1 at each label; rows whose label is out of range stay zero. */
+export function oneHot(labels: Tensor, classes: number): Tensor {
+  const engine = checkInputs('oneHot', [labels]);
+  if (labels.dtype !== 'i32') throw new Error(`oneHot: labels must be an i32 tensor, got ${labels}`);
+  if (!Number.isInteger(classes) || classes < 1) throw new Error(`oneHot: classes must be a positive integer, got ${classes}`);
+  const src = contiguous(labels);
+  const out = run('oneHot', 'ONE_HOT', [src], engine.empty([...labels.shape, classes]), { k: classes, idxOff: src.offset });
+  if (src !== labels) src.dispose();
+  return out;
+}

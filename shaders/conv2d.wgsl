@@ -1,0 +1,330 @@
+// conv2d as an implicit GEMM C[M, N] = A[M, K] · B[K, N], register-tiled as in matmul.wgsl: each
+// invocation accumulates a TM×TN block of C in registers. No im2col buffer exists: the loaders compute
+// where each element of B lives in the NCHW activations, or that it is padding. ops/conv.ts sets the
+// uniforms that give the two loader families (DW or not) their meaning:
+//
+//   FWD  y  = W · im2col(x)    M = Co, N = batch·OH·OW, K = taps × Ci    A = weight as [Co, KH, KW, Ci]
+//   DX   dx = Wᵀ · col(dy)     M = Ci, N = batch·H·W of one stride phase, K = its taps × Co
+//                              A = weight as [Ci, KH, KW, Co], B reads dy
+//   DW   dW = dy · im2col(x)ᵀ  M = Co, N = Ci·KH·KW, K = batch × pixels (split over grid z), A = dy
+//
+// K runs over taps (DW: images and pixel rows) in outer loops and over channels (DW: pixels) inside,
+// so everything that depends on the tap is computed once per tap, not per element, and every integer
+// division happens once per invocation (CPUs have no vector integer division; GPUs emulate it).
+//
+// STAGED (GPUs): the workgroup stages BK-deep slabs of A and B in workgroup memory, read K-fast for A
+// and N-fast for B (coalesced along pixels), and each invocation multiplies its block out of them. A
+// slab never straddles a tap (DW: an image); its last channel chunk is padded with zeros, which the
+// host keeps small by picking BK (4, 8 or 16) from the channel count.
+// Unstaged (CPU adapters such as lavapipe): workgroup memory is ordinary memory there, so staging only
+// adds copies and barriers (which lavapipe implements by switching between coroutines); each
+// invocation reads its rows of A and columns of B straight from the buffers instead, with columns
+// interleaved across invocations (col0 + j·WX) so that neighbouring lanes read neighbouring pixels.
+
+struct Params {
+  m: u32, n: u32, kc: u32, k_per_slice: u32,          // GEMM rows, columns; channels per tap; DW split
+  taps_h: u32, taps_w: u32, tap_h0: u32, tap_w0: u32,  // FWD/DX: taps visited and the first one
+  tap_step: u32, tap_sign: i32, src_h: u32, src_w: u32, // tap spacing; B pixel = column ± tap; B's plane
+  kh: u32, kw: u32, stride: u32, pad: u32,
+  a_off: u32, b_off: u32, bias_off: u32, out_off: u32,
+  col_mid: u32, col_inner: u32, col_scale: i32, col_h0: i32,  // column p = (i·mid + hh)·inner + ww
+  col_w0: i32, out_nstride: u32, out_cstride: u32, out_row: u32, // where C[m, p] goes: see out_base
+  out_h0: u32, out_w0: u32, out_step: u32, slice: u32,
+  images: u32, oh: u32, ow: u32, co: u32,                  // DW: batch size, dy's size and channels
+  step_h: u32, step_w: u32, _p0: u32, _p1: u32,            // DW staged: BK pixels as (rows, columns)
+}
+
+@group(0) @binding(0) var<uniform> u: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+#if ${BIAS}
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+#endif
+@group(0) @binding(${OUT_BINDING}) var<storage, read_write> c: array<f32>;
+
+const TM = ${TM}u;
+const TN = ${TN}u;
+const WX = ${WX}u;
+const WY = ${WY}u;
+const BM = TM * WY;
+const BN = TN * WX;
+
+// Column p of C and B as digits (i, hh, ww) of the radix (col_mid, col_inner): FWD (image, oh, ow),
+// DX (image, row, column of the phase), DW (ci, kh, kw).
+struct Digits { i: u32, h: u32, w: u32 }
+
+fn digits(p: u32) -> Digits {
+  let t = p / u.col_inner;
+  return Digits(t / u.col_mid, t % u.col_mid, p % u.col_inner);
+}
+
+fn inside(y: i32, x: i32, hmax: u32, wmax: u32) -> bool {
+  return u32(y) < hmax && u32(x) < wmax;  // negative values wrap to large u32
+}
+
+// C[m, p] goes to out_base(p) + m·out_cstride: NCHW y (FWD), the phase's pixel of dx (DX), or slice z
+// of the [split, Co, Ci·KH·KW] partial sums (DW).
+fn out_base(p: u32, z: u32) -> u32 {
+  let d = digits(p);
+  return u.out_off + z * u.slice + d.i * u.out_nstride + (u.out_h0 + d.h * u.out_step) * u.out_row +
+    u.out_w0 + d.w * u.out_step;
+}
+
+fn store(m: u32, base: u32, value: f32) {
+  var v = value;
+#if ${BIAS}
+  v += bias[u.bias_off + m];
+#endif
+  c[base + m * u.out_cstride] = v;
+}
+
+#if ${STAGED}
+const BK = ${BK}u;
+const THREADS = WX * WY;
+// Invocation lid stages slab row lid % BK of A for A_ROWS rows of M. For B it stages one column and
+// B_ROWS slab rows (FWD/DX), or one slab row (a pixel) and B_ROWS columns (DW). Needs
+// THREADS % BK == 0 and THREADS % BN == 0.
+const A_ROWS = BM * BK / THREADS;
+const B_ROWS = BK * BN / THREADS;
+
+var<workgroup> a_tile: array<f32, BK * BM>;  // [k][m]
+var<workgroup> b_tile: array<f32, BK * BN>;  // [k][n]
+var<private> acc: array<f32, TM * TN>;
+
+fn multiply_slab(tx: u32, ty: u32) {
+  for (var kk = 0u; kk < BK; kk++) {
+    var ar: array<f32, TM>;
+    var br: array<f32, TN>;
+    for (var i = 0u; i < TM; i++) { ar[i] = a_tile[kk * BM + ty * TM + i]; }
+    for (var j = 0u; j < TN; j++) { br[j] = b_tile[kk * BN + tx * TN + j]; }
+    for (var i = 0u; i < TM; i++) {
+      for (var j = 0u; j < TN; j++) {
+        acc[i * TN + j] = fma(ar[i], br[j], acc[i * TN + j]);
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(${WX}, ${WY})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row0 = wid.y * BM;
+  let col0 = wid.x * BN;
+  let tx = lid % WX;
+  let ty = lid / WX;
+  let a_kk = lid % BK;
+  let a_m = row0 + lid / BK;
+  for (var i = 0u; i < TM * TN; i++) { acc[i] = 0.0; }
+
+#if ${DW}
+  // K = (image, chunk of BK pixels): this invocation stages pixel chunk·BK + a_kk of A (dy) and B (x).
+  var col_base: array<u32, B_ROWS>;
+  var col_h: array<i32, B_ROWS>;
+  var col_w: array<i32, B_ROWS>;
+  var col_ok: array<bool, B_ROWS>;
+  for (var r = 0u; r < B_ROWS; r++) {
+    let p = col0 + lid / BK + r * (THREADS / BK);
+    let d = digits(p);
+    col_base[r] = d.i * u.src_h * u.src_w;
+    col_h[r] = i32(d.h) - i32(u.pad);
+    col_w[r] = i32(d.w) - i32(u.pad);
+    col_ok[r] = p < u.n;
+  }
+  let plane = u.oh * u.ow;
+  let chunks = (plane + BK - 1u) / BK;
+  let s_begin = wid.z * u.k_per_slice;
+  let s_end = min(u.images * chunks, s_begin + u.k_per_slice);
+  var img = s_begin / chunks;
+  var chunk = s_begin % chunks;
+  var pix = chunk * BK + a_kk;
+  var oy = pix / u.ow;
+  var ox = pix % u.ow;
+  for (var s = s_begin; s < s_end; s++) {
+    let pix_ok = pix < plane;
+    let a_base = u.a_off + img * u.co * plane + pix;
+    for (var r = 0u; r < A_ROWS; r++) {
+      let m = a_m + r * (THREADS / BK);
+      let ok = pix_ok && m < u.m;
+      a_tile[a_kk * BM + m - row0] = select(0.0, a[select(0u, a_base + m * plane, ok)], ok);
+    }
+    let b_base = u.b_off + img * u.kc * u.src_h * u.src_w;
+    for (var r = 0u; r < B_ROWS; r++) {
+      let y = i32(oy * u.stride) + col_h[r];
+      let x = i32(ox * u.stride) + col_w[r];
+      let ok = pix_ok && col_ok[r] && inside(y, x, u.src_h, u.src_w);
+      let idx = b_base + col_base[r] + u32(y) * u.src_w + u32(x);
+      b_tile[a_kk * BN + lid / BK + r * (THREADS / BK)] = select(0.0, b[select(0u, idx, ok)], ok);
+    }
+    workgroupBarrier();
+    multiply_slab(tx, ty);
+    workgroupBarrier();
+    // Next chunk of this image (BK pixels on, as step_h rows and step_w columns), or the next image.
+    chunk += 1u;
+    if (chunk == chunks) {
+      chunk = 0u;
+      img += 1u;
+      pix = a_kk;
+      oy = a_kk / u.ow;
+      ox = a_kk % u.ow;
+    } else {
+      pix += BK;
+      oy += u.step_h;
+      ox += u.step_w;
+      if (ox >= u.ow) { ox -= u.ow; oy += 1u; }
+    }
+  }
+#else
+  // K = (tap, chunk of BK channels): this invocation stages column b_nn of B for slab rows b_kk + r·THREADS/BN.
+  let b_nn = lid % BN;
+  let b_kk = lid / BN;
+  let p = col0 + b_nn;
+  let d = digits(p);
+  let col_h = i32(d.h) * u.col_scale + u.col_h0;
+  let col_w = i32(d.w) * u.col_scale + u.col_w0;
+  let plane = u.src_h * u.src_w;
+  let b_base = u.b_off + d.i * u.kc * plane;
+  for (var th = 0u; th < u.taps_h; th++) {
+    for (var tw = 0u; tw < u.taps_w; tw++) {
+      let y = col_h + u.tap_sign * i32(th);
+      let x = col_w + u.tap_sign * i32(tw);
+      let tap_ok = p < u.n && inside(y, x, u.src_h, u.src_w);
+      let tap_base = b_base + u32(y) * u.src_w + u32(x);
+      let tap = (u.tap_h0 + th * u.tap_step) * u.kw + u.tap_w0 + tw * u.tap_step;
+      let a_base = u.a_off + tap * u.kc;
+      for (var c0 = 0u; c0 < u.kc; c0 += BK) {
+        for (var r = 0u; r < A_ROWS; r++) {
+          let m = a_m + r * (THREADS / BK);
+          let ok = c0 + a_kk < u.kc && m < u.m;
+          let idx = a_base + m * u.kh * u.kw * u.kc + c0 + a_kk;
+          a_tile[a_kk * BM + m - row0] = select(0.0, a[select(0u, idx, ok)], ok);
+        }
+        for (var r = 0u; r < B_ROWS; r++) {
+          let kk = b_kk + r * (THREADS / BN);
+          let ok = tap_ok && c0 + kk < u.kc;
+          let idx = tap_base + (c0 + kk) * plane;
+          b_tile[kk * BN + b_nn] = select(0.0, b[select(0u, idx, ok)], ok);
+        }
+        workgroupBarrier();
+        multiply_slab(tx, ty);
+        workgroupBarrier();
+      }
+    }
+  }
+#endif
+
+  for (var j = 0u; j < TN; j++) {
+    let p = col0 + tx * TN + j;
+    if (p < u.n) {
+      let base = out_base(p, wid.z);
+      for (var i = 0u; i < TM; i++) {
+        let m = row0 + ty * TM + i;
+        if (m < u.m) { store(m, base, acc[i * TN + j]); }
+      }
+    }
+  }
+}
+#else
+@compute @workgroup_size(${WX}, ${WY})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let row0 = wid.y * BM + lid.y * TM;
+  let col0 = wid.x * BN + lid.x;
+  var acc: array<f32, TM * TN>;
+  for (var i = 0u; i < TM * TN; i++) { acc[i] = 0.0; }
+
+#if ${DW}
+  // K = (image, pixel row, pixel): k_per_slice pixel rows per grid-z slice. Columns are taps (ci, kh, kw).
+  var col_base: array<u32, TN>;
+  var col_h: array<i32, TN>;
+  var col_w: array<i32, TN>;
+  var col_ok: array<bool, TN>;
+  for (var j = 0u; j < TN; j++) {
+    let p = col0 + j * WX;
+    let d = digits(p);
+    col_base[j] = d.i * u.src_h * u.src_w;
+    col_h[j] = i32(d.h) - i32(u.pad);
+    col_w[j] = i32(d.w) - i32(u.pad);
+    col_ok[j] = p < u.n;
+  }
+  let plane = u.oh * u.ow;
+  var a_rows: array<u32, TM>;
+  for (var i = 0u; i < TM; i++) { a_rows[i] = min(row0 + i, u.m - 1u) * plane; }
+  let r_begin = wid.z * u.k_per_slice;
+  let r_end = min(u.images * u.oh, r_begin + u.k_per_slice);
+  var img = r_begin / u.oh;
+  var oy = r_begin % u.oh;
+  for (var r = r_begin; r < r_end; r++) {
+    let a_base = u.a_off + img * u.co * plane + oy * u.ow;
+    let b_img = u.b_off + img * u.kc * u.src_h * u.src_w;
+    var row_base: array<u32, TN>;
+    var row_ok: array<bool, TN>;
+    for (var j = 0u; j < TN; j++) {
+      let y = i32(oy * u.stride) + col_h[j];
+      row_ok[j] = col_ok[j] && u32(y) < u.src_h;
+      row_base[j] = b_img + col_base[j] + u32(y) * u.src_w;
+    }
+    for (var ox = 0u; ox < u.ow; ox++) {
+      var br: array<f32, TN>;
+      for (var j = 0u; j < TN; j++) {
+        let x = i32(ox * u.stride) + col_w[j];
+        let ok = row_ok[j] && u32(x) < u.src_w;
+        br[j] = select(0.0, b[select(0u, row_base[j] + u32(x), ok)], ok);
+      }
+      for (var i = 0u; i < TM; i++) {
+        let av = a[a_base + a_rows[i] + ox];
+        for (var j = 0u; j < TN; j++) { acc[i * TN + j] = fma(av, br[j], acc[i * TN + j]); }
+      }
+    }
+    oy += 1u;
+    if (oy == u.oh) { oy = 0u; img += 1u; }
+  }
+#else
+  // K = (tap, channel). Per tap, each column's source pixel and its bounds test; per channel, loads.
+  var col_base: array<u32, TN>;
+  var col_h: array<i32, TN>;
+  var col_w: array<i32, TN>;
+  var col_ok: array<bool, TN>;
+  let plane = u.src_h * u.src_w;
+  for (var j = 0u; j < TN; j++) {
+    let p = col0 + j * WX;
+    let d = digits(p);
+    col_base[j] = u.b_off + d.i * u.kc * plane;
+    col_h[j] = i32(d.h) * u.col_scale + u.col_h0;
+    col_w[j] = i32(d.w) * u.col_scale + u.col_w0;
+    col_ok[j] = p < u.n;
+  }
+  var a_rows: array<u32, TM>;
+  for (var i = 0u; i < TM; i++) { a_rows[i] = u.a_off + min(row0 + i, u.m - 1u) * u.kh * u.kw * u.kc; }
+  for (var th = 0u; th < u.taps_h; th++) {
+    for (var tw = 0u; tw < u.taps_w; tw++) {
+      var tap_base: array<u32, TN>;
+      var tap_ok: array<bool, TN>;
+      for (var j = 0u; j < TN; j++) {
+        let y = col_h[j] + u.tap_sign * i32(th);
+        let x = col_w[j] + u.tap_sign * i32(tw);
+        tap_ok[j] = col_ok[j] && inside(y, x, u.src_h, u.src_w);
+        tap_base[j] = select(0u, col_base[j] + u32(y) * u.src_w + u32(x), tap_ok[j]);
+      }
+      let tap = ((u.tap_h0 + th * u.tap_step) * u.kw + u.tap_w0 + tw * u.tap_step) * u.kc;
+      for (var ch = 0u; ch < u.kc; ch++) {
+        var br: array<f32, TN>;
+        for (var j = 0u; j < TN; j++) { br[j] = select(0.0, b[tap_base[j] + ch * plane], tap_ok[j]); }
+        for (var i = 0u; i < TM; i++) {
+          let av = a[a_rows[i] + tap + ch];
+          for (var j = 0u; j < TN; j++) { acc[i * TN + j] = fma(av, br[j], acc[i * TN + j]); }
+        }
+      }
+    }
+  }
+#endif
+
+  for (var j = 0u; j < TN; j++) {
+    let p = col0 + j * WX;
+    if (p < u.n) {
+      let base = out_base(p, wid.z);
+      for (var i = 0u; i < TM; i++) {
+        let m = row0 + i;
+        if (m < u.m) { store(m, base, acc[i * TN + j]); }
+      }
+    }
+  }
+}
+#endif

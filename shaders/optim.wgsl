@@ -1,0 +1,64 @@
+// In-place parameter updates, one thread per element: SGD (optionally with momentum), AdamW, the EMA
+// of a teacher network, and the gradient scaling of clip_grad_norm. The target (parameter, teacher or
+// gradient) and the optimizer state are outputs; every per-step scalar (lr, weight decay, bias
+// corrections, momentum) comes through the uniform block, so schedules change nothing but its bytes.
+
+struct Params {
+  n: u32,
+  row_width: u32,     // threads per grid row: linear index = gid.x + gid.y * row_width
+  off_target: u32,    // element offset of the updated tensor
+  off_src: u32,       // element offset of the read tensor (gradient, EMA source, or the scale factor)
+  lr: f32,
+  weight_decay: f32,
+  momentum: f32,      // SGD momentum, or the EMA momentum
+  nesterov: u32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  step_size: f32,     // AdamW: lr / (1 - beta1^t)
+  bc2_rsqrt: f32,     // AdamW: 1 / sqrt(1 - beta2^t)
+}
+
+@group(0) @binding(0) var<uniform> u: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+#if ${STATE1}
+@group(0) @binding(3) var<storage, read_write> state1: array<f32>;  // SGD momentum buffer, Adam exp_avg
+#endif
+#if ${STATE2}
+@group(0) @binding(4) var<storage, read_write> state2: array<f32>;  // Adam exp_avg_sq
+#endif
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * u.row_width;
+  if (i >= u.n) { return; }
+  let ti = u.off_target + i;
+#if ${SGD}
+  // torch.optim.SGD with dampening 0: d = g + wd·p; buf = μ·buf + d; p -= lr·(nesterov ? d + μ·buf : buf).
+  // A zero-initialised buffer makes the first step's buf = d, as PyTorch's clone does.
+  let p = dst[ti];
+  var d = src[u.off_src + i] + u.weight_decay * p;
+#if ${STATE1}
+  let buf = u.momentum * state1[i] + d;
+  state1[i] = buf;
+  d = select(buf, d + u.momentum * buf, u.nesterov != 0u);
+#endif
+  dst[ti] = p - u.lr * d;
+#elif ${ADAMW}
+  // torch.optim.AdamW: decoupled decay, then the bias-corrected Adam step.
+  let g = src[u.off_src + i];
+  let m = u.beta1 * state1[i] + (1.0 - u.beta1) * g;
+  let v = u.beta2 * state2[i] + (1.0 - u.beta2) * g * g;
+  state1[i] = m;
+  state2[i] = v;
+  let p = dst[ti] * (1.0 - u.lr * u.weight_decay);
+  dst[ti] = p - u.step_size * m / (sqrt(v) * u.bc2_rsqrt + u.eps);
+#elif ${EMA}
+  // Teacher ← m·teacher + (1 − m)·student.
+  dst[ti] = u.momentum * dst[ti] + (1.0 - u.momentum) * src[u.off_src + i];
+#else
+  // Gradient scaling by a factor computed on the GPU (no readback).
+  dst[ti] = dst[ti] * src[u.off_src];
+#endif
+}

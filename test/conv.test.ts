@@ -1,0 +1,194 @@
+// conv2d and pooling against float64 references: forward on random inputs, every backward against
+// finite differences of the reference. Shapes are small and deliberately awkward: channel counts
+// (3, 5, 17, 70) and pixel counts (9×11) that are not multiples of the kernel's 64×64×16 tiles.
+
+import { describe, expect, it } from 'vitest';
+import { ops, Rng, type Engine, type Tensor } from '../engine/index.js';
+import { engine, expectClose, fromGpu, gpuVariantEngine, gradcheck, randNd, toGpu } from './helpers.js';
+import { Nd } from './ref.js';
+
+/** PyTorch's F.conv2d in float64: x [N, Ci, H, W], w [Co, Ci, KH, KW], b [Co] or null. */
+function conv2dRef(x: Nd, w: Nd, b: Nd | null, stride: number, pad: number): Nd {
+  const [n, ci, h, wd] = x.shape;
+  const [co, , kh, kw] = w.shape;
+  const oh = Math.floor((h + 2 * pad - kh) / stride) + 1;
+  const ow = Math.floor((wd + 2 * pad - kw) / stride) + 1;
+  const out = Nd.zeros([n, co, oh, ow]);
+  let o = 0;
+  for (let bi = 0; bi < n; bi++)
+    for (let c = 0; c < co; c++)
+      for (let y = 0; y < oh; y++)
+        for (let z = 0; z < ow; z++) {
+          let s = b ? b.data[c] : 0;
+          for (let i = 0; i < ci; i++)
+            for (let p = 0; p < kh; p++)
+              for (let q = 0; q < kw; q++) {
+                const iy = y * stride - pad + p;
+                const ix = z * stride - pad + q;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
+                s += x.data[((bi * ci + i) * h + iy) * wd + ix] * w.data[((c * ci + i) * kh + p) * kw + q];
+              }
+          out.data[o++] = s;
+        }
+  return out;
+}
+
+type PoolKind = 'max' | 'avg' | 'avg-exclude-pad';
+
+/** PyTorch's F.max_pool2d / F.avg_pool2d in float64 (floor mode, square windows). */
+function pool2dRef(x: Nd, kind: PoolKind, k: number, stride: number, pad: number): Nd {
+  const [n, c, h, w] = x.shape;
+  const oh = Math.floor((h + 2 * pad - k) / stride) + 1;
+  const ow = Math.floor((w + 2 * pad - k) / stride) + 1;
+  const out = Nd.zeros([n, c, oh, ow]);
+  let o = 0;
+  for (let plane = 0; plane < n * c; plane++)
+    for (let y = 0; y < oh; y++)
+      for (let z = 0; z < ow; z++) {
+        const vals: number[] = [];
+        for (let p = 0; p < k; p++)
+          for (let q = 0; q < k; q++) {
+            const iy = y * stride - pad + p;
+            const ix = z * stride - pad + q;
+            if (iy >= 0 && iy < h && ix >= 0 && ix < w) vals.push(x.data[(plane * h + iy) * w + ix]);
+          }
+        const sum = vals.reduce((a, v) => a + v, 0);
+        out.data[o++] = kind === 'max' ? Math.max(...vals) : sum / (kind === 'avg' ? k * k : vals.length);
+      }
+  return out;
+}
+
+/** [N, H, W, C] data seen as a non-contiguous [N, C, H, W] tensor (a channels-last view). */
+const channelsLast = (t: Tensor) => t.permute(0, 3, 1, 2);
+const nhwcToNchw = (x: Nd) => x.permute([0, 3, 1, 2]);
+
+interface ConvRow {
+  name: string;
+  x: number[];
+  w: number[];
+  bias: boolean;
+  stride: number;
+  pad: number;
+  /** Input data is laid out [N, H, W, C] and passed to conv2d as a permuted view. */
+  nhwc?: boolean;
+}
+
+const convRows: ConvRow[] = [
+  { name: '3×3 stride 1 pad 1', x: [2, 5, 9, 11], w: [17, 5, 3, 3], bias: true, stride: 1, pad: 1 },
+  { name: '3×3 stride 2 pad 1', x: [2, 3, 9, 11], w: [5, 3, 3, 3], bias: true, stride: 2, pad: 1 },
+  { name: '1×1 stride 1', x: [2, 17, 9, 11], w: [5, 17, 1, 1], bias: true, stride: 1, pad: 0 },
+  { name: '1×1 stride 2 (downsample shortcut)', x: [2, 5, 9, 11], w: [17, 5, 1, 1], bias: false, stride: 2, pad: 0 },
+  { name: '7×7 stride 2 pad 3 (stem)', x: [2, 3, 9, 11], w: [17, 3, 7, 7], bias: true, stride: 2, pad: 3 },
+  { name: '3×3 pad 1, 70 outputs and 40 inputs (several M tiles and K slabs)', x: [1, 40, 6, 7], w: [70, 40, 3, 3], bias: true, stride: 1, pad: 1 },
+  { name: '3×3 pad 1, batch 4 of 16×16 (split-K weight gradient)', x: [4, 3, 16, 16], w: [5, 3, 3, 3], bias: false, stride: 1, pad: 1 },
+  { name: '2×2 stride 2 (patchify)', x: [2, 5, 8, 10], w: [17, 5, 2, 2], bias: true, stride: 2, pad: 0 },
+  { name: '5×3 stride 3 pad 2 (taps beyond the stride)', x: [2, 5, 9, 11], w: [3, 5, 5, 3], bias: true, stride: 3, pad: 2 },
+  { name: 'non-contiguous input, 3×3 stride 2 pad 1', x: [2, 9, 11, 5], w: [17, 5, 3, 3], bias: true, stride: 2, pad: 1, nhwc: true },
+];
+
+async function checkConv(e: Engine, row: ConvRow): Promise<void> {
+  const rng = new Rng(row.name.length * 7919 + row.x.reduce((a, b) => a + b, 0));
+  const inputs = [randNd(row.x, rng), randNd(row.w, rng, { scale: 0.5 })];
+  if (row.bias) inputs.push(randNd([row.w[0]], rng));
+  const view = row.nhwc ? channelsLast : (t: Tensor) => t;
+  const gpu = (...[x, w, b]: Tensor[]) => ops.conv2d(view(x), w, b, { stride: row.stride, padding: row.pad });
+  const ref = (...[x, w, b]: Nd[]) => conv2dRef(row.nhwc ? nhwcToNchw(x) : x, w, b ?? null, row.stride, row.pad);
+  const got = await e.scopeAsync(async () => fromGpu(gpu(...inputs.map((x) => toGpu(e, x)))));
+  expectClose(got, ref(...inputs), { rtol: 1e-4, atol: 1e-4 }, row.name);
+  await gradcheck(e, inputs, gpu, ref, { maxProbes: 32 });
+}
+
+describe('conv2d against a float64 reference', async () => {
+  const e = await engine();
+  for (const row of convRows) it(row.name, () => checkConv(e, row));
+
+  it('rejects a channel mismatch, naming conv2d and both shapes', async () => {
+    await e.scopeAsync(async () => {
+      const x = e.zeros([2, 3, 9, 11]);
+      const w = e.zeros([5, 4, 3, 3]);
+      expect(() => ops.conv2d(x, w)).toThrow(/conv2d.*\[2, 3, 9, 11\].*\[5, 4, 3, 3\]/);
+      expect(() => ops.conv2d(x, e.zeros([5, 3, 3, 3]), e.zeros([4]))).toThrow(/conv2d: bias \[4\]/);
+      expect(() => ops.conv2d(x, e.zeros([5, 3, 11, 11]))).toThrow(/conv2d: kernel larger/);
+    });
+  });
+});
+
+// conv2d has a staged kernel for GPUs and an unstaged one for CPU adapters: run the GPU one here too.
+describe('conv2d GPU kernel variant against a float64 reference', async () => {
+  const e = await gpuVariantEngine();
+  for (const row of convRows) it(row.name, () => checkConv(e, row));
+});
+
+interface PoolRow {
+  name: string;
+  x: number[];
+  kind: PoolKind;
+  k: number;
+  stride?: number;
+  pad?: number;
+  nhwc?: boolean;
+}
+
+const poolRows: PoolRow[] = [
+  { name: 'maxPool2d 3×3 stride 2 pad 1 (ResNet stem)', x: [2, 3, 9, 11], kind: 'max', k: 3, stride: 2, pad: 1 },
+  { name: 'maxPool2d 2×2 on odd sizes (floor mode)', x: [2, 5, 9, 11], kind: 'max', k: 2 },
+  { name: 'maxPool2d 3×3 stride 1 pad 1', x: [1, 3, 7, 6], kind: 'max', k: 3, stride: 1, pad: 1 },
+  { name: 'avgPool2d 3×3 stride 2 pad 1', x: [2, 3, 9, 11], kind: 'avg', k: 3, stride: 2, pad: 1 },
+  { name: 'avgPool2d 3×3 stride 2 pad 1, countIncludePad false', x: [2, 3, 9, 11], kind: 'avg-exclude-pad', k: 3, stride: 2, pad: 1 },
+  { name: 'avgPool2d 2×2 on odd sizes', x: [2, 5, 9, 11], kind: 'avg', k: 2 },
+  { name: 'maxPool2d of a non-contiguous input', x: [2, 9, 11, 5], kind: 'max', k: 3, stride: 2, pad: 1, nhwc: true },
+  { name: 'avgPool2d of a non-contiguous input', x: [2, 9, 11, 5], kind: 'avg', k: 3, stride: 2, pad: 1, nhwc: true },
+];
+
+describe('pooling against a float64 reference', async () => {
+  const e = await engine();
+  for (const row of poolRows) {
+    it(row.name, async () => {
+      const rng = new Rng(row.name.length * 104729 + row.k);
+      const x = randNd(row.x, rng);
+      const opts = { kernel: row.k, stride: row.stride, padding: row.pad };
+      const gpu = (t: Tensor) => {
+        const v = row.nhwc ? channelsLast(t) : t;
+        return row.kind === 'max' ? ops.maxPool2d(v, opts) : ops.avgPool2d(v, { ...opts, countIncludePad: row.kind === 'avg' });
+      };
+      const ref = (t: Nd) => pool2dRef(row.nhwc ? nhwcToNchw(t) : t, row.kind, row.k, row.stride ?? row.k, row.pad ?? 0);
+      const got = await e.scopeAsync(async () => fromGpu(gpu(toGpu(e, x))));
+      expectClose(got, ref(x), { rtol: 1e-5, atol: 1e-6 }, row.name);
+      await gradcheck(e, [x], gpu, ref, { maxProbes: 48 });
+    });
+  }
+
+  it('maxPool2d sends the gradient of a tied window to its first element', async () => {
+    // A constant input ties every window; PyTorch picks the first element in window order.
+    const grad = await e.scopeAsync(async () => {
+      const x = e.tensor(new Float32Array(16).fill(0.5), [1, 1, 4, 4], { requiresGrad: true });
+      ops.maxPool2d(x, { kernel: 3, stride: 1, padding: 1 }).backward(e.ones([1, 1, 4, 4]));
+      return fromGpu(x.grad!);
+    });
+    // Window of output (y, x) starts at input (max(y-1, 0), max(x-1, 0)).
+    const expected = Nd.zeros([1, 1, 4, 4]);
+    for (let y = 0; y < 4; y++) for (let z = 0; z < 4; z++) expected.data[Math.max(y - 1, 0) * 4 + Math.max(z - 1, 0)] += 1;
+    expectClose(grad, expected, {}, 'tied max-pool gradient');
+  });
+
+  it('globalAvgPool and adaptiveAvgPool2d', async () => {
+    const rng = new Rng(5);
+    const x = randNd([2, 5, 6, 6], rng);
+    const planeMeans = pool2dRef(x, 'avg', 6, 1, 0);
+    const thirds = pool2dRef(x, 'avg', 2, 2, 0);
+    await e.scopeAsync(async () => {
+      const t = toGpu(e, x);
+      expectClose(await fromGpu(ops.globalAvgPool(t)), planeMeans.reshape([2, 5]), {}, 'globalAvgPool');
+      expectClose(await fromGpu(ops.adaptiveAvgPool2d(t, 1)), planeMeans, {}, 'adaptiveAvgPool2d 1');
+      expectClose(await fromGpu(ops.adaptiveAvgPool2d(t, 3)), thirds, {}, 'adaptiveAvgPool2d 3');
+      expect(() => ops.adaptiveAvgPool2d(t, 4)).toThrow(/adaptiveAvgPool2d: output size 4/);
+      expect(() => ops.maxPool2d(t, { kernel: 3, padding: 2 })).toThrow(/maxPool2d: padding 2/);
+    });
+    await gradcheck(e, [x], (t) => ops.globalAvgPool(t), (t) => planeMeansOf(t));
+  });
+});
+
+function planeMeansOf(x: Nd): Nd {
+  const [n, c] = x.shape;
+  return pool2dRef(x, 'avg', x.shape[2], 1, 0).reshape([n, c]);
+}
