@@ -3,7 +3,7 @@
 import { build } from 'esbuild';
 import { existsSync } from 'node:fs';
 
-const entries = { hvp: 'cli/main.ts', bench: 'bench/main.ts' };
+const entries = { hvp: 'cli/main.ts', bench: 'bench/run.ts' };
 const extra = process.argv.slice(2);
 // With arguments, bundle just those files (scratch scripts); otherwise the CLI and the bench.
 const entryPoints = extra.length

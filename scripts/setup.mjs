@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+// Make sure this machine can run the project: a WebGPU adapter (and, with --data, the built-in
+// Fashion-MNIST data). On Debian/Ubuntu as root it installs what is missing and says so; elsewhere it
+// prints exactly what to install. Fast when everything is already there.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+
+const wantData = process.argv.includes('--data');
+const log = (msg) => console.error(`[setup] ${msg}`);
+process.env.XDG_RUNTIME_DIR ??= '/tmp';
+
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 20) {
+  log(`Node ${process.versions.node} is too old: install Node 20 or newer.`);
+  process.exit(1);
+}
+
+// Probe in a child process: a driver that crashes must not take this script down with it.
+function probeAdapter() {
+  const code = `
+    const { create, globals } = await import('webgpu');
+    Object.assign(globalThis, globals);
+    const gpu = create([]);
+    const a = await gpu.requestAdapter();
+    if (!a) process.exit(3);
+    await a.requestDevice();
+    console.log([a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(' / '));
+    process.exit(0);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+const isRoot = process.getuid?.() === 0;
+const isDebian = existsSync('/etc/debian_version') && existsSync('/usr/bin/apt-get');
+const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+let aptUpdated = false;
+function apt(args) {
+  if (!aptUpdated) {
+    execFileSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env: aptEnv });
+    aptUpdated = true;
+  }
+  execFileSync('apt-get', ['install', '-y', '-qq', ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: aptEnv });
+}
+
+function codename() {
+  const m = /VERSION_CODENAME=(\w+)/.exec(readFileSync('/etc/os-release', 'utf8'));
+  return m ? m[1] : '';
+}
+
+function installLavapipe() {
+  // Dawn refuses the Mesa 22 of Debian bookworm; bookworm-backports carries Mesa 25, which works.
+  if (codename() === 'bookworm') {
+    const list = '/etc/apt/sources.list.d/bookworm-backports.list';
+    const hasBackports = spawnSync('grep', ['-rqs', 'bookworm-backports', '/etc/apt/sources.list', '/etc/apt/sources.list.d']).status === 0;
+    if (!hasBackports) {
+      log(`adding bookworm-backports (${list})`);
+      writeFileSync(list, 'deb http://deb.debian.org/debian bookworm-backports main\n');
+    }
+    log('installing mesa-vulkan-drivers from bookworm-backports (lavapipe, a software Vulkan driver)');
+    apt(['-t', 'bookworm-backports', 'mesa-vulkan-drivers']);
+  } else {
+    log('installing mesa-vulkan-drivers (lavapipe, a software Vulkan driver)');
+    apt(['mesa-vulkan-drivers']);
+  }
+}
+
+if (!existsSync(new URL('../node_modules/webgpu/package.json', import.meta.url))) {
+  log('npm packages are missing: run `npm ci` first.');
+  process.exit(1);
+}
+
+let adapter = probeAdapter();
+if (!adapter) {
+  if (isDebian && isRoot) {
+    log('no WebGPU adapter found');
+    installLavapipe();
+    adapter = probeAdapter();
+  }
+  if (!adapter) {
+    log('No WebGPU adapter is available.');
+    log('Install a Vulkan driver: your GPU vendor\'s, or Mesa\'s lavapipe (Mesa >= 24; Debian bookworm:');
+    log('  echo "deb http://deb.debian.org/debian bookworm-backports main" > /etc/apt/sources.list.d/backports.list');
+    log('  apt-get update && apt-get install -t bookworm-backports mesa-vulkan-drivers)');
+    log('then check with `vulkaninfo --summary` and run this again.');
+    process.exit(1);
+  }
+  log(`WebGPU adapter ready: ${adapter}`);
+}
+
+if (wantData && !existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz')) {
+  if (isDebian && isRoot) {
+    log('installing the built-in data set (Debian package dataset-fashion-mnist)');
+    apt(['dataset-fashion-mnist']);
+  } else {
+    log('Fashion-MNIST is missing: install Debian\'s dataset-fashion-mnist, or pass --data DIR with the IDX files.');
+    process.exit(1);
+  }
+}
