@@ -7,3 +7,4 @@ export * from './shape.js';
 export * as ops from './ops/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
+export * as io from './io/index.js';

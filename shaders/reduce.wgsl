@@ -1,5 +1,5 @@
 // Reduction of a contiguous input viewed as [outer, R, inner] over R: sum, max, argmax or logsumexp.
-// ROW (inner == 1): one workgroup per output reads the row with all its threads (coalesced) and
+// ROW (inner == 1, R > 64): one workgroup per output reads the row with all its threads (coalesced) and
 // combines partial results in workgroup memory. Otherwise one thread per output walks R with stride
 // `inner`; neighbouring threads read neighbouring addresses, so that walk is coalesced too.
 // Ties in argmax go to the lowest index, as in PyTorch and NumPy.

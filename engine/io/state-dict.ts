@@ -1,0 +1,58 @@
+// Between a Module's state dict (GPU tensors) and safetensors. Names stay PyTorch's dotted paths, so a
+// file written here loads with safetensors.torch.load_file + model.load_state_dict, and back.
+
+import type { Engine } from '../engine.js';
+import type { Tensor } from '../tensor.js';
+import type { LoadResult, Module } from '../nn/module.js';
+import { readSafetensors, writeSafetensors, type SafeTensor } from './safetensors.js';
+
+/** Copy GPU tensors to the CPU (waits for queued kernels), f32 as F32 and i32 as I32. */
+export async function downloadTensors(dict: Record<string, Tensor>): Promise<Record<string, SafeTensor>> {
+  const out: Record<string, SafeTensor> = {};
+  for (const [name, t] of Object.entries(dict)) {
+    out[name] = { dtype: t.dtype === 'i32' ? 'I32' : 'F32', shape: [...t.shape], data: await t.toArray() };
+  }
+  return out;
+}
+
+/** Upload tensors to `engine` (in the caller's scope: dispose them, or run this inside engine.scope). */
+export function uploadTensors(engine: Engine, tensors: Iterable<[string, SafeTensor]>): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [name, t] of tensors) out[name] = engine.tensor(t.data, t.shape, { dtype: t.dtype === 'I32' ? 'i32' : 'f32' });
+  return out;
+}
+
+/** A module's parameters and buffers as a safetensors file. */
+export async function moduleToSafetensors(module: Module, metadata?: Record<string, string>): Promise<Uint8Array> {
+  return writeSafetensors(await downloadTensors(module.stateDict()), metadata);
+}
+
+/**
+ * Load a safetensors file into a module through its loadStateDict, which checks every name and shape
+ * before it copies anything: a mismatch leaves the module untouched. `source` names the file in errors.
+ */
+export function loadSafetensorsInto(module: Module, bytes: Uint8Array, opts: { strict?: boolean; source?: string } = {}): LoadResult {
+  const source = opts.source ?? 'safetensors';
+  const { tensors } = readSafetensors(bytes, { source });
+  return loadTensorsInto(module, tensors, { strict: opts.strict, source });
+}
+
+/** loadStateDict from CPU tensors: uploaded in a scope, so they are released whatever happens. */
+export function loadTensorsInto(
+  module: Module,
+  tensors: Iterable<[string, SafeTensor]>,
+  opts: { strict?: boolean; source?: string } = {},
+): LoadResult {
+  const engine = moduleEngine(module);
+  try {
+    return engine.scope(() => module.loadStateDict(uploadTensors(engine, tensors), { strict: opts.strict }));
+  } catch (e) {
+    throw opts.source ? new Error(`${opts.source}: ${(e as Error).message}`, { cause: e }) : e;
+  }
+}
+
+export function moduleEngine(module: Module): Engine {
+  const first = Object.values(module.stateDict())[0];
+  if (!first) throw new Error(`${module.constructor.name} has no parameters or buffers to load into`);
+  return first.engine;
+}

@@ -1,0 +1,99 @@
+// nn.BatchNorm1d / nn.BatchNorm2d with torchvision's parameter and buffer names (`weight`, `bias`,
+// `running_mean`, `running_var`, `num_batches_tracked`), on ops.batchNorm. Besides train/eval there
+// is HVP's selection mode (SPEC §1.2): batch statistics as in training, running statistics untouched.
+
+import type { Engine } from '../engine.js';
+import type { Tensor } from '../tensor.js';
+import { batchNorm } from '../ops/batch-norm.js';
+import { Module } from './module.js';
+import source from '../../shaders/increment.wgsl';
+
+export interface BatchNormConfig {
+  eps?: number;
+  momentum?: number;
+  /** Learnable per-channel scale and shift (SimSiam's last projector BN has none). */
+  affine?: boolean;
+}
+
+/** PyTorch's _BatchNorm: the shared body; subclasses fix which input ranks they accept. */
+export class BatchNorm extends Module {
+  readonly weight: Tensor | null;
+  readonly bias: Tensor | null;
+  readonly running_mean: Tensor;
+  readonly running_var: Tensor;
+  /** A 0-d i32, as torchvision's 0-d int64, so checkpoints map one to one. */
+  readonly num_batches_tracked: Tensor;
+  readonly eps: number;
+  readonly momentum: number;
+  /** Normalise with batch statistics and leave the running ones alone, in either mode (see setBatchStatsOnly). */
+  batchStatsOnly = false;
+
+  constructor(
+    engine: Engine,
+    readonly numFeatures: number,
+    opts: BatchNormConfig,
+    private readonly ranks: number[],
+  ) {
+    super();
+    if (!Number.isInteger(numFeatures) || numFeatures < 1) {
+      throw new Error(`${this.constructor.name}: numFeatures must be a positive integer, got ${numFeatures}`);
+    }
+    this.eps = opts.eps ?? 1e-5;
+    this.momentum = opts.momentum ?? 0.1;
+    const affine = opts.affine ?? true;
+    this.weight = affine ? this.registerParameter('weight', engine.ones([numFeatures])) : null;
+    this.bias = affine ? this.registerParameter('bias', engine.zeros([numFeatures])) : null;
+    this.running_mean = this.registerBuffer('running_mean', engine.zeros([numFeatures]));
+    this.running_var = this.registerBuffer('running_var', engine.ones([numFeatures]));
+    this.num_batches_tracked = this.registerBuffer('num_batches_tracked', engine.tensor([0], [], { dtype: 'i32' }));
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.ranks.includes(x.ndim)) {
+      const want = this.ranks.map((r) => `${r}-D`).join(' or ');
+      throw new Error(`${this.constructor.name}: expects ${want} input, got ${x}`);
+    }
+    const update = this.training && !this.batchStatsOnly;
+    const y = batchNorm(x, this.weight, this.bias, this.running_mean, this.running_var, {
+      training: this.training || this.batchStatsOnly,
+      momentum: this.momentum,
+      eps: this.eps,
+      updateStats: update,
+    });
+    if (update) countBatch(this.num_batches_tracked);
+    return y;
+  }
+}
+
+/** Over [N, C] or [N, C, L]. */
+export class BatchNorm1d extends BatchNorm {
+  constructor(engine: Engine, numFeatures: number, opts: BatchNormConfig = {}) {
+    super(engine, numFeatures, opts, [2, 3]);
+  }
+}
+
+/** Over [N, C, H, W]. */
+export class BatchNorm2d extends BatchNorm {
+  constructor(engine: Engine, numFeatures: number, opts: BatchNormConfig = {}) {
+    super(engine, numFeatures, opts, [4]);
+  }
+}
+
+/**
+ * Put every batch norm under `root` in HVP's selection mode (on) or back to ordinary train/eval
+ * behaviour (off). In selection mode a BN normalises with the batch's statistics even in eval mode
+ * and updates neither running statistics nor num_batches_tracked.
+ */
+export function setBatchStatsOnly(root: Module, on: boolean): void {
+  for (const [, m] of root.namedModules()) if (m instanceof BatchNorm) m.batchStatsOnly = on;
+}
+
+function countBatch(t: Tensor): void {
+  t.engine.backend.dispatch({
+    kernel: { name: 'increment', source },
+    inputs: [],
+    outputs: [t.buffer],
+    uniforms: new Uint32Array([t.offset, 0, 0, 0]),
+    workgroups: [1],
+  });
+}
