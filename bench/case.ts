@@ -19,7 +19,9 @@ export interface BenchCase {
   flops?: number;
   /** Bytes moved by one run (memory-bound cases report GB/s). */
   bytes?: number;
-  ours: (ctx: BenchContext) => Promise<Timing>;
+  /** Images processed by one run (training steps report images/s). */
+  images?: number;
+  ours: (ctx: BenchContext) => Promise<Timing & { peakBytes?: number }>;
   peer?: { name: string; run: (ctx: BenchContext) => Promise<Timing> };
 }
 
@@ -33,4 +35,7 @@ export interface BenchRecord {
   ratio: number | null;
   gflops?: number;
   gbps?: number;
+  images_per_s?: number;
+  /** Peak bytes of pooled GPU buffers in use during the timed runs, in MiB. */
+  peak_mib?: number;
 }
