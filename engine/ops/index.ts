@@ -12,3 +12,4 @@ export * from './softmax.js';
 export * from './layer-norm.js';
 export * from './batch-norm.js';
 export * from './loss.js';
+export * from './attention.js';
