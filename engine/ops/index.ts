@@ -13,3 +13,4 @@ export * from './layer-norm.js';
 export * from './batch-norm.js';
 export * from './loss.js';
 export * from './attention.js';
+export * from './interpolate.js';
