@@ -21,6 +21,8 @@ export interface BenchCase {
   bytes?: number;
   /** Images processed by one run (training steps report images/s). */
   images?: number;
+  /** Repetitions for this case when they must differ from the run's (whole training steps take seconds on a CPU adapter). */
+  reps?: { warmup: number; reps: number };
   ours: (ctx: BenchContext) => Promise<Timing & { peakBytes?: number }>;
   peer?: { name: string; run: (ctx: BenchContext) => Promise<Timing> };
 }

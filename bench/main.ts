@@ -7,8 +7,9 @@ import type { BenchCase, BenchContext, BenchRecord } from './case.js';
 import { createTfjsPeer } from './peers/tfjs.js';
 import { matmulCases } from './cases/matmul.js';
 import { convCases } from './cases/conv.js';
+import { modelCases } from './cases/models.js';
 
-const ALL: BenchCase[] = [...matmulCases, ...convCases];
+const ALL: BenchCase[] = [...matmulCases, ...convCases, ...modelCases];
 
 const HELP = `Usage: hvp bench [options]
 
@@ -53,7 +54,7 @@ export async function benchMain(argv: string[]): Promise<void> {
   console.log(`adapter: ${engine.description}`);
   const records: BenchRecord[] = [];
   for (const c of cases) {
-    const ours = await c.ours(ctx);
+    const ours = await c.ours(c.reps ? { ...ctx, time: { ...ctx.time, ...c.reps } } : ctx);
     const peer = c.peer && tfjs ? await c.peer.run(ctx) : null;
     const rec: BenchRecord = {
       name: c.name,
@@ -65,6 +66,8 @@ export async function benchMain(argv: string[]): Promise<void> {
     };
     if (c.flops) rec.gflops = round(c.flops / ours.medianMs / 1e6);
     if (c.bytes) rec.gbps = round(c.bytes / ours.medianMs / 1e6);
+    if (c.images) rec.images_per_s = round((c.images * 1000) / ours.medianMs);
+    if (ours.peakBytes !== undefined) rec.peak_mib = round(ours.peakBytes / 2 ** 20);
     records.push(rec);
     printRow(rec);
   }
@@ -80,7 +83,14 @@ function round(x: number): number {
 }
 
 function printRow(r: BenchRecord): void {
-  const thr = r.gflops !== undefined ? `${r.gflops.toFixed(2)} GFLOP/s` : r.gbps !== undefined ? `${r.gbps.toFixed(2)} GB/s` : '';
+  const thr =
+    r.gflops !== undefined
+      ? `${r.gflops.toFixed(2)} GFLOP/s`
+      : r.gbps !== undefined
+        ? `${r.gbps.toFixed(2)} GB/s`
+        : r.images_per_s !== undefined
+          ? `${r.images_per_s.toFixed(1)} img/s, peak ${r.peak_mib?.toFixed(0)} MiB`
+          : '';
   const peer = r.peer ? `${r.peer} ${r.peer_ms!.toFixed(2)} ms  ratio ${r.ratio!.toFixed(2)}x` : '';
   console.log(`${r.name.padEnd(22)} ${r.shape.padEnd(34)} ours ${r.ours_ms.toFixed(2).padStart(9)} ms  ${thr.padEnd(16)} ${peer}`);
 }

@@ -4,11 +4,13 @@ import { parseArgs } from 'node:util';
 import { Engine } from '../engine/index.js';
 import { benchMain } from '../bench/main.js';
 import { smoke } from './smoke.js';
+import { embedMain } from './embed.js';
 
 const HELP = `Usage: hvp <command> [options]
 
 Commands:
   smoke     train a small MLP on synthetic data and print its loss (checks the whole engine)
+  embed     features of a frozen backbone (ResNet / ViT weights in safetensors) for a batch of images
   bench     kernel throughput against tfjs-webgpu on the same adapter
   info      print the WebGPU adapter, its features and limits
 
@@ -75,6 +77,8 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'smoke':
       return runSmoke(rest);
+    case 'embed':
+      return embedMain(rest);
     case 'bench':
       return benchMain(rest);
     case 'info':

@@ -16,6 +16,8 @@ export async function createTfjsPeer(gpu: GPU): Promise<TfjsPeer> {
   if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
   else if (!g.navigator.gpu) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
   const tf = (await import('@tensorflow/tfjs-core')) as Tf;
+  // tfjs-core's gradients live in a side-effect module that the full @tensorflow/tfjs bundle imports.
+  await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs: the webgpu backend failed to initialise');
   await tf.ready();
