@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng, nn, type Engine, type Tensor } from '../engine/index.js';
 import { ResNet, resnet18, resnet34, resnet50 } from '../models/index.js';
 import { engine } from './helpers.js';
-import { expectMatches, readFixture } from './ssl-fixtures.js';
+import { expectMatches, hashUniform, readFixture } from './ssl-fixtures.js';
 
 interface Reduced {
   shape: number[];
@@ -29,22 +29,6 @@ interface ResNetFixture {
   running: Record<string, { mean: number[]; var: number[] }>;
   grads: Record<string, Reduced>;
   inputGrad: Reduced;
-}
-
-/** The generator's hash_uniform: lowbias32 of i·0x9E3779B1 + k·0x85EBCA77 + 1 (mod 2³²), mapped to [-1, 1). */
-function hashUniform(k: number, n: number): Float64Array {
-  const base = (Math.imul(k, 0x85ebca77) + 1) >>> 0;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let h = (Math.imul(i, 0x9e3779b1) + base) >>> 0;
-    h ^= h >>> 16;
-    h = Math.imul(h, 0x7feb352d);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x846ca68b);
-    h ^= h >>> 16;
-    out[i] = (h >>> 0) / 2 ** 31 - 1;
-  }
-  return out;
 }
 
 /** The generator's formula_value for the k-th state-dict entry. */
