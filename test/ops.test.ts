@@ -50,6 +50,7 @@ const rows: Row[] = [
   { name: 'sqrt', shapes: [[40]], positive: true, gpu: ops.sqrt, ref: (a) => a.map(Math.sqrt) },
   { name: 'rsqrt', shapes: [[40]], positive: true, gpu: ops.rsqrt, ref: (a) => a.map((x) => 1 / Math.sqrt(x)) },
   { name: 'pow 3', shapes: [[40]], gpu: (a) => ops.pow(a, 3), ref: (a) => a.map((x) => x ** 3) },
+  { name: 'pow 1 at zero', shapes: [[8]], gpu: (a) => ops.pow(ops.mul(a, ops.gt(a, 0)), 1), ref: (a) => a.map((x) => (x > 0 ? x : 0)) },
   { name: 'pow 0.5', shapes: [[40]], positive: true, gpu: (a) => ops.pow(a, 0.5), ref: (a) => a.map((x) => x ** 0.5) },
   { name: 'abs', shapes: [[40]], gpu: ops.abs, ref: (a) => a.map(Math.abs) },
   { name: 'clamp', shapes: [[60]], gpu: (a) => ops.clamp(a, -0.5, 0.7), ref: (a) => a.map((x) => Math.min(Math.max(x, -0.5), 0.7)) },

@@ -70,6 +70,8 @@ export function pow(a: Tensor, p: number): Tensor {
 
 /** WGSL pow is undefined for negative bases; integer exponents (x², x³) are common and must work. */
 function powExpr(p: number, x = 'a', ps = 's.x'): string {
+  // x⁰ = 1 everywhere; WGSL's pow(0, 0) is exp2(0·log2 0) = NaN, which pow(x, 1)'s backward would hit at 0.
+  if (p === 0) return '1.0';
   if (!Number.isInteger(p)) return `pow(${x}, ${ps})`;
   const sign = Math.abs(p % 2) === 1 ? `select(1.0, -1.0, ${x} < 0.0)` : '1.0';
   return `${sign} * pow(abs(${x}), ${ps})`;
