@@ -3,6 +3,11 @@ declare module '*.wgsl' {
   const source: string;
   export default source;
 }
+// Training presets (hvp/presets/*.yaml) are bundled the same way.
+declare module '*.yaml' {
+  const source: string;
+  export default source;
+}
 declare module 'wgsl-preprocessor/wgsl-preprocessor.js' {
   export function wgsl(strings: readonly string[], ...values: unknown[]): string;
 }

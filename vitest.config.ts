@@ -1,18 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
-// Import .wgsl files as strings, the same way esbuild's text loader does for the bundle.
-const wgslAsText = {
-  name: 'wgsl-as-text',
+// Import .wgsl shaders and .yaml presets as strings, the same way esbuild's text loader does for the bundle.
+const textAssets = {
+  name: 'text-assets',
   enforce: 'pre' as const,
   load(id: string) {
-    if (!id.endsWith('.wgsl')) return null;
+    if (!id.endsWith('.wgsl') && !id.endsWith('.yaml')) return null;
     return `export default ${JSON.stringify(readFileSync(id, 'utf8'))};`;
   },
 };
 
 export default defineConfig({
-  plugins: [wgslAsText],
+  plugins: [textAssets],
   test: {
     include: ['test/**/*.test.ts'],
     // One WebGPU device per worker; lavapipe already uses every core, so run files one at a time.

@@ -1,5 +1,5 @@
-// Bundle the CLI and the bench with esbuild. WGSL files are imported as text; `webgpu` (a native
-// addon) stays external.
+// Bundle the CLI and the bench with esbuild. WGSL shaders and YAML presets are imported as text;
+// native addons (`webgpu`, `sharp`) stay external.
 import { build } from 'esbuild';
 import { existsSync } from 'node:fs';
 
@@ -18,8 +18,8 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: true,
-  loader: { '.wgsl': 'text' },
-  external: ['webgpu'],
+  loader: { '.wgsl': 'text', '.yaml': 'text' },
+  external: ['webgpu', 'sharp'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
 });

@@ -1,0 +1,121 @@
+// Folders of JPEG/PNG files in the ImageNet layout, `root/<class>/<image>`, decoded on demand by
+// sharp (libvips). Decoding runs on libuv's thread pool, so reads issued by the loader overlap each
+// other and the GPU work of the step in flight. Nothing is cached: an epoch of ImageNet does not fit
+// in memory, and `loadSize` bounds what one decoded image costs.
+
+import { existsSync, statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { checkIndex, type Split } from './idx.js';
+import type { Dataset, Image } from './types.js';
+
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'] as const;
+
+export interface ImageFolderOptions {
+  /** Resize so that the shorter side is this many pixels (e.g. 256 for 224 crops); keeps memory bounded. */
+  loadSize?: number;
+  mean?: readonly number[];
+  std?: readonly number[];
+}
+
+const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
+
+/** `root/train` or `root/val` (`root/test` also accepted) when the root is split, else the root itself. */
+export function folderSplitDir(root: string, split: Split): string {
+  const named = split === 'train' ? ['train'] : ['val', 'test'];
+  if (!['train', 'val', 'test'].some((d) => isDir(join(root, d)))) return root;
+  const dir = named.map((d) => join(root, d)).find(isDir);
+  if (!dir) throw new Error(`image folder ${root} is split but has no ${named.join(' or ')} directory for the ${split} split`);
+  return dir;
+}
+
+/** Classes (sorted subdirectory names, as torchvision's ImageFolder) and every image file with its label. */
+export async function listImageFolder(dir: string): Promise<{ classes: string[]; files: string[]; labels: Int32Array }> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const classes = entries
+    .filter((e) => !e.name.startsWith('.') && (e.isDirectory() || (e.isSymbolicLink() && isDir(join(dir, e.name)))))
+    .map((e) => e.name)
+    .sort();
+  const files: string[] = [];
+  const labels: number[] = [];
+  for (const [label, name] of classes.entries()) {
+    const images = (await readdir(join(dir, name)))
+      .filter((f) => !f.startsWith('.') && (IMAGE_EXTENSIONS as readonly string[]).includes(extname(f).toLowerCase()))
+      .sort();
+    for (const f of images) {
+      files.push(join(dir, name, f));
+      labels.push(label);
+    }
+  }
+  return { classes, files, labels: Int32Array.from(labels) };
+}
+
+/** Decode one file to uint8 RGB, channel-major; greyscale is expanded and alpha dropped (PIL's convert('RGB')). */
+export async function decodeImage(path: string, loadSize?: number): Promise<Omit<Image, 'label'>> {
+  // `fit: outside` with a square box = shorter side exactly loadSize, aspect kept; JPEGs shrink on load.
+  let img = sharp(path).removeAlpha().toColourspace('srgb');
+  if (loadSize) img = img.resize({ width: loadSize, height: loadSize, fit: 'outside' });
+  const { data, info } = await img
+    .raw()
+    .toBuffer({ resolveWithObject: true })
+    .catch((e: Error) => {
+      // libvips repeats its warnings over several lines; the first says what is wrong.
+      throw new Error(`${path}: cannot decode (${e.message.trim().split('\n')[0]})`);
+    });
+  if (info.channels !== 3) throw new Error(`${path}: decoded to ${info.channels} channels, expected RGB`);
+  return { pixels: hwcToChw(data, info.height, info.width), height: info.height, width: info.width };
+}
+
+function hwcToChw(hwc: Uint8Array, height: number, width: number): Uint8Array {
+  const plane = height * width;
+  const chw = new Uint8Array(3 * plane);
+  for (let p = 0, q = 0; p < plane; p++, q += 3) {
+    chw[p] = hwc[q];
+    chw[plane + p] = hwc[q + 1];
+    chw[2 * plane + p] = hwc[q + 2];
+  }
+  return chw;
+}
+
+export class ImageFolder implements Dataset {
+  readonly channels = 3;
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
+  readonly loadSize?: number;
+
+  constructor(
+    readonly name: string,
+    readonly classes: readonly string[],
+    readonly files: readonly string[],
+    readonly labels: Int32Array,
+    options: ImageFolderOptions = {},
+  ) {
+    this.loadSize = options.loadSize;
+    this.mean = options.mean ?? IMAGENET_MEAN;
+    this.std = options.std ?? IMAGENET_STD;
+  }
+
+  get length(): number {
+    return this.files.length;
+  }
+
+  async read(index: number): Promise<Image> {
+    checkIndex(this, index);
+    return { ...(await decodeImage(this.files[index], this.loadSize)), label: this.labels[index] };
+  }
+}
+
+/** Open `split` of the image folder at `root`. */
+export async function openImageFolder(root: string, split: Split, options: ImageFolderOptions = {}): Promise<ImageFolder> {
+  if (options.loadSize !== undefined && !(Number.isInteger(options.loadSize) && options.loadSize > 0)) {
+    throw new Error(`image folder: loadSize must be a positive integer, got ${options.loadSize}`);
+  }
+  const dir = folderSplitDir(root, split);
+  const { classes, files, labels } = await listImageFolder(dir);
+  if (classes.length === 0) throw new Error(`image folder ${dir}: no class subdirectories (expected ${dir}/<class>/<image>.jpg)`);
+  if (files.length === 0) throw new Error(`image folder ${dir}: no ${IMAGE_EXTENSIONS.join('/')} files in its ${classes.length} class directories`);
+  return new ImageFolder(`${basename(resolve(root))}/${split}`, classes, files, labels, options);
+}
