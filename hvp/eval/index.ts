@@ -1,0 +1,6 @@
+// Evaluation of frozen backbones (SPEC §6): weighted k-NN and the linear probe.
+export * from './backbone.js';
+export * from './features.js';
+export * from './knn.js';
+export * from './linear-probe.js';
+export { type FeatureRows, rowBlocks, featureShape } from './rows.js';
