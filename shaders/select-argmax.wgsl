@@ -1,0 +1,51 @@
+// HVP's per-sample choice over scores [B, C]: one thread per sample walks its row and keeps the
+// largest (HARDEST) or smallest (EASIEST) score, ties to the lowest combination index (strict
+// comparison, ascending walk), as SPEC §1 requires. A NaN score wins its row outright (the first NaN
+// in the row, like torch.argmax): the choice then points at it and the written score is NaN, so a
+// broken forward is visible in the score instead of silently picking some finite combination.
+// NaN is detected on the bits, since WGSL compilers may assume floats are never NaN.
+
+struct Params {
+  batch: u32,
+  combos: u32,
+  s_off: u32,
+  row_width: u32,  // threads per grid row
+}
+
+@group(0) @binding(0) var<uniform> u: Params;
+@group(0) @binding(1) var<storage, read> scores: array<f32>;
+@group(0) @binding(2) var<storage, read_write> choice: array<i32>;
+@group(0) @binding(3) var<storage, read_write> best: array<f32>;
+
+fn is_nan(bits: u32) -> bool {
+  return (bits & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn better(a: f32, b: f32) -> bool {
+#if ${EASIEST}
+  return a < b;
+#else
+  return a > b;
+#endif
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let b = gid.x + gid.y * u.row_width;
+  if (b >= u.batch) { return; }
+  let base = u.s_off + b * u.combos;
+  var idx = 0u;
+  var v = scores[base];
+  var bits = bitcast<u32>(v);
+  for (var c = 1u; c < u.combos && !is_nan(bits); c++) {
+    let x = scores[base + c];
+    let xb = bitcast<u32>(x);
+    if (is_nan(xb) || better(x, v)) {
+      idx = c;
+      v = x;
+      bits = xb;
+    }
+  }
+  choice[b] = i32(idx);
+  best[b] = bitcast<f32>(bits);
+}
