@@ -5,10 +5,18 @@ import { Engine } from '../engine/index.js';
 import { benchMain } from '../bench/main.js';
 import { smoke } from './smoke.js';
 import { embedMain } from './embed.js';
+import { demoMain } from './demo.js';
+import { pretrainMain } from './pretrain.js';
+import { evalMain } from './eval.js';
+import { scoreMain } from './score.js';
 
 const HELP = `Usage: hvp <command> [options]
 
 Commands:
+  demo      pretrain SimSiam on Fashion-MNIST with HVP and with random views, compare k-NN accuracy
+  pretrain  self-supervised pretraining (SimSiam, SimCLR, DINO, iBOT) with or without hard views
+  eval      k-NN or linear-probe top-1 of a pretrained backbone on a dataset
+  score     score view combinations of embeddings in a file and select the hardest per sample
   smoke     train a small MLP on synthetic data and print its loss (checks the whole engine)
   embed     features of a frozen backbone (ResNet / ViT weights in safetensors) for a batch of images
   bench     kernel throughput against tfjs-webgpu on the same adapter
@@ -75,6 +83,15 @@ async function runInfo(argv: string[]): Promise<void> {
 async function main(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
+    case 'demo':
+      return demoMain(rest);
+    case 'pretrain':
+      return pretrainMain(rest);
+    case 'eval':
+      await evalMain(rest);
+      return;
+    case 'score':
+      return scoreMain(rest);
     case 'smoke':
       return runSmoke(rest);
     case 'embed':

@@ -1,0 +1,87 @@
+// `hvp pretrain`: self-supervised pretraining with or without Hard View Pretraining, from a preset
+// (YAML) with every setting overridable by a flag.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { applyValues, DEFAULTS, kebabKey, parsePresetText, presetConfig, PRESETS, validateConfig, type TrainConfig } from '../hvp/train/config.js';
+import { pretrain } from '../hvp/train/loop.js';
+
+export const PRETRAIN_HELP = `Usage: hvp pretrain [--preset NAME | --config FILE.yaml] [--setting value ...]
+
+Pretrains a backbone with SimSiam, SimCLR, DINO or iBOT. With --select hardest (the default) every
+step draws --views augmented views per image, scores every combination with the method's own loss
+in a gradient-free forward and trains on each sample's hardest one (HVP); --select random --views 2
+is plain SSL training. Writes OUT/config.yaml, OUT/log.jsonl (JSON lines) and
+OUT/checkpoint.safetensors (every epoch and on Ctrl-C); --resume continues a run exactly.
+
+Presets: ${Object.keys(PRESETS).join(', ')} (default simsiam-fashion-mnist)
+
+Main settings (every setting below is a flag; YAML files use snake_case keys):
+  --method simsiam|simclr|dino|ibot     --arch resnet18|resnet34|resnet50|vit_tiny|vit_small|vit_base
+  --widths 8,16,32,64   ResNet stage widths     --small-image true|false   3x3 stem, no max-pool
+  --data DIR            dataset directory (default: Debian's Fashion-MNIST)
+  --dataset auto|fashion-mnist|mnist|cifar10|folder       --train-limit N   first N images only
+  --epochs N  --max-steps N  --batch-size N  --seed N  --lr X  --weight-decay X  --optimizer sgd|adamw
+  --select hardest|easiest|random   --views V   --limit K (score K drawn combinations; 0 = all)
+  --select-res R        score views rendered at R px, train at --size
+  --select-layer L      score by feature similarity after stage L (stem, layer1..layer4; ViT block)
+  --anchor              view 0 fixed, only its partner is chosen
+  --size S  --scale-min X  --scale-max X  --local-crops L  --local-crops-used n  --local-size S
+  --out DIR             run directory (default runs/pretrain)     --resume   continue OUT's checkpoint
+  --log-every N         log selections and view parameters every N steps
+
+All settings and their defaults:
+${Object.entries(DEFAULTS)
+  .map(([k, v]) => `  --${kebabKey(k)} ${Array.isArray(v) ? v.join(',') || '(none)' : v === '' ? '(none)' : v}`)
+  .join('\n')}`;
+
+/** Split argv into --key value pairs (a flag followed by another flag or nothing is boolean true). */
+function flagValues(argv: string[]): { values: Record<string, string>; preset?: string; config?: string; help: boolean } {
+  const values: Record<string, string> = {};
+  let preset: string | undefined;
+  let config: string | undefined;
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
+    }
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument '${arg}' (settings are --name value; see hvp pretrain --help)`);
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
+    let value: string;
+    if (eq > 0) value = arg.slice(eq + 1);
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) value = argv[++i];
+    else value = 'true';
+    if (name === 'preset') preset = value;
+    else if (name === 'config') config = value;
+    else values[name] = value;
+  }
+  return { values, preset, config, help };
+}
+
+export async function resolveConfig(argv: string[]): Promise<TrainConfig | null> {
+  const { values, preset, config, help } = flagValues(argv);
+  if (help) return null;
+  if (preset && config) throw new Error('pass either --preset or --config, not both');
+  let base = presetConfig(preset ?? 'simsiam-fashion-mnist');
+  if (config) base = applyValues(DEFAULTS, parsePresetText(await readFile(config, 'utf8'), config), config);
+  let c = applyValues(base, values, 'flag');
+  // A resumed run continues with the configuration it saved, unless flags say otherwise.
+  if (c.resume) {
+    const saved = await readFile(join(c.out, 'config.yaml'), 'utf8').catch(() => null);
+    if (saved) c = applyValues(applyValues(DEFAULTS, parsePresetText(saved, 'saved config'), 'saved config'), { ...values, resume: 'true' }, 'flag');
+  }
+  return validateConfig(c);
+}
+
+export async function pretrainMain(argv: string[]): Promise<void> {
+  const config = await resolveConfig(argv);
+  if (!config) return console.log(PRETRAIN_HELP);
+  const r = await pretrain(config);
+  const last = r.losses.length ? r.losses[r.losses.length - 1].toFixed(4) : '-';
+  console.log(
+    `${r.interrupted ? 'interrupted' : 'finished'} after ${r.steps} steps (${r.imagesPerSecond.toFixed(1)} img/s); last loss ${last}; checkpoint ${r.checkpoint}`,
+  );
+}

@@ -1,0 +1,75 @@
+// What the training loop needs from an SSL method: which views to draw, how to score candidate
+// combinations (the HVP selection forward, SPEC sections 1-2), and its ordinary training step on
+// the selected views. The loop itself (views, selection, gather, logging, checkpoints) is shared.
+
+import type { Engine, nn, optim, Rng, Tensor } from '../../engine/index.js';
+import type { TrainConfig } from '../train/config.js';
+import type { StudentBackbone } from './backbone.js';
+
+export type AnyOptimizer = optim.SGD | optim.AdamW;
+
+/** Candidate views of one output size, drawn per image. Views are stacked view-major: row v·B + b. */
+export interface ViewGroup {
+  name: string;
+  /** Augmentation pipeline (hvp/views/pipelines.ts) of every view of the group, in view order. */
+  pipelines: string[];
+  size: number;
+  scale: [number, number];
+}
+
+/** Where the step is in the run; schedules are indexed by `step`. */
+export interface StepContext {
+  step: number;
+  epoch: number;
+  totalSteps: number;
+}
+
+export interface Method {
+  readonly name: string;
+  /** Everything a checkpoint saves: the student backbone is always the child `backbone`. */
+  readonly model: nn.Module;
+  /** The student backbone (what evaluation and checkpoints' `backbone.*` hold). */
+  readonly backbone: StudentBackbone;
+  readonly optimizer: AnyOptimizer;
+  /** Candidate view groups; candidate view indices run over the groups in order. */
+  readonly groups: ViewGroup[];
+  /** Every combination of candidate view indices, lexicographic (SPEC section 2). */
+  readonly combinations: number[][];
+  /**
+   * Selection forward without gradients and the per-sample score of the given combinations:
+   * [B, rows.length]. `views[g]` is group g's candidate views [n_g·B, C, S, S].
+   */
+  score(views: Tensor[], rows: number[][], ctx: StepContext): Tensor;
+  /**
+   * One training step on the selected views: `views[g]` holds the combination's views of group g,
+   * slot-major [k_g·B, C, S, S]. Runs forward, loss, backward, optimizer and any EMA; returns the loss.
+   * `gather` selects rows of any other per-candidate-view tensor of group g ([n_g·B, ...]) the same
+   * way (iBOT's patch masks).
+   */
+  trainStep(views: Tensor[], ctx: StepContext, gather: (perView: Tensor, group: number) => Tensor): Tensor;
+}
+
+export interface MethodInit {
+  engine: Engine;
+  config: TrainConfig;
+  /** Image channels of the dataset. */
+  channels: number;
+  stepsPerEpoch: number;
+  totalSteps: number;
+  rng: Rng;
+}
+
+/** The group (and the index within it) of every column of a combination, given the group sizes. */
+export function columnGroups(combination: number[], groups: ViewGroup[]): { group: number; index: number }[] {
+  const starts: number[] = [];
+  let acc = 0;
+  for (const g of groups) {
+    starts.push(acc);
+    acc += g.pipelines.length;
+  }
+  return combination.map((v) => {
+    let g = groups.length - 1;
+    while (g > 0 && v < starts[g]) g--;
+    return { group: g, index: v - starts[g] };
+  });
+}

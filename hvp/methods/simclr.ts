@@ -1,0 +1,57 @@
+// SimCLR (Chen et al. 2020) as an HVP method: a 2-layer projector and NT-Xent with τ = 0.1; a pair's
+// score is ℓ_(i,b) + ℓ_(j,b) with negatives from the whole batch's views i and j, computed for all
+// pairs at once from one Gram matrix (SPEC section 2).
+
+import { nn, ops, optim, type Tensor } from '../../engine/index.js';
+import { SimClrProjector } from '../../models/heads.js';
+import { ntXentLoss } from '../losses/index.js';
+import { scoreSimClr } from '../select/index.js';
+import { buildBackbone, type StudentBackbone } from './backbone.js';
+import type { Method, MethodInit, StepContext } from './method.js';
+import { cosineLr, layerScores, pairGroups, pairTable, perViewOutputs } from './pair-method.js';
+
+class SimClrModel extends nn.Module {
+  readonly backbone: nn.Module;
+  readonly projector: SimClrProjector;
+  constructor(readonly student: StudentBackbone, projector: SimClrProjector) {
+    super();
+    this.backbone = this.registerModule('backbone', student.module);
+    this.projector = this.registerModule('projector', projector);
+  }
+  embed(x: Tensor): Tensor {
+    return this.projector.forward(this.student.forward(x));
+  }
+}
+
+export function createSimClr(init: MethodInit): Method {
+  const { engine, config: c, rng } = init;
+  const student = buildBackbone(engine, c, init.channels, rng);
+  const model = new SimClrModel(student, new SimClrProjector(engine, student.featureDim, rng, { outDim: c.dim }));
+  const lr = c.lrScaling ? (c.lr * c.batchSize) / 256 : c.lr;
+  const optimizer = new optim.SGD(model.parameters(), { lr, momentum: c.momentum, weightDecay: c.weightDecay });
+  const warmup = c.warmupEpochs * init.stepsPerEpoch;
+  return {
+    name: 'simclr',
+    model,
+    backbone: student,
+    optimizer,
+    groups: pairGroups(c, 'simclr'),
+    combinations: pairTable(c),
+    score(views: Tensor[], rows: number[][]): Tensor {
+      if (c.selectLayer) return layerScores(student, views[0], c.views, c.selectLayer, rows);
+      const [z] = perViewOutputs(views[0], c.views, (x) => [model.embed(x)]);
+      const scores = scoreSimClr(z, rows, c.temperature);
+      z.dispose();
+      return scores;
+    },
+    trainStep(views: Tensor[], ctx: StepContext): Tensor {
+      optimizer.setLr('all', cosineLr(lr, ctx, warmup, c.minLr));
+      const [x1, x2] = ops.chunk(views[0], 2, 0);
+      const loss = ntXentLoss(model.embed(x1), model.embed(x2), { temperature: c.temperature });
+      loss.backward();
+      optimizer.step();
+      model.zeroGrad();
+      return loss;
+    },
+  };
+}

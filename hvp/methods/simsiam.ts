@@ -1,0 +1,75 @@
+// SimSiam (Chen & He 2021) as an HVP method: encoder f, projector g, predictor h; the pair score is
+// the per-sample training loss -½[cos(p_i, sg z_j) + cos(p_j, sg z_i)] (SPEC section 2). SGD with a
+// cosine learning rate; the predictor keeps the base rate (fix_pred_lr).
+
+import { nn, ops, optim, type Tensor } from '../../engine/index.js';
+import { SimSiamPredictor, SimSiamProjector } from '../../models/heads.js';
+import { simsiamLoss } from '../losses/index.js';
+import { scoreSimSiam } from '../select/index.js';
+import { buildBackbone, type StudentBackbone } from './backbone.js';
+import type { Method, MethodInit, StepContext } from './method.js';
+import { cosineLr, layerScores, pairGroups, pairTable, perViewOutputs } from './pair-method.js';
+
+class SimSiamModel extends nn.Module {
+  readonly backbone: nn.Module;
+  readonly projector: SimSiamProjector;
+  readonly predictor: SimSiamPredictor;
+  constructor(readonly student: StudentBackbone, projector: SimSiamProjector, predictor: SimSiamPredictor) {
+    super();
+    this.backbone = this.registerModule('backbone', student.module);
+    this.projector = this.registerModule('projector', projector);
+    this.predictor = this.registerModule('predictor', predictor);
+  }
+  /** [z, p] of one view. */
+  embed(x: Tensor): [Tensor, Tensor] {
+    const z = this.projector.forward(this.student.forward(x));
+    return [z, this.predictor.forward(z)];
+  }
+}
+
+export function createSimSiam(init: MethodInit): Method {
+  const { engine, config: c, rng } = init;
+  const student = buildBackbone(engine, c, init.channels, rng);
+  const projector = new SimSiamProjector(engine, student.featureDim, rng, { dim: c.dim });
+  const predictor = new SimSiamPredictor(engine, rng, { dim: c.dim, predDim: c.predDim });
+  const model = new SimSiamModel(student, projector, predictor);
+  const lr = c.lrScaling ? (c.lr * c.batchSize) / 256 : c.lr;
+  const hyper = { lr, momentum: c.momentum, weightDecay: c.weightDecay };
+  const optimizer = new optim.SGD(
+    [
+      { params: [...student.module.parameters(), ...projector.parameters()], ...hyper },
+      { params: predictor.parameters(), ...hyper },
+    ],
+    hyper,
+  );
+  const warmup = c.warmupEpochs * init.stepsPerEpoch;
+  return {
+    name: 'simsiam',
+    model,
+    backbone: student,
+    optimizer,
+    groups: pairGroups(c, 'simsiam'),
+    combinations: pairTable(c),
+    score(views: Tensor[], rows: number[][]): Tensor {
+      if (c.selectLayer) return layerScores(student, views[0], c.views, c.selectLayer, rows);
+      const [z, p] = perViewOutputs(views[0], c.views, (x) => model.embed(x));
+      const scores = scoreSimSiam(p, z, rows);
+      z.dispose();
+      p.dispose();
+      return scores;
+    },
+    trainStep(views: Tensor[], ctx: StepContext): Tensor {
+      const now = cosineLr(lr, ctx, warmup, c.minLr);
+      optimizer.setLr(0, now);
+      optimizer.setLr(1, c.fixPredLr ? lr : now);
+      const [x1, x2] = ops.chunk(views[0], 2, 0);
+      const [z1, p1] = model.embed(x1);
+      const [z2, p2] = model.embed(x2);
+      const loss = simsiamLoss(p1, p2, z1, z2);
+      loss.backward();
+      optimizer.step();
+      model.zeroGrad();
+      return loss;
+    },
+  };
+}

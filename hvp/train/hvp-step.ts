@@ -1,0 +1,119 @@
+// One HVP step (SPEC section 1) for any method: draw V views per image on the GPU, score every
+// candidate combination with the method's own loss in a gradient-free selection forward, keep the
+// hardest (or easiest, or a random) combination per sample, gather those views into the training
+// batch on the GPU and run the method's ordinary training step. Nothing is read back unless asked.
+
+import { nn, Rng, type Engine, type Tensor } from '../../engine/index.js';
+import type { ImageBatch } from '../data/types.js';
+import { columnGroups, type Method, type StepContext } from '../methods/method.js';
+import { drawLimit, gatherSelected, selectCombination } from '../select/index.js';
+import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
+import type { TrainConfig } from './config.js';
+
+export interface StepResult {
+  loss: Tensor;
+  /** [B] i32: index into `rows` of each sample's combination. */
+  choice: Tensor;
+  /** [B] f32 score of the chosen combination (absent for random selection). */
+  score: Tensor | null;
+  /** The scored combinations (all of them, or the `limit` draw). */
+  rows: number[][];
+  /** Parameters of every candidate view, per group, view-major. */
+  params: ViewParams[][];
+}
+
+/** Milliseconds of each phase, measured with a GPU sync after each (profiling only). */
+export interface StepTimes {
+  views: number;
+  selectionForward: number;
+  select: number;
+  train: number;
+}
+
+/** A generator for step `step` of a run: resuming at any step draws exactly what the full run drew. */
+export function stepRng(seed: number, step: number, stream: number): Rng {
+  return new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b) ^ Math.imul(stream + 1, 0xc2b2ae35)) >>> 0);
+}
+
+export interface HvpStepOptions {
+  engine: Engine;
+  method: Method;
+  config: TrainConfig;
+  mean: readonly number[];
+  std: readonly number[];
+  /** Sync after each phase and fill `times` (slower; for the bench breakdown). */
+  times?: StepTimes;
+}
+
+function drawParams(method: Method, batch: ImageBatch, rng: Rng): ViewParams[][] {
+  const b = batch.labels.length;
+  return method.groups.map((g) => {
+    const out: ViewParams[] = [];
+    for (const name of g.pipelines) {
+      const pipeline = viewPipeline(name as PipelineName, { size: g.size, channels: batch.channels, scale: g.scale });
+      for (let i = 0; i < b; i++) out.push(sampleViewParams(pipeline, batch.heights[i], batch.widths[i], rng));
+    }
+    return out;
+  });
+}
+
+/** The rows of `table` restricted to the columns that come from group `g`, as indices within that group. */
+function groupTable(method: Method, rows: number[][], g: number): number[][] {
+  return rows.map((r) => columnGroups(r, method.groups).filter((c) => c.group === g).map((c) => c.index));
+}
+
+async function mark(o: HvpStepOptions, phase: keyof StepTimes, t0: number): Promise<number> {
+  if (!o.times) return t0;
+  await o.engine.sync();
+  const now = performance.now();
+  o.times[phase] += now - t0;
+  return now;
+}
+
+export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepContext): Promise<StepResult> {
+  const { engine, method, config: c } = o;
+  const b = batch.labels.length;
+  let t = performance.now();
+  const src = uploadBatch(engine, batch);
+  const params = drawParams(method, batch, stepRng(c.seed, ctx.step, 0));
+  // Views for --select-res reuse the same parameters; σ is in output pixels, so it scales with the size.
+  const render = (size: number) =>
+    method.groups.map((g, i) => {
+      const s = i === 0 ? size : g.size;
+      const p = s === g.size ? params[i] : params[i].map((v) => (v.blurSigma ? { ...v, blurSigma: (v.blurSigma * s) / g.size } : v));
+      return renderViews(engine, src, p, { size: s, mean: o.mean, std: o.std });
+    });
+  const views = render(method.groups[0].size);
+  t = await mark(o, 'views', t);
+
+  const selRng = stepRng(c.seed, ctx.step, 1);
+  const all = method.combinations;
+  const rows = c.limit > 0 && c.limit < all.length ? drawLimit(all.length, c.limit, selRng).map((i) => all[i]) : all;
+  let choice: Tensor;
+  let score: Tensor | null = null;
+  if (c.select === 'random' || rows.length === 1) {
+    // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
+    choice = engine.tensor(Array.from({ length: b }, () => selRng.int(rows.length)), [b], { dtype: 'i32' });
+  } else {
+    const scoreViews = c.selectRes > 0 ? render(c.selectRes) : views;
+    if (o.times) t = await mark(o, 'views', t);
+    nn.setBatchStatsOnly(method.model, true);
+    const scores = engine.noGrad(() => method.score(scoreViews, rows, ctx));
+    nn.setBatchStatsOnly(method.model, false);
+    if (scoreViews !== views) for (const v of scoreViews) v.dispose();
+    t = await mark(o, 'selectionForward', t);
+    ({ choice, score } = selectCombination(scores, c.select));
+    scores.dispose();
+  }
+  // A group none of whose views is chosen among (iBOT's locals) is trained on whole.
+  const tables = views.map((_, g) => groupTable(method, rows, g));
+  const gather = (x: Tensor, g: number) => (tables[g][0].length === 0 ? x : gatherSelected(x, choice, tables[g]));
+  const train = views.map((v, g) => gather(v, g));
+  for (const v of views) if (!train.includes(v)) v.dispose();
+  src.dispose();
+  t = await mark(o, 'select', t);
+  const loss = method.trainStep(train, ctx, gather);
+  for (const v of train) v.dispose();
+  await mark(o, 'train', t);
+  return { loss, choice, score, rows, params };
+}

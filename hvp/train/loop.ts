@@ -1,0 +1,150 @@
+// The pretraining loop: epochs of HVP steps over a seeded, resumable loader; JSON-lines logs and the
+// configuration next to the run; an atomic checkpoint every epoch and on Ctrl-C; exact resume; a
+// NaN/Inf loss stops the run naming the step, leaving the last good checkpoint in place.
+
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import { Engine, Rng } from '../../engine/index.js';
+import { loadCheckpoint, saveCheckpoint } from '../../models/checkpoint.js';
+import { Progress } from '../../cli/progress.js';
+import { BatchLoader, openDataset } from '../data/index.js';
+import type { Dataset } from '../data/types.js';
+import { createMethod } from '../methods/index.js';
+import type { Method } from '../methods/method.js';
+import { kebabKey, type TrainConfig } from './config.js';
+import { hvpStep, type StepResult, type StepTimes } from './hvp-step.js';
+import { JsonLog } from './log.js';
+
+export interface PretrainOptions {
+  engine?: Engine;
+  /** Dataset to train on instead of opening `config.data` (tests, the demo's subsets). */
+  dataset?: Dataset;
+  /** Print progress (default true). */
+  progress?: boolean;
+  /** Stop (with a checkpoint) after this many steps of this invocation, as Ctrl-C would. */
+  stopAfter?: number;
+  times?: StepTimes;
+}
+
+export interface PretrainResult {
+  method: Method;
+  engine: Engine;
+  steps: number;
+  /** Loss of every step of this invocation, in order. */
+  losses: number[];
+  checkpoint: string;
+  interrupted: boolean;
+  imagesPerSecond: number;
+}
+
+export const CHECKPOINT = 'checkpoint.safetensors';
+
+export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
+  const engine = opts.engine ?? (await Engine.create());
+  const dataset = opts.dataset ?? (await openDataset({ kind: config.dataset, dir: config.data || undefined, split: 'train', loadSize: config.loadSize }));
+  if (dataset.length < config.batchSize) {
+    throw new Error(`${dataset.name} has ${dataset.length} images, fewer than one batch of ${config.batchSize}: lower --batch-size`);
+  }
+  const loader = new BatchLoader(dataset, { batchSize: config.batchSize, shuffle: true, seed: config.seed, dropLast: true });
+  const stepsPerEpoch = loader.batchesPerEpoch;
+  const totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, config.epochs * stepsPerEpoch) : config.epochs * stepsPerEpoch;
+  const method = createMethod({ engine, config, channels: dataset.channels, stepsPerEpoch, totalSteps, rng: new Rng(config.seed) });
+  const ckptPath = join(config.out, CHECKPOINT);
+  await mkdir(config.out, { recursive: true });
+
+  let start = 0;
+  if (config.resume) {
+    if (!existsSync(ckptPath)) throw new Error(`--resume: no checkpoint at ${ckptPath} (start without --resume, or point --out at the run)`);
+    const { meta } = await loadCheckpoint(ckptPath, { model: method.model, optimizer: method.optimizer });
+    if (meta.method !== config.method || meta.arch !== config.arch) {
+      throw new Error(`--resume: ${ckptPath} holds a ${meta.method}/${meta.arch} run, not ${config.method}/${config.arch}`);
+    }
+    start = meta.step;
+  }
+  await writeFile(join(config.out, 'config.yaml'), toYaml(Object.fromEntries(Object.entries(config).map(([k, v]) => [kebabKey(k, '_'), v]))));
+  const log = new JsonLog(join(config.out, 'log.jsonl'), config.resume);
+
+  const save = async (step: number) => {
+    await saveCheckpoint(ckptPath, {
+      model: method.model,
+      optimizer: method.optimizer,
+      meta: { arch: config.arch, method: config.method, epoch: Math.floor(step / stepsPerEpoch), step, config, dataset: dataset.name },
+    });
+  };
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+  };
+  process.on('SIGINT', onSigint);
+  const progress = opts.progress === false ? null : new Progress(`${config.method}${config.select === 'random' ? '' : ' hvp'}`, totalSteps);
+  const losses: number[] = [];
+  let pending: { step: number; result: StepResult } | null = null;
+  let step = start;
+  const t0 = performance.now();
+
+  // The loss of step s is read while step s + 1 runs, so the GPU never waits for the CPU.
+  const settle = async (p: { step: number; result: StepResult }) => {
+    const loss = await p.result.loss.item();
+    if (!Number.isFinite(loss)) {
+      throw new Error(
+        `loss became ${loss} at step ${p.step} (epoch ${Math.floor(p.step / stepsPerEpoch)}); stopped. ` +
+          `The last good checkpoint is ${existsSync(ckptPath) ? ckptPath : 'absent (none was saved yet)'}; try a lower --lr or --clip-grad`,
+      );
+    }
+    losses.push(loss);
+    const images = (p.step + 1 - start) * config.batchSize;
+    const ips = images / ((performance.now() - t0) / 1000);
+    if (p.step % config.logEvery === 0 || p.step === totalSteps - 1) await log.step(p.step, loss, method, p.result, ips);
+    progress?.update(p.step + 1 - start, `loss ${loss.toFixed(4)} · ${ips.toFixed(1)} img/s`);
+    for (const t of [p.result.loss, p.result.choice, p.result.score]) t?.dispose();
+  };
+
+  try {
+    outer: for (let epoch = Math.floor(start / stepsPerEpoch); step < totalSteps; epoch++) {
+      for await (const batch of loader.epochBatches(epoch, step % stepsPerEpoch)) {
+        const ctx = { step, epoch, totalSteps };
+        const result = await engine.scopeAsync(async () => {
+          const r = await hvpStep({ engine, method, config, mean: dataset.mean, std: dataset.std, times: opts.times }, batch, ctx);
+          for (const t of [r.loss, r.choice, r.score]) if (t) engine.keep(t);
+          return r;
+        });
+        if (pending) await settle(pending);
+        pending = { step, result };
+        step++;
+        const stop = interrupted || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
+        if (step >= totalSteps || stop) {
+          await settle(pending);
+          pending = null;
+          await save(step);
+          if (stop && step < totalSteps) {
+            interrupted = true;
+            break outer;
+          }
+          break;
+        }
+        if (step % stepsPerEpoch === 0) {
+          await settle(pending);
+          pending = null;
+          await save(step);
+          break;
+        }
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSigint);
+    progress?.done();
+    await log.close();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    method,
+    engine,
+    steps: step - start,
+    losses,
+    checkpoint: ckptPath,
+    interrupted,
+    imagesPerSecond: ((step - start) * config.batchSize) / seconds,
+  };
+}

@@ -1,0 +1,188 @@
+// The pretraining loop end to end on a tiny synthetic dataset: every method with and without HVP,
+// exact resume, NaN detection, the run directory's files, and configuration errors.
+
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Rng, type Engine } from '../engine/index.js';
+import type { Dataset, Image } from '../hvp/data/types.js';
+import { resolveConfig } from '../cli/pretrain.js';
+import { applyValues, DEFAULTS, presetConfig, PRESETS, validateConfig, type TrainConfig } from '../hvp/train/config.js';
+import { pretrain } from '../hvp/train/loop.js';
+import { engine as testEngine } from './helpers.js';
+
+/** 48 random 12×12 images of 3 classes (class sets the mean brightness), `channels` channels. */
+function syntheticDataset(channels: number, n = 48, side = 12): Dataset {
+  const rng = new Rng(5);
+  const images: Image[] = Array.from({ length: n }, (_, i) => {
+    const label = i % 3;
+    const pixels = Uint8Array.from({ length: channels * side * side }, () => Math.min(255, Math.floor(60 * label + 120 * rng.uniform())));
+    return { pixels, height: side, width: side, label };
+  });
+  return {
+    name: 'synthetic/train',
+    length: n,
+    channels,
+    classes: ['a', 'b', 'c'],
+    mean: new Array<number>(channels).fill(0.45),
+    std: new Array<number>(channels).fill(0.25),
+    size: [side, side],
+    read: async (i) => images[i],
+  };
+}
+
+const dirs: string[] = [];
+function runDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'hvp-pretrain-'));
+  dirs.push(d);
+  return d;
+}
+
+function tiny(over: Partial<TrainConfig>): TrainConfig {
+  return validateConfig({
+    ...DEFAULTS,
+    arch: 'resnet18',
+    widths: [4, 4, 8, 8],
+    smallImage: true,
+    size: 12,
+    batchSize: 8,
+    epochs: 2,
+    dim: 16,
+    predDim: 8,
+    outDim: 32,
+    lr: 0.05,
+    logEvery: 1,
+    out: runDir(),
+    ...over,
+  });
+}
+
+let shared: Engine;
+async function eng(): Promise<Engine> {
+  shared ??= await testEngine();
+  return shared;
+}
+
+describe('pretrain', () => {
+  it('SimSiam with HVP: logs selections and view parameters, saves config and checkpoint, loss finite', async () => {
+    const c = tiny({ method: 'simsiam', views: 4, maxSteps: 3 });
+    const r = await pretrain(c, { engine: await eng(), dataset: syntheticDataset(1), progress: false });
+    expect(r.steps).toBe(3);
+    expect(r.losses.every(Number.isFinite)).toBe(true);
+    // SimSiam's loss is a negative mean cosine: within [-1, 1].
+    expect(r.losses.every((l) => l >= -1 && l <= 1)).toBe(true);
+    expect(existsSync(join(c.out, 'checkpoint.safetensors'))).toBe(true);
+    expect(readFileSync(join(c.out, 'config.yaml'), 'utf8')).toContain('method: simsiam');
+    const lines = readFileSync(join(c.out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.step)).toEqual([0, 1, 2]);
+    const pairs = [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]];
+    for (const l of lines) {
+      expect(l.selected).toHaveLength(8);
+      for (const s of l.selected) expect(pairs).toContainEqual(s);
+      expect(l.score).toHaveLength(8);
+      expect(l.views).toHaveLength(1);
+      expect(l.views[0]).toHaveLength(4 * 8);
+    }
+  });
+
+  it('resume continues exactly: the first resumed step has the uninterrupted run\'s loss', async () => {
+    const e = await eng();
+    const ds = syntheticDataset(1);
+    const full = tiny({ method: 'simsiam', views: 3, maxSteps: 5, epochs: 1 });
+    const a = await pretrain(full, { engine: e, dataset: ds, progress: false });
+    const part = { ...full, out: runDir() };
+    const first = await pretrain(part, { engine: e, dataset: ds, progress: false, stopAfter: 3 });
+    expect(first.interrupted).toBe(true);
+    expect(first.losses).toHaveLength(3);
+    const rest = await pretrain({ ...part, resume: true }, { engine: e, dataset: ds, progress: false });
+    expect(rest.steps).toBe(2);
+    expect(Math.abs(rest.losses[0] - a.losses[3])).toBeLessThan(1e-5);
+    expect(Math.abs(rest.losses[1] - a.losses[4])).toBeLessThan(1e-5);
+    for (let i = 0; i < 3; i++) expect(first.losses[i]).toBeCloseTo(a.losses[i], 6);
+  });
+
+  it('a diverging run stops with a message naming the step', async () => {
+    const c = tiny({ method: 'simsiam', views: 2, select: 'random', lr: 1e30, lrScaling: false, maxSteps: 6 });
+    await expect(pretrain(c, { engine: await eng(), dataset: syntheticDataset(1), progress: false })).rejects.toThrow(/loss became (NaN|Infinity|-Infinity) at step \d/);
+  });
+
+  for (const method of ['simclr', 'dino'] as const) {
+    for (const select of ['hardest', 'random'] as const) {
+      it(`${method} ${select === 'random' ? 'without' : 'with'} HVP trains on RGB images`, async () => {
+        const dino = method === 'dino';
+        const c = tiny({
+          method,
+          select,
+          views: select === 'random' ? 2 : 4,
+          maxSteps: 2,
+          optimizer: dino ? 'adamw' : 'sgd',
+          localCrops: dino ? (select === 'random' ? 2 : 3) : 0,
+          localCropsUsed: dino ? 2 : 0,
+          localSize: 8,
+        });
+        const r = await pretrain(c, { engine: await eng(), dataset: syntheticDataset(3), progress: false });
+        expect(r.losses).toHaveLength(2);
+        expect(r.losses.every(Number.isFinite)).toBe(true);
+        if (dino) expect(r.losses[0]).toBeGreaterThan(0);
+      });
+    }
+  }
+});
+
+describe('pretrain iBOT', () => {
+  for (const select of ['hardest', 'random'] as const) {
+    it(`ibot ${select === 'random' ? 'without' : 'with'} HVP trains a ViT with masked patches`, async () => {
+      const c = tiny({
+        method: 'ibot',
+        arch: 'vit_tiny',
+        patchSize: 4,
+        size: 8,
+        select,
+        views: select === 'random' ? 2 : 4,
+        maxSteps: 2,
+        batchSize: 4,
+        optimizer: 'adamw',
+        localCrops: 1,
+        localSize: 4,
+      });
+      const r = await pretrain(c, { engine: await eng(), dataset: syntheticDataset(3), progress: false });
+      expect(r.losses).toHaveLength(2);
+      expect(r.losses.every((l) => Number.isFinite(l) && l > 0)).toBe(true);
+      if (select === 'hardest') {
+        const lines = readFileSync(join(c.out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+        // iBOT selects the global pair only: one even and one odd global view.
+        for (const s of lines[0].selected) expect([[0, 1], [0, 3], [2, 1], [2, 3]]).toContainEqual(s);
+      }
+    });
+  }
+});
+
+describe('configuration', () => {
+  it('every preset parses and validates', () => {
+    for (const name of Object.keys(PRESETS)) expect(() => validateConfig(presetConfig(name))).not.toThrow();
+  });
+
+  it('flags override the preset, with types from the defaults', async () => {
+    const c = (await resolveConfig(['--preset', 'simsiam-cifar10', '--batch-size', '64', '--widths', '8,8,16,16', '--select=easiest', '--anchor']))!;
+    expect(c.batchSize).toBe(64);
+    expect(c.widths).toEqual([8, 8, 16, 16]);
+    expect(c.select).toBe('easiest');
+    expect(c.anchor).toBe(true);
+    expect(c.method).toBe('simsiam');
+  });
+
+  it('bad settings say which flag to change', async () => {
+    await expect(resolveConfig(['--batch-sise', '64'])).rejects.toThrow(/unknown setting 'batch-sise'/);
+    await expect(resolveConfig(['--lr', 'fast'])).rejects.toThrow(/--lr: expects a number/);
+    await expect(resolveConfig(['--select', 'hardestest'])).rejects.toThrow(/--select must be one of/);
+    await expect(resolveConfig(['--method', 'dino', '--views', '3'])).rejects.toThrow(/must be even/);
+    await expect(resolveConfig(['--method', 'ibot', '--arch', 'resnet18'])).rejects.toThrow(/needs a ViT/);
+    expect(() => applyValues(DEFAULTS, { widths: '8,x' }, 'flag')).toThrow(/positive integers/);
+  });
+
+  it('a dataset smaller than a batch is a clear error', async () => {
+    const c = tiny({ batchSize: 64 });
+    await expect(pretrain(c, { engine: await eng(), dataset: syntheticDataset(1), progress: false })).rejects.toThrow(/fewer than one batch/);
+  });
+});
