@@ -131,12 +131,16 @@ export async function extractFeatures(engine: Engine, backbone: Backbone, ds: Da
   }
   const p = prepFor(ds, opts.size, opts.normalize);
   const out = allocate(engine, ds.length, backbone.featureDim, opts.blockRows);
+  // Evaluation in the middle of training (a k-NN monitor) must hand the model back in its own mode.
+  const wasTraining = backbone.module.training;
   try {
     backbone.module.eval();
     await overDataset(engine, ds, p, opts.batch ?? 128, opts.progress, (x, start) => writeRows(out, start, backbone.features(x)));
   } catch (e) {
     for (const t of out) t.dispose();
     throw e;
+  } finally {
+    backbone.module.train(wasTraining);
   }
   return out;
 }

@@ -47,7 +47,15 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   if (dataset.length < config.batchSize) {
     throw new Error(`${dataset.name} has ${dataset.length} images, fewer than one batch of ${config.batchSize}: lower --batch-size`);
   }
-  const loader = new BatchLoader(dataset, { batchSize: config.batchSize, shuffle: true, seed: config.seed, dropLast: true });
+  // Unreadable images are skipped (the loader refills the batch) and counted in the log.
+  let log: JsonLog | null = null;
+  const loader = new BatchLoader(dataset, {
+    batchSize: config.batchSize,
+    shuffle: true,
+    seed: config.seed,
+    dropLast: true,
+    onSkip: (index, error) => log?.write({ event: 'skipped', index, error: error instanceof Error ? error.message : String(error), skipped: loader.skipped }),
+  });
   const stepsPerEpoch = loader.batchesPerEpoch;
   const totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, config.epochs * stepsPerEpoch) : config.epochs * stepsPerEpoch;
   const method = createMethod({ engine, config, channels: dataset.channels, stepsPerEpoch, totalSteps, rng: new Rng(config.seed) });
@@ -64,7 +72,8 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     start = meta.step;
   }
   await writeFile(join(config.out, 'config.yaml'), toYaml(Object.fromEntries(Object.entries(config).map(([k, v]) => [kebabKey(k, '_'), v]))));
-  const log = new JsonLog(join(config.out, 'log.jsonl'), config.resume);
+  log = new JsonLog(join(config.out, 'log.jsonl'), config.resume);
+  const runLog = log;
 
   const save = async (step: number) => {
     await saveCheckpoint(ckptPath, {
@@ -96,7 +105,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     losses.push(loss);
     const images = (p.step + 1 - start) * config.batchSize;
     const ips = images / ((performance.now() - t0) / 1000);
-    if (p.step % config.logEvery === 0 || p.step === totalSteps - 1) await log.step(p.step, loss, method, p.result, ips);
+    if (p.step % config.logEvery === 0 || p.step === totalSteps - 1) await runLog.step(p.step, loss, method, p.result, ips);
     progress?.update(p.step + 1 - start, `loss ${loss.toFixed(4)} · ${ips.toFixed(1)} img/s`);
     for (const t of [p.result.loss, p.result.choice, p.result.score]) t?.dispose();
   };
@@ -135,7 +144,8 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   } finally {
     process.off('SIGINT', onSigint);
     progress?.done();
-    await log.close();
+    if (loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog.path})`);
+    await runLog.close();
   }
   const seconds = (performance.now() - t0) / 1000;
   return {
