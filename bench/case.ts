@@ -2,11 +2,12 @@
 
 import type { Engine } from '../engine/index.js';
 import type { TfjsPeer } from './peers/tfjs.js';
-import type { TimeOptions, Timing } from './timing.js';
+import type { TimeOptions, Timing, TimingMethod } from './timing.js';
 
 export interface BenchContext {
   engine: Engine;
   tfjs: TfjsPeer | null;
+  /** Repetitions and, for whichever side runs, that side's timestamp clock. */
   time: TimeOptions;
 }
 
@@ -21,23 +22,49 @@ export interface BenchCase {
   bytes?: number;
   /** Images processed by one run (training steps report images/s). */
   images?: number;
-  /** Repetitions for this case when they must differ from the run's (whole training steps take seconds on a CPU adapter). */
-  reps?: { warmup: number; reps: number };
-  ours: (ctx: BenchContext) => Promise<Timing & { peakBytes?: number }>;
+  /** Repetitions for this case (ours and the peer's) when they must differ from the run's (whole training steps take seconds on a CPU adapter). */
+  reps?: { warmup?: number; reps?: number };
+  ours: (ctx: BenchContext) => Promise<OursTiming>;
   peer?: { name: string; run: (ctx: BenchContext) => Promise<Timing> };
+}
+
+/**
+ * What a case's own side returns: its timing, and optionally its peak memory, `baselines` it timed in
+ * the same process (pair scoring's per-pair `loop`, the HVP step's `random` step) and other `figures`.
+ */
+export interface OursTiming extends Timing {
+  peakBytes?: number;
+  baselines?: Record<string, Timing>;
+  figures?: Record<string, number>;
 }
 
 export interface BenchRecord {
   name: string;
   shape: string;
+  /** Median GPU time between timestamps, or median wall time: see `timing`. */
   ours_ms: number;
   peer: string | null;
   peer_ms: number | null;
   /** peer_ms / ours_ms: above 1 means we are faster. */
   ratio: number | null;
+  /** How ours_ms and peer_ms were measured: both sides the same way, so the ratio compares like with like. */
+  timing: TimingMethod;
+  /** Median submit-to-onSubmittedWorkDone wall times, whatever `timing` is. */
+  ours_wall_ms: number;
+  peer_wall_ms: number | null;
   gflops?: number;
   gbps?: number;
+  /**
+   * Fraction of this run's measured peak: gbps / the copy case's GB/s for memory-bound cases,
+   * gflops / the best matmul's GFLOP/s for compute-bound ones (absent when the run has no reference).
+   */
+  of_peak?: number;
   images_per_s?: number;
   /** Peak bytes of pooled GPU buffers in use during the timed runs, in MiB. */
   peak_mib?: number;
+  /**
+   * For each baseline b of OursTiming: `b_ms` (measured as ours_ms is) and `b_ratio` = b_ms / ours_ms;
+   * then the case's figures under their own names (e.g. the HVP step's `frac_*` and `peak_ratio`).
+   */
+  [figure: string]: string | number | null | undefined;
 }

@@ -4,24 +4,36 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/index.js';
 import type { BenchCase, BenchContext, BenchRecord } from './case.js';
-import { createTfjsPeer } from './peers/tfjs.js';
+import { createTfjsPeer, type TfjsPeer } from './peers/tfjs.js';
+import type { GpuClock } from './timing.js';
+import { addOfPeak, markdownTable, progressLine, toRecord } from './report.js';
 import { matmulCases } from './cases/matmul.js';
 import { convCases } from './cases/conv.js';
+import { copyCases } from './cases/copy.js';
+import { normCases } from './cases/kernels-norm.js';
+import { attentionCases } from './cases/attention.js';
 import { modelCases } from './cases/models.js';
+import { scoringCases } from './cases/scoring.js';
+import { hvpStepCases } from './cases/hvp-step.js';
 
-const ALL: BenchCase[] = [...matmulCases, ...convCases, ...modelCases];
+// The peaks (copy, matmul) run first so a filtered or partial run still has them early in its output.
+const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases];
 
 const HELP = `Usage: hvp bench [options]
 
 Times our WGSL kernels and the same work in @tensorflow/tfjs-backend-webgpu on the same WebGPU
-adapter (submit, await onSubmittedWorkDone, median of --reps runs after --warmup runs).
+adapter (submit, await onSubmittedWorkDone, median of --reps runs after --warmup runs). Where both
+devices have timestamp-query, the times are GPU time between timestamps written just before and
+just after each run; each record says which method gave its times (\`timing\`). Memory-bound cases
+report GB/s and the fraction of the run's copy bandwidth, compute-bound ones GFLOP/s and the
+fraction of the run's best matmul (\`of_peak\`).
 
 Options:
   --quick          run the quick subset
   --filter TEXT    only cases whose name contains TEXT
   --json FILE      also write the records as JSON
-  --reps N         timed repetitions per case (default 5)
-  --warmup N       untimed runs before timing (default 2)
+  --reps N         timed repetitions per case (default 5; whole training steps: 3)
+  --warmup N       untimed runs before timing (default 2; cases whose run takes seconds: 1)
   --no-peer        skip the tfjs peer
   -h, --help       show this help`;
 
@@ -49,28 +61,11 @@ export async function benchMain(argv: string[]): Promise<void> {
 
   const engine = await Engine.create();
   const tfjs = values['no-peer'] ? null : await createTfjsPeer(engine.backend.gpu);
-  const ctx: BenchContext = { engine, tfjs, time: { reps, warmup } };
   const cases = ALL.filter((c) => (!values.quick || c.quick) && (!values.filter || c.name.includes(values.filter)));
   console.log(`adapter: ${engine.description}`);
-  const records: BenchRecord[] = [];
-  for (const c of cases) {
-    const ours = await c.ours(c.reps ? { ...ctx, time: { ...ctx.time, ...c.reps } } : ctx);
-    const peer = c.peer && tfjs ? await c.peer.run(ctx) : null;
-    const rec: BenchRecord = {
-      name: c.name,
-      shape: c.shape,
-      ours_ms: round(ours.medianMs),
-      peer: peer ? c.peer!.name : null,
-      peer_ms: peer ? round(peer.medianMs) : null,
-      ratio: peer ? round(peer.medianMs / ours.medianMs) : null,
-    };
-    if (c.flops) rec.gflops = round(c.flops / ours.medianMs / 1e6);
-    if (c.bytes) rec.gbps = round(c.bytes / ours.medianMs / 1e6);
-    if (c.images) rec.images_per_s = round((c.images * 1000) / ours.medianMs);
-    if (ours.peakBytes !== undefined) rec.peak_mib = round(ours.peakBytes / 2 ** 20);
-    records.push(rec);
-    printRow(rec);
-  }
+  const t0 = performance.now();
+  const records = await runCases(engine, tfjs, cases, { reps, warmup }, (r) => console.log(progressLine(r)));
+  console.log(`\n${markdownTable(records)}\n\n${cases.length} cases in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   if (values.json) {
     writeFileSync(values.json, JSON.stringify({ adapter: engine.description, records }, null, 2) + '\n');
     console.log(`wrote ${values.json}`);
@@ -78,19 +73,32 @@ export async function benchMain(argv: string[]): Promise<void> {
   engine.destroy();
 }
 
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
+/** Our engine's timestamp clock, when its device has `timestamp-query`. */
+export function engineClock(engine: Engine): GpuClock | null {
+  const b = engine.backend;
+  return b.features.has('timestamp-query')
+    ? { device: b.device, flush: () => b.flush(), submits: () => b.counters.submits }
+    : null;
 }
 
-function printRow(r: BenchRecord): void {
-  const thr =
-    r.gflops !== undefined
-      ? `${r.gflops.toFixed(2)} GFLOP/s`
-      : r.gbps !== undefined
-        ? `${r.gbps.toFixed(2)} GB/s`
-        : r.images_per_s !== undefined
-          ? `${r.images_per_s.toFixed(1)} img/s, peak ${r.peak_mib?.toFixed(0)} MiB`
-          : '';
-  const peer = r.peer ? `${r.peer} ${r.peer_ms!.toFixed(2)} ms  ratio ${r.ratio!.toFixed(2)}x` : '';
-  console.log(`${r.name.padEnd(22)} ${r.shape.padEnd(34)} ours ${r.ours_ms.toFixed(2).padStart(9)} ms  ${thr.padEnd(16)} ${peer}`);
+/** Run the cases in order (ours, then the peer's), one record each, with of_peak filled in at the end. */
+export async function runCases(
+  engine: Engine,
+  tfjs: TfjsPeer | null,
+  cases: BenchCase[],
+  time: { reps: number; warmup: number },
+  onRecord: (r: BenchRecord) => void = () => {},
+): Promise<BenchRecord[]> {
+  const records: BenchRecord[] = [];
+  for (const c of cases) {
+    const reps = { ...time, ...c.reps };
+    const ctx: BenchContext = { engine, tfjs, time: { ...reps, clock: engineClock(engine) } };
+    const ours = await c.ours(ctx);
+    const peer = c.peer && tfjs ? await c.peer.run({ ...ctx, time: { ...reps, clock: tfjs.clock } }) : null;
+    const rec = toRecord(c, ours, peer);
+    records.push(rec);
+    onRecord(rec);
+  }
+  addOfPeak(records);
+  return records;
 }

@@ -1,11 +1,14 @@
-// conv2d forward and forward + backward (dX and dW) at ResNet layer shapes, against tfjs's conv2d
-// (NHWC, its native layout) and tf.grads of it.
+// conv2d forward and forward + backward (dX and dW) at ResNet-18 and ResNet-50 layer shapes (224²
+// inputs), against tfjs's conv2d (NHWC, its native layout) and tf.grads of it.
 
+import type { Tensor4D } from '@tensorflow/tfjs-core';
 import { ops, Rng } from '../../engine/index.js';
 import type { BenchCase, BenchContext } from '../case.js';
-import { timeGpu } from '../timing.js';
+import { timeOurs, timeTfjs, TFJS } from './common.js';
 
 interface ConvShape {
+  /** The layer it is, e.g. 'r18 conv3_1'. */
+  layer: string;
   n: number;
   ci: number;
   co: number;
@@ -16,7 +19,7 @@ interface ConvShape {
 }
 
 function describe(s: ConvShape): string {
-  return `${s.n}x${s.ci}x${s.hw}x${s.hw} k${s.k} s${s.stride} -> ${s.co}`;
+  return `${s.n}x${s.ci}x${s.hw}x${s.hw} k${s.k} s${s.stride} -> ${s.co} (${s.layer})`;
 }
 
 function convFlops(s: ConvShape): number {
@@ -26,58 +29,45 @@ function convFlops(s: ConvShape): number {
 
 function convCase(s: ConvShape, backward: boolean): BenchCase {
   const pad = Math.floor(s.k / 2);
+  const flops = convFlops(s) * (backward ? 3 : 1);
   return {
     name: backward ? 'conv2d fwd+bwd' : 'conv2d fwd',
     shape: describe(s),
     quick: s.quick,
     // forward + the two backward GEMMs (dX, dW), each as many multiply-adds as the forward
-    flops: convFlops(s) * (backward ? 3 : 1),
-    ours: async ({ engine, time }: BenchContext) => {
+    flops,
+    // Above ~1 GFLOP a run takes a fair fraction of a second here and the peer's several times that.
+    reps: flops > 1e9 ? { warmup: 1 } : undefined,
+    ours: async (ctx: BenchContext) => {
       const rng = new Rng(2);
-      const x = engine.randn([s.n, s.ci, s.hw, s.hw], rng);
-      const w = engine.randn([s.co, s.ci, s.k, s.k], rng, 0.05);
+      const x = ctx.engine.randn([s.n, s.ci, s.hw, s.hw], rng);
+      const w = ctx.engine.randn([s.co, s.ci, s.k, s.k], rng, 0.05);
       x.requiresGrad = backward;
       w.requiresGrad = backward;
-      const t = await timeGpu(
+      const t = await timeOurs(
+        ctx,
         () => {
-          const kept = engine.scope(() => {
-            const y = ops.conv2d(x, w, null, { stride: s.stride, padding: pad });
-            if (!backward) return [y];
-            y.backward(engine.ones(y.shape));
-            return [];
-          });
-          return () => {
-            kept.forEach((k) => k.dispose());
-            for (const p of [x, w]) {
-              p.grad?.dispose();
-              p.grad = null;
-            }
-          };
+          const y = ops.conv2d(x, w, null, { stride: s.stride, padding: pad });
+          if (!backward) return [y];
+          y.backward(ctx.engine.ones(y.shape));
+          return [];
         },
-        () => engine.sync(),
-        time,
+        [x, w],
       );
       x.dispose();
       w.dispose();
       return t;
     },
     peer: {
-      name: 'tfjs-webgpu',
-      run: async ({ tfjs, time }: BenchContext) => {
-        const { tf, done } = tfjs!;
-        const x = tf.randomNormal([s.n, s.hw, s.hw, s.ci]) as import('@tensorflow/tfjs-core').Tensor4D;
-        const w = tf.randomNormal([s.k, s.k, s.ci, s.co], 0, 0.05) as import('@tensorflow/tfjs-core').Tensor4D;
-        const f = (a: import('@tensorflow/tfjs-core').Tensor4D, b: import('@tensorflow/tfjs-core').Tensor4D) =>
+      name: TFJS,
+      run: async (ctx: BenchContext) => {
+        const tf = ctx.tfjs!.tf;
+        const x = tf.randomNormal([s.n, s.hw, s.hw, s.ci]) as Tensor4D;
+        const w = tf.randomNormal([s.k, s.k, s.ci, s.co], 0, 0.05) as Tensor4D;
+        const f = (a: Tensor4D, b: Tensor4D) =>
           tf.conv2d(a, b, s.stride, pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
-        const grads = tf.grads((a, b) => f(a as typeof x, b as typeof w));
-        const t = await timeGpu(
-          () => {
-            const out = backward ? grads([x, w]) : [f(x, w)];
-            return () => out.forEach((o) => o.dispose());
-          },
-          done,
-          time,
-        );
+        const grads = tf.grads((a, b) => f(a as Tensor4D, b as Tensor4D));
+        const t = await timeTfjs(ctx, () => (backward ? grads([x, w]) : [f(x, w)]));
         x.dispose();
         w.dispose();
         return t;
@@ -86,9 +76,23 @@ function convCase(s: ConvShape, backward: boolean): BenchCase {
   };
 }
 
+/**
+ * Batch 2 keeps a ResNet-18 3×3 layer (0.23 GFLOP per image forward) under 0.5 s forward + backward
+ * on lavapipe and the peer's under ~2 s, which bounds the full run.
+ */
 const SHAPES: ConvShape[] = [
-  // The engine issue's reference shape: a ResNet-18 (small-image) stage at batch 64.
-  { n: 64, ci: 32, co: 64, hw: 32, k: 3, stride: 1, quick: true },
+  { layer: 'r18 conv2_x', n: 2, ci: 64, co: 64, hw: 56, k: 3, stride: 1, quick: true },
+  { layer: 'r18 conv3_1, stride-2 entry', n: 2, ci: 64, co: 128, hw: 56, k: 3, stride: 2, quick: false },
+  { layer: 'r18 conv3_x', n: 2, ci: 128, co: 128, hw: 28, k: 3, stride: 1, quick: false },
+  { layer: 'r18 conv4_x', n: 2, ci: 256, co: 256, hw: 14, k: 3, stride: 1, quick: false },
+  { layer: 'r18 conv5_x', n: 2, ci: 512, co: 512, hw: 7, k: 3, stride: 1, quick: false },
+  { layer: 'r50 conv2 1x1 reduce', n: 2, ci: 256, co: 64, hw: 56, k: 1, stride: 1, quick: false },
+  { layer: 'r50 conv2 1x1 expand', n: 2, ci: 64, co: 256, hw: 56, k: 1, stride: 1, quick: false },
+  { layer: 'r50 conv4 1x1 reduce', n: 2, ci: 1024, co: 256, hw: 14, k: 1, stride: 1, quick: false },
+  { layer: 'r50 conv5 1x1 expand', n: 2, ci: 512, co: 2048, hw: 7, k: 1, stride: 1, quick: false },
+  // The engine issue's first reference shape, a small-image ResNet-18 stage (batch 64 there: tfjs's
+  // backward alone took 20 s a run under load).
+  { layer: 'small-image r18', n: 16, ci: 32, co: 64, hw: 32, k: 3, stride: 1, quick: false },
 ];
 
 export const convCases: BenchCase[] = SHAPES.flatMap((s) => [convCase(s, false), convCase(s, true)]);

@@ -1,6 +1,7 @@
 // The peer: TensorFlow.js's WebGPU backend on the same Dawn adapter as our engine.
 
 import type * as tfType from '@tensorflow/tfjs-core';
+import type { GpuClock } from '../timing.js';
 
 export type Tf = typeof tfType;
 
@@ -8,6 +9,16 @@ export interface TfjsPeer {
   tf: Tf;
   /** Submit tfjs's pending commands and wait for the GPU. */
   done: () => Promise<void>;
+  /** Timestamp timing of tfjs's device, when it was created with `timestamp-query`. */
+  clock: GpuClock | null;
+}
+
+/** The parts of tfjs's WebGPUBackend the bench drives (its own submission points). */
+interface WebGpuBackend {
+  device: GPUDevice;
+  commandEncoder: GPUCommandEncoder | null;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
 }
 
 export async function createTfjsPeer(gpu: GPU): Promise<TfjsPeer> {
@@ -21,13 +32,26 @@ export async function createTfjsPeer(gpu: GPU): Promise<TfjsPeer> {
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu'))) throw new Error('tfjs: the webgpu backend failed to initialise');
   await tf.ready();
-  const backend = tf.backend() as unknown as { endComputePassEncoder(): void; submitQueue(): void; device: GPUDevice };
+  // tfjs submits every 15 dispatches by default (to keep a browser responsive); one submission per run,
+  // as our engine makes, keeps a composed op (attention, its gradients) inside the timestamp bracket.
+  tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', 1 << 30);
+  const backend = tf.backend() as unknown as WebGpuBackend;
+  let submits = 0;
+  const submitQueue = backend.submitQueue.bind(backend);
+  backend.submitQueue = () => {
+    submits++;
+    submitQueue();
+  };
+  const flush = () => {
+    backend.endComputePassEncoder();
+    if (backend.commandEncoder) backend.submitQueue();
+  };
   return {
     tf,
     done: async () => {
-      backend.endComputePassEncoder();
-      backend.submitQueue();
+      flush();
       await backend.device.queue.onSubmittedWorkDone();
     },
+    clock: backend.device.features.has('timestamp-query') ? { device: backend.device, flush, submits: () => submits } : null,
   };
 }

@@ -1,0 +1,42 @@
+// Timing loops shared by the kernel cases: one for our engine, one for the tfjs peer.
+
+import type { Tensor as TfTensor } from '@tensorflow/tfjs-core';
+import type { Tensor } from '../../engine/index.js';
+import type { BenchContext } from '../case.js';
+import { timeGpu, type Timing } from '../timing.js';
+
+/**
+ * Time `fn` on our engine. Each run is a scope: what `fn` returns is disposed after the run, as are
+ * the gradients it leaves on `params` (a backward run returns nothing and leaves only those).
+ */
+export function timeOurs({ engine, time }: BenchContext, fn: () => Tensor[], params: Tensor[] = []): Promise<Timing> {
+  return timeGpu(
+    () => {
+      const kept = engine.scope(fn);
+      return () => {
+        kept.forEach((t) => t.dispose());
+        for (const p of params) {
+          p.grad?.dispose();
+          p.grad = null;
+        }
+      };
+    },
+    () => engine.sync(),
+    time,
+  );
+}
+
+/** Time `fn` on the tfjs peer; its intermediates are freed by tf.tidy, its outputs after the run. */
+export function timeTfjs({ tfjs, time }: BenchContext, fn: () => TfTensor[]): Promise<Timing> {
+  const { tf, done } = tfjs!;
+  return timeGpu(
+    () => {
+      const out = tf.tidy(fn);
+      return () => out.forEach((t) => t.dispose());
+    },
+    done,
+    time,
+  );
+}
+
+export const TFJS = 'tfjs-webgpu';

@@ -1,0 +1,87 @@
+// Bench records: built from both sides' timings, placed against the run's measured peaks, and
+// printed as a progress line per case and a markdown table at the end.
+
+import type { BenchCase, BenchRecord, OursTiming } from './case.js';
+import type { Timing } from './timing.js';
+
+/** The case whose GB/s is the run's bandwidth peak, and the one whose best GFLOP/s is its compute peak. */
+export const COPY_CASE = 'copy';
+export const MATMUL_CASE = 'matmul';
+
+export function toRecord(c: BenchCase, ours: OursTiming, peer: Timing | null): BenchRecord {
+  // A ratio compares like with like: GPU timestamps only when every side (and baseline) has them.
+  const baselines = Object.entries(ours.baselines ?? {});
+  const stamped = [ours, peer, ...baselines.map(([, t]) => t)].every((t) => !t || t.method === 'timestamp-query');
+  const oursMs = stamped ? ours.medianMs : ours.wallMedianMs;
+  const peerMs = peer ? (stamped ? peer.medianMs : peer.wallMedianMs) : null;
+  const rec: BenchRecord = {
+    name: c.name,
+    shape: c.shape,
+    ours_ms: round(oursMs),
+    peer: peer ? c.peer!.name : null,
+    peer_ms: peerMs === null ? null : round(peerMs),
+    ratio: peerMs === null ? null : round(peerMs / oursMs),
+    timing: stamped ? 'timestamp-query' : 'wall',
+    ours_wall_ms: round(ours.wallMedianMs),
+    peer_wall_ms: peer ? round(peer.wallMedianMs) : null,
+  };
+  if (c.flops) rec.gflops = round(c.flops / oursMs / 1e6);
+  if (c.bytes) rec.gbps = round(c.bytes / oursMs / 1e6);
+  if (c.images) rec.images_per_s = round((c.images * 1000) / oursMs);
+  if (ours.peakBytes !== undefined) rec.peak_mib = round(ours.peakBytes / 2 ** 20);
+  for (const [name, t] of baselines) {
+    const ms = stamped ? t.medianMs : t.wallMedianMs;
+    rec[`${name}_ms`] = round(ms);
+    rec[`${name}_ratio`] = round(ms / oursMs);
+  }
+  for (const [name, v] of Object.entries(ours.figures ?? {})) rec[name] = round(v);
+  return rec;
+}
+
+/** Fill in of_peak once every record is in (the peaks may come from any case of the run). */
+export function addOfPeak(records: BenchRecord[]): void {
+  const best = (name: string, key: 'gbps' | 'gflops') =>
+    Math.max(0, ...records.filter((r) => r.name === name).map((r) => r[key] ?? 0));
+  const bandwidth = best(COPY_CASE, 'gbps');
+  const compute = best(MATMUL_CASE, 'gflops');
+  for (const r of records) {
+    if (r.gbps !== undefined && bandwidth > 0) r.of_peak = round(r.gbps / bandwidth);
+    else if (r.gflops !== undefined && compute > 0) r.of_peak = round(r.gflops / compute);
+  }
+}
+
+export function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+function throughput(r: BenchRecord): string {
+  if (r.gflops !== undefined) return `${r.gflops.toFixed(2)} GFLOP/s`;
+  if (r.gbps !== undefined) return `${r.gbps.toFixed(2)} GB/s`;
+  if (r.images_per_s !== undefined) return `${r.images_per_s.toFixed(1)} img/s, peak ${r.peak_mib?.toFixed(0)} MiB`;
+  return '';
+}
+
+export function progressLine(r: BenchRecord): string {
+  const peer = r.peer ? `${r.peer} ${r.peer_ms!.toFixed(2)} ms  ratio ${r.ratio!.toFixed(2)}x` : '';
+  return `${r.name.padEnd(22)} ${r.shape.padEnd(34)} ours ${r.ours_ms.toFixed(2).padStart(9)} ms  ${throughput(r).padEnd(16)} ${peer}`;
+}
+
+export function markdownTable(records: BenchRecord[]): string {
+  const rows = records.map((r) =>
+    [
+      r.name,
+      r.shape,
+      r.ours_ms.toFixed(1),
+      throughput(r),
+      r.of_peak === undefined ? '–' : `${(100 * r.of_peak).toFixed(0)}%`,
+      r.peer_ms === null ? '–' : r.peer_ms.toFixed(1),
+      r.ratio === null ? '–' : `${r.ratio.toFixed(2)}×`,
+      r.timing,
+    ].join(' | '),
+  );
+  return [
+    '| case | shape | ours (ms) | throughput | of peak | tfjs-webgpu (ms) | ratio | timing |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r} |`),
+  ].join('\n');
+}
