@@ -16,6 +16,8 @@ export interface BenchCase {
   shape: string;
   /** In the `--quick` subset. */
   quick: boolean;
+  /** Only with `--all`: cases too slow for the 15-minute full run on a CPU adapter. */
+  extended?: boolean;
   /** Floating-point operations of one run (compute-bound cases report GFLOP/s). */
   flops?: number;
   /** Bytes moved by one run (memory-bound cases report GB/s). */

@@ -30,6 +30,7 @@ fraction of the run's best matmul (\`of_peak\`).
 
 Options:
   --quick          run the quick subset
+  --all            also run the extended cases (whole ResNet/ViT training steps, the largest scoring loops)
   --filter TEXT    only cases whose name contains TEXT
   --json FILE      also write the records as JSON
   --reps N         timed repetitions per case (default 5; whole training steps: 3)
@@ -42,6 +43,7 @@ export async function benchMain(argv: string[]): Promise<void> {
     args: argv,
     options: {
       quick: { type: 'boolean', default: false },
+      all: { type: 'boolean', default: false },
       filter: { type: 'string' },
       json: { type: 'string' },
       reps: { type: 'string', default: '5' },
@@ -61,7 +63,7 @@ export async function benchMain(argv: string[]): Promise<void> {
 
   const engine = await Engine.create();
   const tfjs = values['no-peer'] ? null : await createTfjsPeer(engine.backend.gpu);
-  const cases = ALL.filter((c) => (!values.quick || c.quick) && (!values.filter || c.name.includes(values.filter)));
+  const cases = ALL.filter((c) => (!values.quick || c.quick) && (values.all || !c.extended) && (!values.filter || c.name.includes(values.filter)));
   console.log(`adapter: ${engine.description}`);
   const t0 = performance.now();
   const records = await runCases(engine, tfjs, cases, { reps, warmup }, (r) => console.log(progressLine(r)));

@@ -23,12 +23,12 @@ initialised encoder and both pretrained encoders. Writes OUT/summary.json and bo
 checkpoints under OUT/hvp and OUT/random.
 
 Options:
-  --steps N       training steps of each run (default 120)
-  --batch-size N  images per step (default 128)
+  --steps N       training steps of each run (default 150)
+  --batch-size N  images per step (default 64)
   --views V       HVP candidate views per image (default 4)
   --widths LIST   ResNet-18 stage widths (default 8,16,32,64)
-  --knn-train N   training images in the k-NN memory bank (default 10000; 0 = all 60000)
-  --knn-test N    test images classified (default 10000 = the whole test split)
+  --knn-train N   training images in the k-NN memory bank (default 5000; 0 = all 60000)
+  --knn-test N    test images classified (default 5000; 10000 = the whole test split)
   --data DIR      Fashion-MNIST directory (default: Debian's dataset-fashion-mnist)
   --seed N        random seed (default 0)
   --out DIR       output directory (default runs/demo)`;
@@ -51,12 +51,12 @@ export async function demoMain(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      steps: { type: 'string', default: '120' },
-      'batch-size': { type: 'string', default: '128' },
+      steps: { type: 'string', default: '150' },
+      'batch-size': { type: 'string', default: '64' },
       views: { type: 'string', default: '4' },
       widths: { type: 'string', default: '8,16,32,64' },
-      'knn-train': { type: 'string', default: '10000' },
-      'knn-test': { type: 'string', default: '10000' },
+      'knn-train': { type: 'string', default: '5000' },
+      'knn-test': { type: 'string', default: '5000' },
       data: { type: 'string', default: '' },
       seed: { type: 'string', default: '0' },
       out: { type: 'string', default: 'runs/demo' },

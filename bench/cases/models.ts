@@ -16,6 +16,8 @@ function stepCase(name: string, build: (engine: Engine, rng: Rng) => Net, batch:
     name: `train step ${name}`,
     shape: `batch ${batch}, 3x32x32`,
     quick,
+    // Whole batch-64 training steps take ~45 s each on lavapipe; the HVP-step cases cover training.
+    extended: true,
     images: batch,
     // The untimed step below already warms up; three timed steps bound a full bench run on lavapipe.
     reps: { warmup: 0, reps: 3 },
