@@ -20,7 +20,7 @@ export function buildBackbone(engine: Engine, c: TrainConfig, channels: number, 
     const build = { resnet18, resnet34, resnet50 }[c.arch as 'resnet18' | 'resnet34' | 'resnet50'];
     const widths = c.widths.length ? c.widths : undefined;
     if (widths && widths.length !== 4) throw new Error(`--widths needs the 4 stage widths of a ResNet, got ${widths.join(',')}`);
-    const module = build(engine, { inChannels: channels, smallImage: c.smallImage, widths, numClasses: 0 }, rng);
+    const module = build(engine, { inChannels: channels, smallImage: c.smallImage, widths, numClasses: 0, zeroInitResidual: c.zeroInitResidual }, rng);
     return {
       module,
       featureDim: module.featureDim,

@@ -25,6 +25,8 @@ export interface TrainConfig {
   widths: number[];
   /** 3×3 stride-1 stem without max-pool (28-32 px images). */
   smallImage: boolean;
+  /** Zero the last BN of each residual block (every block starts as the identity), as SimSiam's code does. */
+  zeroInitResidual: boolean;
   patchSize: number;
   dropPathRate: number;
 
@@ -111,6 +113,7 @@ export const DEFAULTS: TrainConfig = {
   arch: 'resnet18',
   widths: [],
   smallImage: true,
+  zeroInitResidual: false,
   patchSize: 4,
   dropPathRate: 0,
   dataset: 'auto',
