@@ -96,7 +96,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
     choice = engine.tensor(Array.from({ length: b }, () => selRng.int(rows.length)), [b], { dtype: 'i32' });
   } else {
     const scoreViews = c.selectRes > 0 ? render(c.selectRes) : views;
-    if (o.times) t = await mark(o, 'views', t);
+    t = await mark(o, 'views', t);
     nn.setBatchStatsOnly(method.model, true);
     const scores = engine.noGrad(() => method.score(scoreViews, rows, ctx));
     nn.setBatchStatsOnly(method.model, false);
