@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Engine, Rng, type Tensor } from '../engine/index.js';
 import type { Backbone } from '../models/backbone.js';
-import { openDataset, subset } from '../hvp/data/index.js';
+import { firstN, openDataset, subset } from '../hvp/data/index.js';
 import type { Dataset } from '../hvp/data/types.js';
 import { extractFeatures, knnClassify, rawPixelFeatures } from '../hvp/eval/index.js';
 import { buildBackbone, type StudentBackbone } from '../hvp/methods/backbone.js';
@@ -43,8 +43,9 @@ function asBackbone(net: StudentBackbone, channels: number): Backbone {
   return { module: net.module, features: (x: Tensor) => net.forward(x), featureDim: net.featureDim, inChannels: channels };
 }
 
-function firstN(ds: Dataset, n: number): Dataset {
-  return n > 0 && n < ds.length ? subset(ds, Array.from({ length: n }, (_, i) => i)) : ds;
+/** The first n images (0 or n >= length: all of them). */
+function head(ds: Dataset, n: number): Dataset {
+  return n > 0 && n < ds.length ? subset(ds, firstN(ds, n)) : ds;
 }
 
 export async function demoMain(argv: string[]): Promise<void> {
@@ -99,8 +100,8 @@ export async function demoMain(argv: string[]): Promise<void> {
   // The encoder both runs started from: the same seed draws the same initial weights.
   encoders.random_init = asBackbone(buildBackbone(engine, base, train.channels, new Rng(base.seed)), train.channels);
 
-  const bank = firstN(train, posInt('knn-train', values['knn-train'], 0));
-  const queries = firstN(test, posInt('knn-test', values['knn-test'], 1));
+  const bank = head(train, posInt('knn-train', values['knn-train'], 0));
+  const queries = head(test, posInt('knn-test', values['knn-test'], 1));
   const labels = async (ds: Dataset) => Int32Array.from(await Promise.all(Array.from({ length: ds.length }, async (_, i) => (await ds.read(i)).label)));
   const bankLabels = await labels(bank);
   const queryLabels = await labels(queries);

@@ -10,7 +10,7 @@ import { nn, ops, optim, type Rng, type Tensor } from '../../engine/index.js';
 import { DinoHead } from '../../models/heads.js';
 import { DinoLoss } from '../losses/index.js';
 import { dinoCombinations, scoreDino } from '../select/index.js';
-import type { TrainConfig } from '../train/config.js';
+import { effectiveLr, type TrainConfig } from '../train/config.js';
 import { stepRng } from '../train/hvp-step.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { Method, MethodInit, StepContext, ViewGroup } from './method.js';
@@ -75,7 +75,7 @@ export interface TeacherStudentOptim {
 }
 
 export function teacherStudentOptim(c: TrainConfig, student: Tower, teacher: Tower, stepsPerEpoch: number): TeacherStudentOptim {
-  const lr = c.lrScaling ? (c.lr * c.batchSize) / 256 : c.lr;
+  const lr = effectiveLr(c);
   const optimizer = new optim.AdamW(paramGroups(student), { lr, weightDecay: c.weightDecay });
   const lrs = optim.cosineSchedule(lr, c.minLr, c.epochs, stepsPerEpoch, c.warmupEpochs);
   const wds = optim.cosineSchedule(c.weightDecay, c.weightDecayEnd, c.epochs, stepsPerEpoch);

@@ -6,6 +6,7 @@ import { nn, ops, optim, type Tensor } from '../../engine/index.js';
 import { SimClrProjector } from '../../models/heads.js';
 import { ntXentLoss } from '../losses/index.js';
 import { scoreSimClr } from '../select/index.js';
+import { effectiveLr } from '../train/config.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { Method, MethodInit, StepContext } from './method.js';
 import { cosineLr, layerScores, pairGroups, pairTable, perViewOutputs } from './pair-method.js';
@@ -27,7 +28,7 @@ export function createSimClr(init: MethodInit): Method {
   const { engine, config: c, rng } = init;
   const student = buildBackbone(engine, c, init.channels, rng);
   const model = new SimClrModel(student, new SimClrProjector(engine, student.featureDim, rng, { outDim: c.dim }));
-  const lr = c.lrScaling ? (c.lr * c.batchSize) / 256 : c.lr;
+  const lr = effectiveLr(c);
   const optimizer = new optim.SGD(model.parameters(), { lr, momentum: c.momentum, weightDecay: c.weightDecay });
   const warmup = c.warmupEpochs * init.stepsPerEpoch;
   return {

@@ -6,6 +6,7 @@ import { nn, ops, optim, type Tensor } from '../../engine/index.js';
 import { SimSiamPredictor, SimSiamProjector } from '../../models/heads.js';
 import { simsiamLoss } from '../losses/index.js';
 import { scoreSimSiam } from '../select/index.js';
+import { effectiveLr } from '../train/config.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { Method, MethodInit, StepContext } from './method.js';
 import { cosineLr, layerScores, pairGroups, pairTable, perViewOutputs } from './pair-method.js';
@@ -33,7 +34,7 @@ export function createSimSiam(init: MethodInit): Method {
   const projector = new SimSiamProjector(engine, student.featureDim, rng, { dim: c.dim });
   const predictor = new SimSiamPredictor(engine, rng, { dim: c.dim, predDim: c.predDim });
   const model = new SimSiamModel(student, projector, predictor);
-  const lr = c.lrScaling ? (c.lr * c.batchSize) / 256 : c.lr;
+  const lr = effectiveLr(c);
   const hyper = { lr, momentum: c.momentum, weightDecay: c.weightDecay };
   const optimizer = new optim.SGD(
     [

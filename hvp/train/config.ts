@@ -176,6 +176,11 @@ export const PRESETS: Record<string, string> = {
   'ibot-small': ibotSmall,
 };
 
+/** The learning rate a run uses: the base rate, scaled linearly by batchSize / 256 when `lrScaling`. */
+export function effectiveLr(c: TrainConfig): number {
+  return c.lrScaling ? (c.lr * c.batchSize) / 256 : c.lr;
+}
+
 /** `batch_size` / `batch-size` → `batchSize`. */
 export function camelKey(key: string): string {
   return key.replace(/[-_]([a-z0-9])/g, (_, c: string) => c.toUpperCase());

@@ -6,7 +6,7 @@
 import { nn, Rng, type Engine, type Tensor } from '../../engine/index.js';
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext } from '../methods/method.js';
-import { drawLimit, gatherSelected, selectCombination } from '../select/index.js';
+import { drawLimit, gatherSelected, limitCombinations, randomChoice, selectCombination } from '../select/index.js';
 import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
 import type { TrainConfig } from './config.js';
 
@@ -88,12 +88,12 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
 
   const selRng = stepRng(c.seed, ctx.step, 1);
   const all = method.combinations;
-  const rows = c.limit > 0 && c.limit < all.length ? drawLimit(all.length, c.limit, selRng).map((i) => all[i]) : all;
+  const rows = c.limit > 0 && c.limit < all.length ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
   let choice: Tensor;
   let score: Tensor | null = null;
   if (c.select === 'random' || rows.length === 1) {
     // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
-    choice = engine.tensor(Array.from({ length: b }, () => selRng.int(rows.length)), [b], { dtype: 'i32' });
+    choice = randomChoice(engine, b, rows.length, selRng);
   } else {
     const scoreViews = c.selectRes > 0 ? render(c.selectRes) : views;
     t = await mark(o, 'views', t);
