@@ -8,3 +8,19 @@ export * as ops from './ops/index.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export * as io from './io/index.js';
+export {
+  defineKernel,
+  grid1d,
+  KernelDef,
+  kernelHeader,
+  uniformLayout,
+  uniformStruct,
+  type BindingType,
+  type Bindings,
+  type KernelSpec,
+  type LaunchArgs,
+  type UniformFields,
+  type UniformType,
+  type UniformValues,
+} from './kernel.js';
+export { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader.js';

@@ -1,0 +1,238 @@
+// The public way to write a GPU kernel. A kernel is declared once: its WGSL, its workgroup size, its
+// uniform fields in order and its storage bindings. From that declaration the engine generates the
+// WGSL uniform struct and the binding declarations (so they cannot drift from the host side), packs
+// the uniform values by WGSL's layout rules, and checks every launch: tensor count, dtype, contiguity,
+// liveness and device, and a value for every uniform field and none besides. Pipelines are cached by
+// the runtime (one per kernel and set of template values).
+//
+// Binding 0 is the uniform block `u`; inputs follow from binding 1 (read-only), then the outputs
+// (read_write, which also lets a kernel update a tensor in place).
+
+import type { Tensor } from './tensor.js';
+import type { Kernel } from './runtime.js';
+import { grid1d, UNIFORM_SLOT } from './runtime.js';
+import { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader.js';
+
+export { grid1d };
+
+export type ScalarType = 'u32' | 'i32' | 'f32';
+export type UniformType = ScalarType | `vec2<${ScalarType}>` | `vec4<${ScalarType}>`;
+/** Uniform fields in declaration order, e.g. `{ n: 'u32', scale: 'f32', mean: 'vec4<f32>' }`. */
+export type UniformFields = Record<string, UniformType>;
+export type UniformValue<T extends UniformType> = T extends ScalarType ? number | boolean : readonly number[];
+export type UniformValues<U extends UniformFields> = { [K in keyof U]: UniformValue<U[K]> };
+
+/**
+ * The element type of a storage binding (`array<T>`). f32 and vec*<f32> bind f32 tensors, i32 and
+ * vec*<i32> bind i32 tensors; u32 and vec*<u32> bind any tensor and read its 32-bit words as they are
+ * (the engine has no u32 dtype: a kernel that moves bits, or unpacks bytes, declares u32).
+ */
+export type BindingType = UniformType;
+/** Storage bindings in order: name → element type. */
+export type Bindings = Record<string, BindingType>;
+
+export interface KernelSpec<U extends UniformFields> {
+  /** Names the pipeline in errors and profiles. */
+  name: string;
+  /** WGSL (a shader.ts template), without the uniform struct and bindings: those are generated. */
+  source: string;
+  /** @workgroup_size; the generated WG_X, WG_Y, WG_Z and WG (their product) constants hold it. */
+  workgroupSize: number | readonly [number, number?, number?];
+  uniforms: U;
+  inputs: Bindings;
+  outputs: Bindings;
+  /** Template values fixed for this kernel; a launch adds its own. */
+  defines?: Defines;
+  /** Snippets for `#include`, besides the engine's own (shader.ts). */
+  snippets?: Snippets;
+}
+
+export interface LaunchArgs<U extends UniformFields> {
+  inputs: readonly Tensor[];
+  outputs: readonly Tensor[];
+  uniforms: UniformValues<U>;
+  workgroups: readonly [number, number?, number?];
+  defines?: Defines;
+}
+
+interface Field {
+  name: string;
+  type: UniformType;
+  scalar: ScalarType;
+  lanes: number;
+  offset: number;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Names the generated code itself declares. */
+const RESERVED = new Set(['u', 'Uniforms', 'WG', 'WG_X', 'WG_Y', 'WG_Z']);
+
+function parseType(kernel: string, what: string, type: string): { scalar: ScalarType; lanes: number } {
+  const m = /^(?:vec([24])<(u32|i32|f32)>|(u32|i32|f32))$/.exec(type);
+  if (!m) throw new Error(`kernel '${kernel}': ${what} has type '${type}'; expected u32, i32, f32, vec2<..> or vec4<..> of them`);
+  return m[3] ? { scalar: m[3] as ScalarType, lanes: 1 } : { scalar: m[2] as ScalarType, lanes: Number(m[1]) };
+}
+
+/**
+ * WGSL's uniform layout of the fields in order: each at the next multiple of its alignment (4 bytes
+ * for a scalar, 8 for vec2, 16 for vec4), the struct's size rounded up to 16 bytes.
+ */
+export function uniformLayout(kernel: string, fields: UniformFields): { fields: Field[]; size: number } {
+  const out: Field[] = [];
+  let offset = 0;
+  for (const [name, type] of Object.entries(fields)) {
+    if (!IDENT.test(name) || RESERVED.has(name)) throw new Error(`kernel '${kernel}': '${name}' cannot name a uniform field`);
+    const { scalar, lanes } = parseType(kernel, `uniform '${name}'`, type);
+    const align = lanes === 1 ? 4 : lanes * 4;
+    offset = Math.ceil(offset / align) * align;
+    out.push({ name, type, scalar, lanes, offset });
+    offset += lanes * 4;
+  }
+  return { fields: out, size: Math.ceil(offset / 16) * 16 };
+}
+
+const RANGE: Record<ScalarType, [number, number]> = { u32: [0, 2 ** 32 - 1], i32: [-(2 ** 31), 2 ** 31 - 1], f32: [-Infinity, Infinity] };
+
+function writeScalar(kernel: string, f: Field, view: DataView, at: number, v: number | boolean): void {
+  const x = typeof v === 'boolean' ? Number(v) : v;
+  const [lo, hi] = RANGE[f.scalar];
+  const ok = typeof x === 'number' && (f.scalar === 'f32' || (Number.isInteger(x) && x >= lo && x <= hi));
+  if (!ok) throw new Error(`kernel '${kernel}': uniform '${f.name}' (${f.type}) cannot hold ${String(v)}`);
+  if (f.scalar === 'u32') view.setUint32(at, x, true);
+  else if (f.scalar === 'i32') view.setInt32(at, x, true);
+  else view.setFloat32(at, x, true);
+}
+
+export class KernelDef<U extends UniformFields = UniformFields> {
+  readonly name: string;
+  /** The kernel's WGSL with the generated declarations prepended and its includes resolved. */
+  readonly source: string;
+  readonly workgroupSize: readonly [number, number, number];
+  /** Uniform block bytes. */
+  readonly uniformBytes: number;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  private readonly fields: Field[];
+  private readonly bindings: { name: string; scalar: ScalarType }[];
+  private readonly defines: Defines;
+
+  constructor(spec: KernelSpec<U>) {
+    const k = spec.name;
+    const { fields, size } = uniformLayout(k, spec.uniforms);
+    if (size > UNIFORM_SLOT) throw new Error(`kernel '${k}': uniform block of ${size} bytes exceeds ${UNIFORM_SLOT}`);
+    const wg = typeof spec.workgroupSize === 'number' ? [spec.workgroupSize] : spec.workgroupSize;
+    const [x, y = 1, z = 1] = wg;
+    if (![x, y, z].every((d) => Number.isInteger(d) && d >= 1)) throw new Error(`kernel '${k}': workgroup size ${wg.join('x')} must be positive integers`);
+    const names = [...Object.keys(spec.inputs), ...Object.keys(spec.outputs)];
+    for (const n of names) {
+      if (!IDENT.test(n) || RESERVED.has(n) || names.indexOf(n) !== names.lastIndexOf(n)) {
+        throw new Error(`kernel '${k}': '${n}' cannot name a binding (an identifier used once, not u or WG*)`);
+      }
+    }
+    this.name = k;
+    this.fields = fields;
+    this.uniformBytes = size;
+    this.workgroupSize = [x, y, z];
+    this.inputNames = Object.keys(spec.inputs);
+    this.outputNames = Object.keys(spec.outputs);
+    this.bindings = Object.entries({ ...spec.inputs, ...spec.outputs }).map(([name, type]) => ({
+      name,
+      scalar: parseType(k, `binding '${name}'`, type).scalar,
+    }));
+    this.defines = spec.defines ?? {};
+    const header = kernelHeader(spec.uniforms, spec.inputs, spec.outputs, [x, y, z]);
+    this.source = resolveIncludes(`${header}\n${spec.source}`, { ...SNIPPETS, ...spec.snippets });
+  }
+
+  /** The uniform values as the bytes of the block. Throws on a missing, extra or unrepresentable value. */
+  pack(values: UniformValues<U>): Uint8Array {
+    const k = this.name;
+    const given = Object.keys(values);
+    const extra = given.filter((n) => !this.fields.some((f) => f.name === n));
+    const missing = this.fields.filter((f) => !(f.name in values)).map((f) => f.name);
+    if (extra.length || missing.length) {
+      throw new Error(
+        `kernel '${k}': uniforms ${missing.length ? `missing ${missing.join(', ')}` : ''}${missing.length && extra.length ? '; ' : ''}` +
+          `${extra.length ? `not declared: ${extra.join(', ')}` : ''} (declared: ${this.fields.map((f) => f.name).join(', ') || 'none'})`,
+      );
+    }
+    const bytes = new Uint8Array(this.uniformBytes);
+    const view = new DataView(bytes.buffer);
+    for (const f of this.fields) {
+      const v = (values as Record<string, number | boolean | readonly number[]>)[f.name];
+      if (f.lanes === 1) {
+        if (typeof v === 'object') throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes a number, got [${v.join(', ')}]`);
+        writeScalar(k, f, view, f.offset, v);
+      } else {
+        if (typeof v !== 'object' || v.length !== f.lanes) {
+          throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes ${f.lanes} numbers, got ${String(v)}`);
+        }
+        v.forEach((x, i) => writeScalar(k, f, view, f.offset + 4 * i, x));
+      }
+    }
+    return bytes;
+  }
+
+  /**
+   * A 1-D launch of `count` invocations (or, `perGroup`, `count` workgroups) split over a 2-D grid:
+   * the workgroups to dispatch and the `row_width` uniform that the "grid" snippet's flat_index needs.
+   */
+  grid(count: number, perGroup = false): { workgroups: [number, number]; rowWidth: number } {
+    const per = this.workgroupSize[0] * this.workgroupSize[1] * this.workgroupSize[2];
+    const [gx, gy] = grid1d(perGroup ? count : Math.ceil(count / per));
+    return { workgroups: [gx, gy], rowWidth: perGroup ? gx : gx * per };
+  }
+
+  /** Check the tensors and uniforms, then queue the dispatch. */
+  launch(a: LaunchArgs<U>): void {
+    const k = this.name;
+    for (const [what, ts, names] of [['inputs', a.inputs, this.inputNames], ['outputs', a.outputs, this.outputNames]] as const) {
+      if (ts.length !== names.length) {
+        throw new Error(`kernel '${k}': expects ${names.length} ${what} (${names.join(', ')}), got ${ts.length}`);
+      }
+    }
+    const tensors = [...a.inputs, ...a.outputs];
+    const engine = tensors[0]?.engine;
+    if (!engine) throw new Error(`kernel '${k}': a launch needs at least one tensor (the engine to run on)`);
+    tensors.forEach((t, i) => {
+      const b = this.bindings[i];
+      t.assertAlive(`kernel '${k}' (binding '${b.name}')`);
+      if (t.engine !== engine) throw new Error(`kernel '${k}': binding '${b.name}' ${t} lives on another device than ${tensors[0]}`);
+      if (b.scalar !== 'u32' && t.dtype !== b.scalar) throw new Error(`kernel '${k}': binding '${b.name}' takes ${b.scalar} data, got ${t}`);
+      if (!t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
+    });
+    const uniforms = this.pack(a.uniforms);
+    const kernel: Kernel = { name: k, source: this.source, defines: a.defines ? { ...this.defines, ...a.defines } : this.defines };
+    engine.backend.dispatch({
+      kernel,
+      inputs: a.inputs.map((t) => t.buffer),
+      outputs: a.outputs.map((t) => t.buffer),
+      uniforms,
+      workgroups: a.workgroups,
+    });
+  }
+}
+
+/** Declare a kernel (see KernelSpec). Declare at module level: the declaration is checked and its WGSL built once. */
+export function defineKernel<U extends UniformFields>(spec: KernelSpec<U>): KernelDef<U> {
+  return new KernelDef(spec);
+}
+
+/** The generated WGSL uniform struct (without it when there are no fields). */
+export function uniformStruct(fields: UniformFields): string {
+  const entries = Object.entries(fields);
+  if (!entries.length) return '';
+  return `struct Uniforms {\n${entries.map(([n, t]) => `  ${n}: ${t},\n`).join('')}}\n`;
+}
+
+/** Everything generated ahead of a kernel's source: the uniform struct and block, the bindings, the workgroup size. */
+export function kernelHeader(uniforms: UniformFields, inputs: Bindings, outputs: Bindings, wg: readonly [number, number, number]): string {
+  const lines: string[] = ['// Generated from the kernel declaration (engine/kernel.ts).'];
+  const struct = uniformStruct(uniforms);
+  if (struct) lines.push(struct + '@group(0) @binding(0) var<uniform> u: Uniforms;');
+  let binding = 1;
+  for (const [name, type] of Object.entries(inputs)) lines.push(`@group(0) @binding(${binding++}) var<storage, read> ${name}: array<${type}>;`);
+  for (const [name, type] of Object.entries(outputs)) lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> ${name}: array<${type}>;`);
+  lines.push(`const WG_X = ${wg[0]}u;`, `const WG_Y = ${wg[1]}u;`, `const WG_Z = ${wg[2]}u;`, `const WG = ${wg[0] * wg[1] * wg[2]}u;`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,148 @@
+// The public kernel API (engine/kernel.ts): uniform packing by WGSL's layout rules, the generated
+// declarations, a toy kernel on tensors against a float64 reference, and the errors of a bad launch.
+
+import { describe, expect, it } from 'vitest';
+import { defineKernel, Engine, kernelHeader, Rng, uniformLayout, uniformStruct } from '../engine/index.js';
+import { engine, expectClose, gpuVariantEngine } from './helpers.js';
+import { Nd } from './ref.js';
+
+// out[i] = scale · x[off + i·stride] + shift[0] + bias[i mod 4], for i < n: every uniform type is read.
+const axpb = defineKernel({
+  name: 'test_axpb',
+  source: /* wgsl */ `
+#include "grid"
+@compute @workgroup_size(WG_X)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = flat_index(gid);
+  if (i >= u.n) { return; }
+  let src = u32(i32(u.off) + i32(i) * u.stride.x);
+  out[i] = u.scale * x[src] + f32(u.shift) + u.bias[i % 4u] * f32(u.stride.y);
+}`,
+  workgroupSize: 64,
+  uniforms: { n: 'u32', scale: 'f32', off: 'i32', shift: 'i32', stride: 'vec2<i32>', row_width: 'u32', bias: 'vec4<f32>' },
+  inputs: { x: 'f32' },
+  outputs: { out: 'f32' },
+});
+
+describe('uniform packing', () => {
+  it('lays out mixed scalars and vectors with their alignment', () => {
+    const layout = uniformLayout('t', { a: 'u32', b: 'vec2<f32>', c: 'i32', d: 'vec4<u32>', e: 'f32' });
+    expect(layout.fields.map((f) => [f.name, f.offset])).toEqual([['a', 0], ['b', 8], ['c', 16], ['d', 32], ['e', 48]]);
+    expect(layout.size).toBe(64);
+  });
+
+  it('packs the bytes of each type, little-endian', () => {
+    const k = defineKernel({
+      name: 'test_pack',
+      source: '@compute @workgroup_size(1) fn main() {}',
+      workgroupSize: 1,
+      uniforms: { n: 'u32', scale: 'f32', off: 'i32', v: 'vec2<u32>', flag: 'u32', w: 'vec4<f32>' },
+      inputs: {},
+      outputs: {},
+    });
+    const bytes = k.pack({ n: 7, scale: 0.5, off: -3, v: [1, 4294967295], flag: true, w: [1, -2, 0.25, 3] });
+    const expected = new ArrayBuffer(48);
+    const dv = new DataView(expected);
+    dv.setUint32(0, 7, true);
+    dv.setFloat32(4, 0.5, true);
+    dv.setInt32(8, -3, true);
+    // v: vec2 aligned to 8 → offset 16; flag at 24; w: vec4 aligned to 16 → offset 32.
+    dv.setUint32(16, 1, true);
+    dv.setUint32(20, 4294967295, true);
+    dv.setUint32(24, 1, true);
+    [1, -2, 0.25, 3].forEach((x, i) => dv.setFloat32(32 + 4 * i, x, true));
+    expect([...bytes]).toEqual([...new Uint8Array(expected)]);
+  });
+
+  it('rejects values a field cannot hold', () => {
+    const k = defineKernel({ name: 'test_range', source: '', workgroupSize: 1, uniforms: { n: 'u32', i: 'i32', v: 'vec2<f32>' }, inputs: {}, outputs: {} });
+    expect(() => k.pack({ n: -1, i: 0, v: [0, 0] })).toThrow(/'test_range': uniform 'n' \(u32\) cannot hold -1/);
+    expect(() => k.pack({ n: 1.5, i: 0, v: [0, 0] })).toThrow(/uniform 'n'/);
+    expect(() => k.pack({ n: 0, i: 2 ** 31, v: [0, 0] })).toThrow(/uniform 'i' \(i32\)/);
+    expect(() => k.pack({ n: 0, i: 0, v: [0] })).toThrow(/uniform 'v' \(vec2<f32>\) takes 2 numbers/);
+  });
+});
+
+describe('generated WGSL', () => {
+  it('declares the uniform struct in declaration order', () => {
+    expect(uniformStruct({ n: 'u32', scale: 'f32', mean: 'vec4<f32>' })).toBe('struct Uniforms {\n  n: u32,\n  scale: f32,\n  mean: vec4<f32>,\n}\n');
+    expect(uniformStruct({})).toBe('');
+  });
+
+  it('declares bindings from 1: inputs read-only, then outputs read_write', () => {
+    const h = kernelHeader({ n: 'u32' }, { a: 'f32', idx: 'i32' }, { out: 'u32' }, [16, 16, 1]);
+    expect(h).toContain('@group(0) @binding(0) var<uniform> u: Uniforms;');
+    expect(h).toContain('@group(0) @binding(1) var<storage, read> a: array<f32>;');
+    expect(h).toContain('@group(0) @binding(2) var<storage, read> idx: array<i32>;');
+    expect(h).toContain('@group(0) @binding(3) var<storage, read_write> out: array<u32>;');
+    expect(h).toContain('const WG = 256u;');
+  });
+
+  it('rejects names the generated code uses and unknown types', () => {
+    const base = { source: '', workgroupSize: 1, inputs: {}, outputs: {} };
+    expect(() => defineKernel({ ...base, name: 'bad', uniforms: { u: 'u32' } })).toThrow(/'u' cannot name a uniform field/);
+    expect(() => defineKernel({ ...base, name: 'bad', uniforms: { n: 'f64' as 'f32' } })).toThrow(/type 'f64'/);
+    expect(() => defineKernel({ ...base, name: 'bad', uniforms: {}, inputs: { x: 'f32' }, outputs: { x: 'f32' } })).toThrow(/'x' cannot name a binding/);
+    expect(() => defineKernel({ ...base, name: 'bad', uniforms: { a: 'vec4<f32>', b: 'vec4<f32>' }, source: '#include "nope"' })).toThrow(/#include "nope"/);
+  });
+});
+
+async function runToy(e: Engine): Promise<void> {
+  const rng = new Rng(5);
+  const len = 1000;
+  const xs = Float32Array.from({ length: len }, () => rng.normal());
+  const x = e.tensor(xs);
+  const [n, off, stride, scale, shift] = [127, 900, -7, 1.5, -2];
+  const bias = [0.5, -1, 2, 0.25];
+  const out = e.empty([n]);
+  const g = axpb.grid(n);
+  axpb.launch({
+    inputs: [x],
+    outputs: [out],
+    uniforms: { n, scale, off, shift, stride: [stride, 3], row_width: g.rowWidth, bias },
+    workgroups: g.workgroups,
+  });
+  const ref = new Float64Array(n);
+  for (let i = 0; i < n; i++) ref[i] = scale * xs[off + i * stride] + shift + bias[i % 4] * 3;
+  expectClose(await out.toArray(), new Nd(ref, [n]), { rtol: 1e-6, atol: 1e-6 });
+  x.dispose();
+  out.dispose();
+}
+
+describe('launch', () => {
+  it('runs a declared kernel on tensors (CPU-adapter engine)', async () => runToy(await engine()));
+  it('runs a declared kernel on tensors (GPU-variant engine)', async () => runToy(await gpuVariantEngine()));
+
+  it('names the kernel when a uniform is missing or extra', async () => {
+    const e = await engine();
+    const x = e.zeros([4]);
+    const out = e.empty([4]);
+    const uniforms = { n: 4, scale: 1, off: 0, shift: 0, stride: [1, 1], row_width: 64, bias: [0, 0, 0, 0] };
+    const { row_width: _, ...missing } = uniforms;
+    expect(() => axpb.launch({ inputs: [x], outputs: [out], uniforms: missing as typeof uniforms, workgroups: [1] })).toThrow(
+      /kernel 'test_axpb': uniforms missing row_width/,
+    );
+    expect(() => axpb.launch({ inputs: [x], outputs: [out], uniforms: { ...uniforms, extra: 1 } as typeof uniforms, workgroups: [1] })).toThrow(
+      /kernel 'test_axpb': uniforms not declared: extra/,
+    );
+    x.dispose();
+    out.dispose();
+  });
+
+  it('checks the tensors: count, dtype, contiguity, liveness', async () => {
+    const e = await engine();
+    const x = e.zeros([4]);
+    const out = e.empty([4]);
+    const u = { n: 4, scale: 1, off: 0, shift: 0, stride: [1, 1], row_width: 64, bias: [0, 0, 0, 0] };
+    expect(() => axpb.launch({ inputs: [x, x], outputs: [out], uniforms: u, workgroups: [1] })).toThrow(/kernel 'test_axpb': expects 1 inputs \(x\), got 2/);
+    expect(() => axpb.launch({ inputs: [x], outputs: [], uniforms: u, workgroups: [1] })).toThrow(/expects 1 outputs \(out\), got 0/);
+    const idx = e.tensor([1, 2, 3, 4], [4], { dtype: 'i32' });
+    expect(() => axpb.launch({ inputs: [idx], outputs: [out], uniforms: u, workgroups: [1] })).toThrow(/binding 'x' takes f32 data/);
+    const m = e.zeros([2, 3]);
+    const mt = m.transpose(0, 1);
+    expect(() => axpb.launch({ inputs: [mt], outputs: [out], uniforms: u, workgroups: [1] })).toThrow(/binding 'x' needs a contiguous tensor/);
+    x.dispose();
+    expect(() => axpb.launch({ inputs: [x], outputs: [out], uniforms: u, workgroups: [1] })).toThrow(/kernel 'test_axpb' \(binding 'x'\).*disposed/);
+    for (const t of [out, idx, m, mt]) t.dispose();
+  });
+});
