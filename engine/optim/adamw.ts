@@ -2,7 +2,7 @@
 // (step size lr / (1 − β₁ᵗ), denominator √v / √(1 − β₂ᵗ) + ε). One fused dispatch per parameter.
 
 import type { Tensor } from '../tensor.js';
-import { dispatchUpdate } from './kernel.js';
+import { dispatchUpdate } from './update.js';
 import { Optimizer, type GroupHyper, type GroupSpec, type ParamState } from './optimizer.js';
 
 export interface AdamWHyper extends GroupHyper {

@@ -1,15 +1,47 @@
 // Gradient clipping entirely on the GPU: per-gradient partial sums of squares into one small buffer
-// (shaders/grad_norm.wgsl), one kernel turning them into norms and clip factors, then each gradient
-// scaled in place by its factor (shaders/optim.wgsl). The norms come back as a tensor the caller may
+// (grad-norm.wgsl), one kernel turning them into norms and clip factors, then each gradient
+// scaled in place by its factor (update.wgsl). The norms come back as a tensor the caller may
 // await; nothing waits for them.
 
 import type { Tensor } from '../tensor.js';
 import { alias } from '../ops/view.js';
 import { checkInputs } from '../ops/map.js';
-import { dispatchUpdate } from './kernel.js';
-import source from '../../shaders/grad_norm.wgsl';
+import { defineKernel } from '../kernel.js';
+import { dispatchUpdate } from './update.js';
+import source from './grad-norm.wgsl';
 
 const WG = 256;
+
+/** Each workgroup sums the squares of its grid-stride share of one gradient into its own slot. */
+const partialKernel = defineKernel({
+  name: 'grad_norm_partial',
+  source,
+  workgroupSize: WG,
+  uniforms: {
+    n: 'u32', // elements of this gradient
+    offset: 'u32', // element offset of the gradient
+    slot: 'u32', // first slot of this gradient
+  },
+  inputs: { grad: 'f32' },
+  outputs: { partial: 'f32' },
+  // The template needs a value for every name, PER_TENSOR included, though only the other branch reads it.
+  defines: { PARTIAL: true, PER_TENSOR: false },
+});
+
+/** Norms, then clip factors (one per gradient with PER_TENSOR, else one for all). */
+const normKernel = defineKernel({
+  name: 'grad_norm',
+  source,
+  workgroupSize: WG,
+  uniforms: {
+    n: 'u32', // number of gradients
+    slots: 'u32', // slots per gradient
+    max_norm: 'f32',
+  },
+  inputs: { partial: 'f32' },
+  outputs: { stats: 'f32' },
+  defines: { PARTIAL: false },
+});
 /** Elements one workgroup sums before another is worth launching (16 per thread). */
 const PER_WORKGROUP = WG * 16;
 /** Cap on workgroups per gradient: beyond it the grid-stride loop makes each thread sum more. */
@@ -45,29 +77,18 @@ function clip(op: string, params: Tensor[], maxNorm: number, perTensor: boolean)
   const wgs = grads.map((g) => Math.min(Math.max(Math.ceil(g.size / PER_WORKGROUP), 1), MAX_SLOTS));
   const slots = Math.max(...wgs);
   const partial = engine.zeros([grads.length * slots]);
-  const u = new Uint32Array(5);
-  const f = new Float32Array(u.buffer);
   grads.forEach((g, i) => {
-    u.set([g.size, g.offset, i * slots, slots]);
-    engine.backend.dispatch({
-      kernel: { name: `${op}_partial`, source, defines: { PARTIAL: true, PER_TENSOR: perTensor } },
-      inputs: [g.buffer],
-      outputs: [partial.buffer],
-      uniforms: u,
-      workgroups: [wgs[i]],
-    });
+    partialKernel.launch({ inputs: [g], outputs: [partial], uniforms: { n: g.size, offset: g.offset, slot: i * slots }, workgroups: [wgs[i]] });
   });
 
   // Norms first, then the factors; an infinite maxNorm only measures (f32 cannot carry it to the shader).
   const stats = engine.empty([2 * count]);
-  u.set([grads.length, 0, 0, slots]);
-  f[4] = Math.min(maxNorm, 3.4e38);
-  engine.backend.dispatch({
-    kernel: { name: `${op}_norm`, source, defines: { PARTIAL: false, PER_TENSOR: perTensor } },
-    inputs: [partial.buffer],
-    outputs: [stats.buffer],
-    uniforms: u,
+  normKernel.launch({
+    inputs: [partial],
+    outputs: [stats],
+    uniforms: { n: grads.length, slots, max_norm: Math.min(maxNorm, 3.4e38) },
     workgroups: [perTensor ? Math.ceil(count / WG) : 1],
+    defines: { PER_TENSOR: perTensor },
   });
   partial.dispose();
   if (Number.isFinite(maxNorm)) {

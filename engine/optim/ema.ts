@@ -4,7 +4,7 @@
 import type { Tensor } from '../tensor.js';
 import { sameShape } from '../shape.js';
 import { checkInputs } from '../ops/map.js';
-import { dispatchUpdate } from './kernel.js';
+import { dispatchUpdate } from './update.js';
 
 export function emaUpdate(teacher: Tensor[], student: Tensor[], momentum: number): void {
   if (teacher.length !== student.length) {

@@ -2,7 +2,7 @@
 // Nesterov). One fused dispatch per parameter.
 
 import type { Tensor } from '../tensor.js';
-import { dispatchUpdate } from './kernel.js';
+import { dispatchUpdate } from './update.js';
 import { Optimizer, type GroupHyper, type GroupSpec, type ParamState } from './optimizer.js';
 
 export interface SGDHyper extends GroupHyper {

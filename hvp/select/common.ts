@@ -1,10 +1,11 @@
-// Shared checks and the launcher of hvp/select's kernels.
+// Shared checks, WGSL snippets and the contiguous-copy helper of hvp/select's kernels.
 
-import { fmt, Tensor, type Engine } from '../../engine/index.js';
-import { checkInputs } from '../../engine/ops/map.js';
-import { contiguous } from '../../engine/ops/index.js';
-import { grid1d, type Kernel } from '../../engine/runtime.js';
+import { fmt, ops, Tensor, type Engine, type Snippets } from '../../engine/index.js';
 import { combinationTable } from './combinations.js';
+import table from './table.wgsl';
+
+/** The snippets select's kernels include besides the engine's (`#include "select/table"`). */
+export const SELECT_SNIPPETS: Snippets = { 'select/table': table };
 
 /** A combination table: an i32 tensor [C, n], or its rows (uploaded by asTable). */
 export type TableLike = Tensor | readonly (readonly number[])[];
@@ -41,37 +42,11 @@ export function sameDims(op: string, a: Tensor, b: Tensor, names: string): void 
  * row-major from the offset), then dispose those copies.
  */
 export function withContiguous<T>(ts: Tensor[], fn: (cs: Tensor[]) => T): T {
-  const cs = ts.map((t) => (t.isContiguous() ? t : contiguous(t)));
+  for (const t of ts) t.assertAlive('withContiguous');
+  const cs = ts.map((t) => (t.isContiguous() ? t : ops.contiguous(t)));
   try {
     return fn(cs);
   } finally {
     cs.forEach((c, i) => c !== ts[i] && c.dispose());
   }
-}
-
-/**
- * Dispatch `threads` invocations (one per output element, workgroups of `wg`) or, with `perGroup`,
- * `threads` workgroups. `fill` writes the uniform block given the grid row width (threads, or
- * workgroups with perGroup), which must be its `row_width` field.
- */
-export function launch(
-  op: string,
-  kernel: Kernel,
-  inputs: Tensor[],
-  outputs: Tensor[],
-  threads: number,
-  fill: (rowWidth: number) => ArrayBufferView,
-  opts: { wg?: number; perGroup?: boolean } = {},
-): void {
-  const engine = checkInputs(op, [...inputs, ...outputs]);
-  if (threads === 0) return;
-  const wg = opts.wg ?? 256;
-  const [gx, gy] = grid1d(opts.perGroup ? threads : Math.ceil(threads / wg));
-  engine.backend.dispatch({
-    kernel,
-    inputs: inputs.map((t) => t.buffer),
-    outputs: outputs.map((t) => t.buffer),
-    uniforms: fill(opts.perGroup ? gx : gx * wg),
-    workgroups: [gx, gy],
-  });
 }

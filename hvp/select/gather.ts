@@ -1,9 +1,32 @@
 // HVP's training batch (SPEC §1.5): the selected views of every sample, gathered on the GPU in one
-// dispatch (shaders/select-gather.wgsl) straight from the selection's choice, with no readback.
+// dispatch (gather.wgsl) straight from the selection's choice, with no readback.
 
-import { fmt, numel, Tensor } from '../../engine/index.js';
-import source from '../../shaders/select-gather.wgsl';
-import { asTable, type TableLike, launch, withContiguous } from './common.js';
+import { defineKernel, fmt, numel, Tensor } from '../../engine/index.js';
+import source from './gather.wgsl';
+import { asTable, type TableLike, withContiguous } from './common.js';
+
+/** One thread per output element; `src` and `out` are u32 so f32 and i32 data move as bits. */
+const kernel = defineKernel({
+  name: 'select_gather',
+  source,
+  workgroupSize: 256,
+  uniforms: {
+    n: 'u32', // output elements
+    row_len: 'u32',
+    batch: 'u32',
+    combos: 'u32',
+    cols: 'u32', // table row length n
+    first: 'u32', // first table column gathered
+    views: 'u32', // V, rows of `views` / B
+    view_off: 'i32', // subtracted from the table's view index (DINO's locals tensor starts at view G)
+    src_off: 'u32',
+    choice_off: 'u32',
+    t_off: 'u32',
+    row_width: 'u32',
+  },
+  inputs: { src: 'u32', choice: 'i32', table: 'i32' },
+  outputs: { out: 'u32' },
+});
 
 export interface GatherOptions {
   /** Table columns [from, to) to gather (default all). */
@@ -41,12 +64,26 @@ export function gatherSelected(views: Tensor, choice: Tensor, table: TableLike, 
   const tab = asTable(op, views.engine, table, 1);
   const c = tab.shape[0];
   const out = views.engine.empty([(to - from) * b, ...rest], views.dtype);
+  const g = kernel.grid(out.size);
   withContiguous([views, choice, tab], ([x, ch, t]) =>
-    launch(op, { name: 'select_gather', source }, [x, ch, t], [out], out.size, (w) => {
-      const u = new Uint32Array(12);
-      u.set([out.size, rowLen, b, c, n, from, v, 0, x.offset, ch.offset, t.offset, w]);
-      new Int32Array(u.buffer)[7] = viewOffset;
-      return u;
+    kernel.launch({
+      inputs: [x, ch, t],
+      outputs: [out],
+      uniforms: {
+        n: out.size,
+        row_len: rowLen,
+        batch: b,
+        combos: c,
+        cols: n,
+        first: from,
+        views: v,
+        view_off: viewOffset,
+        src_off: x.offset,
+        choice_off: ch.offset,
+        t_off: t.offset,
+        row_width: g.rowWidth,
+      },
+      workgroups: g.workgroups,
     }),
   );
   if (tab !== table) tab.dispose();

@@ -1,14 +1,60 @@
 // HVP's DINO and iBOT scores (SPEC §2, fused form): one kernel computing the table of CE(q_t, log p_v)
-// for every sample, teacher global t and student view v, then one kernel
-// (shaders/select-dino.wgsl) summing each combination's entries. iBOT adds its per-image masked patch
+// for every sample, teacher global t and student view v (score-dino-ce.wgsl), then one kernel
+// (score-dino.wgsl) summing each combination's entries. iBOT adds its per-image masked patch
 // term for the selected global pair; its local views are in every combination.
 
-import type { Tensor } from '../../engine/index.js';
-import { fmt } from '../../engine/index.js';
+import { defineKernel, fmt, type Tensor } from '../../engine/index.js';
 import { clamp, div, logSoftmax, mul, neg, reshape, sum } from '../../engine/ops/index.js';
 import { teacherProbs } from '../losses/dino.js';
-import source from '../../shaders/select-dino.wgsl';
-import { asTable, type TableLike, checkViews, launch, sameDims, withContiguous } from './common.js';
+import ceSource from './score-dino-ce.wgsl';
+import source from './score-dino.wgsl';
+import { asTable, SELECT_SNIPPETS, type TableLike, checkViews, sameDims, withContiguous } from './common.js';
+
+const ceKernel = defineKernel({
+  name: 'select_dino_ce',
+  source: ceSource,
+  workgroupSize: 256,
+  uniforms: { batch: 'u32', globals: 'u32', student_views: 'u32', dim: 'u32', row_width: 'u32' },
+  inputs: { q: 'f32', logp: 'f32' },
+  outputs: { ce_out: 'f32' },
+});
+
+const combineUniforms = {
+  batch: 'u32',
+  globals: 'u32',
+  student_views: 'u32',
+  combos: 'u32',
+  cols: 'u32',
+  ce_off: 'u32',
+  t_off: 'u32',
+  always_from: 'u32',
+  always_to: 'u32',
+  row_width: 'u32',
+  w_cls: 'f32',
+} as const;
+
+const dinoKernel = defineKernel({
+  name: 'select_dino',
+  source,
+  workgroupSize: 256,
+  uniforms: combineUniforms,
+  inputs: { ce: 'f32', table: 'i32' },
+  outputs: { out: 'f32' },
+  defines: { PATCH: false },
+  snippets: SELECT_SNIPPETS,
+});
+
+/** iBOT: DINO's sum plus the masked patch term of the combination's two globals. */
+const ibotKernel = defineKernel({
+  name: 'select_ibot',
+  source,
+  workgroupSize: 256,
+  uniforms: { ...combineUniforms, patch_off: 'u32', w_patch: 'f32' },
+  inputs: { ce: 'f32', table: 'i32', patch_ce: 'f32' },
+  outputs: { out: 'f32' },
+  defines: { PATCH: true },
+  snippets: SELECT_SNIPPETS,
+});
 
 export interface DinoScoreOptions {
   /** τ_t of the current epoch (DINO: 0.04, possibly warmed up). */
@@ -34,10 +80,12 @@ function ceTable(op: string, student: Tensor, teacher: Tensor, center: Tensor, t
   const q = teacherProbs(reshape(teacher, [g * b, k]), reshape(center, [k]), teacherTemp);
   const logp = logSoftmax(div(reshape(student, [vs * b, k]), studentTemp), -1);
   const ce = student.engine.empty([b, g, vs]);
-  launch(op, { name: 'select_dino_ce', source, defines: { CE_TABLE: true, PATCH: false } }, [q, logp], [ce], b * g * vs, (w) => {
-    const u = new Uint32Array(16);
-    u.set([b, g, vs, 0, 0, 0, 0, 0, 0, 0, w, 0, 0, k]);
-    return u;
+  const grid = ceKernel.grid(b * g * vs);
+  ceKernel.launch({
+    inputs: [q, logp],
+    outputs: [ce],
+    uniforms: { batch: b, globals: g, student_views: vs, dim: k, row_width: grid.rowWidth },
+    workgroups: grid.workgroups,
   });
   return ce;
 }
@@ -56,17 +104,25 @@ function combine(op: string, a: Combine): Tensor {
   const [b, g, vs] = a.ce.shape;
   const [c, n] = [a.table.shape[0], a.table.shape[1]];
   const out = a.ce.engine.empty([b, c]);
-  const inputs = a.patch ? [a.ce, a.table, a.patch] : [a.ce, a.table];
-  withContiguous(inputs, ([ce, t, patch]) =>
-    launch(op, { name: 'select_dino', source, defines: { CE_TABLE: false, PATCH: !!patch } }, inputs.length === 3 ? [ce, t, patch] : [ce, t], [out], b * c, (w) => {
-      const u = new Uint32Array(16);
-      u.set([b, g, vs, c, n, ce.offset, t.offset, a.alwaysFrom, a.alwaysTo, patch?.offset ?? 0, w]);
-      const f = new Float32Array(u.buffer);
-      f[11] = a.wCls;
-      f[12] = a.wPatch ?? 0;
-      return u;
-    }),
-  );
+  const grid = dinoKernel.grid(b * c);
+  withContiguous(a.patch ? [a.ce, a.table, a.patch] : [a.ce, a.table], ([ce, t, patch]) => {
+    const uniforms = {
+      batch: b,
+      globals: g,
+      student_views: vs,
+      combos: c,
+      cols: n,
+      ce_off: ce.offset,
+      t_off: t.offset,
+      always_from: a.alwaysFrom,
+      always_to: a.alwaysTo,
+      row_width: grid.rowWidth,
+      w_cls: a.wCls,
+    };
+    const launch = { outputs: [out], workgroups: grid.workgroups };
+    if (patch) ibotKernel.launch({ ...launch, inputs: [ce, t, patch], uniforms: { ...uniforms, patch_off: patch.offset, w_patch: a.wPatch ?? 0 } });
+    else dinoKernel.launch({ ...launch, inputs: [ce, t], uniforms });
+  });
   return out;
 }
 

@@ -1,12 +1,47 @@
 // HVP's SimCLR scores (SPEC §2, fused form): s_b(i, j) = ℓ_(i,b) + ℓ_(j,b), NT-Xent's per-sample loss
 // on views i and j with negatives from the whole batch of those two views. Instead of one 2B×2B
 // softmax per pair, one Gram matrix of all V·B normalised embeddings (our matmul), one kernel of
-// per-(row, view) log-sum-exps and one combining kernel (shaders/select-simclr.wgsl).
+// per-(row, view) log-sum-exps and one combining kernel (score-simclr.wgsl).
 
-import type { Tensor } from '../../engine/index.js';
+import { defineKernel, type Tensor } from '../../engine/index.js';
 import { l2Normalize, matmul, reshape, transpose } from '../../engine/ops/index.js';
-import source from '../../shaders/select-simclr.wgsl';
-import { asTable, type TableLike, checkViews, launch, withContiguous } from './common.js';
+import source from './score-simclr.wgsl';
+import { asTable, SELECT_SNIPPETS, type TableLike, checkViews, withContiguous } from './common.js';
+
+const uniforms = {
+  views: 'u32',
+  batch: 'u32',
+  combos: 'u32',
+  cols: 'u32',
+  g_off: 'u32',
+  t_off: 'u32',
+  row_width: 'u32',
+  inv_temp: 'f32',
+} as const;
+
+/** One thread per (row, view): the log-sum-exp of the row's similarities to that view's block. */
+const lseKernel = defineKernel({
+  name: 'select_simclr_lse',
+  source,
+  workgroupSize: 256,
+  uniforms,
+  inputs: { gram: 'f32' },
+  outputs: { lse: 'f32' },
+  defines: { LSE: true },
+  snippets: SELECT_SNIPPETS,
+});
+
+/** One thread per (sample, combination). */
+const combineKernel = defineKernel({
+  name: 'select_simclr',
+  source,
+  workgroupSize: 256,
+  uniforms,
+  inputs: { gram: 'f32', lse: 'f32', table: 'i32' },
+  outputs: { out: 'f32' },
+  defines: { LSE: false },
+  snippets: SELECT_SNIPPETS,
+});
 
 /** z [V, B, D] projector outputs (normalised here); table i32 [C, ≥2] of (i, j). Returns [B, C]. */
 export function scoreSimClr(z: Tensor, table: TableLike, temperature = 0.1): Tensor {
@@ -22,15 +57,17 @@ export function scoreSimClr(z: Tensor, table: TableLike, temperature = 0.1): Ten
     const gram = matmul(zn, transpose(zn, 0, 1));
     const lse = engine.empty([v * b, v]);
     const out = engine.empty([b, c]);
-    const uniforms = (tOff: number, rowWidth: number) => {
-      const u = new Uint32Array(8);
-      u.set([v, b, c, n, gram.offset, tOff, rowWidth]);
-      new Float32Array(u.buffer)[7] = 1 / temperature;
-      return u;
-    };
-    launch(op, { name: 'select_simclr_lse', source, defines: { LSE: true } }, [gram], [lse], v * b * v, (w) => uniforms(0, w));
+    const common = { views: v, batch: b, combos: c, cols: n, g_off: gram.offset, inv_temp: 1 / temperature };
+    const g1 = lseKernel.grid(v * b * v);
+    lseKernel.launch({ inputs: [gram], outputs: [lse], uniforms: { ...common, t_off: 0, row_width: g1.rowWidth }, workgroups: g1.workgroups });
+    const g2 = combineKernel.grid(b * c);
     withContiguous([tab], ([tc]) =>
-      launch(op, { name: 'select_simclr', source, defines: { LSE: false } }, [gram, lse, tc], [out], b * c, (w) => uniforms(tc.offset, w)),
+      combineKernel.launch({
+        inputs: [gram, lse, tc],
+        outputs: [out],
+        uniforms: { ...common, t_off: tc.offset, row_width: g2.rowWidth },
+        workgroups: g2.workgroups,
+      }),
     );
     return out;
   }));

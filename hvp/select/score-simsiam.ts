@@ -1,16 +1,38 @@
 // HVP's SimSiam scores (SPEC §2): s_b(i, j) = -½[cos(p_i, z_j) + cos(p_j, z_i)] for every sample and
-// every combination of a table, in one dispatch (shaders/select-simsiam.wgsl). Equal to
+// every combination of a table, in one dispatch (score-simsiam.wgsl). Equal to
 // simsiamLoss(p_i, p_j, z_i, z_j, {perSample}) for each pair.
 
-import type { Tensor } from '../../engine/index.js';
-import { fmt } from '../../engine/index.js';
-import source from '../../shaders/select-simsiam.wgsl';
-import { asTable, type TableLike, checkViews, launch, sameDims, withContiguous } from './common.js';
+import { defineKernel, fmt, type Tensor } from '../../engine/index.js';
+import source from './score-simsiam.wgsl';
+import { asTable, SELECT_SNIPPETS, type TableLike, checkViews, sameDims, withContiguous } from './common.js';
 
 /** Views per sample the kernel's workgroup memory holds norms for (2 · 64 floats). */
 const MAX_VIEWS = 64;
 /** cosine_similarity's ε on each norm, as simsiamLoss uses. */
 const EPS = 1e-8;
+
+/** One workgroup per sample (see the shader). */
+const kernel = defineKernel({
+  name: 'select_simsiam',
+  source,
+  workgroupSize: 64,
+  uniforms: {
+    views: 'u32',
+    batch: 'u32',
+    dim: 'u32',
+    combos: 'u32',
+    cols: 'u32', // n, the table's row length
+    p_off: 'u32',
+    z_off: 'u32',
+    t_off: 'u32',
+    row_width: 'u32',
+    eps: 'f32',
+  },
+  inputs: { p: 'f32', z: 'f32', table: 'i32' },
+  outputs: { out: 'f32' },
+  defines: { MAX_VIEWS },
+  snippets: SELECT_SNIPPETS,
+});
 
 /** p (predictor outputs) and z (projector outputs), both [V, B, D]; table i32 [C, ≥2] of (i, j). Returns [B, C]. */
 export function scoreSimSiam(p: Tensor, z: Tensor, table: TableLike): Tensor {
@@ -22,13 +44,14 @@ export function scoreSimSiam(p: Tensor, z: Tensor, table: TableLike): Tensor {
   const tab = asTable(op, p.engine, table, 2);
   const [c, n] = tab.shape;
   const out = p.engine.empty([b, c]);
+  const g = kernel.grid(b, true);
   withContiguous([p, z, tab], ([pc, zc, tc]) =>
-    launch(op, { name: 'select_simsiam', source, defines: { MAX_VIEWS } }, [pc, zc, tc], [out], b, (rowWidth) => {
-      const u = new Uint32Array(12);
-      u.set([v, b, d, c, n, pc.offset, zc.offset, tc.offset, rowWidth]);
-      new Float32Array(u.buffer)[9] = EPS;
-      return u;
-    }, { perGroup: true }),
+    kernel.launch({
+      inputs: [pc, zc, tc],
+      outputs: [out],
+      uniforms: { views: v, batch: b, dim: d, combos: c, cols: n, p_off: pc.offset, z_off: zc.offset, t_off: tc.offset, row_width: g.rowWidth, eps: EPS },
+      workgroups: g.workgroups,
+    }),
   );
   if (tab !== table) tab.dispose();
   return out;

@@ -1,16 +1,26 @@
 // HVP's per-sample selection (SPEC §1.4): the hardest (argmax), easiest (argmin) or a random
-// combination of each sample's scores, on the GPU (shaders/select-argmax.wgsl) so the choice can feed
+// combination of each sample's scores, on the GPU (select.wgsl) so the choice can feed
 // gatherSelected without a readback.
 
-import type { Engine, Rng, Tensor } from '../../engine/index.js';
+import { defineKernel, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import { gather, reshape } from '../../engine/ops/index.js';
-import source from '../../shaders/select-argmax.wgsl';
-import { launch, withContiguous } from './common.js';
+import source from './select.wgsl';
+import { withContiguous } from './common.js';
 
 export { drawLimit } from './combinations.js';
 
 export type SelectMode = 'hardest' | 'easiest' | 'random';
 export const SELECT_MODES: readonly SelectMode[] = ['hardest', 'easiest', 'random'];
+
+/** One thread per sample; EASIEST picks argmin instead of argmax. */
+const kernel = defineKernel({
+  name: 'select_argmax',
+  source,
+  workgroupSize: 256,
+  uniforms: { batch: 'u32', combos: 'u32', s_off: 'u32', row_width: 'u32' },
+  inputs: { scores: 'f32' },
+  outputs: { choice: 'i32', best: 'f32' },
+});
 
 export interface Selection {
   /** i32 [B]: the chosen row of the combination table per sample. */
@@ -41,10 +51,15 @@ export function selectCombination(scores: Tensor, mode: SelectMode, rng?: Rng): 
   }
   const choice = engine.empty([b], 'i32');
   const score = engine.empty([b]);
+  const g = kernel.grid(b);
   withContiguous([scores], ([s]) =>
-    launch(op, { name: 'select_argmax', source, defines: { EASIEST: mode === 'easiest' } }, [s], [choice, score], b, (w) =>
-      new Uint32Array([b, c, s.offset, w]),
-    ),
+    kernel.launch({
+      inputs: [s],
+      outputs: [choice, score],
+      uniforms: { batch: b, combos: c, s_off: s.offset, row_width: g.rowWidth },
+      workgroups: g.workgroups,
+      defines: { EASIEST: mode === 'easiest' },
+    }),
   );
   return { choice, score };
 }

@@ -7,26 +7,7 @@
 //            r = (j, b); s_b(c) = the sum of the two. This is NT-Xent's per-sample loss on views i and j:
 //            each row's softmax runs over the 2B rows of views i and j except itself.
 
-struct Params {
-  views: u32,
-  batch: u32,
-  combos: u32,
-  cols: u32,
-  g_off: u32,
-  t_off: u32,
-  row_width: u32,  // threads per grid row
-  inv_temp: f32,
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> gram: array<f32>;
-#if ${LSE}
-@group(0) @binding(2) var<storage, read_write> lse: array<f32>;
-#else
-@group(0) @binding(2) var<storage, read> lse: array<f32>;
-@group(0) @binding(3) var<storage, read> table: array<i32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-#endif
+#include "grid"
 
 // Finite stand-in for -∞ (WGSL may assume no infinities): a block holding only r itself (B = 1) has
 // this log-sum-exp, and exp(NEG_BIG - m) is exactly 0 in logaddexp.
@@ -37,9 +18,9 @@ fn sim(r: u32, col: u32) -> f32 {
 }
 
 #if ${LSE}
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let o = gid.x + gid.y * u.row_width;
+  let o = flat_index(gid);
   let n = u.views * u.batch;
   if (o >= n * u.views) { return; }
   let r = o / u.views;
@@ -63,17 +44,19 @@ fn logaddexp(a: f32, b: f32) -> f32 {
   return m + log(exp(a - m) + exp(b - m));
 }
 
+#include "select/table"
+
 fn view(c: u32, col: u32) -> u32 {
-  return u32(clamp(table[u.t_off + c * u.cols + col], 0, i32(u.views) - 1));
+  return table_entry(c, col, u.views);
 }
 
 fn row_loss(r: u32, partner: u32, i: u32, j: u32) -> f32 {
   return logaddexp(lse[r * u.views + i], lse[r * u.views + j]) - sim(r, partner);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let o = gid.x + gid.y * u.row_width;
+  let o = flat_index(gid);
   if (o >= u.batch * u.combos) { return; }
   let b = o / u.combos;
   let c = o % u.combos;

@@ -1,37 +1,14 @@
 // In-place parameter updates, one thread per element: SGD (optionally with momentum), AdamW, the EMA
-// of a teacher network, and the gradient scaling of clip_grad_norm. The target (parameter, teacher or
-// gradient) and the optimizer state are outputs; every per-step scalar (lr, weight decay, bias
-// corrections, momentum) comes through the uniform block, so schedules change nothing but its bytes.
+// of a teacher network, and the gradient scaling of clip_grad_norm. The target `dst` (parameter,
+// teacher or gradient) and the optimizer state (`state1`: SGD's momentum buffer or Adam's exp_avg;
+// `state2`: Adam's exp_avg_sq) are outputs; every per-step scalar (lr, weight decay, bias corrections,
+// momentum) comes through the uniform block, so schedules change nothing but its bytes.
 
-struct Params {
-  n: u32,
-  row_width: u32,     // threads per grid row: linear index = gid.x + gid.y * row_width
-  off_target: u32,    // element offset of the updated tensor
-  off_src: u32,       // element offset of the read tensor (gradient, EMA source, or the scale factor)
-  lr: f32,
-  weight_decay: f32,
-  momentum: f32,      // SGD momentum, or the EMA momentum
-  nesterov: u32,
-  beta1: f32,
-  beta2: f32,
-  eps: f32,
-  step_size: f32,     // AdamW: lr / (1 - beta1^t)
-  bc2_rsqrt: f32,     // AdamW: 1 / sqrt(1 - beta2^t)
-}
+#include "grid"
 
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
-#if ${STATE1}
-@group(0) @binding(3) var<storage, read_write> state1: array<f32>;  // SGD momentum buffer, Adam exp_avg
-#endif
-#if ${STATE2}
-@group(0) @binding(4) var<storage, read_write> state2: array<f32>;  // Adam exp_avg_sq
-#endif
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * u.row_width;
+  let i = flat_index(gid);
   if (i >= u.n) { return; }
   let ti = u.off_target + i;
 #if ${SGD}

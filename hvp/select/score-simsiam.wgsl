@@ -4,32 +4,15 @@
 // would otherwise recompute four of them), then one thread per combination takes the two dot products
 // it needs. p and z are contiguous [V, B, D]; the table is i32 [C, n] whose first two columns are (i, j).
 
-struct Params {
-  views: u32,
-  batch: u32,
-  dim: u32,
-  combos: u32,
-  cols: u32,       // n, the table's row length
-  p_off: u32,
-  z_off: u32,
-  t_off: u32,
-  row_width: u32,  // workgroups per grid row
-  eps: f32,
-}
+#include "grid"
+#include "select/table"
 
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> p: array<f32>;
-@group(0) @binding(2) var<storage, read> z: array<f32>;
-@group(0) @binding(3) var<storage, read> table: array<i32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-
-const WG = 64u;
 // Norms of p_0..p_{V-1} then z_0..z_{V-1}; MAX_VIEWS is checked on the host.
 const MAX_VIEWS = ${MAX_VIEWS}u;
 var<workgroup> norms: array<f32, 2u * MAX_VIEWS>;
 
 fn view(c: u32, col: u32) -> u32 {
-  return u32(clamp(table[u.t_off + c * u.cols + col], 0, i32(u.views) - 1));
+  return table_entry(c, col, u.views);
 }
 
 fn row(v: u32, b: u32) -> u32 {
@@ -44,9 +27,9 @@ fn dot_pz(pv: u32, zv: u32, b: u32) -> f32 {
   return acc;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let b = wid.x + wid.y * u.row_width;
+  let b = flat_index(wid);
   if (b >= u.batch) { return; }  // uniform across the workgroup: the barrier below stays in uniform control flow
   for (var k = lid; k < 2u * u.views; k += WG) {
     let v = k % u.views;

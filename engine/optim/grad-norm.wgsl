@@ -3,27 +3,12 @@
 // (a gradient owns `slots` consecutive slots; the unused ones were zeroed). FINISH: combine the slots
 // into norms and clip factors min(1, max_norm / (norm + 1e-6)); PER_TENSOR gives one per gradient
 // (DINO's clip_gradients), otherwise one global norm over all of them (clip_grad_norm_).
-// The factors land after the norms in `stats`, where the scaling kernel (optim.wgsl) reads them.
-
-struct Params {
-  n: u32,         // PARTIAL: elements of this gradient; FINISH: number of gradients
-  offset: u32,    // PARTIAL: element offset of the gradient
-  slot: u32,      // PARTIAL: first slot of this gradient
-  slots: u32,     // slots per gradient
-  max_norm: f32,
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-
-const WG = 256u;
+// The factors land after the norms in `stats`, where the scaling kernel (update.wgsl) reads them.
 
 #if ${PARTIAL}
-@group(0) @binding(1) var<storage, read> grad: array<f32>;
-@group(0) @binding(2) var<storage, read_write> partial: array<f32>;
-
 var<workgroup> acc: array<f32, WG>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
@@ -40,15 +25,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (lid == 0u) { partial[u.slot + wid.x] = acc[0]; }
 }
 #else
-@group(0) @binding(1) var<storage, read> partial: array<f32>;
-@group(0) @binding(2) var<storage, read_write> stats: array<f32>;
-
 fn clip_factor(norm: f32) -> f32 {
   return min(1.0, u.max_norm / (norm + 1e-6));
 }
 
 #if ${PER_TENSOR}
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.x;
   if (t >= u.n) { return; }
@@ -61,7 +43,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #else
 var<workgroup> acc: array<f32, WG>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
   for (var k = lid; k < u.n * u.slots; k += WG) { s += partial[k]; }

@@ -5,21 +5,8 @@
 // broken forward is visible in the score instead of silently picking some finite combination.
 // NaN is detected on the bits, since WGSL compilers may assume floats are never NaN.
 
-struct Params {
-  batch: u32,
-  combos: u32,
-  s_off: u32,
-  row_width: u32,  // threads per grid row
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> scores: array<f32>;
-@group(0) @binding(2) var<storage, read_write> choice: array<i32>;
-@group(0) @binding(3) var<storage, read_write> best: array<f32>;
-
-fn is_nan(bits: u32) -> bool {
-  return (bits & 0x7fffffffu) > 0x7f800000u;
-}
+#include "grid"
+#include "nan"
 
 fn better(a: f32, b: f32) -> bool {
 #if ${EASIEST}
@@ -29,18 +16,18 @@ fn better(a: f32, b: f32) -> bool {
 #endif
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let b = gid.x + gid.y * u.row_width;
+  let b = flat_index(gid);
   if (b >= u.batch) { return; }
   let base = u.s_off + b * u.combos;
   var idx = 0u;
   var v = scores[base];
   var bits = bitcast<u32>(v);
-  for (var c = 1u; c < u.combos && !is_nan(bits); c++) {
+  for (var c = 1u; c < u.combos && !is_nan_bits(bits); c++) {
     let x = scores[base + c];
     let xb = bitcast<u32>(x);
-    if (is_nan(xb) || better(x, v)) {
+    if (is_nan_bits(xb) || better(x, v)) {
       idx = c;
       v = x;
       bits = xb;

@@ -4,30 +4,11 @@
 // validated at op creation: choice is clamped into [0, C) and the view into [0, V), so a bad index
 // reads a wrong view but never memory outside the tensor.
 
-struct Params {
-  n: u32,          // output elements
-  row_len: u32,
-  batch: u32,
-  combos: u32,
-  cols: u32,       // table row length n
-  first: u32,      // first table column gathered
-  views: u32,      // V, rows of `views` / B
-  view_off: i32,   // subtracted from the table's view index (DINO's locals tensor starts at view G)
-  src_off: u32,
-  choice_off: u32,
-  t_off: u32,
-  row_width: u32,  // threads per grid row
-}
+#include "grid"
 
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> src: array<u32>;
-@group(0) @binding(2) var<storage, read> choice: array<i32>;
-@group(0) @binding(3) var<storage, read> table: array<i32>;
-@group(0) @binding(4) var<storage, read_write> out: array<u32>;
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let o = gid.x + gid.y * u.row_width;
+  let o = flat_index(gid);
   if (o >= u.n) { return; }
   let r = o / u.row_len;
   let e = o % u.row_len;

@@ -1,0 +1,93 @@
+// The in-place updates shared by the optimizers, the EMA and gradient clipping: one dispatch of
+// update.wgsl per tensor, updating `target` from `src` (and the optimizer's state tensors). Each kind
+// is its own kernel declaration, with only the uniforms and state bindings it reads.
+
+import type { Tensor } from '../tensor.js';
+import { defineKernel } from '../kernel.js';
+import source from './update.wgsl';
+
+export type UpdateKind = 'sgd' | 'sgd_momentum' | 'adamw' | 'ema' | 'clip_scale';
+
+export interface UpdateScalars {
+  lr?: number;
+  weightDecay?: number;
+  momentum?: number;
+  nesterov?: boolean;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  stepSize?: number;
+  bc2Rsqrt?: number;
+}
+
+const base = {
+  n: 'u32',
+  row_width: 'u32',
+  off_target: 'u32', // element offset of the updated tensor
+  off_src: 'u32', // element offset of the read tensor (gradient, EMA source, or the scale factor)
+} as const;
+const variant = { SGD: false, ADAMW: false, EMA: false, STATE1: false };
+const common = { source, workgroupSize: 256, inputs: { src: 'f32' } } as const;
+
+const sgd = defineKernel({
+  ...common,
+  name: 'sgd',
+  uniforms: { ...base, lr: 'f32', weight_decay: 'f32' },
+  outputs: { dst: 'f32' },
+  defines: { ...variant, SGD: true },
+});
+const sgdMomentum = defineKernel({
+  ...common,
+  name: 'sgd_momentum',
+  uniforms: { ...base, lr: 'f32', weight_decay: 'f32', momentum: 'f32', nesterov: 'u32' },
+  outputs: { dst: 'f32', state1: 'f32' },
+  defines: { ...variant, SGD: true, STATE1: true },
+});
+const adamw = defineKernel({
+  ...common,
+  name: 'adamw',
+  uniforms: {
+    ...base,
+    lr: 'f32',
+    weight_decay: 'f32',
+    beta1: 'f32',
+    beta2: 'f32',
+    eps: 'f32',
+    step_size: 'f32', // lr / (1 - beta1^t)
+    bc2_rsqrt: 'f32', // 1 / sqrt(1 - beta2^t)
+  },
+  outputs: { dst: 'f32', state1: 'f32', state2: 'f32' },
+  defines: { ...variant, ADAMW: true },
+});
+const ema = defineKernel({
+  ...common,
+  name: 'ema',
+  uniforms: { ...base, momentum: 'f32' },
+  outputs: { dst: 'f32' },
+  defines: { ...variant, EMA: true },
+});
+const clipScale = defineKernel({ ...common, name: 'clip_scale', uniforms: base, outputs: { dst: 'f32' }, defines: variant });
+
+/** Update `target` (contiguous, any offset) in place; `state` tensors are the optimizer's own (offset 0). */
+export function dispatchUpdate(kind: UpdateKind, target: Tensor, src: Tensor, state: Tensor[], s: UpdateScalars, srcOffset = src.offset): void {
+  const g = sgd.grid(target.size);
+  const at = { n: target.size, row_width: g.rowWidth, off_target: target.offset, off_src: srcOffset };
+  const args = { inputs: [src], outputs: [target, ...state], workgroups: g.workgroups };
+  const lr = s.lr ?? 0;
+  const weight_decay = s.weightDecay ?? 0;
+  const momentum = s.momentum ?? 0;
+  switch (kind) {
+    case 'sgd':
+      return sgd.launch({ ...args, uniforms: { ...at, lr, weight_decay } });
+    case 'sgd_momentum':
+      return sgdMomentum.launch({ ...args, uniforms: { ...at, lr, weight_decay, momentum, nesterov: !!s.nesterov } });
+    case 'adamw': {
+      const { beta1 = 0, beta2 = 0, eps = 0, stepSize = 0, bc2Rsqrt = 0 } = s;
+      return adamw.launch({ ...args, uniforms: { ...at, lr, weight_decay, beta1, beta2, eps, step_size: stepSize, bc2_rsqrt: bc2Rsqrt } });
+    }
+    case 'ema':
+      return ema.launch({ ...args, uniforms: { ...at, momentum } });
+    case 'clip_scale':
+      return clipScale.launch({ ...args, uniforms: at });
+  }
+}
