@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { Engine, io, fmt } from '../engine/index.js';
 import { backboneFromShapes, freeze, isBackboneTensor, parseArch, BACKBONE_ARCHS } from '../models/backbone.js';
 import { verifyChecksum } from '../models/checkpoint.js';
-import { Progress } from './progress.js';
+import { Progress } from '../hvp/progress.js';
 
 export const EMBED_HELP = `Usage: hvp embed --arch ARCH --weights W.safetensors --input X.safetensors --out Y.safetensors [options]
 

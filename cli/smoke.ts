@@ -2,7 +2,7 @@
 // through every layer of the engine (kernels, autograd, optimizer, schedules, scopes).
 
 import { Engine, nn, ops, optim, Rng, type Tensor } from '../engine/index.js';
-import { Progress } from './progress.js';
+import { Progress } from '../hvp/progress.js';
 
 export interface SmokeOptions {
   steps: number;

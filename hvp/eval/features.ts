@@ -6,7 +6,7 @@
 import { ops, type Engine, type Tensor } from '../../engine/index.js';
 import type { Backbone } from '../../models/backbone.js';
 import type { Dataset, Image } from '../data/types.js';
-import { Progress } from '../../cli/progress.js';
+import { Progress } from '../progress.js';
 import { resizeCenterCrop } from './resize.js';
 import { blockRows, rowRange } from './rows.js';
 

@@ -8,22 +8,10 @@
 // per column).
 // PER_THREAD (CPU adapters): one invocation per row, whose list is the answer; lavapipe runs the
 // invocations of a workgroup as SIMD lanes, and barriers there are costly.
-// Otherwise (GPUs): one workgroup of THREADS invocations per row, each scanning a strided share of the
+// Otherwise (GPUs): one workgroup of WG invocations per row, each scanning a strided share of the
 // columns; the K winners are then drawn one at a time by a tree reduction over the lists' heads.
 
-struct Params {
-  rows: u32,
-  cols: u32,
-  sim_off: u32,
-  col_base: u32,
-  init: u32,       // 1: nothing kept yet (first train chunk)
-  row_width: u32,  // rows per row of the dispatch grid
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> sim: array<f32>;
-@group(0) @binding(2) var<storage, read_write> top_v: array<f32>;
-@group(0) @binding(3) var<storage, read_write> top_i: array<i32>;
+#include "grid"
 
 const K = ${K}u;
 // Below every cosine similarity; its index sorts after every real one.
@@ -58,9 +46,9 @@ fn insert(v: f32, i: i32) {
 }
 
 #if ${PER_THREAD}
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let row = gid.x + gid.y * u.row_width;
+  let row = flat_index(gid);
   if (row >= u.rows) { return; }
   clear_list();
   if (u.init == 0u) {
@@ -78,16 +66,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 }
 #else
-const T = ${THREADS}u;
+const T = WG;
 var<workgroup> red_v: array<f32, T>;
 var<workgroup> red_i: array<i32, T>;
 var<workgroup> red_t: array<u32, T>;
 var<workgroup> out_v: array<f32, K>;
 var<workgroup> out_i: array<i32, K>;
 
-@compute @workgroup_size(${THREADS})
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * u.row_width;
+  let row = flat_index(wid);
   if (row >= u.rows) { return; }  // uniform across the workgroup, so barriers stay in uniform control flow
   clear_list();
   // K <= T: invocation lid reads kept entry lid and, at the end, writes entry lid (no cross-invocation hazard).

@@ -5,21 +5,8 @@
 // for has a total of 0 and ranks after every voted class and after the unvoted classes below it.
 // Every class's total is summed in neighbour order, so equal totals compare equal.
 
-struct Params {
-  rows: u32,
-  label_off: u32,  // offset of this block's first test label
-  out_off: u32,    // offset of this block's first prediction
-  row_width: u32,
-  inv_t: f32,
-}
 
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> top_v: array<f32>;
-@group(0) @binding(2) var<storage, read> top_i: array<i32>;
-@group(0) @binding(3) var<storage, read> train_labels: array<i32>;
-@group(0) @binding(4) var<storage, read> test_labels: array<i32>;
-@group(0) @binding(5) var<storage, read_write> pred: array<i32>;
-@group(0) @binding(6) var<storage, read_write> rank: array<i32>;
+#include "grid"
 
 const K = ${K}u;
 
@@ -41,9 +28,9 @@ fn first_of_class(j: u32) -> bool {
   return true;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let row = gid.x + gid.y * u.row_width;
+  let row = flat_index(gid);
   if (row >= u.rows) { return; }
   let top = top_v[row * K];
   for (var j = 0u; j < K; j++) {

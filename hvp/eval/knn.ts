@@ -2,15 +2,14 @@
 // (after subtracting the train mean when `centre`), cosine similarity, the k most similar train samples
 // vote with weight exp(sim / T), the class with the largest vote wins (ties to the lowest class).
 // On the GPU: test rows in blocks, each block's similarities to one train block at a time (a matmul),
-// folded into a running top-k per row (shaders/knn_topk.wgsl), then the vote (shaders/knn_vote.wgsl).
+// folded into a running top-k per row (knn-topk.wgsl), then the vote (knn-vote.wgsl).
 // Only the predictions and the true labels' ranks come back.
 
-import { grid1d } from '../../engine/runtime.js';
-import { ops, type Engine, type Tensor } from '../../engine/index.js';
-import { Progress } from '../../cli/progress.js';
+import { defineKernel, ops, type Engine, type Tensor } from '../../engine/index.js';
+import { Progress } from '../progress.js';
 import { BLOCK_BYTES, columnStats, disposeRows, featureShape, mapBlocks, rowBlocks, type FeatureRows } from './rows.js';
-import topkSource from '../../shaders/knn_topk.wgsl';
-import voteSource from '../../shaders/knn_vote.wgsl';
+import topkSource from './knn-topk.wgsl';
+import voteSource from './knn-vote.wgsl';
 
 export interface KnnSplit {
   features: FeatureRows;
@@ -36,8 +35,42 @@ export interface KnnResult {
 
 /** Most neighbours a row keeps: each invocation holds its list in private memory. */
 export const MAX_K = 64;
-/** Invocations per row in the GPU top-k variant: at least MAX_K (see the shader), a power of two. */
-const TOPK_THREADS = 64;
+
+/**
+ * PER_THREAD: one invocation per row; otherwise one workgroup per row, whose size must be at least
+ * MAX_K and a power of two (see the shader).
+ */
+const topkKernel = defineKernel({
+  name: 'knn_topk',
+  source: topkSource,
+  workgroupSize: MAX_K,
+  uniforms: {
+    rows: 'u32',
+    cols: 'u32',
+    sim_off: 'u32',
+    col_base: 'u32', // train index of the block's first column
+    init: 'u32', // 1: nothing kept yet (first train block)
+    row_width: 'u32',
+  },
+  inputs: { sim: 'f32' },
+  outputs: { top_v: 'f32', top_i: 'i32' },
+});
+
+/** One invocation per test row. */
+const voteKernel = defineKernel({
+  name: 'knn_vote',
+  source: voteSource,
+  workgroupSize: 64,
+  uniforms: {
+    rows: 'u32',
+    label_off: 'u32', // offset of this block's first test label
+    out_off: 'u32', // offset of this block's first prediction
+    row_width: 'u32',
+    inv_t: 'f32',
+  },
+  inputs: { top_v: 'f32', top_i: 'i32', train_labels: 'i32', test_labels: 'i32' },
+  outputs: { pred: 'i32', rank: 'i32' },
+});
 
 export async function knnClassify(engine: Engine, train: KnnSplit, test: KnnSplit, opts: KnnOptions): Promise<KnnResult> {
   const { k = 20, temperature = 0.07, numClasses, centre = false } = opts;
@@ -138,19 +171,18 @@ export function nearestNeighbours(train: FeatureRows, query: Tensor, k: number):
   const values = engine.empty([m, k]);
   const indices = engine.empty([m, k], 'i32');
   const perThread = engine.backend.isCpuAdapter;
-  const kernel = { name: 'knn_topk', source: topkSource, defines: { K: k, PER_THREAD: perThread, THREADS: TOPK_THREADS } };
+  const g = topkKernel.grid(m, !perThread);
   let colBase = 0;
   for (const block of rowBlocks(train)) {
     const n = block.shape[0];
     engine.scope(() => {
       const sim = ops.matmul(query, ops.transpose(block, 0, 1));
-      const [gx, gy] = grid1d(perThread ? Math.ceil(m / 64) : m);
-      engine.backend.dispatch({
-        kernel,
-        inputs: [sim.buffer],
-        outputs: [values.buffer, indices.buffer],
-        uniforms: new Uint32Array([m, n, sim.offset, colBase, colBase === 0 ? 1 : 0, perThread ? gx * 64 : gx]),
-        workgroups: [gx, gy],
+      topkKernel.launch({
+        inputs: [sim],
+        outputs: [values, indices],
+        uniforms: { rows: m, cols: n, sim_off: sim.offset, col_base: colBase, init: colBase === 0, row_width: g.rowWidth },
+        workgroups: g.workgroups,
+        defines: { K: k, PER_THREAD: perThread },
       });
     });
     colBase += n;
@@ -169,15 +201,12 @@ function vote(
   invT: number,
 ): void {
   const [m, k] = values.shape;
-  const [gx, gy] = grid1d(Math.ceil(m / 64));
-  const u = new Uint32Array(5);
-  u.set([m, row, row, gx * 64]);
-  new Float32Array(u.buffer)[4] = invT;
-  values.engine.backend.dispatch({
-    kernel: { name: 'knn_vote', source: voteSource, defines: { K: k } },
-    inputs: [values.buffer, indices.buffer, trainLabels.buffer, testLabels.buffer],
-    outputs: [pred.buffer, rank.buffer],
-    uniforms: u,
-    workgroups: [gx, gy],
+  const g = voteKernel.grid(m);
+  voteKernel.launch({
+    inputs: [values, indices, trainLabels, testLabels],
+    outputs: [pred, rank],
+    uniforms: { rows: m, label_off: row, out_off: row, row_width: g.rowWidth, inv_t: invT },
+    workgroups: g.workgroups,
+    defines: { K: k },
   });
 }

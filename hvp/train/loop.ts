@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { Engine, Rng } from '../../engine/index.js';
 import { loadCheckpoint, saveCheckpoint } from '../../models/checkpoint.js';
-import { Progress } from '../../cli/progress.js';
+import { Progress } from '../progress.js';
 import { BatchLoader, openDataset } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
 import { createMethod } from '../methods/index.js';

@@ -1,42 +1,20 @@
 // Augmented views, passes 2 and 3: torchvision's gaussian_blur split into a horizontal and a vertical
 // 1-D pass (the 2-D kernel is their outer product), reflect padding. The kernel weights come
 // precomputed per view in its record. The vertical pass also solarises and normalises, so pass 1
-// (views.wgsl) stops at [0, 1] pixels when some view of the batch is blurred. Views drawn without blur
+// (render.wgsl) stops at [0, 1] pixels when some view of the batch is blurred. Views drawn without blur
 // are copied through.
 // Each thread blurs SPAN consecutive values of one line (a row, or a column in the vertical pass) from
 // a window of SPAN + KSIZE - 1 loads kept in registers: KSIZE = 23 at 224 px would otherwise cost 23
 // loads per value, and on lavapipe (loads are per-lane gathers) those loads were 80% of the time.
 // Neighbouring threads take neighbouring lines, so on GPUs the vertical pass reads coalesced.
 
-struct Params {
-  size: u32,
-  stride: u32,    // u32 words per view record
-  segments: u32,  // ceil(size / SPAN)
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
-  _pad3: u32,
-  _pad4: u32,
-  mean: vec4<f32>,
-  stdev: vec4<f32>,
-}
+#include "views/record"
 
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> rec: array<u32>;
-@group(0) @binding(2) var<storage, read> src: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
-
-const WG = 64u;
-const SPAN = 8u;
+const SPAN = ${SPAN}u;
 const C = ${CHANNELS}u;
 const KSIZE = ${KSIZE}u;
 const RADIUS = i32(KSIZE / 2u);
 const WINDOW = SPAN + KSIZE - 1u;
-
-// Field offsets of a view record (render.ts `packViews`).
-const F_SOLARIZE = 12u;
-const F_SIGMA = 13u;
-const F_WEIGHTS = 16u;
 
 /**
  * Reflect padding without repeating the edge (…, 2, 1 | 0, 1, 2, …); exact for the taps of values
@@ -56,7 +34,7 @@ fn at(plane: u32, line: u32, along: u32) -> u32 {
 #endif
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let g = gid.x;
   if (g >= u.size * u.segments) { return; }

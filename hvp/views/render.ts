@@ -1,17 +1,15 @@
 // Augmented views on the GPU. A batch of uint8 images is uploaded once (uploadBatch); renderViews
 // turns per-view parameters (params.ts) into a normalised [n, C, size, size] tensor with one dispatch
-// (shaders/views.wgsl), or three when some view is blurred (then shaders/views_blur.wgsl blurs
-// horizontally and vertically, and its vertical pass solarises and normalises).
+// (render.wgsl), or three when some view is blurred (then blur.wgsl blurs horizontally and vertically,
+// and its vertical pass solarises and normalises).
 
-import type { Engine } from '../../engine/engine.js';
-import type { Tensor } from '../../engine/tensor.js';
-import { grid1d } from '../../engine/runtime.js';
+import { defineKernel, type Engine, type Tensor } from '../../engine/index.js';
 import type { ImageBatch } from '../data/types.js';
 import { blurKernelSize } from './pipelines.js';
 import type { ViewParams } from './params.js';
 import { gaussianKernel1d, type RenderOptions } from './reference.js';
-import renderSource from '../../shaders/views.wgsl';
-import blurSource from '../../shaders/views_blur.wgsl';
+import renderSource from './render.wgsl';
+import blurSource from './blur.wgsl';
 
 export type { RenderOptions } from './reference.js';
 
@@ -28,13 +26,59 @@ export interface UploadedBatch {
   dispose(): void;
 }
 
-/** Word offsets in a view record: the F_* constants of shaders/views.wgsl and views_blur.wgsl. */
-const F = { crop: 0, flip: 4, jitter: 5, factors: 6, order: 10, gray: 11, solarize: 12, sigma: 13 } as const;
+/**
+ * Word offsets in a view record: crop i j h w, flip, jitter on, the 4 jitter factors (brightness,
+ * contrast, saturation, hue; f32 bits), the jitter order (four 2-bit op ids, first op in the low
+ * bits), gray, solarise, blur σ, then from `weights` the blur kernel. The shaders see them as F_CROP,
+ * F_FLIP, ... through the "views/record" snippet made from this table.
+ */
+const F = { crop: 0, flip: 4, jitter: 5, factors: 6, order: 10, gray: 11, solarize: 12, sigma: 13, weights: 16 } as const;
 /** Words of a view record before the blur weights. */
-const HEADER = 16;
-/** Threads per workgroup and values per thread of shaders/views_blur.wgsl. */
-const BLUR_WG = 64;
+const HEADER = F.weights;
+const RECORD = Object.entries(F)
+  .map(([name, at]) => `const F_${name.toUpperCase()} = ${at}u;`)
+  .join('\n');
+/** Values per thread of blur.wgsl (its window stays in registers). */
 const BLUR_SPAN = 8;
+
+const uniforms = { mean: 'vec4<f32>', stdev: 'vec4<f32>' } as const;
+
+/** One 16 x 16 workgroup per view. */
+const renderKernel = defineKernel({
+  name: 'render_views',
+  source: renderSource,
+  workgroupSize: [16, 16],
+  uniforms: {
+    views: 'u32',
+    batch: 'u32', // view v renders image v % batch
+    size: 'u32',
+    stride: 'u32', // u32 words per view record in `rec`
+    row_width: 'u32',
+    ...uniforms,
+  },
+  inputs: { pixels: 'u32', table: 'u32', rec: 'u32' },
+  outputs: { out: 'f32' },
+  snippets: { 'views/record': RECORD },
+});
+
+const blurKernel = (vertical: boolean) =>
+  defineKernel({
+    name: vertical ? 'blur_views_v' : 'blur_views_h',
+    source: blurSource,
+    workgroupSize: 64,
+    uniforms: {
+      size: 'u32',
+      stride: 'u32', // u32 words per view record
+      segments: 'u32', // ceil(size / SPAN)
+      ...uniforms,
+    },
+    inputs: { rec: 'u32', src: 'f32' },
+    outputs: { dst: 'f32' },
+    defines: { VERTICAL: vertical, SPAN: BLUR_SPAN },
+    snippets: { 'views/record': RECORD },
+  });
+const blurH = blurKernel(false);
+const blurV = blurKernel(true);
 
 function uploadWords(engine: Engine, words: Uint32Array): Tensor {
   const t = engine.empty([Math.max(words.length, 1)], 'i32');
@@ -77,7 +121,7 @@ export function uploadBatch(engine: Engine, batch: ImageBatch): UploadedBatch {
   };
 }
 
-/** One record per view: crop i j h w, flip, jitter on, 4 factors, order, gray, solarise, σ, pad, weights. */
+/** One record per view, laid out as F says. */
 function packViews(src: UploadedBatch, params: readonly ViewParams[], ksize: number): Uint32Array {
   const stride = HEADER + ksize;
   const words = new Uint32Array(params.length * stride);
@@ -125,13 +169,10 @@ function checkOptions(src: UploadedBatch, params: readonly ViewParams[], opts: R
   src.pixels.assertAlive('renderViews');
 }
 
-function uniforms(head: number[], opts: RenderOptions): Uint32Array {
-  const u = new Uint32Array(16);
-  const f = new Float32Array(u.buffer);
-  u.set(head);
-  f.set(opts.mean, 8);
-  f.set(opts.std, 12);
-  return u;
+/** Normalize's mean and std per channel as vec4s (unused lanes 0 and 1). */
+function normalisation(opts: RenderOptions): { mean: number[]; stdev: number[] } {
+  const pad = (xs: readonly number[], fill: number) => [0, 1, 2, 3].map((c) => xs[c] ?? fill);
+  return { mean: pad(opts.mean, 0), stdev: pad(opts.std, 1) };
 }
 
 /**
@@ -154,25 +195,25 @@ export function renderViews(engine: Engine, src: UploadedBatch, params: readonly
   const stride = HEADER + ksize;
   const out = engine.empty([n, C, size, size]);
   const first = blur ? engine.empty([n, C, size, size]) : out;
-  const [gx, gy] = grid1d(n);
-  engine.backend.dispatch({
-    kernel: { name: 'render_views', source: renderSource, defines: { CHANNELS: C, RGB: C === 3, FINAL: !blur } },
-    inputs: [src.pixels.buffer, src.table.buffer, rec.buffer],
-    outputs: [first.buffer],
-    uniforms: uniforms([n, src.count, size, stride, gx], opts),
-    workgroups: [gx, gy],
+  const norm = normalisation(opts);
+  const g = renderKernel.grid(n, true);
+  renderKernel.launch({
+    inputs: [src.pixels, src.table, rec],
+    outputs: [first],
+    uniforms: { views: n, batch: src.count, size, stride, row_width: g.rowWidth, ...norm },
+    workgroups: g.workgroups,
+    defines: { CHANNELS: C, RGB: C === 3, FINAL: !blur },
   });
   if (blur) {
     const mid = engine.empty([n, C, size, size]);
     const segments = Math.ceil(size / BLUR_SPAN);
-    const u = uniforms([size, stride, segments], opts);
-    for (const [vertical, from, to] of [[false, first, mid], [true, mid, out]] as const) {
-      engine.backend.dispatch({
-        kernel: { name: vertical ? 'blur_views_v' : 'blur_views_h', source: blurSource, defines: { VERTICAL: vertical, CHANNELS: C, KSIZE: ksize } },
-        inputs: [rec.buffer, from.buffer],
-        outputs: [to.buffer],
-        uniforms: u,
-        workgroups: [Math.ceil((size * segments) / BLUR_WG), 1, n * C],
+    for (const [kernel, from, to] of [[blurH, first, mid], [blurV, mid, out]] as const) {
+      kernel.launch({
+        inputs: [rec, from],
+        outputs: [to],
+        uniforms: { size, stride, segments, ...norm },
+        workgroups: [Math.ceil((size * segments) / kernel.workgroupSize[0]), 1, n * C],
+        defines: { CHANNELS: C, KSIZE: ksize },
       });
     }
     first.dispose();

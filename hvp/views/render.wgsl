@@ -1,42 +1,19 @@
 // Augmented views, pass 1: one workgroup per view renders the resized crop (bilinear, align_corners
 // False, antialias off), flip, colour jitter in the view's order, grayscale and, when FINAL (no view of
 // the batch is blurred), solarise and Normalize. Without FINAL it writes the [0, 1] pixels that
-// views_blur.wgsl blurs.
+// blur.wgsl blurs.
 // Contrast needs the mean grey level of the whole view as it stands when contrast applies, so one
 // workgroup renders one view and reduces that mean itself: the whole render stays one dispatch, with
 // no pre-pass over the pixels and no extra buffer.
 
-struct Params {
-  views: u32,
-  batch: u32,    // view v renders image v % batch
-  size: u32,
-  stride: u32,   // u32 words per view record in `rec`
-  grid_x: u32,   // workgroups per grid row
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
-  mean: vec4<f32>,
-  stdev: vec4<f32>,
-}
 
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> pixels: array<u32>;  // uint8 CHW, 4 per word, little-endian
-@group(0) @binding(2) var<storage, read> table: array<u32>;   // per image: byte offset, height, width
-@group(0) @binding(3) var<storage, read> rec: array<u32>;     // per view: see render.ts `packViews`
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// `pixels`: uint8 CHW, 4 per word, little-endian; `table`: per image its byte offset, height, width;
+// `rec`: per view a record (render.ts `packViews`; the F_* offsets come from its layout).
+#include "grid"
+#include "views/record"
 
-const WG = 256u;  // 16 x 16
 const C = ${CHANNELS}u;
 const GRAY = vec3<f32>(0.299, 0.587, 0.114);
-
-// Field offsets of a view record (render.ts writes them).
-const F_CROP = 0u;
-const F_FLIP = 4u;
-const F_JITTER = 5u;
-const F_FACTORS = 6u;   // brightness, contrast, saturation, hue (f32 bits)
-const F_ORDER = 10u;    // four 2-bit op ids, first op in the low bits
-const F_GRAY = 11u;
-const F_SOLARIZE = 12u;
 
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> view_mean: f32;
@@ -145,10 +122,10 @@ fn load(base: u32, npix: u32) -> vec3<f32> {
 
 // 16 x 16 threads walk the view in tiles: row and column come without integer division (lane-by-lane
 // on lavapipe), and at 224 px every thread gets the same 14 x 14 pixels.
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(WG_X, WG_Y)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid3: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let v = wid.x + wid.y * u.grid_x;
+  let v = flat_index(wid);
   if (v >= u.views) { return; }  // uniform across the workgroup, so the barriers below stay uniform
   let r = v * u.stride;
   let b = v % u.batch;
@@ -169,8 +146,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   // than it saves on lavapipe and, for 256 values, on GPUs).
   var acc = 0.0;
   if (jittered) {
-    for (var y = lid3.y; y < u.size; y += 16u) {
-      for (var x = lid3.x; x < u.size; x += 16u) {
+    for (var y = lid3.y; y < u.size; y += WG_Y) {
+      for (var x = lid3.x; x < u.size; x += WG_X) {
         let rgb = jitter_range(r, sample(s, y, x), 0u, contrast_at);
         acc += gray(rgb);
         store(first + y * u.size + x, npix, rgb);
@@ -189,8 +166,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let to_gray = rec[r + F_GRAY] != 0u;
   let solarize = rec[r + F_SOLARIZE] != 0u;
   let contrast = bitcast<f32>(rec[r + F_FACTORS + 1u]);
-  for (var y = lid3.y; y < u.size; y += 16u) {
-    for (var x = lid3.x; x < u.size; x += 16u) {
+  for (var y = lid3.y; y < u.size; y += WG_Y) {
+    for (var x = lid3.x; x < u.size; x += WG_X) {
       let k = first + y * u.size + x;
       var rgb: vec3<f32>;
       if (jittered) {
