@@ -2,7 +2,6 @@
 
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/index.js';
-import { benchMain } from '../bench/main.js';
 import { smoke } from './smoke.js';
 import { embedMain } from './embed.js';
 import { demoMain } from './demo.js';
@@ -97,7 +96,8 @@ async function main(argv: string[]): Promise<void> {
     case 'embed':
       return embedMain(rest);
     case 'bench':
-      return benchMain(rest);
+      // Loaded on demand: the bench pulls in its peer (tfjs) and every case, which no other command needs.
+      return (await import('../bench/main.js')).benchMain(rest);
     case 'info':
       return runInfo(rest);
     case undefined:

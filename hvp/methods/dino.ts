@@ -11,7 +11,7 @@ import { DinoHead } from '../../models/heads.js';
 import { DinoLoss } from '../losses/index.js';
 import { dinoCombinations, scoreDino } from '../select/index.js';
 import { effectiveLr, type TrainConfig } from '../train/config.js';
-import { stepRng } from '../train/hvp-step.js';
+import { stepRng } from '../train/rng.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { Method, MethodInit, StepContext, ViewGroup } from './method.js';
 

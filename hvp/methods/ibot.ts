@@ -9,7 +9,7 @@ import type { VisionTransformer } from '../../models/vit.js';
 import { IbotLoss, type IbotOutputs } from '../losses/index.js';
 import { BlockMaskingGenerator } from '../masks.js';
 import { ibotCombinations, scoreIbot } from '../select/index.js';
-import { stepRng } from '../train/hvp-step.js';
+import { stepRng } from '../train/rng.js';
 import { buildBackbone } from './backbone.js';
 import { dinoGroups, TeacherStudentModel, teacherOf, teacherStudentOptim, Tower } from './dino.js';
 import type { Method, MethodInit, StepContext } from './method.js';

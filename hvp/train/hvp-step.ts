@@ -3,12 +3,13 @@
 // hardest (or easiest, or a random) combination per sample, gather those views into the training
 // batch on the GPU and run the method's ordinary training step. Nothing is read back unless asked.
 
-import { nn, Rng, type Engine, type Tensor } from '../../engine/index.js';
+import { nn, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext } from '../methods/method.js';
 import { drawLimit, gatherSelected, limitCombinations, randomChoice, selectCombination } from '../select/index.js';
 import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
 import type { TrainConfig } from './config.js';
+import { stepRng } from './rng.js';
 
 export interface StepResult {
   loss: Tensor;
@@ -28,11 +29,6 @@ export interface StepTimes {
   selectionForward: number;
   select: number;
   train: number;
-}
-
-/** A generator for step `step` of a run: resuming at any step draws exactly what the full run drew. */
-export function stepRng(seed: number, step: number, stream: number): Rng {
-  return new Rng((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b) ^ Math.imul(stream + 1, 0xc2b2ae35)) >>> 0);
 }
 
 export interface HvpStepOptions {
