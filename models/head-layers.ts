@@ -6,7 +6,7 @@ import type { Engine, Rng, Tensor } from '../engine/index.js';
 import { nn } from '../engine/index.js';
 import { copyInto, div, linear, mul, sqrt, sum } from '../engine/ops/index.js';
 
-export { Sequential, type Layer } from '../engine/nn/sequential.js';
+export { Sequential, type Layer } from '../engine/nn/index.js';
 
 /** DINO's init for its head's Linear layers: trunc_normal_(std=0.02) (cut at ±2, i.e. never) and zero bias. */
 export function dinoLinear(engine: Engine, inF: number, outF: number, rng: Rng): nn.Linear {

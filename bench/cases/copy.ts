@@ -2,8 +2,7 @@
 // engine's strided copy kernel) and a bench-only vec4 copy that does nothing but load and store, which
 // shows how far the engine's copy is from the adapter's bandwidth.
 
-import { grid1d } from '../../engine/runtime.js';
-import { ops, Rng, type Tensor } from '../../engine/index.js';
+import { grid1d, ops, Rng, type Tensor } from '../../engine/index.js';
 import type { BenchCase, BenchContext } from '../case.js';
 import { COPY_CASE } from '../report.js';
 import { timeOurs } from './common.js';

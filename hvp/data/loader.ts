@@ -3,7 +3,7 @@
 // consumer, and unreadable images skipped and counted instead of ending a long run.
 
 import { availableParallelism } from 'node:os';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../engine/index.js';
 import type { Dataset, Image, ImageBatch } from './types.js';
 
 export interface BatchLoaderOptions {

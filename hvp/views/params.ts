@@ -1,7 +1,7 @@
 // Per-view augmentation parameters, drawn the way torchvision's transforms draw them, as a plain
 // JSON-able record: the renderer consumes it and the training loop logs it (SPEC §1 step 6).
 
-import type { Rng } from '../../engine/rng.js';
+import type { Rng } from '../../engine/index.js';
 import type { ViewPipeline } from './pipelines.js';
 
 /** Indices of ColorJitter's four ops, in torchvision's fn_idx numbering. */
