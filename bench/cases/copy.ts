@@ -2,7 +2,7 @@
 // engine's strided copy kernel) and a bench-only vec4 copy that does nothing but load and store, which
 // shows how far the engine's copy is from the adapter's bandwidth.
 
-import { grid1d, ops, Rng, type Tensor } from '../../engine/index.js';
+import { defineKernel, ops, Rng, type Tensor } from '../../engine/index.js';
 import type { BenchCase, BenchContext } from '../case.js';
 import { COPY_CASE } from '../report.js';
 import { timeOurs } from './common.js';
@@ -11,20 +11,23 @@ import vec4Source from './copy_vec4.wgsl';
 /** 64 MiB each way: well past the host's caches, so a copy runs at memory bandwidth. */
 const COPY_ELEMENTS = 1 << 24;
 
+const vec4Kernel = defineKernel({
+  name: 'bench_copy_vec4',
+  source: vec4Source,
+  workgroupSize: 256,
+  uniforms: { n4: 'u32', row_width: 'u32' },
+  inputs: { src: 'vec4<u32>' },
+  outputs: { dst: 'vec4<u32>' },
+});
+
 /** out ← x for contiguous tensors at offset 0 (fresh ones) whose size is a multiple of 4. */
 export function vec4Copy(x: Tensor, out: Tensor): void {
   if (x.offset !== 0 || out.offset !== 0 || x.size % 4 !== 0 || out.size !== x.size || !x.isContiguous()) {
     throw new Error(`bench vec4 copy: needs equal-size contiguous tensors at offset 0, multiple of 4 elements (${x}, ${out})`);
   }
   const n4 = x.size / 4;
-  const [gx, gy] = grid1d(Math.ceil(n4 / 256));
-  x.engine.backend.dispatch({
-    kernel: { name: 'bench_copy_vec4', source: vec4Source },
-    inputs: [x.buffer],
-    outputs: [out.buffer],
-    uniforms: new Uint32Array([n4, gx * 256, 0, 0]),
-    workgroups: [gx, gy],
-  });
+  const g = vec4Kernel.grid(n4);
+  vec4Kernel.launch({ inputs: [x], outputs: [out], uniforms: { n4, row_width: g.rowWidth }, workgroups: g.workgroups });
 }
 
 /** `vec4`: the bench-only kernel (n must be a multiple of 4); otherwise ops.clone. No tfjs peer: its clone shares the buffer. */
