@@ -174,11 +174,13 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   }
 
   /**
-   * A 1-D launch of `count` invocations (or, `perGroup`, `count` workgroups) split over a 2-D grid:
-   * the workgroups to dispatch and the `row_width` uniform that the "grid" snippet's flat_index needs.
+   * A 1-D launch of `count` invocations (or, with `each` 'workgroup', of `count` workgroups) split over
+   * a 2-D grid: the workgroups to dispatch and the `row_width` uniform that the "grid" snippet's
+   * flat_index needs.
    */
-  grid(count: number, perGroup = false): { workgroups: [number, number]; rowWidth: number } {
+  grid(count: number, each: 'invocation' | 'workgroup' = 'invocation'): { workgroups: [number, number]; rowWidth: number } {
     const per = this.workgroupSize[0] * this.workgroupSize[1] * this.workgroupSize[2];
+    const perGroup = each === 'workgroup';
     const [gx, gy] = grid1d(perGroup ? count : Math.ceil(count / per));
     return { workgroups: [gx, gy], rowWidth: perGroup ? gx : gx * per };
   }

@@ -60,6 +60,7 @@ function walk(dir, out) {
 /**
  * The source with comments removed and template literals emptied, string literals kept: import
  * specifiers are plain strings, and WGSL or text in templates and comments must not read as imports.
+ * Regex literals are not recognised; the imports of a file come before any of them.
  */
 function stripComments(src) {
   let out = '';

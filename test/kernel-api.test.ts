@@ -109,7 +109,31 @@ async function runToy(e: Engine): Promise<void> {
   out.dispose();
 }
 
+// One invocation per workgroup, so a launch past 65535 elements needs the second grid dimension.
+const iota = defineKernel({
+  name: 'test_iota',
+  source: '#include "grid"\n@compute @workgroup_size(WG_X) fn main(@builtin(workgroup_id) wid: vec3<u32>) {\n  let i = flat_index(wid);\n  if (i < u.n) { out[i] = i32(i); }\n}',
+  workgroupSize: 1,
+  uniforms: { n: 'u32', row_width: 'u32' },
+  inputs: {},
+  outputs: { out: 'i32' },
+});
+
 describe('launch', () => {
+  it('splits a 1-D launch over a 2-D grid whose rows flat_index joins', async () => {
+    expect(axpb.grid(70000)).toEqual({ workgroups: [1094, 1], rowWidth: 1094 * 64 });
+    expect(axpb.grid(100000, 'workgroup')).toEqual({ workgroups: [50000, 2], rowWidth: 50000 });
+    const e = await engine();
+    const n = 70001;
+    const out = e.empty([n], 'i32');
+    const g = iota.grid(n, 'workgroup');
+    expect(g.workgroups[1]).toBe(2);
+    iota.launch({ inputs: [], outputs: [out], uniforms: { n, row_width: g.rowWidth }, workgroups: g.workgroups });
+    const got = await out.toArray();
+    expect(got.every((v, i) => v === i)).toBe(true);
+    out.dispose();
+  });
+
   it('runs a declared kernel on tensors (CPU-adapter engine)', async () => runToy(await engine()));
   it('runs a declared kernel on tensors (GPU-variant engine)', async () => runToy(await gpuVariantEngine()));
 

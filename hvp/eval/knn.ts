@@ -171,7 +171,7 @@ export function nearestNeighbours(train: FeatureRows, query: Tensor, k: number):
   const values = engine.empty([m, k]);
   const indices = engine.empty([m, k], 'i32');
   const perThread = engine.backend.isCpuAdapter;
-  const g = topkKernel.grid(m, !perThread);
+  const g = topkKernel.grid(m, perThread ? 'invocation' : 'workgroup');
   let colBase = 0;
   for (const block of rowBlocks(train)) {
     const n = block.shape[0];

@@ -44,7 +44,7 @@ export function scoreSimSiam(p: Tensor, z: Tensor, table: TableLike): Tensor {
   const tab = asTable(op, p.engine, table, 2);
   const [c, n] = tab.shape;
   const out = p.engine.empty([b, c]);
-  const g = kernel.grid(b, true);
+  const g = kernel.grid(b, 'workgroup');
   withContiguous([p, z, tab], ([pc, zc, tc]) =>
     kernel.launch({
       inputs: [pc, zc, tc],

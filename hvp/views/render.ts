@@ -196,7 +196,7 @@ export function renderViews(engine: Engine, src: UploadedBatch, params: readonly
   const out = engine.empty([n, C, size, size]);
   const first = blur ? engine.empty([n, C, size, size]) : out;
   const norm = normalisation(opts);
-  const g = renderKernel.grid(n, true);
+  const g = renderKernel.grid(n, 'workgroup');
   renderKernel.launch({
     inputs: [src.pixels, src.table, rec],
     outputs: [first],
