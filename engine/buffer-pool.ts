@@ -1,6 +1,9 @@
 // A size-bucketed pool of storage buffers. A training step allocates and frees the same sizes in the
 // same order every iteration, so after the first step every request is served from the free lists and
-// the step creates no new GPU buffers.
+// the step creates no new GPU buffers. Each request gets the free buffer of lowest id: which buffer
+// an op gets then depends only on which buffers are free, not on the order they were freed in, so a
+// steady-state step binds the same buffers as the last one and creates no bind groups (with a
+// last-in-first-out list, gradients freed during backward permute the buffers from step to step).
 
 /**
  * Round a byte size up to its bucket: four buckets per power of two keep waste under 25% while letting
@@ -62,7 +65,17 @@ export class BufferPool {
     const size = buf.size;
     let list = this.freeLists.get(size);
     if (!list) this.freeLists.set(size, (list = []));
-    list.push(buf);
+    // Kept in decreasing id order, so pop() hands out the lowest id.
+    const id = this.ids.get(buf)!;
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.ids.get(list[mid])! > id) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === list.length) list.push(buf);
+    else list.splice(lo, 0, buf);
     this.stats.inUse--;
     this.stats.free++;
     this.stats.bytesInUse -= size;
