@@ -138,7 +138,8 @@ export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: B
       }
       const node = t.node;
       if (node.released) throw new Error(FREED(node.op));
-      const inGrads = node.backward(g);
+      // A rule's temporaries (contiguous copies, partial products) are freed as soon as it returns.
+      const inGrads = engine.scope(() => node.backward(g));
       const replaced: Tensor[] = [g];
       node.inputs.forEach((x, i) => {
         const gi = inGrads[i];
