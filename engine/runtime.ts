@@ -7,6 +7,10 @@ import { acquireDevice, type DeviceOptions } from './device.js';
 import { preprocess, type Defines } from './shader.js';
 import { DispatchProfiler, type Profile } from './profile.js';
 
+/**
+ * A kernel to dispatch. An op may build a new one per dispatch or reuse one object: a reused object
+ * skips the cache key built from its defines, so it must not change after its first dispatch.
+ */
 export interface Kernel {
   /** Label of the pipeline: it names the kernel in every error and profile. */
   name: string;
@@ -55,6 +59,8 @@ export class Runtime {
   readonly isCpuAdapter: boolean;
 
   private pipelines = new Map<string, PipelineEntry>();
+  /** The pipeline of each reused Kernel object, with the binding counts it was made for. */
+  private byKernel = new WeakMap<Kernel, { nIn: number; nOut: number; entry: PipelineEntry }>();
   private layouts = new Map<string, GPUBindGroupLayout>();
   private sourceIds = new Map<string, number>();
   private bindGroups = new Map<string, GPUBindGroup>();
@@ -67,6 +73,9 @@ export class Runtime {
   private passPipeline: GPUComputePipeline | null = null;
   private readonly dynOffset = new Uint32Array(1);
   private profiler: DispatchProfiler | null = null;
+  /** Limits read on every dispatch, copied once: each read of device.limits is a native call. */
+  private readonly maxBuffersPerStage: number;
+  private readonly maxWorkgroupsPerDim: number;
   private batchKernels: string[] = [];
   private pendingErrors: Promise<string | null>[] = [];
   private lostReason: string | null = null;
@@ -88,6 +97,8 @@ export class Runtime {
     this.description = description;
     this.features = features;
     this.limits = device.limits;
+    this.maxBuffersPerStage = this.limits.maxStorageBuffersPerShaderStage;
+    this.maxWorkgroupsPerDim = this.limits.maxComputeWorkgroupsPerDimension;
     this.isCpuAdapter = kernels === 'auto' ? /llvmpipe|lavapipe|swiftshader|software/i.test(description) : kernels === 'cpu';
     this.pool = new BufferPool(device, device.limits.maxStorageBufferBindingSize);
     this.uniformRing = device.createBuffer({
@@ -131,6 +142,14 @@ export class Runtime {
   }
 
   private pipelineFor(k: Kernel, nIn: number, nOut: number): PipelineEntry {
+    const known = this.byKernel.get(k);
+    if (known && known.nIn === nIn && known.nOut === nOut) return known.entry;
+    const entry = this.pipelineByKey(k, nIn, nOut);
+    this.byKernel.set(k, { nIn, nOut, entry });
+    return entry;
+  }
+
+  private pipelineByKey(k: Kernel, nIn: number, nOut: number): PipelineEntry {
     let sid = this.sourceIds.get(k.source);
     if (sid === undefined) this.sourceIds.set(k.source, (sid = this.sourceIds.size));
     let key = `${k.name}|${sid}|${nIn}|${nOut}|`;
@@ -202,7 +221,7 @@ export class Runtime {
     if (this.lostReason) throw new Error(this.lostReason);
     const nIn = a.inputs.length;
     const nOut = a.outputs.length;
-    if (nIn + nOut > this.limits.maxStorageBuffersPerShaderStage) {
+    if (nIn + nOut > this.maxBuffersPerStage) {
       throw new Error(`${a.kernel.name}: ${nIn + nOut} storage buffers exceed the device limit`);
     }
     const u = a.uniforms;
@@ -214,7 +233,7 @@ export class Runtime {
     const y = wg[1] ?? 1;
     const z = wg[2] ?? 1;
     if (x === 0 || y === 0 || z === 0) return;
-    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    const maxDim = this.maxWorkgroupsPerDim;
     if (x > maxDim || y > maxDim || z > maxDim) {
       throw new Error(`${a.kernel.name}: workgroup grid ${x}x${y}x${z} exceeds ${maxDim} per dimension`);
     }
