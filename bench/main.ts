@@ -15,9 +15,10 @@ import { attentionCases } from './cases/attention.js';
 import { modelCases } from './cases/models.js';
 import { scoringCases } from './cases/scoring.js';
 import { hvpStepCases } from './cases/hvp-step.js';
+import { hostCases } from './cases/host.js';
 
 // The peaks (copy, matmul) run first so a filtered or partial run still has them early in its output.
-const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases];
+export const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases, ...hostCases];
 
 const HELP = `Usage: hvp bench [options]
 
@@ -36,6 +37,8 @@ Options:
   --reps N         timed repetitions per case (default 5; whole training steps: 3)
   --warmup N       untimed runs before timing (default 2; cases whose run takes seconds: 1)
   --no-peer        skip the tfjs peer
+  --profile CASE   instead of timing, profile one run of CASE kernel by kernel (hvp profile --case CASE;
+                   --trace FILE and --wall as there)
   -h, --help       show this help`;
 
 export async function benchMain(argv: string[]): Promise<void> {
@@ -49,12 +52,20 @@ export async function benchMain(argv: string[]): Promise<void> {
       reps: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '2' },
       'no-peer': { type: 'boolean', default: false },
+      profile: { type: 'string' },
+      trace: { type: 'string' },
+      wall: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     console.log(HELP);
     return;
+  }
+  if (values.profile !== undefined) {
+    const { profileMain } = await import('../cli/profile.js');
+    const extra = [...(values.trace ? ['--trace', values.trace] : []), ...(values.wall ? ['--wall'] : [])];
+    return profileMain(['--case', values.profile, ...extra]);
   }
   const reps = Number(values.reps);
   const warmup = Number(values.warmup);

@@ -8,6 +8,7 @@ import { demoMain } from './demo.js';
 import { pretrainMain } from './pretrain.js';
 import { evalMain } from './eval.js';
 import { scoreMain } from './score.js';
+import { profileMain } from './profile.js';
 
 const HELP = `Usage: hvp <command> [options]
 
@@ -19,6 +20,7 @@ Commands:
   smoke     train a small MLP on synthetic data and print its loss (checks the whole engine)
   embed     features of a frozen backbone (ResNet / ViT weights in safetensors) for a batch of images
   bench     kernel throughput against tfjs-webgpu on the same adapter
+  profile   time every kernel dispatch of a training step (or bench case); table and Chrome trace
   info      print the WebGPU adapter, its features and limits
 
 Run 'hvp <command> --help' for the options of a command.`;
@@ -98,6 +100,8 @@ async function main(argv: string[]): Promise<void> {
     case 'bench':
       // Loaded on demand: the bench pulls in its peer (tfjs) and every case, which no other command needs.
       return (await import('../bench/main.js')).benchMain(rest);
+    case 'profile':
+      return profileMain(rest);
     case 'info':
       return runInfo(rest);
     case undefined:

@@ -1,6 +1,9 @@
 // A size-bucketed pool of storage buffers. A training step allocates and frees the same sizes in the
 // same order every iteration, so after the first step every request is served from the free lists and
-// the step creates no new GPU buffers.
+// the step creates no new GPU buffers. Each request gets the free buffer of lowest id: which buffer
+// an op gets then depends only on which buffers are free, not on the order they were freed in, so a
+// steady-state step binds the same buffers as the last one and creates no bind groups (with a
+// last-in-first-out list, gradients freed during backward permute the buffers from step to step).
 
 /**
  * Round a byte size up to its bucket: four buckets per power of two keep waste under 25% while letting
@@ -28,12 +31,76 @@ export interface PoolStats {
   bytesInUse: number;
 }
 
+/** Free buffers of one size, as a binary min-heap on their ids. */
+class FreeList {
+  private ids: number[] = [];
+  private bufs: GPUBuffer[] = [];
+
+  get length(): number {
+    return this.ids.length;
+  }
+
+  push(id: number, buf: GPUBuffer): void {
+    const ids = this.ids;
+    const bufs = this.bufs;
+    let i = ids.length;
+    ids.push(id);
+    bufs.push(buf);
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (ids[up] <= id) break;
+      ids[i] = ids[up];
+      bufs[i] = bufs[up];
+      i = up;
+    }
+    ids[i] = id;
+    bufs[i] = buf;
+  }
+
+  /** The buffer of lowest id, or undefined when empty. */
+  pop(): GPUBuffer | undefined {
+    const ids = this.ids;
+    const bufs = this.bufs;
+    const n = ids.length - 1;
+    if (n < 0) return undefined;
+    const top = bufs[0];
+    const id = ids[n];
+    const buf = bufs[n];
+    ids.pop();
+    bufs.pop();
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        let c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && ids[c + 1] < ids[c]) c++;
+        if (ids[c] >= id) break;
+        ids[i] = ids[c];
+        bufs[i] = bufs[c];
+        i = c;
+      }
+      ids[i] = id;
+      bufs[i] = buf;
+    }
+    return top;
+  }
+
+  drain(): GPUBuffer[] {
+    const out = this.bufs;
+    this.ids = [];
+    this.bufs = [];
+    return out;
+  }
+}
+
 export class BufferPool {
-  private freeLists = new Map<number, GPUBuffer[]>();
+  private freeLists = new Map<number, FreeList>();
   private stats: PoolStats = { created: 0, inUse: 0, free: 0, bytesAllocated: 0, peakBytesInUse: 0, bytesInUse: 0 };
   private nextId = 0;
   /** Stable ids for bind-group cache keys. */
   readonly ids = new WeakMap<GPUBuffer, number>();
+  /** Bucket sizes: GPUBuffer.size is a native getter, slower to call on every release. */
+  private sizes = new WeakMap<GPUBuffer, number>();
 
   constructor(private device: GPUDevice, private maxBufferSize: number) {}
 
@@ -49,6 +116,7 @@ export class BufferPool {
     } else {
       buf = this.device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST, label: `pool:${size}` });
       this.ids.set(buf, this.nextId++);
+      this.sizes.set(buf, size);
       this.stats.created++;
       this.stats.bytesAllocated += size;
     }
@@ -59,10 +127,10 @@ export class BufferPool {
   }
 
   release(buf: GPUBuffer): void {
-    const size = buf.size;
+    const size = this.sizes.get(buf)!;
     let list = this.freeLists.get(size);
-    if (!list) this.freeLists.set(size, (list = []));
-    list.push(buf);
+    if (!list) this.freeLists.set(size, (list = new FreeList()));
+    list.push(this.ids.get(buf)!, buf);
     this.stats.inUse--;
     this.stats.free++;
     this.stats.bytesInUse -= size;
@@ -72,7 +140,7 @@ export class BufferPool {
   trim(): number {
     let n = 0;
     for (const list of this.freeLists.values()) {
-      for (const b of list) {
+      for (const b of list.drain()) {
         this.stats.bytesAllocated -= b.size;
         b.destroy();
         n++;

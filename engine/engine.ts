@@ -6,7 +6,7 @@ import type { DeviceOptions } from './device.js';
 import { Storage, Tensor, type DType } from './tensor.js';
 import { checkShape, fmt, numel, type Shape } from './shape.js';
 import { Rng } from './rng.js';
-import { runBackward } from './autograd.js';
+import { runBackward, type BackwardOptions } from './autograd.js';
 import { fill } from './ops/elementwise.js';
 
 export class Engine {
@@ -156,8 +156,8 @@ export class Engine {
     }
   }
 
-  backward(root: Tensor, grad?: Tensor): void {
-    runBackward(this, root, grad);
+  backward(root: Tensor, grad?: Tensor, opts?: BackwardOptions): void {
+    runBackward(this, root, grad, opts);
   }
 
   // ---------------------------------------------------------------- device

@@ -5,7 +5,12 @@
 import { BufferPool, bucketSize, type PoolStats } from './buffer-pool.js';
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { preprocess, type Defines } from './shader.js';
+import { DispatchProfiler, type Profile } from './profile.js';
 
+/**
+ * A kernel to dispatch. An op may build a new one per dispatch or reuse one object: a reused object
+ * skips the cache key built from its defines, so it must not change after its first dispatch.
+ */
 export interface Kernel {
   /** Label of the pipeline: it names the kernel in every error and profile. */
   name: string;
@@ -23,6 +28,10 @@ export interface DispatchArgs {
   /** Contents of the uniform block: at most UNIFORM_SLOT bytes. */
   uniforms: ArrayBufferView;
   workgroups: readonly [number, number?, number?];
+  /** Floating-point operations of this dispatch, for the profiler's GFLOP/s. */
+  flops?: number;
+  /** Bytes this dispatch reads and writes, for the profiler's GB/s. */
+  bytes?: number;
 }
 
 /** Bytes per dispatch in the uniform ring; dynamic uniform offsets must be multiples of 256. */
@@ -50,6 +59,8 @@ export class Runtime {
   readonly isCpuAdapter: boolean;
 
   private pipelines = new Map<string, PipelineEntry>();
+  /** The pipeline of each reused Kernel object, with the binding counts it was made for. */
+  private byKernel = new WeakMap<Kernel, { nIn: number; nOut: number; entry: PipelineEntry }>();
   private layouts = new Map<string, GPUBindGroupLayout>();
   private sourceIds = new Map<string, number>();
   private bindGroups = new Map<string, GPUBindGroup>();
@@ -58,6 +69,13 @@ export class Runtime {
   private slotsUsed = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
+  /** The pipeline last set on `pass`: setting it again would be a wasted native call. */
+  private passPipeline: GPUComputePipeline | null = null;
+  private readonly dynOffset = new Uint32Array(1);
+  private profiler: DispatchProfiler | null = null;
+  /** Limits read on every dispatch, copied once: each read of device.limits is a native call. */
+  private readonly maxBuffersPerStage: number;
+  private readonly maxWorkgroupsPerDim: number;
   private batchKernels: string[] = [];
   private pendingErrors: Promise<string | null>[] = [];
   private lostReason: string | null = null;
@@ -79,6 +97,8 @@ export class Runtime {
     this.description = description;
     this.features = features;
     this.limits = device.limits;
+    this.maxBuffersPerStage = this.limits.maxStorageBuffersPerShaderStage;
+    this.maxWorkgroupsPerDim = this.limits.maxComputeWorkgroupsPerDimension;
     this.isCpuAdapter = kernels === 'auto' ? /llvmpipe|lavapipe|swiftshader|software/i.test(description) : kernels === 'cpu';
     this.pool = new BufferPool(device, device.limits.maxStorageBufferBindingSize);
     this.uniformRing = device.createBuffer({
@@ -122,9 +142,20 @@ export class Runtime {
   }
 
   private pipelineFor(k: Kernel, nIn: number, nOut: number): PipelineEntry {
+    const known = this.byKernel.get(k);
+    if (known && known.nIn === nIn && known.nOut === nOut) return known.entry;
+    const entry = this.pipelineByKey(k, nIn, nOut);
+    this.byKernel.set(k, { nIn, nOut, entry });
+    return entry;
+  }
+
+  private pipelineByKey(k: Kernel, nIn: number, nOut: number): PipelineEntry {
     let sid = this.sourceIds.get(k.source);
     if (sid === undefined) this.sourceIds.set(k.source, (sid = this.sourceIds.size));
-    const key = `${k.name}|${sid}|${nIn}|${nOut}|${k.defines ? JSON.stringify(k.defines) : ''}`;
+    let key = `${k.name}|${sid}|${nIn}|${nOut}|`;
+    const d = k.defines;
+    // Cheaper than JSON.stringify on every dispatch; values never contain the separators' meaning.
+    if (d) for (const name in d) key += `${name}=${d[name]};`;
     let entry = this.pipelines.get(key);
     if (!entry) {
       const code = preprocess(k.source, k.defines);
@@ -142,14 +173,26 @@ export class Runtime {
     return entry;
   }
 
-  private bindGroupFor(p: PipelineEntry, buffers: GPUBuffer[], label: string): GPUBindGroup {
+  private bindGroupFor(p: PipelineEntry, inputs: GPUBuffer[], outputs: GPUBuffer[], label: string): GPUBindGroup {
+    const ids = this.pool.ids;
     let key = `${p.id}`;
-    for (const b of buffers) key += `,${this.pool.ids.get(b) ?? 'x'}`;
-    const cacheable = !key.includes('x');
+    let cacheable = true;
+    for (const b of inputs) {
+      const id = ids.get(b);
+      if (id === undefined) cacheable = false;
+      key += `,${id}`;
+    }
+    key += '|';
+    for (const b of outputs) {
+      const id = ids.get(b);
+      if (id === undefined) cacheable = false;
+      key += `,${id}`;
+    }
     let bg = cacheable ? this.bindGroups.get(key) : undefined;
     if (!bg) {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformRing, size: UNIFORM_SLOT } }];
-      buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
+      for (const buffer of inputs) entries.push({ binding: entries.length, resource: { buffer } });
+      for (const buffer of outputs) entries.push({ binding: entries.length, resource: { buffer } });
       bg = this.device.createBindGroup({ layout: p.layout, entries, label });
       this.counters.bindGroupsCreated++;
       if (cacheable) {
@@ -162,43 +205,70 @@ export class Runtime {
 
   // ---------------------------------------------------------------- dispatch
 
-  private beginBatch(): GPUComputePassEncoder {
-    if (!this.pass) {
+  private beginBatch(): GPUCommandEncoder {
+    if (!this.encoder) {
       // Error scopes around the whole batch: a validation or out-of-memory error raised by any call in
       // it is reported at the next sync point, together with the kernels the batch held.
       this.device.pushErrorScope('internal');
       this.device.pushErrorScope('out-of-memory');
       this.device.pushErrorScope('validation');
       this.encoder = this.device.createCommandEncoder();
-      this.pass = this.encoder.beginComputePass();
     }
-    return this.pass;
+    return this.encoder;
   }
 
   dispatch(a: DispatchArgs): void {
     if (this.lostReason) throw new Error(this.lostReason);
     const nIn = a.inputs.length;
     const nOut = a.outputs.length;
-    if (nIn + nOut > this.limits.maxStorageBuffersPerShaderStage) {
+    if (nIn + nOut > this.maxBuffersPerStage) {
       throw new Error(`${a.kernel.name}: ${nIn + nOut} storage buffers exceed the device limit`);
     }
-    if (a.uniforms.byteLength > UNIFORM_SLOT) {
-      throw new Error(`${a.kernel.name}: uniform block of ${a.uniforms.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
+    const u = a.uniforms;
+    if (u.byteLength > UNIFORM_SLOT) {
+      throw new Error(`${a.kernel.name}: uniform block of ${u.byteLength} bytes exceeds ${UNIFORM_SLOT}`);
     }
-    const [x, y = 1, z = 1] = a.workgroups;
+    const wg = a.workgroups;
+    const x = wg[0];
+    const y = wg[1] ?? 1;
+    const z = wg[2] ?? 1;
     if (x === 0 || y === 0 || z === 0) return;
-    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    const maxDim = this.maxWorkgroupsPerDim;
     if (x > maxDim || y > maxDim || z > maxDim) {
       throw new Error(`${a.kernel.name}: workgroup grid ${x}x${y}x${z} exceeds ${maxDim} per dimension`);
     }
     if (this.slotsUsed === RING_SLOTS) this.flush();
     const p = this.pipelineFor(a.kernel, nIn, nOut);
-    const pass = this.beginBatch();
+    const encoder = this.beginBatch();
     const slot = this.slotsUsed++;
-    this.uniformCpu.set(new Uint8Array(a.uniforms.buffer, a.uniforms.byteOffset, a.uniforms.byteLength), slot * UNIFORM_SLOT);
-    const bg = this.bindGroupFor(p, [...a.inputs, ...a.outputs], a.kernel.name);
-    pass.setPipeline(p.pipeline);
-    pass.setBindGroup(0, bg, [slot * UNIFORM_SLOT]);
+    const bytes = new Uint8Array(u.buffer, u.byteOffset, u.byteLength);
+    this.uniformCpu.set(bytes, slot * UNIFORM_SLOT);
+    const bg = this.bindGroupFor(p, a.inputs, a.outputs, a.kernel.name);
+    let pass = this.pass;
+    if (this.profiler) {
+      const stamps = this.profiler.add(
+        { name: a.kernel.name, defines: a.kernel.defines, workgroups: [x, y, z], flops: a.flops, bytes: a.bytes },
+        { pipeline: p.pipeline, bindGroup: bg, uniforms: bytes },
+      );
+      // With timestamps, a pass of its own per dispatch: the pass's begin and end stamps bracket it.
+      if (stamps) {
+        pass?.end();
+        pass = encoder.beginComputePass(stamps);
+        this.pass = pass;
+        this.passPipeline = null;
+      }
+    }
+    if (!pass) {
+      pass = encoder.beginComputePass();
+      this.pass = pass;
+      this.passPipeline = null;
+    }
+    if (this.passPipeline !== p.pipeline) {
+      pass.setPipeline(p.pipeline);
+      this.passPipeline = p.pipeline;
+    }
+    this.dynOffset[0] = slot * UNIFORM_SLOT;
+    pass.setBindGroup(0, bg, this.dynOffset, 0, 1);
     pass.dispatchWorkgroups(x, y, z);
     this.batchKernels.push(a.kernel.name);
     this.counters.dispatches++;
@@ -206,11 +276,14 @@ export class Runtime {
 
   /** Submit everything encoded so far. Cheap when nothing is pending. */
   flush(): void {
-    if (!this.pass || !this.encoder) return;
-    this.pass.end();
-    const cmd = this.encoder.finish();
+    const encoder = this.encoder;
+    if (!encoder) return;
+    this.pass?.end();
+    this.profiler?.resolve(encoder);
+    const cmd = encoder.finish();
     this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformCpu, 0, this.slotsUsed * UNIFORM_SLOT);
     this.device.queue.submit([cmd]);
+    this.profiler?.submitted();
     this.counters.submits++;
     const kernels = summarize(this.batchKernels);
     for (let i = 0; i < 3; i++) {
@@ -219,9 +292,37 @@ export class Runtime {
       );
     }
     this.pass = null;
+    this.passPipeline = null;
     this.encoder = null;
     this.slotsUsed = 0;
     this.batchKernels = [];
+  }
+
+  // ---------------------------------------------------------------- profiling
+
+  /**
+   * Record every dispatch from now until stopProfile(). With `wall`, or on a device without
+   * `timestamp-query`, dispatches are timed afterwards by replaying each alone (see profile.ts).
+   */
+  startProfile(opts: { wall?: boolean } = {}): void {
+    if (this.profiler) throw new Error('startProfile: a profile is already running');
+    this.flush();
+    const stamps = !opts.wall && this.features.has('timestamp-query');
+    this.profiler = new DispatchProfiler(this.device, stamps ? 'timestamp-query' : 'wall');
+  }
+
+  /** Wait for the profiled work and return one record per dispatch since startProfile(). */
+  async stopProfile(): Promise<Profile> {
+    const prof = this.profiler;
+    if (!prof) throw new Error('stopProfile: no profile is running');
+    try {
+      await this.sync();
+    } finally {
+      this.profiler = null;
+    }
+    const out = await prof.finish(this.uniformRing);
+    await this.throwPendingErrors();
+    return out;
   }
 
   /** Wait for all submitted work and raise any error it produced. */

@@ -2,6 +2,7 @@
 // permute, slice, expand) share storage; every op's output is a fresh contiguous tensor.
 
 import type { Engine } from './engine.js';
+import type { BackwardOptions } from './autograd.js';
 import { contiguousStrides, fmt, numel, type Shape } from './shape.js';
 import * as view from './ops/view.js';
 
@@ -18,9 +19,18 @@ export interface GradNode {
   op: string;
   inputs: Tensor[];
   backward: (grad: Tensor) => (Tensor | null)[];
+  /** Tensors the op made only for its backward; disposed once that has run. */
+  saved?: Tensor[];
+  /** Set once backward has run through this node without retainGraph. */
+  released?: boolean;
 }
 
 let nextTensorId = 0;
+
+/** The id the next tensor will get: every tensor made from now on has an id at least this. */
+export function tensorIdWatermark(): number {
+  return nextTensorId;
+}
 
 export class Tensor {
   readonly id = nextTensorId++;
@@ -102,8 +112,8 @@ export class Tensor {
   }
 
   /** Run the tape backward from this tensor (a scalar unless a gradient is given). */
-  backward(grad?: Tensor): void {
-    this.engine.backward(this, grad);
+  backward(grad?: Tensor, opts?: BackwardOptions): void {
+    this.engine.backward(this, grad, opts);
   }
 
   // ---------------------------------------------------------------- views (see ops/view.ts)

@@ -52,7 +52,7 @@ export function stepConfig(net: StepNet, views: number, selectRes: number): Trai
   });
 }
 
-function syntheticBatch(net: StepNet, rng: Rng) {
+export function syntheticBatch(net: StepNet, rng: Rng) {
   const images: Image[] = Array.from({ length: net.batch }, (_, i) => ({
     pixels: Uint8Array.from({ length: net.channels * net.size * net.size }, () => rng.int(256)),
     height: net.size,
@@ -62,7 +62,7 @@ function syntheticBatch(net: StepNet, rng: Rng) {
   return packBatch(images, images.map((_, i) => i));
 }
 
-function disposeMethod(m: Method): void {
+export function disposeMethod(m: Method): void {
   for (const s of m.optimizer.stateDict().state) for (const t of Object.values(s.buffers)) t.dispose();
   for (const p of m.model.parameters()) p.dispose();
   for (const [, b] of m.model.namedBuffers()) b.dispose();
@@ -160,7 +160,7 @@ function netCases(net: StepNet, grid: [number, number][], quick: (views: number,
 // The demo's narrow ResNet-18 on 28 px grey images at batch 64, with 4 and 8 views; the full-width
 // ResNet-18 and ViT-tiny/4 on 32 px colour images at batch 4 with 4 views only, since one full-width
 // step at batch 64 takes ~45 s on lavapipe (bench/RESULTS.md) and an 8-view HVP step several times that.
-const NARROW: StepNet = { label: 'resnet18 8/16/32/64', arch: 'resnet18', widths: [8, 16, 32, 64], size: 28, channels: 1, batch: 64, dim: 256, predDim: 64 };
+export const NARROW: StepNet = { label: 'resnet18 8/16/32/64', arch: 'resnet18', widths: [8, 16, 32, 64], size: 28, channels: 1, batch: 64, dim: 256, predDim: 64 };
 const FULL: StepNet = { label: 'resnet18', arch: 'resnet18', widths: [], size: 32, channels: 3, batch: 4, dim: 2048, predDim: 512 };
 const VIT: StepNet = { label: 'vit_tiny/4', arch: 'vit_tiny', widths: [], size: 32, channels: 3, batch: 4, dim: 2048, predDim: 512 };
 

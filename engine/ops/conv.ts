@@ -103,6 +103,7 @@ function launch(engine: Engine, q: Launch): void {
       Math.ceil(p.m! / (tile.TM * tile.WY)),
       q.slices ?? 1,
     ],
+    flops: 2 * p.m! * p.n! * (q.mode === 'DW' ? p.images! * p.oh! * p.ow! : p.kc! * p.taps_h! * p.taps_w!),
   });
 }
 

@@ -1,6 +1,7 @@
 // The launcher behind every elementwise op: broadcasting, strided inputs, up to three operands.
 
 import type { Engine } from '../engine.js';
+import type { Kernel } from '../runtime.js';
 import type { Tensor } from '../tensor.js';
 import { broadcastShapes, collapseDims, numel, type Shape } from '../shape.js';
 import { grid1d } from '../runtime.js';
@@ -17,6 +18,27 @@ export function checkInputs(op: string, inputs: Tensor[]): Engine {
   }
   return engine;
 }
+
+/** One Kernel object per variant, so the runtime finds its pipeline without hashing the defines. */
+const kernels = new Map<string, Kernel>();
+
+function kernelFor(op: string, expr: string, nIn: number, strided: boolean): Kernel {
+  const key = `${op}\u0000${nIn}${strided ? 's' : 'c'}${expr}`;
+  let k = kernels.get(key);
+  if (!k) {
+    k = {
+      name: op,
+      source,
+      defines: { IN0: nIn > 0, IN1: nIn > 1, IN2: nIn > 2, OUT_BINDING: nIn + 1, STRIDED: strided, EXPR: expr },
+    };
+    kernels.set(key, k);
+  }
+  return k;
+}
+
+/** Uniforms are copied out at dispatch, so one block serves every launch. */
+const u = new Uint32Array(4 + 4 + 4 + 8 * 4);
+const f = new Float32Array(u.buffer);
 
 /** Strides of `t` seen through a broadcast to `shape` (0 along broadcast axes). */
 function broadcastStrides(t: Tensor, shape: Shape): number[] {
@@ -50,8 +72,7 @@ export function mapKernel(
   const flat = collapseDims(shape, [out.strides, ...strides]);
   const rank = flat.shape.length;
   if (rank > MAX_RANK) throw new Error(`${op}: rank ${rank} exceeds ${MAX_RANK} after merging contiguous axes`);
-  const u = new Uint32Array(4 + 4 + 4 + 8 * 4);
-  const f = new Float32Array(u.buffer);
+  u.fill(0);
   const [gx, gy] = grid1d(Math.ceil(n / WG));
   u[0] = n;
   u[1] = rank;
@@ -63,22 +84,13 @@ export function mapKernel(
     inputs.forEach((_, k) => (u[20 + 8 * k + d] = flat.strides[k + 1][d]));
   }
   engine.backend.dispatch({
-    kernel: {
-      name: op,
-      source,
-      defines: {
-        IN0: inputs.length > 0,
-        IN1: inputs.length > 1,
-        IN2: inputs.length > 2,
-        OUT_BINDING: inputs.length + 1,
-        STRIDED: !contig,
-        EXPR: expr,
-      },
-    },
+    kernel: kernelFor(op, expr, inputs.length, !contig),
     inputs: inputs.map((t) => t.buffer),
     outputs: [out.buffer],
     uniforms: u,
     workgroups: [gx, gy],
+    flops: n,
+    bytes: (inputs.length + 1) * n * 4,
   });
   return out;
 }

@@ -81,6 +81,7 @@ function gemm(a: Operand, b: Operand, batch: number, m: number, k: number, n: nu
     outputs: [out.buffer],
     uniforms: u,
     workgroups: [Math.ceil(n / bn), Math.ceil(m / bm), batch],
+    flops: 2 * batch * m * n * k,
   });
   return out;
 }
