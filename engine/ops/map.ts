@@ -25,6 +25,34 @@ function broadcastStrides(t: Tensor, shape: Shape): number[] {
 }
 
 /**
+ * Units (elements or vec4s) per invocation along the innermost axis of a strided launch. A CPU adapter
+ * runs integer division one lane at a time, so it pays for locating a row once per several units; a
+ * GPU keeps one unit per invocation, where neighbouring invocations read neighbouring addresses.
+ */
+export function chunkFor(engine: Engine): number {
+  return engine.backend.isCpuAdapter ? 8 : 1;
+}
+
+/**
+ * The launch in vec4 units (see shaders/elementwise.wgsl), or null when the layout does not allow it:
+ * the merged innermost axis must be a multiple of 4 (or the only axis, the tail then written into the
+ * output's padding), and each input must walk it with stride 1 (read as vec4s: its offset and outer
+ * strides must be multiples of 4 and are given in vec4s) or stride 0 (read once and splat).
+ */
+function vec4Layout(shape: number[], strides: number[][], offsets: number[]): { shape: number[]; strides: number[][]; offsets: number[] } | null {
+  const last = shape.length - 1;
+  if (shape[last] % 4 !== 0 && last > 0) return null;
+  const vecInput = (s: number[]) => s[last] === 1;
+  const fits = strides.every((s, k) => s[last] === 0 || (vecInput(s) && offsets[k] % 4 === 0 && s.every((v, d) => d === last || v % 4 === 0)));
+  if (!fits) return null;
+  return {
+    shape: shape.map((d, i) => (i === last ? Math.ceil(d / 4) : d)),
+    strides: strides.map((s) => (vecInput(s) ? s.map((v, d) => (d === last ? 1 : v / 4)) : s)),
+    offsets: offsets.map((o, k) => (vecInput(strides[k]) ? o / 4 : o)),
+  };
+}
+
+/**
  * out = EXPR(a, b, c, s) elementwise, with NumPy broadcasting. `expr` is WGSL over f32 values a, b, c
  * and the vec4 of scalars s. Returns a new contiguous tensor of the broadcast shape.
  */
@@ -44,24 +72,32 @@ export function mapKernel(
   const out = engine.empty(shape);
   const n = numel(shape);
   if (n === 0) return out;
-  const strides = inputs.map((t) => broadcastStrides(t, shape));
-  const contig = strides.every((s) => s.every((v, i) => v === out.strides[i] || shape[i] === 1));
   // The output is contiguous, so merging axes that all inputs also walk contiguously keeps indexing valid.
-  const flat = collapseDims(shape, [out.strides, ...strides]);
+  const flat = collapseDims(shape, [out.strides, ...inputs.map((t) => broadcastStrides(t, shape))]);
   const rank = flat.shape.length;
   if (rank > MAX_RANK) throw new Error(`${op}: rank ${rank} exceeds ${MAX_RANK} after merging contiguous axes`);
+  const strides = flat.strides.slice(1);
+  const offsets = inputs.map((t) => t.offset);
+  const vec = vec4Layout(flat.shape, strides, offsets);
+  const unitShape = vec?.shape ?? flat.shape;
+  const chunk = rank > 1 ? chunkFor(engine) : 1;
+  const inner = unitShape[rank - 1];
+  const chunks = Math.ceil(inner / chunk);
+  const invocations = (numel(unitShape) / inner) * chunks;
   const u = new Uint32Array(4 + 4 + 4 + 8 * 4);
   const f = new Float32Array(u.buffer);
-  const [gx, gy] = grid1d(Math.ceil(n / WG));
-  u[0] = n;
+  const [gx, gy] = grid1d(Math.ceil(invocations / WG));
+  u[0] = invocations;
   u[1] = rank;
   u[2] = gx * WG;
+  u[3] = chunks;
   for (let i = 0; i < 4; i++) f[4 + i] = scalars[i] ?? 0;
-  inputs.forEach((t, k) => (u[8 + k] = t.offset));
+  (vec?.offsets ?? offsets).forEach((o, k) => (u[8 + k] = o));
   for (let d = 0; d < rank; d++) {
-    u[12 + d] = flat.shape[d];
-    inputs.forEach((_, k) => (u[20 + 8 * k + d] = flat.strides[k + 1][d]));
+    u[12 + d] = unitShape[d];
+    inputs.forEach((_, k) => (u[20 + 8 * k + d] = (vec?.strides ?? strides)[k][d]));
   }
+  const type = (k: number) => (vec && strides[k]?.[rank - 1] === 1 ? 'vec4<f32>' : 'f32');
   engine.backend.dispatch({
     kernel: {
       name: op,
@@ -70,8 +106,13 @@ export function mapKernel(
         IN0: inputs.length > 0,
         IN1: inputs.length > 1,
         IN2: inputs.length > 2,
+        T0: type(0),
+        T1: type(1),
+        T2: type(2),
         OUT_BINDING: inputs.length + 1,
-        STRIDED: !contig,
+        VEC: !!vec,
+        STRIDED: rank > 1,
+        CHUNK: chunk,
         EXPR: expr,
       },
     },
