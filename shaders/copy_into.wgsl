@@ -1,37 +1,69 @@
 // dst[view] = src for a strided destination view (a slice of a larger tensor): the write half of
-// concat and of slice's backward. Both sides are addressed through their own strides.
+// concat and of slice's backward, and clone. Both sides are addressed through their own strides,
+// after the launcher (engine/ops/view.ts) has merged the axes both walk alike: a contiguous copy
+// arrives with rank 1 and runs without index math (STRIDED false).
+//
+// VEC: each invocation moves one vec4 along the innermost axis (shape, strides and offsets then
+// count vec4s): 16 bytes per load and store is what reaches the adapter's copy bandwidth. Chosen
+// only when the innermost axis is contiguous on both sides and every offset and outer stride is a
+// multiple of 4 elements.
 
 // Elements are moved as u32 bits whatever the dtype: a float copy may flush subnormals to zero on GPUs
 // (WGSL allows it) and would corrupt integer tensors, whose small values are subnormal bit patterns;
 // copies (clone, loadStateDict, concat) must be bit-exact.
 struct Params {
-  n: u32,
+  n: u32,          // invocations that do work
   rank: u32,
   row_width: u32,
-  _pad: u32,
+  chunks: u32,     // STRIDED: invocations per row, ceil(inner / CHUNK)
   off: vec4<u32>,  // x: src offset, y: dst offset
   shape: array<vec4<u32>, 2>,
   src_str: array<vec4<u32>, 2>,
   dst_str: array<vec4<u32>, 2>,
 }
 
+#if ${VEC}
+alias W = vec4<u32>;
+#else
+alias W = u32;
+#endif
+
 @group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> src: array<u32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<u32>;
+@group(0) @binding(1) var<storage, read> src: array<W>;
+@group(0) @binding(2) var<storage, read_write> dst: array<W>;
+
+const CHUNK = ${CHUNK}u;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * u.row_width;
   if (i >= u.n) { return; }
+#if ${STRIDED}
+  // Invocation i moves CHUNK consecutive units of one row (as in shaders/elementwise.wgsl): the row's
+  // integer divisions are paid once per CHUNK units, none for the outermost axis.
+  let last = u.rank - 1u;
+  let inner = u.shape[last / 4u][last % 4u];
+  let row = i / u.chunks;
+  let j0 = (i - row * u.chunks) * CHUNK;
   var si = u.off.x;
   var di = u.off.y;
-  var rem = i;
-  for (var d = i32(u.rank) - 1; d >= 0; d--) {
+  var rem = row;
+  for (var d = i32(u.rank) - 2; d >= 0; d--) {
     let size = u.shape[d / 4][d % 4];
-    let idx = rem % size;
-    rem = rem / size;
+    var idx = rem;
+    if (d > 0) {
+      rem = idx / size;
+      idx -= rem * size;
+    }
     si += idx * u.src_str[d / 4][d % 4];
     di += idx * u.dst_str[d / 4][d % 4];
   }
-  dst[di] = src[si];
+  let ss = u.src_str[last / 4u][last % 4u];
+  let ds = u.dst_str[last / 4u][last % 4u];
+  for (var j = j0; j < min(j0 + CHUNK, inner); j++) {
+    dst[di + j * ds] = src[si + j * ss];
+  }
+#else
+  dst[u.off.y + i * u.dst_str[0].x] = src[u.off.x + i * u.src_str[0].x];
+#endif
 }

@@ -1,13 +1,22 @@
 // Broadcasting elementwise map over up to three f32 inputs, any of them strided (views, broadcasts as
 // stride 0). EXPR is an f32 expression of a, b, c (the inputs at this index) and s (four scalars).
-// When every input is laid out like the output (CONTIG), the index math is skipped: that is the
-// common case inside a network and keeps these kernels memory-bound rather than ALU-bound.
+// The launcher merges axes that every operand walks alike first (engine/ops/map.ts), so a contiguous
+// op reaches here with rank 1 and runs without index math (STRIDED false): that is the common case
+// inside a network and keeps these kernels memory-bound rather than ALU-bound.
+//
+// VEC: each invocation makes four outputs along the innermost axis. An input whose innermost stride
+// is 1 is read as one vec4 (T<k> = vec4<f32>, its offset and outer strides counted in vec4s); one whose
+// innermost stride is 0 (a per-row or per-channel broadcast, a scalar tensor) is read once and splat
+// (T<k> = f32). Moving 16 bytes per load and store is what brings a copy-like op to the adapter's
+// bandwidth; the launcher picks VEC only when the innermost axis and every vec4 input's offset and
+// outer strides are multiples of 4 (a tail past the last whole vec4 lands in the fresh output's padding,
+// as pool buffers are multiples of 64 bytes).
 
 struct Params {
-  n: u32,
+  n: u32,          // invocations that do work
   rank: u32,
   row_width: u32,  // threads per grid row: linear index = gid.x + gid.y * row_width
-  _pad: u32,
+  chunks: u32,     // STRIDED: invocations per row, ceil(inner / CHUNK)
   s: vec4<f32>,
   off: vec4<u32>,
   shape: array<vec4<u32>, 2>,
@@ -16,48 +25,85 @@ struct Params {
   str2: array<vec4<u32>, 2>,
 }
 
+#if ${VEC}
+alias V = vec4<f32>;
+#else
+alias V = f32;
+#endif
+
 @group(0) @binding(0) var<uniform> u: Params;
 #if ${IN0}
-@group(0) @binding(1) var<storage, read> in0: array<f32>;
+@group(0) @binding(1) var<storage, read> in0: array<${T0}>;
 #endif
 #if ${IN1}
-@group(0) @binding(2) var<storage, read> in1: array<f32>;
+@group(0) @binding(2) var<storage, read> in1: array<${T1}>;
 #endif
 #if ${IN2}
-@group(0) @binding(3) var<storage, read> in2: array<f32>;
+@group(0) @binding(3) var<storage, read> in2: array<${T2}>;
 #endif
-@group(0) @binding(${OUT_BINDING}) var<storage, read_write> out: array<f32>;
+@group(0) @binding(${OUT_BINDING}) var<storage, read_write> out: array<V>;
+
+const CHUNK = ${CHUNK}u;
+
+fn f(a: f32, b: f32, c: f32, s: vec4<f32>) -> f32 {
+  return ${EXPR};
+}
+
+fn store(o: u32, i0: u32, i1: u32, i2: u32) {
+  var a = V(0.0);
+  var b = V(0.0);
+  var c = V(0.0);
+#if ${IN0}
+  a = V(in0[i0]);
+#endif
+#if ${IN1}
+  b = V(in1[i1]);
+#endif
+#if ${IN2}
+  c = V(in2[i2]);
+#endif
+#if ${VEC}
+  out[o] = vec4(f(a.x, b.x, c.x, u.s), f(a.y, b.y, c.y, u.s), f(a.z, b.z, c.z, u.s), f(a.w, b.w, c.w, u.s));
+#else
+  out[o] = f(a, b, c, u.s);
+#endif
+}
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * u.row_width;
   if (i >= u.n) { return; }
-  var i0 = u.off.x + i;
-  var i1 = u.off.y + i;
-  var i2 = u.off.z + i;
 #if ${STRIDED}
-  i0 = u.off.x;
-  i1 = u.off.y;
-  i2 = u.off.z;
-  var rem = i;
-  for (var d = i32(u.rank) - 1; d >= 0; d--) {
+  // Invocation i makes CHUNK consecutive units of one row (a row: the innermost axis), so the integer
+  // divisions that locate the row, which a CPU adapter runs one lane at a time, are paid once per
+  // CHUNK units; the outermost axis needs no division since its index is what remains.
+  let inner = u.shape[(u.rank - 1u) / 4u][(u.rank - 1u) % 4u];
+  let row = i / u.chunks;
+  let j0 = (i - row * u.chunks) * CHUNK;
+  var rem = row;
+  var i0 = u.off.x;
+  var i1 = u.off.y;
+  var i2 = u.off.z;
+  for (var d = i32(u.rank) - 2; d >= 0; d--) {
     let size = u.shape[d / 4][d % 4];
-    let idx = rem % size;
-    rem = rem / size;
+    var idx = rem;
+    if (d > 0) {
+      rem = idx / size;
+      idx -= rem * size;
+    }
     i0 += idx * u.str0[d / 4][d % 4];
     i1 += idx * u.str1[d / 4][d % 4];
     i2 += idx * u.str2[d / 4][d % 4];
   }
+  let last = u.rank - 1u;
+  let s0 = u.str0[last / 4u][last % 4u];
+  let s1 = u.str1[last / 4u][last % 4u];
+  let s2 = u.str2[last / 4u][last % 4u];
+  for (var j = j0; j < min(j0 + CHUNK, inner); j++) {
+    store(row * inner + j, i0 + j * s0, i1 + j * s1, i2 + j * s2);
+  }
+#else
+  // Rank 1: each input walks with stride 1 or 0.
+  store(i, u.off.x + i * u.str0[0].x, u.off.y + i * u.str1[0].x, u.off.z + i * u.str2[0].x);
 #endif
-  let s = u.s;
-#if ${IN0}
-  let a = in0[i0];
-#endif
-#if ${IN1}
-  let b = in1[i1];
-#endif
-#if ${IN2}
-  let c = in2[i2];
-#endif
-  out[i] = ${EXPR};
 }

@@ -1,7 +1,11 @@
 // Layer normalisation over the last axis of a contiguous [rows, D] input (nn.LayerNorm), three modes:
-//   FORWARD:    one workgroup per row: mean, then Σ(x - mean)² in a second pass over the row (exact
-//               for rows with a large offset), y = x̂·w + b; saves mean and rstd per row.
-//   BACKWARD_X: one workgroup per row: with ĝ = g·w, dx = rstd·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)).
+//   FORWARD:    mean, then Σ(x - mean)² in a second pass over the row (exact for rows with a large
+//               offset), y = x̂·w + b; saves mean and rstd per row.
+//   BACKWARD_X: with ĝ = g·w, dx = rstd·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)).
+//   Both: TPR threads per row, WG / TPR rows per workgroup (engine/ops/row-layout.ts picks TPR from D:
+//   enough threads to cover a ViT row, none idle on short rows). TPR = 1 (a CPU adapter) is a thread
+//   per row with no workgroup memory and no barriers, which a CPU runs as plain loops; wider rows sum
+//   their threads' partials in workgroup memory.
 //   BACKWARD_W: column partial sums of g·x̂ and g over a chunk of CHUNK rows, one thread per column
 //               (neighbouring threads read neighbouring addresses); the chunks are summed afterwards.
 // Bindings that depend on the affine flags are numbered by the caller (B_* defines).
@@ -39,21 +43,29 @@ struct Params {
 @group(0) @binding(${B_OUT}) var<storage, read_write> out: array<f32>;
 #endif
 
-const WG = 256u;
+const WG = ${WG}u;
+const TPR = ${TPR}u;
 const CHUNK = ${CHUNK}u;
 
+#if ${SHARED}
 var<workgroup> partial: array<vec2<f32>, WG>;
+#endif
 
-fn sum_wg(v: vec2<f32>, lid: u32) -> vec2<f32> {
+/** Sum of v over the TPR threads of this thread's row (t: its index within the row). */
+fn sum_row(v: vec2<f32>, lid: u32, t: u32) -> vec2<f32> {
+#if ${SHARED}
   partial[lid] = v;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { partial[lid] += partial[lid + s]; }
+  for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) { partial[lid] += partial[lid + s]; }
     workgroupBarrier();
   }
-  let r = partial[0];
+  let r = partial[lid - t];
   workgroupBarrier();  // everyone has read the result before the next call overwrites it
   return r;
+#else
+  return v;
+#endif
 }
 
 fn weight(k: u32) -> f32 {
@@ -65,7 +77,7 @@ fn weight(k: u32) -> f32 {
 }
 
 #if ${BACKWARD_W}
-@compute @workgroup_size(WG)
+@compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let col = gid.x;
   if (col >= u.d) { return; }
@@ -83,30 +95,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #else
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * u.row_width;
-  if (row >= u.rows) { return; }  // uniform across the workgroup: barriers stay legal
+  let t = lid % TPR;
+  let r = (wid.x + wid.y * u.row_width) * (WG / TPR) + lid / TPR;
+  // Threads past the last row compute the last row again and store nothing: every thread reaches
+  // the barriers.
+  let row = min(r, u.rows - 1u);
+  let live = r < u.rows;
   let base = row * u.d;
   let n = f32(u.d);
 #if ${FORWARD}
   var s = 0.0;
-  for (var k = lid; k < u.d; k += WG) { s += x[u.off_x + base + k]; }
-  let mu = sum_wg(vec2(s, 0.0), lid).x / n;
+  for (var k = t; k < u.d; k += TPR) { s += x[u.off_x + base + k]; }
+  let mu = sum_row(vec2(s, 0.0), lid, t).x / n;
   // Corrected two-pass variance: Σd² - (Σd)²/n removes the rounding error left in mu.
   var acc = vec2(0.0, 0.0);
-  for (var k = lid; k < u.d; k += WG) {
+  for (var k = t; k < u.d; k += TPR) {
     let dv = x[u.off_x + base + k] - mu;
     acc += vec2(dv * dv, dv);
   }
-  let t = sum_wg(acc, lid);
-  let rs = inverseSqrt(max(t.x - t.y * t.y / n, 0.0) / n + u.eps);
-  for (var k = lid; k < u.d; k += WG) {
+  let v = sum_row(acc, lid, t);
+  let rs = inverseSqrt(max(v.x - v.y * v.y / n, 0.0) / n + u.eps);
+  if (!live) { return; }
+  for (var k = t; k < u.d; k += TPR) {
     var y = (x[u.off_x + base + k] - mu) * rs * weight(k);
 #if ${HAS_B}
     y += b[u.off_b + k];
 #endif
     out[base + k] = y;
   }
-  if (lid == 0u) {
+  if (t == 0u) {
     mean_out[row] = mu;
     rstd_out[row] = rs;
   }
@@ -114,15 +131,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let mu = mean[row];
   let rs = rstd[row];
   var acc = vec2(0.0, 0.0);  // (Σ ĝ, Σ ĝ·x̂)
-  for (var k = lid; k < u.d; k += WG) {
+  for (var k = t; k < u.d; k += TPR) {
     let gh = g[u.off_g + base + k] * weight(k);
     acc += vec2(gh, gh * (x[u.off_x + base + k] - mu) * rs);
   }
-  let t = sum_wg(acc, lid) / n;
-  for (var k = lid; k < u.d; k += WG) {
+  let m = sum_row(acc, lid, t) / n;
+  if (!live) { return; }
+  for (var k = t; k < u.d; k += TPR) {
     let gh = g[u.off_g + base + k] * weight(k);
     let xh = (x[u.off_x + base + k] - mu) * rs;
-    out[base + k] = rs * (gh - t.x - xh * t.y);
+    out[base + k] = rs * (gh - m.x - xh * m.y);
   }
 #endif
 }

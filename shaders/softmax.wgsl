@@ -1,7 +1,9 @@
 // Softmax and log-softmax along one axis of a contiguous tensor viewed as [outer, R, inner], forward
-// (BACKWARD false) and backward. One workgroup per row (o, i); its threads stride over the R entries
-// (stride `inner`, 1 for the last axis, which is the coalesced case). Stable: every exponent is taken
-// relative to the row max, found in the same pass as the sum by the online rescaling of reduce.wgsl.
+// (BACKWARD false) and backward. TPR threads per row (o, i), WG / TPR rows per workgroup, chosen from
+// R by engine/ops/row-layout.ts; a row's threads stride over its R entries (stride `inner`, 1 for the
+// last axis). TPR = 1 (a CPU adapter, or an inner axis, where neighbouring rows are neighbouring
+// addresses) is a thread per row with no workgroup memory and no barriers. Stable: every exponent is
+// taken relative to the row max.
 //   forward:   y = exp(x - m) / s            log: y = x - m - log(s)
 //   backward:  dx = y * (g - Σ g·y)          log: dx = g - exp(y) * Σ g
 
@@ -23,49 +25,58 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 #endif
 
-const WG = 256u;
+const WG = ${WG}u;
+const TPR = ${TPR}u;
 const NEG_INF = -3.4e38;
 
-// (running max, sum of exp(x - max)); the backward uses only .y as a plain sum.
-var<workgroup> partial: array<vec2<f32>, WG>;
-
-fn merge(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-#if ${BACKWARD}
-  return vec2(0.0, a.y + b.y);
-#else
-  let m = max(a.x, b.x);
-  return vec2(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));
+#if ${SHARED}
+var<workgroup> partial: array<f32, WG>;
 #endif
-}
 
-fn reduce_wg(v: vec2<f32>, lid: u32) -> vec2<f32> {
+/** max (is_max) or sum of v over the TPR threads of this thread's row (t: its index in the row). */
+fn reduce_row(v: f32, lid: u32, t: u32, is_max: bool) -> f32 {
+#if ${SHARED}
   partial[lid] = v;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { partial[lid] = merge(partial[lid], partial[lid + s]); }
+  for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) {
+      let o = partial[lid + s];
+      partial[lid] = select(partial[lid] + o, max(partial[lid], o), is_max);
+    }
     workgroupBarrier();
   }
-  return partial[0];
+  let r = partial[lid - t];
+  workgroupBarrier();  // everyone has read the result before the next call overwrites it
+  return r;
+#else
+  return v;
+#endif
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * u.row_width;
-  if (row >= u.outer * u.inner) { return; }  // uniform across the workgroup: barriers stay legal
+  let t = lid % TPR;
+  let rr = (wid.x + wid.y * u.row_width) * (WG / TPR) + lid / TPR;
+  // Threads past the last row compute the last row again and store nothing: every thread reaches
+  // the barriers.
+  let rows = u.outer * u.inner;
+  let row = min(rr, rows - 1u);
+  let live = rr < rows;
   let base = (row / u.inner) * u.r * u.inner + row % u.inner;
+  let step = TPR * u.inner;
+  let end = base + u.r * u.inner;
 #if ${BACKWARD}
-  var acc = vec2(0.0, 0.0);
-  for (var k = lid; k < u.r; k += WG) {
-    let j = base + k * u.inner;
+  var acc = 0.0;
+  for (var j = base + t * u.inner; j < end; j += step) {
 #if ${LOG}
-    acc.y += g[u.off_g + j];
+    acc += g[u.off_g + j];
 #else
-    acc.y += g[u.off_g + j] * x[u.off_x + j];
+    acc += g[u.off_g + j] * x[u.off_x + j];
 #endif
   }
-  let dot = reduce_wg(acc, lid).y;
-  for (var k = lid; k < u.r; k += WG) {
-    let j = base + k * u.inner;
+  let dot = reduce_row(acc, lid, t, false);
+  if (!live) { return; }
+  for (var j = base + t * u.inner; j < end; j += step) {
     let y = x[u.off_x + j];
 #if ${LOG}
     out[j] = g[u.off_g + j] - exp(y) * dot;
@@ -74,19 +85,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
   }
 #else
-  var acc = vec2(NEG_INF, 0.0);
-  for (var k = lid; k < u.r; k += WG) {
-    acc = merge(acc, vec2(x[u.off_x + base + k * u.inner], 1.0));
-  }
-  let ms = reduce_wg(acc, lid);
-  for (var k = lid; k < u.r; k += WG) {
-    let j = base + k * u.inner;
-    let d = x[u.off_x + j] - ms.x;
+  // Max first, then the sum of exponentials: one exp per element, where a running max rescales.
+  var m = NEG_INF;
+  for (var j = base + t * u.inner; j < end; j += step) { m = max(m, x[u.off_x + j]); }
+  m = reduce_row(m, lid, t, true);
+  var s = 0.0;
+  for (var j = base + t * u.inner; j < end; j += step) {
+    let e = exp(x[u.off_x + j] - m);
+    s += e;
 #if ${LOG}
-    out[j] = d - log(ms.y);
 #else
-    out[j] = exp(d) / ms.y;
+    if (live) { out[j] = e; }
 #endif
   }
+  s = reduce_row(s, lid, t, false);
+  if (!live) { return; }
+#if ${LOG}
+  let ls = log(s);
+  for (var j = base + t * u.inner; j < end; j += step) { out[j] = x[u.off_x + j] - m - ls; }
+#else
+  for (var j = base + t * u.inner; j < end; j += step) { out[j] = out[j] / s; }
+#endif
 #endif
 }

@@ -5,7 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { ops, Rng, type Engine, type Tensor } from '../engine/index.js';
-import { engine, expectClose, fromGpu, gradcheck, randNd, toGpu } from './helpers.js';
+import { engine, gpuVariantEngine, expectClose, fromGpu, gradcheck, randNd, toGpu } from './helpers.js';
 import { Nd } from './ref.js';
 
 // ---------------------------------------------------------------- references
@@ -190,8 +190,8 @@ describe('indexSelect / gather / oneHot', async () => {
 
 // ---------------------------------------------------------------- concat / stack / split
 
-describe('concat / stack / split', async () => {
-  const e = await engine();
+for (const variant of ['default', 'gpu'] as const) describe(`concat / stack / split (${variant} kernels)`, async () => {
+  const e = await (variant === 'gpu' ? gpuVariantEngine() : engine());
   const rng = new Rng(23);
 
   async function check(xs: Nd[], gpu: (...t: Tensor[]) => Tensor, ref: (...x: Nd[]) => Nd, label: string) {
@@ -214,6 +214,51 @@ describe('concat / stack / split', async () => {
       (a, b, c) => ops.concat([a, b, c.transpose(1, 2)], 1),
       (a, b, c) => concatRef([a, b, c.permute([0, 2, 1])], 1),
       'concat 1',
+    );
+  });
+
+  // Windows whose offsets and row lengths are multiples of 4 take the vec4 copy; the others, and the
+  // tails of odd sizes, the scalar one.
+  for (const [axis, shapes] of [
+    [0, [[1], [3], [4], [5]]],
+    [0, [[1023], [4097]]],
+    [0, [[4, 8], [1, 8], [3, 8]]],
+    [1, [[3, 8], [3, 4], [3, 12]]],
+    [1, [[3, 5], [3, 3], [3, 70]]],
+  ] as [number, number[][]][]) {
+    it(`concat ${shapes.map((s) => `[${s}]`).join(' ')} along axis ${axis}`, async () => {
+      await check(
+        shapes.map((s) => randNd(s, rng)),
+        (...ts) => ops.concat(ts, axis),
+        (...xs) => concatRef(xs, axis),
+        `concat ${axis}`,
+      );
+    });
+  }
+
+  it('concat of windows at offsets 1 and 4 of a larger tensor', async () => {
+    await check(
+      [randNd([1030], rng), randNd([6, 16], rng)],
+      (a, b) => ops.concat([a.slice(0, 1, 9), a.slice(0, 4, 12), b.slice(1, 4, 12).reshape(-1)], 0),
+      (a, b) => Nd.from([...a.data.slice(1, 9), ...a.data.slice(4, 12), ...b.data.filter((_, i) => i % 16 >= 4 && i % 16 < 12)], [64]),
+      'concat windows',
+    );
+  });
+
+  it('slice backward writes the gradient into its window (offsets 1 and 4, a step, a middle axis)', async () => {
+    for (const [lo, hi, step] of [[1, 1024, 1], [4, 1028, 1], [3, 1030, 2]]) {
+      await check(
+        [randNd([1031], rng)],
+        (a) => ops.mul(a.slice(0, lo, hi, step), 2),
+        (a) => Nd.from([...a.data].filter((_, i) => i >= lo && i < hi && (i - lo) % step === 0).map((v) => 2 * v), [Math.ceil((hi - lo) / step)]),
+        `slice ${lo}:${hi}:${step}`,
+      );
+    }
+    await check(
+      [randNd([3, 20, 5], rng)],
+      (a) => ops.mul(a.slice(1, 4, 16), 2),
+      (a) => Nd.from([...a.data].filter((_, i) => Math.floor(i / 5) % 20 >= 4 && Math.floor(i / 5) % 20 < 16).map((v) => 2 * v), [3, 12, 5]),
+      'slice middle axis',
     );
   });
 

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { ops, Rng, type Engine, type Tensor } from '../engine/index.js';
-import { engine, expectClose, fromGpu, gradcheck, randNd, toGpu } from './helpers.js';
+import { engine, gpuVariantEngine, expectClose, fromGpu, gradcheck, randNd, toGpu } from './helpers.js';
 import { Nd, reduce, sumOf, zip } from './ref.js';
 
 // ---------------------------------------------------------------- float64 references
@@ -185,9 +185,20 @@ describe('batchNorm', async () => {
 
 // ---------------------------------------------------------------- layer norm
 
-describe('layerNorm', async () => {
-  const e = await engine();
+for (const variant of ['default', 'gpu'] as const) describe(`layerNorm (${variant} kernels)`, async () => {
+  const e = await (variant === 'gpu' ? gpuVariantEngine() : engine());
   const rng = new Rng(23);
+
+  // Row lengths around the thread layouts: 1, a partial vec4, ViT-tiny's 192 and ViT-small's 384, one
+  // past a 256-thread row; more rows than one workgroup holds, and a partial last workgroup.
+  for (const [rows, d] of [[3, 1], [5, 3], [67, 5], [130, 192], [9, 384], [4, 1025]]) {
+    it(`[${rows}, ${d}] affine: forward and gradients`, async () => {
+      const [x, w, b] = [randNd([rows, d], rng), randNd([d], rng), randNd([d], rng)];
+      const got = await run(e, () => ops.layerNorm(toGpu(e, x), toGpu(e, w), toGpu(e, b)));
+      expectClose(got, layerNormRef(x, w, b), { rtol: 1e-4, atol: 1e-4 });
+      await gradcheck(e, [x, w, b], (x, w, b) => ops.layerNorm(x, w, b), (x, w, b) => layerNormRef(x, w, b), { maxProbes: 6 });
+    });
+  }
 
   it('rows longer than a workgroup (D = 700), affine: forward and gradients', async () => {
     const [x, w, b] = [randNd([3, 5, 700], rng), randNd([700], rng), randNd([700], rng)];
@@ -224,11 +235,15 @@ describe('layerNorm', async () => {
 
 // ---------------------------------------------------------------- softmax
 
-describe('softmax and logSoftmax', async () => {
-  const e = await engine();
+for (const variant of ['default', 'gpu'] as const) describe(`softmax and logSoftmax (${variant} kernels)`, async () => {
+  const e = await (variant === 'gpu' ? gpuVariantEngine() : engine());
   const rng = new Rng(37);
   const cases: { name: string; shape: number[]; axis: number }[] = [
     { name: 'last axis, K = 700', shape: [3, 700], axis: -1 },
+    { name: 'last axis, K = 1', shape: [4, 1], axis: -1 },
+    { name: 'last axis, K = 5, rows past a workgroup', shape: [70, 5], axis: -1 },
+    { name: "last axis, ViT-tiny's K = 65", shape: [2, 3, 65], axis: -1 },
+    { name: 'last axis, K = 1025', shape: [2, 1025], axis: -1 },
     { name: 'middle axis', shape: [4, 9, 5], axis: 1 },
     { name: 'first axis', shape: [7, 3, 2], axis: 0 },
   ];

@@ -18,7 +18,17 @@ interface Row {
   noGrad?: boolean;
   /** Inputs to check gradients for (default: all). */
   wrt?: number[];
+  /** Also run on the GPU kernel variants (the row hits a launch that differs between them). */
+  variants?: boolean;
 }
+
+const addRef = (a: Nd, b: Nd) => zip((x, y) => x + y, a, b);
+/** x[start:] of a 1-D Nd. */
+const tail = (x: Nd, start: number) => Nd.from(x.data.slice(start), [x.size - start]);
+const cols = (x: Nd, lo: number, hi: number) => {
+  const [r, c] = x.shape;
+  return Nd.from([...Array(r).keys()].flatMap((i) => [...x.data.slice(i * c + lo, i * c + hi)]), [r, hi - lo]);
+};
 
 const erf = (x: number) => {
   // High-precision series/continued fraction via the complementary error function is overkill here:
@@ -64,6 +74,27 @@ const rows: Row[] = [
   // non-contiguous inputs (transposed views)
   { name: 'mul transposed', shapes: [[7, 9], [9, 7]], gpu: (a, b) => ops.mul(a.T, b), ref: (a, b) => zip((x, y) => x * y, T(a), b) },
   { name: 'exp of slice', shapes: [[10, 6]], gpu: (a) => ops.exp(a.slice(0, 1, 9, 2)), ref: (a) => Nd.from([0, 1, 2, 3].flatMap((r) => [...a.data.slice((1 + 2 * r) * 6, (2 + 2 * r) * 6)].map(Math.exp)), [4, 6]) },
+  // the contiguous vec4 path and its scalar tail, scalar and broadcast operands, offsets not multiple of 4
+  ...[1, 3, 4, 5, 1023, 4097].map((n): Row => ({ name: `add contiguous [${n}]`, shapes: [[n], [n]], gpu: ops.add, ref: addRef, variants: true })),
+  { name: 'relu [4097]', shapes: [[4097]], gpu: ops.relu, ref: (a) => a.map((x) => Math.max(x, 0)), variants: true },
+  { name: 'mul scalar [1023]', shapes: [[1023]], gpu: (a) => ops.mul(a, -1.5), ref: (a) => a.map((x) => -1.5 * x), variants: true },
+  { name: 'where contiguous [5, 12]', shapes: [[5, 12], [5, 12], [5, 12]], gpu: (c, a, b) => ops.where(ops.gt(c, 0), a, b), wrt: [1, 2], ref: (c, a, b) => zip((x, y, z) => (x > 0 ? y : z), c, a, b), variants: true },
+  { name: 'add per-row vector [7, 12] + [12]', shapes: [[7, 12], [12]], gpu: ops.add, ref: addRef, variants: true },
+  { name: 'add per-row vector [37, 70] + [70]', shapes: [[37, 70], [70]], gpu: ops.add, ref: addRef, variants: true },
+  { name: 'mul per-channel [2, 3, 4, 4] * [3, 1, 1]', shapes: [[2, 3, 4, 4], [3, 1, 1]], gpu: ops.mul, ref: (a, b) => zip((x, y) => x * y, a, b), variants: true },
+  { name: 'mul per-channel [2, 3, 5] * [3, 1]', shapes: [[2, 3, 5], [3, 1]], gpu: ops.mul, ref: (a, b) => zip((x, y) => x * y, a, b), variants: true },
+  { name: 'add a [1] tensor to [1023]', shapes: [[1023], [1]], gpu: ops.add, ref: addRef, variants: true },
+  { name: 'add at offset 1 (scalar path)', shapes: [[1026], [1025]], gpu: (a, b) => ops.add(a.slice(0, 1), b), ref: (a, b) => addRef(tail(a, 1), b), variants: true },
+  { name: 'add at offset 4 (vec4 path, tail)', shapes: [[1029], [1025]], gpu: (a, b) => ops.add(a.slice(0, 4), b), ref: (a, b) => addRef(tail(a, 4), b), variants: true },
+  { name: 'exp of column window [6, 4:16]', shapes: [[6, 16]], gpu: (a) => ops.exp(a.slice(1, 4, 16)), ref: (a) => cols(a, 4, 16).map(Math.exp), variants: true },
+  { name: 'exp of column window [9, 3:33]', shapes: [[9, 40]], gpu: (a) => ops.exp(a.slice(1, 3, 33)), ref: (a) => cols(a, 3, 33).map(Math.exp), variants: true },
+  { name: 'mul transposed [33, 70]', shapes: [[33, 70], [70, 33]], gpu: (a, b) => ops.mul(a.T, b), ref: (a, b) => zip((x, y) => x * y, T(a), b), variants: true },
+  // copies: clone's vec4 path and tail, offsets, strided sources
+  ...[1, 3, 4, 5, 1023, 4097].map((n): Row => ({ name: `clone [${n}]`, shapes: [[n]], gpu: (a) => ops.clone(a), ref: (a) => a, variants: true })),
+  { name: 'clone at offset 3', shapes: [[1030]], gpu: (a) => ops.clone(a.slice(0, 3)), ref: (a) => tail(a, 3), variants: true },
+  { name: 'clone at offset 8', shapes: [[1030]], gpu: (a) => ops.clone(a.slice(0, 8)), ref: (a) => tail(a, 8), variants: true },
+  { name: 'clone of column window [5, 4:20]', shapes: [[5, 24]], gpu: (a) => ops.clone(a.slice(1, 4, 20)), ref: (a) => cols(a, 4, 20), variants: true },
+  { name: 'clone transposed [19, 70]', shapes: [[19, 70]], gpu: (a) => ops.clone(a.T), ref: (a) => T(a), variants: true },
   // reductions
   { name: 'sum all', shapes: [[7, 300]], gpu: (a) => ops.sum(a), ref: (a) => Nd.from([sumOf([...a.data])], []) },
   { name: 'sum axis 0', shapes: [[37, 5]], gpu: (a) => ops.sum(a, 0), ref: (a) => reduce(a, 0, sumOf, false) },
@@ -117,5 +148,5 @@ describe('ops against float64 references', async () => {
 // Kernels with separate CPU-adapter and GPU variants: run the GPU variants here too.
 describe('GPU kernel variants against float64 references', async () => {
   const e = await gpuVariantEngine();
-  for (const row of rows.filter((r) => /^(matmul|bmm|linear)/.test(r.name))) it(row.name, () => checkRow(e, row));
+  for (const row of rows.filter((r) => r.variants || /^(matmul|bmm|linear)/.test(r.name))) it(row.name, () => checkRow(e, row));
 });

@@ -1,5 +1,6 @@
 // Memory-bound row kernels, in GB/s of the bytes they must move (of_peak: against the run's best
-// copy): layer norm over ViT token rows and softmax over ViT attention-score rows.
+// copy): layer norm over ViT token rows and softmax over ViT attention-score rows, forward and
+// forward + backward, against tfjs (its layer norm as tfjs-layers builds it, and tf.grads).
 
 import type { Tensor as TfTensor } from '@tensorflow/tfjs-core';
 import { ops, Rng } from '../../engine/index.js';
@@ -16,19 +17,43 @@ export function tfjsLayerNorm(tf: Tf, x: TfTensor, w: TfTensor, b: TfTensor, eps
   return tf.batchNorm(x, mean, variance, b, w, eps);
 }
 
-/** layer norm over the last axis of [rows, d] with affine weight and bias, ViT's pre-norm. */
-export function layerNormCase(rows: number, d: number, what: string, quick: boolean): BenchCase {
+/**
+ * The same layer norm as elementwise ops, for tf.grads: the gradient of tfjs's batchNorm rejects
+ * moments of shape [rows, 1] (it reshapes them to the input's size).
+ */
+export function tfjsLayerNormComposed(tf: Tf, x: TfTensor, w: TfTensor, b: TfTensor, eps = 1e-5): TfTensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), w), b);
+}
+
+/**
+ * layer norm over the last axis of [rows, d] with affine weight and bias, ViT's pre-norm; `backward`
+ * adds the gradients of x, weight and bias (tf.grads of tfjsLayerNormComposed on the peer's side).
+ */
+export function layerNormCase(rows: number, d: number, what: string, quick: boolean, backward = false): BenchCase {
   return {
-    name: 'layer_norm',
+    name: backward ? 'layer_norm fwd+bwd' : 'layer_norm',
     shape: `${rows}x${d} (${what})`,
     quick,
-    // read x, write y, read weight and bias
-    bytes: (2 * rows * d + 2 * d) * 4,
+    // forward: read x, write y (weight and bias are small); backward: read x and g twice (dx, then
+    // dweight and dbias), write dx
+    bytes: ((backward ? 7 : 2) * rows * d + 2 * d) * 4,
     ours: async (ctx: BenchContext) => {
       const rng = new Rng(5);
-      const [x, w, b] = [ctx.engine.randn([rows, d], rng), ctx.engine.randn([d], rng), ctx.engine.randn([d], rng)];
-      const t = await timeOurs(ctx, () => [ops.layerNorm(x, w, b)]);
-      [x, w, b].forEach((p) => p.dispose());
+      const params = [ctx.engine.randn([rows, d], rng), ctx.engine.randn([d], rng), ctx.engine.randn([d], rng)];
+      params.forEach((p) => (p.requiresGrad = backward));
+      const [x, w, b] = params;
+      const t = await timeOurs(
+        ctx,
+        () => {
+          const y = ops.layerNorm(x, w, b);
+          if (!backward) return [y];
+          y.backward(ctx.engine.ones(y.shape));
+          return [];
+        },
+        params,
+      );
+      params.forEach((p) => p.dispose());
       return t;
     },
     peer: {
@@ -36,7 +61,8 @@ export function layerNormCase(rows: number, d: number, what: string, quick: bool
       run: async (ctx: BenchContext) => {
         const tf = ctx.tfjs!.tf;
         const [x, w, b] = [tf.randomNormal([rows, d]), tf.randomNormal([1, d]), tf.randomNormal([1, d])];
-        const t = await timeTfjs(ctx, () => [tfjsLayerNorm(tf, x, w, b)]);
+        const grads = tf.grads((x, w, b) => tfjsLayerNormComposed(tf, x, w, b));
+        const t = await timeTfjs(ctx, () => (backward ? grads([x, w, b]) : [tfjsLayerNorm(tf, x, w, b)]));
         [x, w, b].forEach((p) => p.dispose());
         return t;
       },
@@ -44,16 +70,27 @@ export function layerNormCase(rows: number, d: number, what: string, quick: bool
   };
 }
 
-/** softmax over the last axis of [rows, n]: attention probabilities of rows/n query rows. */
-export function softmaxCase(rows: number, n: number, what: string, quick: boolean): BenchCase {
+/** softmax over the last axis of [rows, n]: attention probabilities of rows/n query rows; `backward` adds dx. */
+export function softmaxCase(rows: number, n: number, what: string, quick: boolean, backward = false): BenchCase {
   return {
-    name: 'softmax',
+    name: backward ? 'softmax fwd+bwd' : 'softmax',
     shape: `${rows}x${n} (${what})`,
     quick,
-    bytes: 2 * rows * n * 4,
+    // forward: read x, write y; backward: read y and g, write dx
+    bytes: (backward ? 5 : 2) * rows * n * 4,
     ours: async (ctx: BenchContext) => {
       const x = ctx.engine.randn([rows, n], new Rng(6));
-      const t = await timeOurs(ctx, () => [ops.softmax(x, -1)]);
+      x.requiresGrad = backward;
+      const t = await timeOurs(
+        ctx,
+        () => {
+          const y = ops.softmax(x, -1);
+          if (!backward) return [y];
+          y.backward(ctx.engine.ones(y.shape));
+          return [];
+        },
+        [x],
+      );
       x.dispose();
       return t;
     },
@@ -62,7 +99,8 @@ export function softmaxCase(rows: number, n: number, what: string, quick: boolea
       run: async (ctx: BenchContext) => {
         const tf = ctx.tfjs!.tf;
         const x = tf.randomNormal([rows, n]);
-        const t = await timeTfjs(ctx, () => [tf.softmax(x, -1)]);
+        const grad = tf.grad((x) => tf.softmax(x, -1));
+        const t = await timeTfjs(ctx, () => [backward ? grad(x) : tf.softmax(x, -1)]);
         x.dispose();
         return t;
       },
@@ -70,9 +108,18 @@ export function softmaxCase(rows: number, n: number, what: string, quick: boolea
   };
 }
 
+const LN_TINY = [64 * 65, 192, 'vit_tiny/4 tokens, batch 64'] as const;
+const LN_SMALL = [32 * 197, 384, 'vit_small/16 tokens, batch 32'] as const;
+const SM_TINY = [64 * 3 * 65, 65, 'vit_tiny/4 scores, batch 64'] as const;
+const SM_SMALL = [16 * 6 * 197, 197, 'vit_small/16 scores, batch 16'] as const;
+
 export const normCases: BenchCase[] = [
-  layerNormCase(64 * 65, 192, 'vit_tiny/4 tokens, batch 64', true),
-  layerNormCase(32 * 197, 384, 'vit_small/16 tokens, batch 32', false),
-  softmaxCase(64 * 3 * 65, 65, 'vit_tiny/4 scores, batch 64', true),
-  softmaxCase(16 * 6 * 197, 197, 'vit_small/16 scores, batch 16', false),
+  layerNormCase(...LN_TINY, true),
+  layerNormCase(...LN_SMALL, false),
+  layerNormCase(...LN_TINY, true, true),
+  layerNormCase(...LN_SMALL, false, true),
+  softmaxCase(...SM_TINY, true),
+  softmaxCase(...SM_SMALL, false),
+  softmaxCase(...SM_TINY, true, true),
+  softmaxCase(...SM_SMALL, false, true),
 ];

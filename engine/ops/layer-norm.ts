@@ -5,7 +5,7 @@ import type { Tensor } from '../tensor.js';
 import type { Engine } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
-import { grid1d } from '../runtime.js';
+import { rowLayout } from './row-layout.js';
 import { checkInputs } from './map.js';
 import { contiguous, reshape, slice } from './view.js';
 import { sum } from './reduce.js';
@@ -33,12 +33,13 @@ function uniforms(s: Saved, eps: number, rowWidth: number, g: Tensor | null, w: 
 function forward(engine: Engine, s: Saved, w: Tensor | null, b: Tensor | null, eps: number): Tensor {
   const out = engine.empty(s.x.shape);
   const bind = bindings({ X: true, W: w, B: b, OUT: true, MEAN: true, RSTD: true });
-  const [gx, gy] = grid1d(s.rows);
+  const layout = rowLayout(engine, s.rows, s.d);
+  const [gx, gy] = layout.workgroups;
   engine.backend.dispatch({
     kernel: {
       name: 'layer_norm',
       source,
-      defines: { ...bind.defines, FORWARD: true, BACKWARD_W: false, HAS_W: !!w, HAS_B: !!b, CHUNK },
+      defines: { ...bind.defines, ...layout.defines, FORWARD: true, BACKWARD_W: false, HAS_W: !!w, HAS_B: !!b, CHUNK },
     },
     inputs: [s.x, w, b].filter((t): t is Tensor => !!t).map((t) => t.buffer),
     outputs: [out.buffer, s.mean.buffer, s.rstd.buffer],
@@ -51,12 +52,13 @@ function forward(engine: Engine, s: Saved, w: Tensor | null, b: Tensor | null, e
 function backwardX(engine: Engine, s: Saved, g: Tensor, w: Tensor | null): Tensor {
   const dx = engine.empty(s.x.shape);
   const bind = bindings({ X: true, G: true, MEAN: true, RSTD: true, W: w, OUT: true, B: false });
-  const [gx, gy] = grid1d(s.rows);
+  const layout = rowLayout(engine, s.rows, s.d);
+  const [gx, gy] = layout.workgroups;
   engine.backend.dispatch({
     kernel: {
       name: 'layer_norm_backward',
       source,
-      defines: { ...bind.defines, FORWARD: false, BACKWARD_W: false, HAS_W: !!w, HAS_B: false, CHUNK },
+      defines: { ...bind.defines, ...layout.defines, FORWARD: false, BACKWARD_W: false, HAS_W: !!w, HAS_B: false, CHUNK },
     },
     inputs: [s.x, g, s.mean, s.rstd, ...(w ? [w] : [])].map((t) => t.buffer),
     outputs: [dx.buffer],
@@ -75,7 +77,7 @@ function backwardWB(engine: Engine, s: Saved, g: Tensor): [Tensor, Tensor] {
     kernel: {
       name: 'layer_norm_backward_weight',
       source,
-      defines: { ...bind.defines, FORWARD: false, BACKWARD_W: true, HAS_W: false, HAS_B: false, CHUNK },
+      defines: { ...bind.defines, TPR: 1, WG: 256, SHARED: false, FORWARD: false, BACKWARD_W: true, HAS_W: false, HAS_B: false, CHUNK },
     },
     inputs: [s.x, g, s.mean, s.rstd].map((t) => t.buffer),
     outputs: [partial.buffer],

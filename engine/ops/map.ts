@@ -22,14 +22,27 @@ export function checkInputs(op: string, inputs: Tensor[]): Engine {
 /** One Kernel object per variant, so the runtime finds its pipeline without hashing the defines. */
 const kernels = new Map<string, Kernel>();
 
-function kernelFor(op: string, expr: string, nIn: number, strided: boolean): Kernel {
-  const key = `${op}\u0000${nIn}${strided ? 's' : 'c'}${expr}`;
+function kernelFor(op: string, expr: string, types: string[], vec: boolean, strided: boolean, chunk: number): Kernel {
+  const nIn = types.length;
+  const key = `${op}\u0000${types.join(',')}|${vec}|${strided}|${chunk}|${expr}`;
   let k = kernels.get(key);
   if (!k) {
     k = {
       name: op,
       source,
-      defines: { IN0: nIn > 0, IN1: nIn > 1, IN2: nIn > 2, OUT_BINDING: nIn + 1, STRIDED: strided, EXPR: expr },
+      defines: {
+        IN0: nIn > 0,
+        IN1: nIn > 1,
+        IN2: nIn > 2,
+        T0: types[0] ?? 'f32',
+        T1: types[1] ?? 'f32',
+        T2: types[2] ?? 'f32',
+        OUT_BINDING: nIn + 1,
+        VEC: vec,
+        STRIDED: strided,
+        CHUNK: chunk,
+        EXPR: expr,
+      },
     };
     kernels.set(key, k);
   }
@@ -44,6 +57,34 @@ const f = new Float32Array(u.buffer);
 function broadcastStrides(t: Tensor, shape: Shape): number[] {
   const lead = shape.length - t.ndim;
   return shape.map((d, i) => (i < lead || t.shape[i - lead] === 1 ? 0 : t.strides[i - lead]));
+}
+
+/**
+ * Units (elements or vec4s) per invocation along the innermost axis of a strided launch. A CPU adapter
+ * runs integer division one lane at a time, so it pays for locating a row once per several units; a
+ * GPU keeps one unit per invocation, where neighbouring invocations read neighbouring addresses.
+ */
+export function chunkFor(engine: Engine): number {
+  return engine.backend.isCpuAdapter ? 8 : 1;
+}
+
+/**
+ * The launch in vec4 units (see shaders/elementwise.wgsl), or null when the layout does not allow it:
+ * the merged innermost axis must be a multiple of 4 (or the only axis, the tail then written into the
+ * output's padding), and each input must walk it with stride 1 (read as vec4s: its offset and outer
+ * strides must be multiples of 4 and are given in vec4s) or stride 0 (read once and splat).
+ */
+function vec4Layout(shape: number[], strides: number[][], offsets: number[]): { shape: number[]; strides: number[][]; offsets: number[] } | null {
+  const last = shape.length - 1;
+  if (shape[last] % 4 !== 0 && last > 0) return null;
+  const vecInput = (s: number[]) => s[last] === 1;
+  const fits = strides.every((s, k) => s[last] === 0 || (vecInput(s) && offsets[k] % 4 === 0 && s.every((v, d) => d === last || v % 4 === 0)));
+  if (!fits) return null;
+  return {
+    shape: shape.map((d, i) => (i === last ? Math.ceil(d / 4) : d)),
+    strides: strides.map((s) => (vecInput(s) ? s.map((v, d) => (d === last ? 1 : v / 4)) : s)),
+    offsets: offsets.map((o, k) => (vecInput(strides[k]) ? o / 4 : o)),
+  };
 }
 
 /**
@@ -66,25 +107,33 @@ export function mapKernel(
   const out = engine.empty(shape);
   const n = numel(shape);
   if (n === 0) return out;
-  const strides = inputs.map((t) => broadcastStrides(t, shape));
-  const contig = strides.every((s) => s.every((v, i) => v === out.strides[i] || shape[i] === 1));
   // The output is contiguous, so merging axes that all inputs also walk contiguously keeps indexing valid.
-  const flat = collapseDims(shape, [out.strides, ...strides]);
+  const flat = collapseDims(shape, [out.strides, ...inputs.map((t) => broadcastStrides(t, shape))]);
   const rank = flat.shape.length;
   if (rank > MAX_RANK) throw new Error(`${op}: rank ${rank} exceeds ${MAX_RANK} after merging contiguous axes`);
+  const strides = flat.strides.slice(1);
+  const offsets = inputs.map((t) => t.offset);
+  const vec = vec4Layout(flat.shape, strides, offsets);
+  const unitShape = vec?.shape ?? flat.shape;
+  const chunk = rank > 1 ? chunkFor(engine) : 1;
+  const inner = unitShape[rank - 1];
+  const chunks = Math.ceil(inner / chunk);
+  const invocations = (numel(unitShape) / inner) * chunks;
   u.fill(0);
-  const [gx, gy] = grid1d(Math.ceil(n / WG));
-  u[0] = n;
+  const [gx, gy] = grid1d(Math.ceil(invocations / WG));
+  u[0] = invocations;
   u[1] = rank;
   u[2] = gx * WG;
+  u[3] = chunks;
   for (let i = 0; i < 4; i++) f[4 + i] = scalars[i] ?? 0;
-  inputs.forEach((t, k) => (u[8 + k] = t.offset));
+  (vec?.offsets ?? offsets).forEach((o, k) => (u[8 + k] = o));
   for (let d = 0; d < rank; d++) {
-    u[12 + d] = flat.shape[d];
-    inputs.forEach((_, k) => (u[20 + 8 * k + d] = flat.strides[k + 1][d]));
+    u[12 + d] = unitShape[d];
+    inputs.forEach((_, k) => (u[20 + 8 * k + d] = (vec?.strides ?? strides)[k][d]));
   }
+  const type = (k: number) => (vec && strides[k]?.[rank - 1] === 1 ? 'vec4<f32>' : 'f32');
   engine.backend.dispatch({
-    kernel: kernelFor(op, expr, inputs.length, !contig),
+    kernel: kernelFor(op, expr, inputs.map((_, k) => type(k)), !!vec, rank > 1, chunk),
     inputs: inputs.map((t) => t.buffer),
     outputs: [out.buffer],
     uniforms: u,

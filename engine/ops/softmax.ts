@@ -4,7 +4,7 @@
 import type { Tensor } from '../tensor.js';
 import { record } from '../autograd.js';
 import { normAxis, numel } from '../shape.js';
-import { grid1d } from '../runtime.js';
+import { rowLayout } from './row-layout.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
 import source from '../../shaders/softmax.wgsl';
@@ -16,9 +16,11 @@ function launch(op: string, log: boolean, axis: number, x: Tensor, g?: Tensor): 
   const outer = numel(x.shape.slice(0, axis));
   const r = x.shape[axis];
   const inner = numel(x.shape.slice(axis + 1));
-  const [gx, gy] = grid1d(outer * inner);
+  // Along an inner axis neighbouring rows are neighbouring addresses: a thread per row reads coalesced.
+  const layout = rowLayout(engine, outer * inner, inner > 1 ? 1 : r);
+  const [gx, gy] = layout.workgroups;
   engine.backend.dispatch({
-    kernel: { name: op, source, defines: { LOG: log, BACKWARD: !!g } },
+    kernel: { name: op, source, defines: { ...layout.defines, LOG: log, BACKWARD: !!g } },
     inputs: g ? [x.buffer, g.buffer] : [x.buffer],
     outputs: [out.buffer],
     uniforms: new Uint32Array([outer, r, inner, gx, x.offset, g?.offset ?? 0, 0, 0]),

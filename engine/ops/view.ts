@@ -6,7 +6,7 @@ import { Tensor } from '../tensor.js';
 import { record } from '../autograd.js';
 import { collapseDims, contiguousStrides, fmt, normAxis, numel, type Shape } from '../shape.js';
 import { grid1d } from '../runtime.js';
-import { checkInputs } from './map.js';
+import { checkInputs, chunkFor } from './map.js';
 import { sumTo } from './reduce.js';
 import source from '../../shaders/copy_into.wgsl';
 
@@ -19,6 +19,14 @@ export function alias(x: Tensor, shape: Shape, strides: Shape, offset: number): 
 
 /** dst (any strided view) ← src, elementwise; shapes must match. Writes in place into dst's storage. */
 export function copyInto(dst: Tensor, src: Tensor): void {
+  copy(dst, src, false);
+}
+
+/**
+ * The copy behind copyInto and clone. `freshDst`: dst is a whole new tensor at offset 0, so a vec4
+ * copy may write past its last element into the pool buffer's padding (sizes are multiples of 64 bytes).
+ */
+function copy(dst: Tensor, src: Tensor, freshDst: boolean): void {
   const engine = checkInputs('copyInto', [dst, src]);
   if (dst.shape.length !== src.shape.length || dst.shape.some((d, i) => d !== src.shape[i])) {
     throw new Error(`copyInto: destination ${fmt(dst.shape)} and source ${fmt(src.shape)} differ`);
@@ -28,20 +36,33 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   const flat = collapseDims(src.shape, [src.strides, dst.strides]);
   const rank = flat.shape.length;
   if (rank > 8) throw new Error(`copyInto: rank ${rank} exceeds 8 after merging contiguous axes`);
-  const [gx, gy] = grid1d(Math.ceil(n / 256));
+  const last = rank - 1;
+  const offsets = [src.offset, dst.offset];
+  const vec =
+    flat.strides.every((s) => s[last] === 1 && s.every((v, d) => d === last || v % 4 === 0)) &&
+    offsets.every((o) => o % 4 === 0) &&
+    (flat.shape[last] % 4 === 0 || (rank === 1 && freshDst));
+  const unit = vec ? 4 : 1;
+  const shape = flat.shape.map((d, i) => (i === last ? Math.ceil(d / unit) : d));
+  const chunk = rank > 1 ? chunkFor(engine) : 1;
+  const chunks = Math.ceil(shape[last] / chunk);
+  const invocations = (numel(shape) / shape[last]) * chunks;
+  const [gx, gy] = grid1d(Math.ceil(invocations / 256));
   const u = new Uint32Array(8 + 24);
-  u[0] = n;
+  u[0] = invocations;
   u[1] = rank;
   u[2] = gx * 256;
-  u[4] = src.offset;
-  u[5] = dst.offset;
+  u[3] = chunks;
+  u[4] = src.offset / unit;
+  u[5] = dst.offset / unit;
   for (let d = 0; d < rank; d++) {
-    u[8 + d] = flat.shape[d];
-    u[16 + d] = flat.strides[0][d];
-    u[24 + d] = flat.strides[1][d];
+    const per = d === last ? 1 : unit;
+    u[8 + d] = shape[d];
+    u[16 + d] = flat.strides[0][d] / per;
+    u[24 + d] = flat.strides[1][d] / per;
   }
   engine.backend.dispatch({
-    kernel: { name: 'copy', source },
+    kernel: { name: 'copy', source, defines: { VEC: vec, STRIDED: rank > 1, CHUNK: chunk } },
     inputs: [src.buffer],
     outputs: [dst.buffer],
     uniforms: u,
@@ -52,7 +73,7 @@ export function copyInto(dst: Tensor, src: Tensor): void {
 /** A contiguous copy (always a new tensor), differentiable. */
 export function clone(x: Tensor): Tensor {
   const out = x.engine.empty(x.shape, x.dtype);
-  copyInto(out, x);
+  copy(out, x, true);
   return record(out, 'clone', [x], (g) => [g]);
 }
 
