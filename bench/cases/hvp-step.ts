@@ -15,7 +15,7 @@ import { combinationTable, pairCombinations, scoreSimSiam } from '../../hvp/sele
 import { DEFAULTS, effectiveLr, validateConfig, type TrainConfig } from '../../hvp/train/config.js';
 import { hvpStep, type StepTimes } from '../../hvp/train/hvp-step.js';
 import type { BenchCase, BenchContext, OursTiming } from '../case.js';
-import type { TorchOutcome } from '../peers/torch.js';
+import type { TorchOutcome, TorchStepSpec } from '../peers/torch.js';
 import type { Timing } from '../timing.js';
 import { timeOurs } from './common.js';
 
@@ -110,29 +110,42 @@ async function measure(engine: Engine, net: StepNet, config: TrainConfig, reps: 
   return { timing, peakBytes, params };
 }
 
+/** What torch_step.py times for a case: the network, views and SGD settings of `config`. */
+export function torchStepSpec(net: StepNet, config: TrainConfig, time: { warmup?: number; reps?: number }, params: number): TorchStepSpec {
+  return {
+    widths: net.widths.length ? net.widths : [64, 128, 256, 512],
+    channels: net.channels,
+    size: net.size,
+    batch: net.batch,
+    views: config.views,
+    mode: config.views === 2 ? 'random' : 'hvp',
+    selectRes: config.selectRes,
+    dim: config.dim,
+    predDim: config.predDim,
+    lr: effectiveLr(config),
+    momentum: config.momentum,
+    weightDecay: config.weightDecay,
+    zeroInitResidual: config.zeroInitResidual,
+    warmup: time.warmup ?? 1,
+    reps: time.reps ?? 1,
+    expectParams: params,
+  };
+}
+
+/** Parameters of our SimSiam model (backbone and heads) for `config`. */
+export function modelParams(engine: Engine, net: StepNet, config: TrainConfig): number {
+  const method = createMethod({ engine, config, channels: net.channels, stepsPerEpoch: 1000, totalSteps: 1000, rng: new Rng(11) });
+  const n = method.model.parameters().reduce((s, p) => s + p.size, 0);
+  disposeMethod(method);
+  return n;
+}
+
 /** The same steps in PyTorch on the CPU, or why not (ViTs are not ported; a failed run says why). */
 async function torchStep(ctx: BenchContext, net: StepNet, config: TrainConfig, params: number): Promise<TorchOutcome | undefined> {
   if (!ctx.torch) return undefined;
   if (net.arch !== 'resnet18') return { skipped: `no PyTorch port of ${net.arch}` };
   try {
-    return await ctx.torch.step({
-      widths: net.widths.length ? net.widths : [64, 128, 256, 512],
-      channels: net.channels,
-      size: net.size,
-      batch: net.batch,
-      views: config.views,
-      mode: config.views === 2 ? 'random' : 'hvp',
-      selectRes: config.selectRes,
-      dim: config.dim,
-      predDim: config.predDim,
-      lr: effectiveLr(config),
-      momentum: config.momentum,
-      weightDecay: config.weightDecay,
-      zeroInitResidual: config.zeroInitResidual,
-      warmup: ctx.time.warmup ?? 1,
-      reps: ctx.time.reps ?? 1,
-      expectParams: params,
-    });
+    return await ctx.torch.step(torchStepSpec(net, config, ctx.time, params));
   } catch (e) {
     // The bench goes on without the peer for this case; the record and its line carry the reason.
     return { skipped: e instanceof Error ? e.message : String(e) };
@@ -200,8 +213,8 @@ function netCases(net: StepNet, grid: [number, number][], quick: (views: number,
 // The demo's narrow ResNet-18 on 28 px grey images at batch 64, with 4 and 8 views; the full-width
 // ResNet-18 and ViT-tiny/4 on 32 px colour images at batch 4 with 4 views only, since one full-width
 // step at batch 64 takes ~45 s on lavapipe (bench/RESULTS.md) and an 8-view HVP step several times that.
-const NARROW: StepNet = { label: 'resnet18 8/16/32/64', arch: 'resnet18', widths: [8, 16, 32, 64], size: 28, channels: 1, batch: 64, dim: 256, predDim: 64 };
-const FULL: StepNet = { label: 'resnet18', arch: 'resnet18', widths: [], size: 32, channels: 3, batch: 4, dim: 2048, predDim: 512 };
+export const NARROW: StepNet = { label: 'resnet18 8/16/32/64', arch: 'resnet18', widths: [8, 16, 32, 64], size: 28, channels: 1, batch: 64, dim: 256, predDim: 64 };
+export const FULL: StepNet = { label: 'resnet18', arch: 'resnet18', widths: [], size: 32, channels: 3, batch: 4, dim: 2048, predDim: 512 };
 const VIT: StepNet = { label: 'vit_tiny/4', arch: 'vit_tiny', widths: [], size: 32, channels: 3, batch: 4, dim: 2048, predDim: 512 };
 
 export const hvpStepCases: BenchCase[] = [

@@ -60,6 +60,8 @@ export interface TorchPeer {
   /** torch's intra-op threads in the script: os.cpu_count(). */
   threads: number;
   step(spec: TorchStepSpec): Promise<TorchStepTiming>;
+  /** Parameters of the PyTorch network of `spec`, without timing anything. */
+  params(spec: TorchStepSpec): Promise<number>;
 }
 
 export interface TorchPeerOptions {
@@ -109,12 +111,31 @@ export async function createTorchPeer(opts: TorchPeerOptions = {}): Promise<Torc
       continue;
     }
     const [version, cores] = r.stdout.trim().split(/\s+/);
-    return { python, version, threads: Number(cores), step: (spec) => runStep(python, script, spec, opts.stepTimeoutMs ?? 1_800_000) };
+    const timeout = opts.stepTimeoutMs ?? 1_800_000;
+    return {
+      python,
+      version,
+      threads: Number(cores),
+      step: async (spec) => {
+        const out = await runScript(python, script, spec, false, timeout);
+        return {
+          medianMs: out.median_ms as number,
+          minMs: out.min_ms as number,
+          runsMs: out.runs_ms as number[],
+          viewsMedianMs: out.views_median_ms as number,
+          params: out.params as number,
+          threads: out.threads as number,
+          version: out.torch as string,
+        };
+      },
+      params: async (spec) => (await runScript(python, script, spec, true, timeout)).params as number,
+    };
   }
   return { reason: `no python3 with torch (${failures.join('; ')}); apt-get install python3-torch` };
 }
 
-async function runStep(python: string, script: string, spec: TorchStepSpec, timeoutMs: number): Promise<TorchStepTiming> {
+/** Run torch_step.py on `spec` and return its JSON output; its error, or a crash, as an Error that names the spec. */
+async function runScript(python: string, script: string, spec: TorchStepSpec, countOnly: boolean, timeoutMs: number): Promise<Record<string, unknown>> {
   const json = JSON.stringify({
     widths: spec.widths,
     channels: spec.channels,
@@ -132,25 +153,19 @@ async function runStep(python: string, script: string, spec: TorchStepSpec, time
     warmup: spec.warmup,
     reps: spec.reps,
     expect_params: spec.expectParams,
+    count_only: countOnly,
   });
   const r = await run(python, [script, json], timeoutMs);
   let out: Record<string, unknown> | null = null;
   try {
     out = JSON.parse(lastLine(r.stdout)) as Record<string, unknown>;
   } catch {
+    // No JSON on stdout: the interpreter died before the script could report; stderr says why, below.
     out = null;
   }
   if (r.code !== 0 || !out || 'error' in out) {
     const why = (out?.error as string | undefined) ?? r.error ?? (lastLine(r.stderr) || `exit ${r.code}`);
     throw new Error(`torch_step.py (${spec.mode}, batch ${spec.batch}, ${spec.channels}x${spec.size}x${spec.size}): ${why}`);
   }
-  return {
-    medianMs: out.median_ms as number,
-    minMs: out.min_ms as number,
-    runsMs: out.runs_ms as number[],
-    viewsMedianMs: out.views_median_ms as number,
-    params: out.params as number,
-    threads: out.threads as number,
-    version: out.torch as string,
-  };
+  return out;
 }

@@ -3,7 +3,9 @@ this machine's CPU, with torch's threads set to the number of cores.
 
 Usage: python3 torch_step.py SPEC_JSON   (or the spec on stdin). Prints one JSON object: the median and
 per-repetition milliseconds of whole steps, the median milliseconds of their view generation, the
-network's parameter count, torch's thread count and version; or {"error": ...} with exit status 1.
+network's parameter count, torch's thread count and version (with "count_only": the parameter count
+alone); or {"error": ...} with exit status 1. A nonzero "expect_params" other than the network's
+parameter count is an error: the two sides would not time the same network.
 
 Each timed step does what our hvpStep does, in the same order:
 - views: per-view parameters drawn in Python (RandomResizedCrop as torchvision draws it, flip, colour
@@ -38,9 +40,9 @@ SPEC_KEYS = {
     'widths': list, 'channels': int, 'size': int, 'batch': int, 'views': int, 'mode': str,
     'select_res': int, 'dim': int, 'pred_dim': int, 'lr': float, 'momentum': float,
     'weight_decay': float, 'zero_init_residual': bool, 'warmup': int, 'reps': int,
-    'expect_params': int, 'seed': int,
+    'expect_params': int, 'seed': int, 'count_only': bool,
 }
-OPTIONAL = {'select_res': 0, 'zero_init_residual': False, 'expect_params': 0, 'seed': 0}
+OPTIONAL = {'select_res': 0, 'zero_init_residual': False, 'expect_params': 0, 'seed': 0, 'count_only': False}
 MAX_SIZE_WITHOUT_BLUR = 32
 MEAN, STD = 0.5, 0.25
 
@@ -294,6 +296,8 @@ def run(spec):
     rng = random.Random(spec['seed'])
     model = SimSiam(spec)
     params = sum(p.numel() for p in model.parameters())
+    if spec['count_only']:
+        return {'params': params}
     if spec['expect_params'] and params != spec['expect_params']:
         raise ValueError(f"the PyTorch network has {params} parameters and ours {spec['expect_params']}: they are not the same network")
     model.train()
