@@ -58,6 +58,8 @@ export interface BenchRecord {
   ratio: number | null;
   /** How ours_ms and peer_ms were measured: both sides the same way, so the ratio compares like with like. */
   timing: TimingMethod;
+  /** With `wall (timestamps invalid)`: which side's interval failed the check, and how. */
+  timing_note?: string;
   /** Median submit-to-onSubmittedWorkDone wall times, whatever `timing` is. */
   ours_wall_ms: number;
   peer_wall_ms: number | null;

@@ -12,9 +12,11 @@ export const MATMUL_CASE = 'matmul';
 export function toRecord(c: BenchCase, ours: OursTiming, peer: Timing | null): BenchRecord {
   // A ratio compares like with like: GPU timestamps only when every side (and baseline) has them.
   const baselines = Object.entries(ours.baselines ?? {});
-  const sides = [ours, peer, ...baselines.map(([, t]) => t)].filter((t): t is Timing => t !== null);
-  const stamped = sides.every((t) => t.method === 'timestamp-query');
-  const timing: TimingMethod = stamped ? 'timestamp-query' : sides.some((t) => t.method === STAMPS_INVALID) ? STAMPS_INVALID : 'wall';
+  const named: [string, Timing | null][] = [['ours', ours], ['peer', peer], ...baselines];
+  const sides = named.filter((s): s is [string, Timing] => s[1] !== null);
+  const stamped = sides.every(([, t]) => t.method === 'timestamp-query');
+  const invalid = sides.find(([, t]) => t.method === STAMPS_INVALID);
+  const timing: TimingMethod = stamped ? 'timestamp-query' : invalid ? STAMPS_INVALID : 'wall';
   const oursMs = stamped ? ours.medianMs : ours.wallMedianMs;
   const peerMs = peer ? (stamped ? peer.medianMs : peer.wallMedianMs) : null;
   const rec: BenchRecord = {
@@ -28,6 +30,7 @@ export function toRecord(c: BenchCase, ours: OursTiming, peer: Timing | null): B
     ours_wall_ms: round(ours.wallMedianMs),
     peer_wall_ms: peer ? round(peer.wallMedianMs) : null,
   };
+  if (invalid) rec.timing_note = `${invalid[0]}: ${invalid[1].note}`;
   if (c.flops) rec.gflops = round(c.flops / oursMs / 1e6);
   if (c.bytes) rec.gbps = round(c.bytes / oursMs / 1e6);
   if (c.images) rec.images_per_s = round((c.images * 1000) / oursMs);

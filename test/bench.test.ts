@@ -75,6 +75,7 @@ describe('timestamp checks', () => {
     const rec = toRecord(c, t(STAMPS_INVALID, 2, 2), stamped);
     // One side's invalid stamps put both sides on wall time, so the ratio compares like with like.
     expect([rec.timing, rec.ours_ms, rec.peer_ms, rec.ratio]).toEqual([STAMPS_INVALID, 2, 4, 2]);
+    expect(rec.timing_note).toBe('ours: run 0: timestamp interval 0 ms is not positive');
     expect(toRecord(c, t('timestamp-query', 1, 2), stamped).timing).toBe('timestamp-query');
     expect(toRecord(c, t('wall', 2, 2), null).timing).toBe('wall');
   });
@@ -85,7 +86,8 @@ describe('timestamp checks', () => {
 });
 
 function t(method: Timing['method'], ms: number, wall: number): Timing {
-  return { medianMs: ms, minMs: ms, runsMs: [ms], method, wallMedianMs: wall };
+  const note = method === STAMPS_INVALID ? 'run 0: timestamp interval 0 ms is not positive' : undefined;
+  return { medianMs: ms, minMs: ms, runsMs: [ms], method, wallMedianMs: wall, note };
 }
 
 describe('timeGpu', () => {
