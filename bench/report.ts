@@ -77,7 +77,7 @@ export function round(x: number): number {
 function throughput(r: BenchRecord): string {
   if (r.gflops !== undefined) return `${r.gflops.toFixed(2)} GFLOP/s`;
   if (r.gbps !== undefined) return `${r.gbps.toFixed(2)} GB/s`;
-  if (r.images_per_s !== undefined) return `${r.images_per_s.toFixed(1)} img/s, peak ${r.peak_mib?.toFixed(0)} MiB`;
+  if (r.images_per_s !== undefined) return `${r.images_per_s.toFixed(r.images_per_s < 1 ? 3 : 1)} img/s, peak ${r.peak_mib?.toFixed(0)} MiB`;
   return '';
 }
 
