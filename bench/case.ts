@@ -2,11 +2,14 @@
 
 import type { Engine } from '../engine/index.js';
 import type { TfjsPeer } from './peers/tfjs.js';
+import type { TorchOutcome, TorchPeer } from './peers/torch.js';
 import type { TimeOptions, Timing, TimingMethod } from './timing.js';
 
 export interface BenchContext {
   engine: Engine;
   tfjs: TfjsPeer | null;
+  /** PyTorch on this machine's CPU, for the cases that time whole training steps in it too. */
+  torch?: TorchPeer | null;
   /** Repetitions and, for whichever side runs, that side's timestamp clock. */
   time: TimeOptions;
 }
@@ -26,6 +29,8 @@ export interface BenchCase {
   images?: number;
   /** Repetitions for this case (ours and the peer's) when they must differ from the run's (whole training steps take seconds on a CPU adapter). */
   reps?: { warmup?: number; reps?: number };
+  /** Also timed in PyTorch on the CPU when that peer is present (its `ours` fills OursTiming.torch). */
+  torch?: boolean;
   ours: (ctx: BenchContext) => Promise<OursTiming>;
   peer?: { name: string; run: (ctx: BenchContext) => Promise<Timing> };
 }
@@ -38,6 +43,8 @@ export interface OursTiming extends Timing {
   peakBytes?: number;
   baselines?: Record<string, Timing>;
   figures?: Record<string, number>;
+  /** The same work timed in PyTorch on the CPU (`torch_ms`, `torch_ratio` = torch_ms / ours_ms), or why not. */
+  torch?: TorchOutcome;
 }
 
 export interface BenchRecord {
@@ -51,6 +58,8 @@ export interface BenchRecord {
   ratio: number | null;
   /** How ours_ms and peer_ms were measured: both sides the same way, so the ratio compares like with like. */
   timing: TimingMethod;
+  /** With `wall (timestamps invalid)`: which side's interval failed the check, and how. */
+  timing_note?: string;
   /** Median submit-to-onSubmittedWorkDone wall times, whatever `timing` is. */
   ours_wall_ms: number;
   peer_wall_ms: number | null;
@@ -66,7 +75,9 @@ export interface BenchRecord {
   peak_mib?: number;
   /**
    * For each baseline b of OursTiming: `b_ms` (measured as ours_ms is) and `b_ratio` = b_ms / ours_ms;
-   * then the case's figures under their own names (e.g. the HVP step's `frac_*` and `peak_ratio`).
+   * then the case's figures under their own names (e.g. the HVP step's `frac_*` and `peak_ratio`);
+   * then the PyTorch peer's `torch_ms`, `torch_ratio` = torch_ms / ours_ms, `torch_views_ms`,
+   * `torch_params`, `torch_threads`, or `torch_skipped` with the reason.
    */
   [figure: string]: string | number | null | undefined;
 }

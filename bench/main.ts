@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { Engine } from '../engine/index.js';
 import type { BenchCase, BenchContext, BenchRecord } from './case.js';
 import { createTfjsPeer, type TfjsPeer } from './peers/tfjs.js';
+import { createTorchPeer, type TorchPeer } from './peers/torch.js';
 import type { GpuClock } from './timing.js';
 import { addOfPeak, markdownTable, progressLine, toRecord } from './report.js';
 import { matmulCases } from './cases/matmul.js';
@@ -36,7 +37,7 @@ Options:
   --json FILE      also write the records as JSON
   --reps N         timed repetitions per case (default 5; whole training steps: 3)
   --warmup N       untimed runs before timing (default 2; cases whose run takes seconds: 1)
-  --no-peer        skip the tfjs peer
+  --no-peer        skip the peers (tfjs; PyTorch on the CPU for training steps)
   --profile CASE   instead of timing, profile one run of CASE kernel by kernel (hvp profile --case CASE;
                    --trace FILE and --wall as there)
   -h, --help       show this help`;
@@ -76,8 +77,12 @@ export async function benchMain(argv: string[]): Promise<void> {
   const tfjs = values['no-peer'] ? null : await createTfjsPeer(engine.backend.gpu);
   const cases = ALL.filter((c) => (!values.quick || c.quick) && (values.all || !c.extended) && (!values.filter || c.name.includes(values.filter)));
   console.log(`adapter: ${engine.description}`);
+  const found = values['no-peer'] || !cases.some((c) => c.torch) ? null : await createTorchPeer();
+  if (found && 'reason' in found) console.log(`torch peer skipped: ${found.reason}`);
+  const torch = found && 'step' in found ? found : null;
+  if (torch) console.log(`torch peer: ${torch.python}, torch ${torch.version}, ${torch.threads} threads on the CPU`);
   const t0 = performance.now();
-  const records = await runCases(engine, tfjs, cases, { reps, warmup }, (r) => console.log(progressLine(r)));
+  const records = await runCases(engine, tfjs, cases, { reps, warmup }, (r) => console.log(progressLine(r)), torch);
   console.log(`\n${markdownTable(records)}\n\n${cases.length} cases in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   if (values.json) {
     writeFileSync(values.json, JSON.stringify({ adapter: engine.description, records }, null, 2) + '\n');
@@ -101,11 +106,12 @@ export async function runCases(
   cases: BenchCase[],
   time: { reps: number; warmup: number },
   onRecord: (r: BenchRecord) => void = () => {},
+  torch: TorchPeer | null = null,
 ): Promise<BenchRecord[]> {
   const records: BenchRecord[] = [];
   for (const c of cases) {
     const reps = { ...time, ...c.reps };
-    const ctx: BenchContext = { engine, tfjs, time: { ...reps, clock: engineClock(engine) } };
+    const ctx: BenchContext = { engine, tfjs, torch, time: { ...reps, clock: engineClock(engine) } };
     const ours = await c.ours(ctx);
     const peer = c.peer && tfjs ? await c.peer.run({ ...ctx, time: { ...reps, clock: tfjs.clock } }) : null;
     const rec = toRecord(c, ours, peer);

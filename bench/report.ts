@@ -2,7 +2,8 @@
 // printed as a progress line per case and a markdown table at the end.
 
 import type { BenchCase, BenchRecord, OursTiming } from './case.js';
-import type { Timing } from './timing.js';
+import { TORCH } from './peers/torch.js';
+import { STAMPS_INVALID, type Timing, type TimingMethod } from './timing.js';
 
 /** The case whose GB/s is the run's bandwidth peak, and the one whose best GFLOP/s is its compute peak. */
 export const COPY_CASE = 'copy';
@@ -11,7 +12,11 @@ export const MATMUL_CASE = 'matmul';
 export function toRecord(c: BenchCase, ours: OursTiming, peer: Timing | null): BenchRecord {
   // A ratio compares like with like: GPU timestamps only when every side (and baseline) has them.
   const baselines = Object.entries(ours.baselines ?? {});
-  const stamped = [ours, peer, ...baselines.map(([, t]) => t)].every((t) => !t || t.method === 'timestamp-query');
+  const named: [string, Timing | null][] = [['ours', ours], ['peer', peer], ...baselines];
+  const sides = named.filter((s): s is [string, Timing] => s[1] !== null);
+  const stamped = sides.every(([, t]) => t.method === 'timestamp-query');
+  const invalid = sides.find(([, t]) => t.method === STAMPS_INVALID);
+  const timing: TimingMethod = stamped ? 'timestamp-query' : invalid ? STAMPS_INVALID : 'wall';
   const oursMs = stamped ? ours.medianMs : ours.wallMedianMs;
   const peerMs = peer ? (stamped ? peer.medianMs : peer.wallMedianMs) : null;
   const rec: BenchRecord = {
@@ -21,10 +26,11 @@ export function toRecord(c: BenchCase, ours: OursTiming, peer: Timing | null): B
     peer: peer ? c.peer!.name : null,
     peer_ms: peerMs === null ? null : round(peerMs),
     ratio: peerMs === null ? null : round(peerMs / oursMs),
-    timing: stamped ? 'timestamp-query' : 'wall',
+    timing,
     ours_wall_ms: round(ours.wallMedianMs),
     peer_wall_ms: peer ? round(peer.wallMedianMs) : null,
   };
+  if (invalid) rec.timing_note = `${invalid[0]}: ${invalid[1].note}`;
   if (c.flops) rec.gflops = round(c.flops / oursMs / 1e6);
   if (c.bytes) rec.gbps = round(c.bytes / oursMs / 1e6);
   if (c.images) rec.images_per_s = round((c.images * 1000) / oursMs);
@@ -35,6 +41,15 @@ export function toRecord(c: BenchCase, ours: OursTiming, peer: Timing | null): B
     rec[`${name}_ratio`] = round(ms / oursMs);
   }
   for (const [name, v] of Object.entries(ours.figures ?? {})) rec[name] = round(v);
+  const torch = ours.torch;
+  if (torch && 'skipped' in torch) rec[`${TORCH}_skipped`] = torch.skipped;
+  else if (torch) {
+    rec[`${TORCH}_ms`] = round(torch.medianMs);
+    rec[`${TORCH}_ratio`] = round(torch.medianMs / oursMs);
+    rec[`${TORCH}_views_ms`] = round(torch.viewsMedianMs);
+    rec[`${TORCH}_params`] = torch.params;
+    rec[`${TORCH}_threads`] = torch.threads;
+  }
   return rec;
 }
 
@@ -50,23 +65,44 @@ export function addOfPeak(records: BenchRecord[]): void {
   }
 }
 
+/**
+ * Three decimals, and four significant digits below 1: three decimals alone would round a positive
+ * figure of a tiny case (the GB/s of a few hundred bytes) to 0.
+ */
 export function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
+  if (!Number.isFinite(x)) return x;
+  return Math.abs(x) >= 1 ? Math.round(x * 1000) / 1000 : Number(x.toPrecision(4));
 }
 
 function throughput(r: BenchRecord): string {
   if (r.gflops !== undefined) return `${r.gflops.toFixed(2)} GFLOP/s`;
   if (r.gbps !== undefined) return `${r.gbps.toFixed(2)} GB/s`;
-  if (r.images_per_s !== undefined) return `${r.images_per_s.toFixed(1)} img/s, peak ${r.peak_mib?.toFixed(0)} MiB`;
+  if (r.images_per_s !== undefined) return `${r.images_per_s.toFixed(r.images_per_s < 1 ? 3 : 1)} img/s, peak ${r.peak_mib?.toFixed(0)} MiB`;
   return '';
+}
+
+/** The PyTorch peer's part of a line: its time and ratio, why it was skipped, or nothing. */
+function torchText(r: BenchRecord): string {
+  if (typeof r[`${TORCH}_skipped`] === 'string') return `${TORCH}-cpu skipped (${r[`${TORCH}_skipped`]})`;
+  const ms = r[`${TORCH}_ms`];
+  if (typeof ms !== 'number') return '';
+  return `${TORCH}-cpu ${ms.toFixed(2)} ms  ratio ${(r[`${TORCH}_ratio`] as number).toFixed(2)}x`;
 }
 
 export function progressLine(r: BenchRecord): string {
   const peer = r.peer ? `${r.peer} ${r.peer_ms!.toFixed(2)} ms  ratio ${r.ratio!.toFixed(2)}x` : '';
-  return `${r.name.padEnd(22)} ${r.shape.padEnd(34)} ours ${r.ours_ms.toFixed(2).padStart(9)} ms  ${throughput(r).padEnd(16)} ${peer}`;
+  const line = `${r.name.padEnd(22)} ${r.shape.padEnd(34)} ours ${r.ours_ms.toFixed(2).padStart(9)} ms  ${throughput(r).padEnd(16)} ${peer}`;
+  const torch = torchText(r);
+  return torch ? `${line}${peer ? '  ' : ''}${torch}` : line;
 }
 
+/** The markdown table of a run; the PyTorch peer's columns appear when some record has them. */
 export function markdownTable(records: BenchRecord[]): string {
+  const torch = records.some((r) => r[`${TORCH}_ms`] !== undefined || r[`${TORCH}_skipped`] !== undefined);
+  const torchCells = (r: BenchRecord) => {
+    const ms = r[`${TORCH}_ms`];
+    return typeof ms === 'number' ? [ms.toFixed(1), `${(r[`${TORCH}_ratio`] as number).toFixed(2)}×`] : ['–', '–'];
+  };
   const rows = records.map((r) =>
     [
       r.name,
@@ -76,12 +112,10 @@ export function markdownTable(records: BenchRecord[]): string {
       r.of_peak === undefined ? '–' : `${(100 * r.of_peak).toFixed(0)}%`,
       r.peer_ms === null ? '–' : r.peer_ms.toFixed(1),
       r.ratio === null ? '–' : `${r.ratio.toFixed(2)}×`,
+      ...(torch ? torchCells(r) : []),
       r.timing,
     ].join(' | '),
   );
-  return [
-    '| case | shape | ours (ms) | throughput | of peak | tfjs-webgpu (ms) | ratio | timing |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...rows.map((r) => `| ${r} |`),
-  ].join('\n');
+  const head = ['case', 'shape', 'ours (ms)', 'throughput', 'of peak', 'tfjs-webgpu (ms)', 'ratio', ...(torch ? [`${TORCH}-cpu (ms)`, `${TORCH} ratio`] : []), 'timing'];
+  return [`| ${head.join(' | ')} |`, `|${' --- |'.repeat(head.length)}`, ...rows.map((r) => `| ${r} |`)].join('\n');
 }

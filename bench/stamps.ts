@@ -34,7 +34,7 @@ export class GpuStamps {
     await this.readback.mapAsync(GPUMapMode.READ);
     const ns = new BigUint64Array(this.readback.getMappedRange().slice(0));
     this.readback.unmap();
-    return Array.from({ length: this.pairs }, (_, i) => Number(ns[2 * i + 1] - ns[2 * i]) / 1e6);
+    return stampIntervals(ns);
   }
 
   destroy(): void {
@@ -42,4 +42,13 @@ export class GpuStamps {
     this.resolve.destroy();
     this.readback.destroy();
   }
+}
+
+/**
+ * Milliseconds from the start to the end timestamp of each pair of `ns`. BigInt differences are
+ * signed, so an end before its start reads as a negative interval (not a wrapped-around huge one),
+ * which timing.ts's check rejects.
+ */
+export function stampIntervals(ns: ArrayLike<bigint>): number[] {
+  return Array.from({ length: Math.floor(ns.length / 2) }, (_, i) => Number(ns[2 * i + 1] - ns[2 * i]) / 1e6);
 }

@@ -2,10 +2,14 @@
 // onSubmittedWorkDone, and take the median over repetitions after warm-up runs (which also absorb
 // pipeline compilation). Where the device has `timestamp-query`, each timed run is also bracketed by
 // two GPU timestamps, so the median excludes the CPU's encoding and the wait for the queue's callback.
+// Timestamps that cannot be right (an interval that is not positive, not finite, or longer than the
+// wall interval around it) make the whole case fall back to wall time, and the record says so.
 
 import { GpuStamps } from './stamps.js';
 
-export type TimingMethod = 'timestamp-query' | 'wall';
+/** `wall (timestamps invalid)`: the run had timestamps, but some interval failed checkIntervals. */
+export type TimingMethod = 'timestamp-query' | 'wall' | 'wall (timestamps invalid)';
+export const STAMPS_INVALID: TimingMethod = 'wall (timestamps invalid)';
 
 export interface Timing {
   /** Median by `method`. */
@@ -15,6 +19,8 @@ export interface Timing {
   method: TimingMethod;
   /** Median wall time (submit to onSubmittedWorkDone), whatever the method. */
   wallMedianMs: number;
+  /** Why timestamps were not used although the side had them. */
+  note?: string;
 }
 
 /** What timestamp timing needs of a side (our engine or a peer): its device and a way to submit. */
@@ -66,14 +72,36 @@ export async function timeGpu(run: () => () => void, done: () => Promise<void>, 
     wallMs.push(performance.now() - t0);
     dispose();
   }
-  const gpuMs = stamps ? await stamps.intervals() : null;
+  const gpuMs = stamps && bracketed ? await stamps.intervals() : null;
   stamps?.destroy();
-  const valid = bracketed && gpuMs !== null && gpuMs.every((ms) => ms > 0);
-  const runsMs = valid ? gpuMs! : wallMs;
-  return { ...stats(runsMs), runsMs, method: valid ? 'timestamp-query' : 'wall', wallMedianMs: stats(wallMs).medianMs };
+  return chooseRuns(gpuMs, wallMs);
 }
 
-function stats(runs: number[]): { medianMs: number; minMs: number } {
+/**
+ * Why the GPU intervals cannot be the runs' times, or null when each can: an interval must be finite,
+ * positive (Dawn quantises timestamps, so a run shorter than the quantum can read 0; a driver can
+ * also return a pair out of order) and no longer than the wall interval that encloses it.
+ */
+export function checkIntervals(gpuMs: readonly number[], wallMs: readonly number[]): string | null {
+  if (gpuMs.length !== wallMs.length) return `${gpuMs.length} timestamp intervals for ${wallMs.length} runs`;
+  for (const [i, ms] of gpuMs.entries()) {
+    if (!Number.isFinite(ms)) return `run ${i}: timestamp interval ${ms} ms is not finite`;
+    if (ms <= 0) return `run ${i}: timestamp interval ${ms} ms is not positive`;
+    if (ms > wallMs[i]) return `run ${i}: timestamp interval ${ms} ms exceeds the run's wall time ${wallMs[i]} ms`;
+  }
+  return null;
+}
+
+/** The timing of runs with wall times `wallMs` and, when they were bracketed by timestamps, GPU intervals `gpuMs`. */
+export function chooseRuns(gpuMs: readonly number[] | null, wallMs: readonly number[]): Timing {
+  const wall = { ...stats(wallMs), runsMs: [...wallMs], wallMedianMs: stats(wallMs).medianMs };
+  if (gpuMs === null) return { ...wall, method: 'wall' };
+  const invalid = checkIntervals(gpuMs, wallMs);
+  if (invalid) return { ...wall, method: STAMPS_INVALID, note: invalid };
+  return { ...stats(gpuMs), runsMs: [...gpuMs], method: 'timestamp-query', wallMedianMs: wall.wallMedianMs };
+}
+
+function stats(runs: readonly number[]): { medianMs: number; minMs: number } {
   const sorted = [...runs].sort((a, b) => a - b);
   return { medianMs: sorted[Math.floor(sorted.length / 2)], minMs: sorted[0] };
 }

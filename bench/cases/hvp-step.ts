@@ -3,15 +3,19 @@
 // selection forward including scoring, argmax + gather, training step; measured in a separate step,
 // since `times` syncs after each phase), the scoring kernel alone at the step's shape, and the peak
 // pooled GPU memory against the random step's (`peak_ratio`). Synthetic uint8 images: no dataset.
+// ResNet steps are also timed in PyTorch on the CPU (peers/torch.ts): the same network (parameter
+// counts compared: `params`, `torch_params`), views, selection and SGD step, `torch_ratio` =
+// torch_ms / ours_ms. Both sides' times include generating the views (`frac_views`, `torch_views_ms`).
 
 import { Rng, type Engine, type Tensor } from '../../engine/index.js';
 import { packBatch } from '../../hvp/data/loader.js';
 import type { Image } from '../../hvp/data/types.js';
 import { createMethod, type Method } from '../../hvp/methods/index.js';
 import { combinationTable, pairCombinations, scoreSimSiam } from '../../hvp/select/index.js';
-import { DEFAULTS, validateConfig, type TrainConfig } from '../../hvp/train/config.js';
+import { DEFAULTS, effectiveLr, validateConfig, type TrainConfig } from '../../hvp/train/config.js';
 import { hvpStep, type StepTimes } from '../../hvp/train/hvp-step.js';
 import type { BenchCase, BenchContext, OursTiming } from '../case.js';
+import type { TorchOutcome, TorchStepSpec } from '../peers/torch.js';
 import type { Timing } from '../timing.js';
 import { timeOurs } from './common.js';
 
@@ -31,6 +35,8 @@ export interface StepNet {
 interface Measured {
   timing: Timing;
   peakBytes: number;
+  /** Parameters of the method's model (backbone and heads), for the comparison with the PyTorch network. */
+  params: number;
 }
 
 /** Random-step measurements of this process, per network, for the HVP cases that follow. */
@@ -99,8 +105,51 @@ async function measure(engine: Engine, net: StepNet, config: TrainConfig, reps: 
   const peakBytes = engine.backend.memory().peakBytesInUse;
   if (times) await step(999, times);
   await engine.sync();
+  const params = method.model.parameters().reduce((n, p) => n + p.size, 0);
   disposeMethod(method);
-  return { timing, peakBytes };
+  return { timing, peakBytes, params };
+}
+
+/** What torch_step.py times for a case: the network, views and SGD settings of `config`. */
+export function torchStepSpec(net: StepNet, config: TrainConfig, time: { warmup?: number; reps?: number }, params: number): TorchStepSpec {
+  return {
+    widths: net.widths.length ? net.widths : [64, 128, 256, 512],
+    channels: net.channels,
+    size: net.size,
+    batch: net.batch,
+    views: config.views,
+    mode: config.views === 2 ? 'random' : 'hvp',
+    selectRes: config.selectRes,
+    dim: config.dim,
+    predDim: config.predDim,
+    lr: effectiveLr(config),
+    momentum: config.momentum,
+    weightDecay: config.weightDecay,
+    zeroInitResidual: config.zeroInitResidual,
+    warmup: time.warmup ?? 1,
+    reps: time.reps ?? 1,
+    expectParams: params,
+  };
+}
+
+/** Parameters of our SimSiam model (backbone and heads) for `config`. */
+export function modelParams(engine: Engine, net: StepNet, config: TrainConfig): number {
+  const method = createMethod({ engine, config, channels: net.channels, stepsPerEpoch: 1000, totalSteps: 1000, rng: new Rng(11) });
+  const n = method.model.parameters().reduce((s, p) => s + p.size, 0);
+  disposeMethod(method);
+  return n;
+}
+
+/** The same steps in PyTorch on the CPU, or why not (ViTs are not ported; a failed run says why). */
+async function torchStep(ctx: BenchContext, net: StepNet, config: TrainConfig, params: number): Promise<TorchOutcome | undefined> {
+  if (!ctx.torch) return undefined;
+  if (net.arch !== 'resnet18') return { skipped: `no PyTorch port of ${net.arch}` };
+  try {
+    return await ctx.torch.step(torchStepSpec(net, config, ctx.time, params));
+  } catch (e) {
+    // The bench goes on without the peer for this case; the record and its line carry the reason.
+    return { skipped: e instanceof Error ? e.message : String(e) };
+  }
 }
 
 /** The scoring kernel alone on [V, B, dim] head outputs (all V(V-1)/2 pairs). */
@@ -121,22 +170,26 @@ export function hvpStepCase(net: StepNet, views: number, selectRes: number, quic
     shape: `V=${views}${res}, batch ${net.batch}, ${net.channels}x${net.size}x${net.size}`,
     quick,
     images: net.batch,
+    torch: net.arch === 'resnet18',
     // A warm-up step creates the optimizer state and fills the pool; whole steps take seconds here.
     reps: { warmup: 1, reps: 2 },
     ours: async (ctx: BenchContext): Promise<OursTiming> => {
       const { engine } = ctx;
       const times: StepTimes = { views: 0, selectionForward: 0, select: 0, train: 0 };
-      const me = await measure(engine, net, stepConfig(net, views, selectRes), ctx.time, times);
+      const config = stepConfig(net, views, selectRes);
+      const me = await measure(engine, net, config, ctx.time, times);
+      const torch = await torchStep(ctx, net, config, me.params);
       const total = times.views + times.selectionForward + times.select + times.train;
       const figures: Record<string, number> = {
         frac_views: times.views / total,
         frac_selection_forward: times.selectionForward / total,
         frac_select: times.select / total,
         frac_train: times.train / total,
+        params: me.params,
       };
       if (random) {
         randomSteps.set(net.label, me);
-        return { ...me.timing, peakBytes: me.peakBytes, figures };
+        return { ...me.timing, peakBytes: me.peakBytes, figures, torch };
       }
       let base = randomSteps.get(net.label);
       if (!base) {
@@ -147,7 +200,7 @@ export function hvpStepCase(net: StepNet, views: number, selectRes: number, quic
       figures.frac_scoring = figures.score_ms / me.timing.wallMedianMs;
       figures.step_ratio = me.timing.wallMedianMs / base.timing.wallMedianMs;
       figures.peak_ratio = me.peakBytes / base.peakBytes;
-      return { ...me.timing, peakBytes: me.peakBytes, baselines: { random: base.timing }, figures };
+      return { ...me.timing, peakBytes: me.peakBytes, baselines: { random: base.timing }, figures, torch };
     },
   };
 }
@@ -161,7 +214,7 @@ function netCases(net: StepNet, grid: [number, number][], quick: (views: number,
 // ResNet-18 and ViT-tiny/4 on 32 px colour images at batch 4 with 4 views only, since one full-width
 // step at batch 64 takes ~45 s on lavapipe (bench/RESULTS.md) and an 8-view HVP step several times that.
 export const NARROW: StepNet = { label: 'resnet18 8/16/32/64', arch: 'resnet18', widths: [8, 16, 32, 64], size: 28, channels: 1, batch: 64, dim: 256, predDim: 64 };
-const FULL: StepNet = { label: 'resnet18', arch: 'resnet18', widths: [], size: 32, channels: 3, batch: 4, dim: 2048, predDim: 512 };
+export const FULL: StepNet = { label: 'resnet18', arch: 'resnet18', widths: [], size: 32, channels: 3, batch: 4, dim: 2048, predDim: 512 };
 const VIT: StepNet = { label: 'vit_tiny/4', arch: 'vit_tiny', widths: [], size: 32, channels: 3, batch: 4, dim: 2048, predDim: 512 };
 
 export const hvpStepCases: BenchCase[] = [

@@ -1,0 +1,171 @@
+// The CPU peer: PyTorch on this machine's processor, for whole training steps (bench/cases/hvp-step.ts).
+// Optional: where no python3 can import torch (Debian: `apt-get install python3-torch`), detection
+// returns the reason and the bench goes on without it. The work itself is torch_step.py beside this
+// file, run once per case with a JSON spec; it prints its timings as JSON.
+
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Prefix of the record fields this peer fills (`torch_ms`, `torch_ratio`, ...). */
+export const TORCH = 'torch';
+
+/**
+ * Interpreters tried in turn: the one on PATH, then Debian's, which python3-torch installs into and
+ * which a python3 of pyenv or a virtual environment earlier on PATH would hide.
+ */
+export const PYTHONS = ['python3', '/usr/bin/python3'];
+
+/** What bench/cases/hvp-step.ts asks torch_step.py to time (the script's JSON spec, in camelCase). */
+export interface TorchStepSpec {
+  /** Stage widths of the small-image ResNet-18. */
+  widths: number[];
+  channels: number;
+  size: number;
+  batch: number;
+  views: number;
+  /** 'random': train on views 0 and 1 (views = 2); 'hvp': selection forward, scores, argmax, gather, train. */
+  mode: 'random' | 'hvp';
+  /** Render the selection views at this size (0: the training views themselves). */
+  selectRes: number;
+  dim: number;
+  predDim: number;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  zeroInitResidual: boolean;
+  warmup: number;
+  reps: number;
+  /** Our network's parameter count: the script refuses to time a network of another size. */
+  expectParams: number;
+}
+
+export interface TorchStepTiming {
+  medianMs: number;
+  minMs: number;
+  runsMs: number[];
+  /** Median of each step's view generation (drawing parameters and rendering), part of medianMs. */
+  viewsMedianMs: number;
+  params: number;
+  threads: number;
+  version: string;
+}
+
+/** A peer's timing, or why there is none for this case. */
+export type TorchOutcome = TorchStepTiming | { skipped: string };
+
+export interface TorchPeer {
+  python: string;
+  version: string;
+  /** torch's intra-op threads in the script: os.cpu_count(). */
+  threads: number;
+  step(spec: TorchStepSpec): Promise<TorchStepTiming>;
+  /** Parameters of the PyTorch network of `spec`, without timing anything. */
+  params(spec: TorchStepSpec): Promise<number>;
+}
+
+export interface TorchPeerOptions {
+  /** Interpreters to try, in order (default PYTHONS). */
+  pythons?: string[];
+  /** For detection (importing torch takes seconds on a loaded machine). */
+  timeoutMs?: number;
+  /** For one case's steps. */
+  stepTimeoutMs?: number;
+}
+
+interface Run {
+  code: number | string | null;
+  stdout: string;
+  stderr: string;
+  error?: string;
+}
+
+function run(python: string, args: string[], timeoutMs: number): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(python, args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (!err) return resolve({ code: 0, stdout, stderr });
+      const e = err as NodeJS.ErrnoException & { killed?: boolean; signal?: string };
+      const error = e.code === 'ENOENT' ? 'not found' : e.killed ? `timed out after ${timeoutMs / 1000} s` : undefined;
+      resolve({ code: e.code ?? e.signal ?? null, stdout, stderr, error });
+    });
+  });
+}
+
+const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
+
+/** torch_step.py: beside this file in the sources, under bench/peers/ from the bundle in dist/. */
+export function stepScript(): string | null {
+  const candidates = ['./torch_step.py', '../bench/peers/torch_step.py'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+  return candidates.find((p) => existsSync(p)) ?? null;
+}
+
+/** The first interpreter that imports torch, as a peer; otherwise why none could, one clause per interpreter. */
+export async function createTorchPeer(opts: TorchPeerOptions = {}): Promise<TorchPeer | { reason: string }> {
+  const script = stepScript();
+  if (!script) return { reason: 'bench/peers/torch_step.py is not beside the bench' };
+  const failures: string[] = [];
+  for (const python of opts.pythons ?? PYTHONS) {
+    const r = await run(python, ['-c', 'import os, torch; print(torch.__version__, os.cpu_count())'], opts.timeoutMs ?? 30_000);
+    if (r.code !== 0) {
+      failures.push(`${python}: ${r.error ?? (lastLine(r.stderr) || `exit ${r.code}`)}`);
+      continue;
+    }
+    const [version, cores] = r.stdout.trim().split(/\s+/);
+    const timeout = opts.stepTimeoutMs ?? 1_800_000;
+    return {
+      python,
+      version,
+      threads: Number(cores),
+      step: async (spec) => {
+        const out = await runScript(python, script, spec, false, timeout);
+        return {
+          medianMs: out.median_ms as number,
+          minMs: out.min_ms as number,
+          runsMs: out.runs_ms as number[],
+          viewsMedianMs: out.views_median_ms as number,
+          params: out.params as number,
+          threads: out.threads as number,
+          version: out.torch as string,
+        };
+      },
+      params: async (spec) => (await runScript(python, script, spec, true, timeout)).params as number,
+    };
+  }
+  return { reason: `no python3 with torch (${failures.join('; ')}); apt-get install python3-torch` };
+}
+
+/** Run torch_step.py on `spec` and return its JSON output; its error, or a crash, as an Error that names the spec. */
+async function runScript(python: string, script: string, spec: TorchStepSpec, countOnly: boolean, timeoutMs: number): Promise<Record<string, unknown>> {
+  const json = JSON.stringify({
+    widths: spec.widths,
+    channels: spec.channels,
+    size: spec.size,
+    batch: spec.batch,
+    views: spec.views,
+    mode: spec.mode,
+    select_res: spec.selectRes,
+    dim: spec.dim,
+    pred_dim: spec.predDim,
+    lr: spec.lr,
+    momentum: spec.momentum,
+    weight_decay: spec.weightDecay,
+    zero_init_residual: spec.zeroInitResidual,
+    warmup: spec.warmup,
+    reps: spec.reps,
+    expect_params: spec.expectParams,
+    count_only: countOnly,
+  });
+  const r = await run(python, [script, json], timeoutMs);
+  let out: Record<string, unknown> | null = null;
+  try {
+    out = JSON.parse(lastLine(r.stdout)) as Record<string, unknown>;
+  } catch {
+    // No JSON on stdout: the interpreter died before the script could report; stderr says why, below.
+    out = null;
+  }
+  if (r.code !== 0 || !out || 'error' in out) {
+    const why = (out?.error as string | undefined) ?? r.error ?? (lastLine(r.stderr) || `exit ${r.code}`);
+    throw new Error(`torch_step.py (${spec.mode}, batch ${spec.batch}, ${spec.channels}x${spec.size}x${spec.size}): ${why}`);
+  }
+  return out;
+}
