@@ -1,6 +1,6 @@
 // DINO (Caron et al. 2021) as an HVP method. The loader draws G global views (even ones with global
 // transform 1, odd ones with transform 2: slot A / slot B) and L local crops; a combination is one
-// global per slot plus n of the L locals (SPEC section 2). The selection forward runs the teacher on
+// global per slot plus n of the L locals (docs/method.md §2). The selection forward runs the teacher on
 // every global and the student on every view; each combination's score sums CE(q_t, log p_v) over its
 // two teacher globals and its student views v ≠ t. Training is DINO's step on the chosen views:
 // AdamW (or SGD, `optimizer`) with warm-up and cosine lr, cosine weight decay, gradient clipping, the last layer frozen in

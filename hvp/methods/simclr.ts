@@ -1,6 +1,6 @@
 // SimCLR (Chen et al. 2020) as an HVP method: a 2-layer projector and NT-Xent with τ = 0.1; a pair's
 // score is ℓ_(i,b) + ℓ_(j,b) with negatives from the whole batch's views i and j, computed for all
-// pairs at once from one Gram matrix (SPEC section 2).
+// pairs at once from one Gram matrix (docs/method.md §2).
 
 import { nn, ops, type Tensor } from '../../engine/index.js';
 import { SimClrProjector } from '../../models/heads.js';

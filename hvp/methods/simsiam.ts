@@ -1,5 +1,5 @@
 // SimSiam (Chen & He 2021) as an HVP method: encoder f, projector g, predictor h; the pair score is
-// the per-sample training loss -½[cos(p_i, sg z_j) + cos(p_j, sg z_i)] (SPEC section 2). SGD (or AdamW)
+// the per-sample training loss -½[cos(p_i, sg z_j) + cos(p_j, sg z_i)] (docs/method.md §2). SGD (or AdamW)
 // with a cosine learning rate; the predictor keeps the base rate (fix_pred_lr).
 
 import { nn, ops, type Tensor } from '../../engine/index.js';

@@ -1,6 +1,6 @@
 // A pretraining run's configuration: one flat record, so that every value has exactly one flag
 // (`batchSize` ↔ `--batch-size`) and one YAML key (`batch_size`). Presets (hvp/presets/*.yaml) are
-// SPEC section 5's reference settings; flags override them; the result is saved next to the run.
+// docs/method.md §5's reference settings; flags override them; the result is saved next to the run.
 
 import { parse as parseYaml } from 'yaml';
 import { BACKBONE_ARCHS, type BackboneArch } from '../../models/backbone.js';

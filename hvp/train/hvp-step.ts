@@ -1,4 +1,4 @@
-// One HVP step (SPEC section 1) for any method: draw V views per image on the GPU, score every
+// One HVP step (docs/method.md §1) for any method: draw V views per image on the GPU, score every
 // candidate combination with the method's own loss in a gradient-free selection forward, keep the
 // hardest (or easiest, or a random) combination per sample, gather those views into the training
 // batch on the GPU and run the method's ordinary training step. Nothing is read back unless asked.
