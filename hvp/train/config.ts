@@ -183,7 +183,7 @@ export const PRESETS: Record<string, string> = {
  */
 export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'out', 'resume'];
 
-/** `key` as the user wrote it: `--batch-size`. */
+/** A value as a flag would take it (`8,16,32,64`, `(none)`). */
 function show(v: unknown): string {
   return Array.isArray(v) ? v.join(',') || '(none)' : v === '' ? '(none)' : String(v);
 }
