@@ -1,10 +1,25 @@
 // `hvp pretrain`: self-supervised pretraining with or without Hard View Pretraining, from a preset
 // (YAML) with every setting overridable by a flag.
 
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { applyValues, DEFAULTS, kebabKey, parsePresetText, presetConfig, PRESETS, validateConfig, type TrainConfig } from '../hvp/train/config.js';
-import { pretrain } from '../hvp/train/loop.js';
+import { readCheckpointMeta } from '../models/checkpoint.js';
+import {
+  applyValues,
+  camelKey,
+  coerce,
+  DEFAULTS,
+  kebabKey,
+  parsePresetText,
+  presetConfig,
+  PRESETS,
+  RESUME_MUTABLE,
+  storedConfig,
+  validateConfig,
+  type TrainConfig,
+} from '../hvp/train/config.js';
+import { checkResumable, CHECKPOINT, pretrain } from '../hvp/train/loop.js';
 
 export const PRETRAIN_HELP = `Usage: hvp pretrain [--preset NAME | --config FILE.yaml] [--setting value ...]
 
@@ -29,6 +44,10 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
   --size S  --scale-min X  --scale-max X  --local-crops L  --local-crops-used n  --local-size S
   --out DIR             run directory (default runs/pretrain)     --resume   continue OUT's checkpoint
   --log-every N         log selections and view parameters every N steps
+
+--resume continues with the configuration stored in the checkpoint (not a preset, --config or
+OUT/config.yaml); only ${RESUME_MUTABLE.filter((k) => k !== 'resume').map((k) => `--${kebabKey(k)}`).join(', ')} may change, and any
+other flag must repeat the stored value.
 
 All settings and their defaults:
 ${Object.entries(DEFAULTS)
@@ -65,15 +84,26 @@ export async function resolveConfig(argv: string[]): Promise<TrainConfig | null>
   const { values, preset, config, help } = flagValues(argv);
   if (help) return null;
   if (preset && config) throw new Error('pass either --preset or --config, not both');
+  const resume = Object.entries(values).some(([k, v]) => camelKey(k) === 'resume' && coerce('resume', v, 'flag') === true);
+  if (resume) return resumeConfig(values, preset ?? config);
   let base = presetConfig(preset ?? 'simsiam-fashion-mnist');
   if (config) base = applyValues(DEFAULTS, parsePresetText(await readFile(config, 'utf8'), config), config);
-  let c = applyValues(base, values, 'flag');
-  // A resumed run continues with the configuration it saved, unless flags say otherwise.
-  if (c.resume) {
-    const saved = await readFile(join(c.out, 'config.yaml'), 'utf8').catch(() => null);
-    if (saved) c = applyValues(applyValues(DEFAULTS, parsePresetText(saved, 'saved config'), 'saved config'), { ...values, resume: 'true' }, 'flag');
-  }
-  return validateConfig(c);
+  return validateConfig(applyValues(base, values, 'flag'));
+}
+
+/**
+ * A resumed run's configuration: the one its checkpoint stores, never a preset or a fallback. Flags
+ * outside RESUME_MUTABLE must agree with it; an unreadable checkpoint is an error.
+ */
+async function resumeConfig(values: Record<string, string>, source: string | undefined): Promise<TrainConfig> {
+  if (source) throw new Error(`--resume continues with the configuration stored in the checkpoint; drop --preset/--config (${source})`);
+  const out = Object.entries(values).find(([k]) => camelKey(k) === 'out')?.[1] ?? DEFAULTS.out;
+  const path = join(out, CHECKPOINT);
+  if (!existsSync(path)) throw new Error(`--resume: no checkpoint at ${path} (start without --resume, or point --out at the run)`);
+  const saved = storedConfig((await readCheckpointMeta(path)).config, path);
+  const c = validateConfig(applyValues(saved, { ...values, out, resume: 'true' }, 'flag'));
+  await checkResumable(path, c);
+  return c;
 }
 
 export async function pretrainMain(argv: string[]): Promise<void> {

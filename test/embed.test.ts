@@ -1,6 +1,7 @@
 // `hvp embed` end to end: weights and images in safetensors files, features out, compared with the
 // model's own eval-mode forward; and the errors a user meets first.
 
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,4 +83,95 @@ describe('hvp embed', async () => {
     writeFileSync(noImages, io.writeSafetensors({ pixels: { dtype: 'F32', shape: [1], data: new Float32Array(1) } }));
     await expect(embedMain(['--arch', 'resnet18', '--weights', weights, '--input', noImages, '--out', out])).rejects.toThrow(/no tensor named 'images'/);
   });
+});
+
+// PyTorch's strict load_state_dict accepts a state dict without the batch-norm counters
+// (num_batches_tracked, absent from many exports) and fills them with 0; so must we, through the
+// library and through the built CLI, while any other missing or extra name stays an error.
+describe('state dicts PyTorch accepts', async () => {
+  const e = await engine();
+  const fixture = new URL('./fixtures/torchvision_resnet18.safetensors', import.meta.url).pathname;
+  const tv = io.readSafetensors(readFileSync(fixture), { source: fixture }).tensors;
+  const counters = [...tv.keys()].filter((n) => n.endsWith('num_batches_tracked'));
+  /** The fixture's tensors as F32 (its F16 weights widen exactly), counters dropped or stored as I32. */
+  function variant(name: string, opts: { counters: 'absent' | 'i32'; drop?: string[]; extra?: boolean }): string {
+    const out: Record<string, io.SafeTensor> = {};
+    for (const [n, t] of tv) {
+      if (opts.drop?.includes(n)) continue;
+      if (n.endsWith('num_batches_tracked')) {
+        if (opts.counters === 'i32') out[n] = { dtype: 'I32', shape: [], data: Int32Array.of(t.data[0] + 7) };
+        continue;
+      }
+      out[n] = { dtype: t.dtype, shape: t.shape, data: t.data };
+    }
+    if (opts.extra) out['layer9.weight'] = { dtype: 'F32', shape: [1], data: new Float32Array(1) };
+    const path = join(dir, name);
+    writeFileSync(path, io.writeSafetensors(out));
+    return path;
+  }
+
+  it('the fixture has the 20 I64 counters the variants below change', () => {
+    expect(counters).toHaveLength(20);
+    expect(tv.get('bn1.num_batches_tracked')!.stored).toBe('I64');
+  });
+
+  it('loads a resnet18 state dict without num_batches_tracked (counters become 0), and with I32 counters', () => {
+    const model = resnet18(e, { numClasses: 0 }, new Rng(1));
+    const count = (m: typeof model) => Promise.all(counters.map((n) => m.stateDict()[n].toArray().then((a) => a[0])));
+    // Non-zero counters first, so the load visibly resets them.
+    for (const n of counters) io.loadTensorsInto(model, [[n, { dtype: 'I32', shape: [], data: Int32Array.of(5) }]], { strict: false });
+    const absent = variant('tv-no-counters.safetensors', { counters: 'absent' });
+    const r = io.loadSafetensorsInto(model, readFileSync(absent), { strict: true, source: absent });
+    expect(r.missing).toEqual([]);
+    return count(model)
+      .then((c) => expect(c).toEqual(new Array(20).fill(0)))
+      .then(() => {
+        const i32 = variant('tv-i32-counters.safetensors', { counters: 'i32' });
+        io.loadSafetensorsInto(model, readFileSync(i32), { strict: true, source: i32 });
+        return count(model);
+      })
+      .then(async (c) => {
+        const original = await Promise.all(counters.map((n) => tv.get(n)!.data[0] + 7));
+        expect(c).toEqual(original);
+        for (const t of Object.values(model.stateDict())) t.dispose();
+      });
+  });
+
+  it('still refuses a real mismatch, naming the keys', () => {
+    const model = resnet18(e, { numClasses: 0 }, new Rng(2));
+    const missing = variant('tv-missing.safetensors', { counters: 'absent', drop: ['bn1.running_mean', 'layer1.0.conv1.weight'] });
+    expect(() => io.loadSafetensorsInto(model, readFileSync(missing), { source: missing })).toThrow(/missing: layer1\.0\.conv1\.weight, bn1\.running_mean$/);
+    const extra = variant('tv-extra.safetensors', { counters: 'absent', extra: true });
+    expect(() => io.loadSafetensorsInto(model, readFileSync(extra), { source: extra })).toThrow(/unexpected: layer9\.weight/);
+    for (const t of Object.values(model.stateDict())) t.dispose();
+  });
+
+  it('hvp embed (the built CLI, in a child process) embeds the export without counters as with them', async () => {
+    const root = new URL('..', import.meta.url).pathname;
+    execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root });
+    const rng = new Rng(14);
+    const input = imagesFile('tv-images.safetensors', [2, 3, 32, 32], rng);
+    const embed = (weights: string, out: string) => {
+      execFileSync(process.execPath, ['dist/hvp.js', 'embed', '--arch', 'resnet18', '--weights', weights, '--input', input.path, '--out', out], {
+        cwd: root,
+        env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+        stdio: 'pipe',
+      });
+      return io.readSafetensors(readFileSync(out)).tensors.get('features')!;
+    };
+    const withCounters = embed(fixture, join(dir, 'tv-f-with.safetensors'));
+    const without = embed(variant('tv-cli-no-counters.safetensors', { counters: 'absent' }), join(dir, 'tv-f-without.safetensors'));
+    expect(without.shape).toEqual([2, 512]);
+    // Eval mode never reads the counters: the features are the same bits.
+    expect(Buffer.from(without.data.buffer).equals(Buffer.from(withCounters.data.buffer))).toBe(true);
+    const bad = variant('tv-cli-missing.safetensors', { counters: 'absent', drop: ['layer4.1.bn2.running_var'] });
+    let stderr = '';
+    try {
+      embed(bad, join(dir, 'tv-f-bad.safetensors'));
+    } catch (err) {
+      stderr = String((err as { stderr?: Buffer }).stderr);
+    }
+    expect(stderr).toMatch(/missing: layer4\.1\.bn2\.running_var/);
+    expect(stderr).not.toMatch(/num_batches_tracked/);
+  }, 120_000);
 });

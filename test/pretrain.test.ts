@@ -1,11 +1,18 @@
 // The pretraining loop end to end on a tiny synthetic dataset: every method with and without HVP,
-// exact resume, NaN detection, the run directory's files, and configuration errors.
+// NaN detection before any checkpoint, the run directory's files, the logged learning rate, the
+// selection forward's batch-norm mode, resuming from the checkpoint's stored configuration, and
+// configuration errors. Exact resume is test/resume.test.ts; divergence after a checkpoint,
+// test/nan.test.ts; every setting's effect, test/settings.test.ts.
 
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Rng, type Engine } from '../engine/index.js';
+import { nn, Rng, type Engine } from '../engine/index.js';
+import { BatchLoader } from '../hvp/data/index.js';
+import { createMethod } from '../hvp/methods/index.js';
+import { cosineLr } from '../hvp/methods/pair-method.js';
+import { hvpStep } from '../hvp/train/hvp-step.js';
 import type { Dataset, Image } from '../hvp/data/types.js';
 import { resolveConfig } from '../cli/pretrain.js';
 import { applyValues, DEFAULTS, presetConfig, PRESETS, validateConfig, type TrainConfig } from '../hvp/train/config.js';
@@ -86,22 +93,6 @@ describe('pretrain', () => {
     }
   });
 
-  it('resume continues exactly: the first resumed step has the uninterrupted run\'s loss', async () => {
-    const e = await eng();
-    const ds = syntheticDataset(1);
-    const full = tiny({ method: 'simsiam', views: 3, maxSteps: 5, epochs: 1 });
-    const a = await pretrain(full, { engine: e, dataset: ds, progress: false });
-    const part = { ...full, out: runDir() };
-    const first = await pretrain(part, { engine: e, dataset: ds, progress: false, stopAfter: 3 });
-    expect(first.interrupted).toBe(true);
-    expect(first.losses).toHaveLength(3);
-    const rest = await pretrain({ ...part, resume: true }, { engine: e, dataset: ds, progress: false });
-    expect(rest.steps).toBe(2);
-    expect(Math.abs(rest.losses[0] - a.losses[3])).toBeLessThan(1e-5);
-    expect(Math.abs(rest.losses[1] - a.losses[4])).toBeLessThan(1e-5);
-    for (let i = 0; i < 3; i++) expect(first.losses[i]).toBeCloseTo(a.losses[i], 6);
-  });
-
   it('a diverging run stops with a message naming the step', async () => {
     const c = tiny({ method: 'simsiam', views: 2, select: 'random', lr: 1e30, lrScaling: false, maxSteps: 6 });
     await expect(pretrain(c, { engine: await eng(), dataset: syntheticDataset(1), progress: false })).rejects.toThrow(/loss became (NaN|Infinity|-Infinity) at step \d/);
@@ -156,6 +147,71 @@ describe('pretrain iBOT', () => {
       }
     });
   }
+});
+
+describe('the step', () => {
+  it('logs the learning rate each step trained with (SimSiam\'s cosine, not the next step\'s)', async () => {
+    const c = tiny({ method: 'simsiam', views: 2, select: 'random', maxSteps: 4, epochs: 1, lrScaling: false, fixPredLr: false });
+    await pretrain(c, { engine: await eng(), dataset: syntheticDataset(1), progress: false });
+    const lines = readFileSync(join(c.out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const expected = [0, 1, 2, 3].map((s) => cosineLr(0.05, { step: s, epoch: 0, totalSteps: 4 }));
+    expect(lines.map((l) => l.lr)).toEqual(expected);
+    expect(new Set(expected).size).toBe(4);
+  });
+
+  it('puts batch norms back in training mode when the selection forward throws', async () => {
+    const e = await eng();
+    const c = tiny({ method: 'simsiam', views: 3 });
+    const ds = syntheticDataset(1);
+    const built = createMethod({ engine: e, config: c, channels: 1, stepsPerEpoch: 6, totalSteps: 12, rng: new Rng(0) });
+    const method = { ...built, score: () => { throw new Error('scoring failed'); } };
+    const loader = new BatchLoader(ds, { batchSize: 8, shuffle: false });
+    const batch = (await loader.epochBatches(0)[Symbol.asyncIterator]().next()).value!;
+    await expect(
+      e.scopeAsync(() => hvpStep({ engine: e, method, config: c, mean: ds.mean, std: ds.std }, batch, { step: 0, epoch: 0, totalSteps: 12 })),
+    ).rejects.toThrow('scoring failed');
+    const norms = [...built.model.namedModules()].map(([, m]) => m).filter((m): m is nn.BatchNorm => m instanceof nn.BatchNorm);
+    expect(norms.length).toBeGreaterThan(0);
+    expect(norms.filter((m) => m.batchStatsOnly)).toEqual([]);
+  });
+});
+
+describe('resuming from the checkpoint\'s configuration', () => {
+  let out = '';
+  const checkpointed = async () => {
+    if (out) return out;
+    const c = tiny({ method: 'simsiam', views: 3, maxSteps: 1, batchSize: 8, seed: 3 });
+    await pretrain(c, { engine: await eng(), dataset: syntheticDataset(1), progress: false, stopAfter: 1 });
+    out = c.out;
+    return out;
+  };
+
+  it('takes every setting from the checkpoint, not from config.yaml or a preset, and lets --max-steps change', async () => {
+    const dir = await checkpointed();
+    // A damaged config.yaml is never read on resume.
+    writeFileSync(join(dir, 'config.yaml'), '{{ not yaml');
+    const c = (await resolveConfig(['--out', dir, '--resume', '--max-steps', '5', '--log-every', '2']))!;
+    expect([c.method, c.views, c.seed, c.widths, c.batchSize, c.maxSteps, c.logEvery, c.resume, c.out]).toEqual(['simsiam', 3, 3, [4, 4, 8, 8], 8, 5, 2, true, dir]);
+    // Repeating a stored value is not a contradiction.
+    await expect(resolveConfig(['--out', dir, '--resume', '--seed', '3'])).resolves.toMatchObject({ seed: 3 });
+  });
+
+  it('a flag that contradicts the checkpoint is an error naming the flag and both values', async () => {
+    const dir = await checkpointed();
+    await expect(resolveConfig(['--out', dir, '--resume', '--batch-size', '16'])).rejects.toThrow(/--batch-size is 16 but the checkpoint's run has 8/);
+    await expect(resolveConfig(['--out', dir, '--resume', '--lr', '0.1', '--views', '4'])).rejects.toThrow(/--views is 4 but the checkpoint's run has 3; --lr is 0.1 but the checkpoint's run has 0.05/);
+    await expect(resolveConfig(['--out', dir, '--resume', '--preset', 'simsiam-cifar10'])).rejects.toThrow(/drop --preset/);
+    // The library refuses the same, whoever built the configuration.
+    const c = validateConfig({ ...(await resolveConfig(['--out', dir, '--resume']))!, momentum: 0.5 });
+    await expect(pretrain(c, { engine: await eng(), dataset: syntheticDataset(1), progress: false })).rejects.toThrow(/--momentum is 0.5 but the checkpoint's run has 0.9/);
+  });
+
+  it('a missing or unreadable checkpoint is an error, never a fallback', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'hvp-empty-'));
+    await expect(resolveConfig(['--out', empty, '--resume'])).rejects.toThrow(/no checkpoint at/);
+    writeFileSync(join(empty, 'checkpoint.safetensors'), 'garbage');
+    await expect(resolveConfig(['--out', empty, '--resume'])).rejects.toThrow(/checkpoint\.safetensors/);
+  });
 });
 
 describe('configuration', () => {

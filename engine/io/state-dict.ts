@@ -4,6 +4,7 @@
 import type { Engine } from '../engine.js';
 import type { Tensor } from '../tensor.js';
 import type { LoadResult, Module } from '../nn/module.js';
+import { BatchNorm } from '../nn/batch-norm.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from './safetensors.js';
 
 /** Copy GPU tensors to the CPU (waits for queued kernels), f32 as F32 and i32 as I32. */
@@ -37,15 +38,37 @@ export function loadSafetensorsInto(module: Module, bytes: Uint8Array, opts: { s
   return loadTensorsInto(module, tensors, { strict: opts.strict, source });
 }
 
-/** loadStateDict from CPU tensors: uploaded in a scope, so they are released whatever happens. */
+/**
+ * The batch-norm step counters a state dict may leave out, as zeros. PyTorch's strict load accepts a
+ * dict without `num_batches_tracked` when it carries no version metadata (every dict read from
+ * safetensors): BatchNorm's _load_from_state_dict fills the absent counter with 0 (PyTorch 1.x; 2.x
+ * keeps the module's own, which is 0 on a freshly built model). Nothing else is filled in, so any
+ * other missing name is still an error.
+ */
+export function absentBatchNormCounters(module: Module, names: ReadonlySet<string>): [string, SafeTensor][] {
+  const out: [string, SafeTensor][] = [];
+  for (const [path, m] of module.namedModules()) {
+    if (!(m instanceof BatchNorm)) continue;
+    const name = path ? `${path}.num_batches_tracked` : 'num_batches_tracked';
+    if (!names.has(name)) out.push([name, { dtype: 'I32', shape: [], data: new Int32Array(1) }]);
+  }
+  return out;
+}
+
+/**
+ * loadStateDict from CPU tensors: uploaded in a scope, so they are released whatever happens. Absent
+ * batch-norm counters load as 0, as in PyTorch (see absentBatchNormCounters).
+ */
 export function loadTensorsInto(
   module: Module,
   tensors: Iterable<[string, SafeTensor]>,
   opts: { strict?: boolean; source?: string } = {},
 ): LoadResult {
   const engine = moduleEngine(module);
+  const given = [...tensors];
+  const all = [...given, ...absentBatchNormCounters(module, new Set(given.map(([n]) => n)))];
   try {
-    return engine.scope(() => module.loadStateDict(uploadTensors(engine, tensors), { strict: opts.strict }));
+    return engine.scope(() => module.loadStateDict(uploadTensors(engine, all), { strict: opts.strict }));
   } catch (e) {
     throw opts.source ? new Error(`${opts.source}: ${(e as Error).message}`, { cause: e }) : e;
   }

@@ -1,6 +1,6 @@
 // The student backbone of a pretraining run, built from the configuration, with the two features
 // HVP asks of it: pooled features of the whole network, and of an early stage for the cheaper
-// intermediate-layer selection (SPEC section 1: globally average-pooled activations, early exit).
+// intermediate-layer selection (docs/method.md §1: globally average-pooled activations, early exit).
 
 import { ops, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import { resnet18, resnet34, resnet50, vitBase, vitSmall, vitTiny, RESNET_STAGES, type ResNet, type ResNetStage, type VisionTransformer } from '../../models/index.js';

@@ -1,9 +1,9 @@
 // DINO (Caron et al. 2021) as an HVP method. The loader draws G global views (even ones with global
 // transform 1, odd ones with transform 2: slot A / slot B) and L local crops; a combination is one
-// global per slot plus n of the L locals (SPEC section 2). The selection forward runs the teacher on
+// global per slot plus n of the L locals (docs/method.md §2). The selection forward runs the teacher on
 // every global and the student on every view; each combination's score sums CE(q_t, log p_v) over its
 // two teacher globals and its student views v ≠ t. Training is DINO's step on the chosen views:
-// AdamW with warm-up and cosine lr, cosine weight decay, gradient clipping, the last layer frozen in
+// AdamW (or SGD, `optimizer`) with warm-up and cosine lr, cosine weight decay, gradient clipping, the last layer frozen in
 // the first epoch, and the teacher an EMA of the student with a cosine momentum.
 
 import { nn, ops, optim, type Rng, type Tensor } from '../../engine/index.js';
@@ -13,7 +13,8 @@ import { dinoCombinations, scoreDino } from '../select/index.js';
 import { effectiveLr, type TrainConfig } from '../train/config.js';
 import { stepRng } from '../train/rng.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
-import type { Method, MethodInit, StepContext, ViewGroup } from './method.js';
+import type { AnyOptimizer, Method, MethodInit, StepContext, ViewGroup } from './method.js';
+import { buildOptimizer } from './optimizer.js';
 
 export class Tower extends nn.Module {
   readonly backbone: nn.Module;
@@ -67,7 +68,7 @@ function at(schedule: Float64Array, step: number): number {
 
 /** The student/teacher pair's optimisation, shared by DINO and iBOT. */
 export interface TeacherStudentOptim {
-  optimizer: optim.AdamW;
+  optimizer: AnyOptimizer;
   /** lr and weight decay of this step. */
   schedule(step: number): void;
   /** Clip, drop the frozen last layer's gradients, step, zero, then move the teacher. */
@@ -76,7 +77,7 @@ export interface TeacherStudentOptim {
 
 export function teacherStudentOptim(c: TrainConfig, student: Tower, teacher: Tower, stepsPerEpoch: number): TeacherStudentOptim {
   const lr = effectiveLr(c);
-  const optimizer = new optim.AdamW(paramGroups(student), { lr, weightDecay: c.weightDecay });
+  const optimizer = buildOptimizer(c, paramGroups(student), lr);
   const lrs = optim.cosineSchedule(lr, c.minLr, c.epochs, stepsPerEpoch, c.warmupEpochs);
   const wds = optim.cosineSchedule(c.weightDecay, c.weightDecayEnd, c.epochs, stepsPerEpoch);
   const momenta = optim.cosineSchedule(c.momentumTeacher, 1, c.epochs, stepsPerEpoch);

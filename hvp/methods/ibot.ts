@@ -1,7 +1,7 @@
 // iBOT (Zhou et al. 2022) as an HVP method: DINO's [CLS] objective plus masked patch modelling on the
 // global views. Block masks are drawn once per candidate global view and step; the student sees the
 // masked views, the teacher the unmasked ones. Only the global pair (even × odd) is selected; every
-// local crop is kept (SPEC section 2). The pair score is λ1·[CLS] term + λ2·patch term per sample.
+// local crop is kept (docs/method.md §2). The pair score is λ1·[CLS] term + λ2·patch term per sample.
 
 import { ops, type Rng, type Tensor } from '../../engine/index.js';
 import { IbotHead } from '../../models/heads.js';

@@ -1,5 +1,5 @@
 // What the training loop needs from an SSL method: which views to draw, how to score candidate
-// combinations (the HVP selection forward, SPEC sections 1-2), and its ordinary training step on
+// combinations (the HVP selection forward, docs/method.md §1-§2), and its ordinary training step on
 // the selected views. The loop itself (views, selection, gather, logging, checkpoints) is shared.
 
 import type { Engine, nn, optim, Rng, Tensor } from '../../engine/index.js';
@@ -33,7 +33,7 @@ export interface Method {
   readonly optimizer: AnyOptimizer;
   /** Candidate view groups; candidate view indices run over the groups in order. */
   readonly groups: ViewGroup[];
-  /** Every combination of candidate view indices, lexicographic (SPEC section 2). */
+  /** Every combination of candidate view indices, lexicographic (docs/method.md §2). */
   readonly combinations: number[][];
   /**
    * Selection forward without gradients and the per-sample score of the given combinations:

@@ -3,7 +3,7 @@
 // B images, as in the training forward), and optional intermediate-layer selection, where a pair's
 // score is minus the cosine of the views' pooled stage activations (lowest similarity = hardest).
 
-import { ops, type Tensor } from '../../engine/index.js';
+import { ops, optim, type nn, type Tensor } from '../../engine/index.js';
 import { pairCombinations, scoreSimSiam } from '../select/index.js';
 import type { TrainConfig } from '../train/config.js';
 import type { StudentBackbone } from './backbone.js';
@@ -38,4 +38,14 @@ export function cosineLr(base: number, ctx: StepContext, warmupSteps = 0, minLr 
   if (ctx.step < warmupSteps) return (base * (ctx.step + 1)) / warmupSteps;
   const t = (ctx.step - warmupSteps) / Math.max(1, ctx.totalSteps - warmupSteps);
   return minLr + (base - minLr) * 0.5 * (1 + Math.cos(Math.PI * t));
+}
+
+/** Weight decay of this step: a half cosine from `weightDecay` to `weightDecayEnd` (constant when equal), as DINO's. */
+export function weightDecayAt(c: TrainConfig, ctx: StepContext): number {
+  return cosineLr(c.weightDecay, ctx, 0, c.weightDecayEnd);
+}
+
+/** DINO's per-parameter gradient clipping at `clipGrad` (0 = off), for the pair methods too. */
+export function clip(c: TrainConfig, model: nn.Module): void {
+  if (c.clipGrad > 0) optim.clipGradients(model.parameters(), c.clipGrad);
 }

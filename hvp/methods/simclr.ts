@@ -1,15 +1,16 @@
 // SimCLR (Chen et al. 2020) as an HVP method: a 2-layer projector and NT-Xent with τ = 0.1; a pair's
 // score is ℓ_(i,b) + ℓ_(j,b) with negatives from the whole batch's views i and j, computed for all
-// pairs at once from one Gram matrix (SPEC section 2).
+// pairs at once from one Gram matrix (docs/method.md §2).
 
-import { nn, ops, optim, type Tensor } from '../../engine/index.js';
+import { nn, ops, type Tensor } from '../../engine/index.js';
 import { SimClrProjector } from '../../models/heads.js';
 import { ntXentLoss } from '../losses/index.js';
 import { scoreSimClr } from '../select/index.js';
 import { effectiveLr } from '../train/config.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { Method, MethodInit, StepContext } from './method.js';
-import { cosineLr, layerScores, pairGroups, pairTable, perViewOutputs } from './pair-method.js';
+import { buildOptimizer } from './optimizer.js';
+import { clip, cosineLr, layerScores, pairGroups, pairTable, perViewOutputs, weightDecayAt } from './pair-method.js';
 
 class SimClrModel extends nn.Module {
   readonly backbone: nn.Module;
@@ -29,7 +30,7 @@ export function createSimClr(init: MethodInit): Method {
   const student = buildBackbone(engine, c, init.channels, rng);
   const model = new SimClrModel(student, new SimClrProjector(engine, student.featureDim, rng, { outDim: c.dim }));
   const lr = effectiveLr(c);
-  const optimizer = new optim.SGD(model.parameters(), { lr, momentum: c.momentum, weightDecay: c.weightDecay });
+  const optimizer = buildOptimizer(c, [{ params: model.parameters() }], lr);
   const warmup = c.warmupEpochs * init.stepsPerEpoch;
   return {
     name: 'simclr',
@@ -47,9 +48,11 @@ export function createSimClr(init: MethodInit): Method {
     },
     trainStep(views: Tensor[], ctx: StepContext): Tensor {
       optimizer.setLr('all', cosineLr(lr, ctx, warmup, c.minLr));
+      optimizer.setWeightDecay('all', weightDecayAt(c, ctx));
       const [x1, x2] = ops.chunk(views[0], 2, 0);
       const loss = ntXentLoss(model.embed(x1), model.embed(x2), { temperature: c.temperature });
       loss.backward();
+      clip(c, model);
       optimizer.step();
       model.zeroGrad();
       return loss;

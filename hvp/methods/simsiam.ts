@@ -1,15 +1,16 @@
 // SimSiam (Chen & He 2021) as an HVP method: encoder f, projector g, predictor h; the pair score is
-// the per-sample training loss -½[cos(p_i, sg z_j) + cos(p_j, sg z_i)] (SPEC section 2). SGD with a
-// cosine learning rate; the predictor keeps the base rate (fix_pred_lr).
+// the per-sample training loss -½[cos(p_i, sg z_j) + cos(p_j, sg z_i)] (docs/method.md §2). SGD (or AdamW)
+// with a cosine learning rate; the predictor keeps the base rate (fix_pred_lr).
 
-import { nn, ops, optim, type Tensor } from '../../engine/index.js';
+import { nn, ops, type Tensor } from '../../engine/index.js';
 import { SimSiamPredictor, SimSiamProjector } from '../../models/heads.js';
 import { simsiamLoss } from '../losses/index.js';
 import { scoreSimSiam } from '../select/index.js';
 import { effectiveLr } from '../train/config.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { Method, MethodInit, StepContext } from './method.js';
-import { cosineLr, layerScores, pairGroups, pairTable, perViewOutputs } from './pair-method.js';
+import { buildOptimizer } from './optimizer.js';
+import { clip, cosineLr, layerScores, pairGroups, pairTable, perViewOutputs, weightDecayAt } from './pair-method.js';
 
 class SimSiamModel extends nn.Module {
   readonly backbone: nn.Module;
@@ -35,14 +36,7 @@ export function createSimSiam(init: MethodInit): Method {
   const predictor = new SimSiamPredictor(engine, rng, { dim: c.dim, predDim: c.predDim });
   const model = new SimSiamModel(student, projector, predictor);
   const lr = effectiveLr(c);
-  const hyper = { lr, momentum: c.momentum, weightDecay: c.weightDecay };
-  const optimizer = new optim.SGD(
-    [
-      { params: [...student.module.parameters(), ...projector.parameters()], ...hyper },
-      { params: predictor.parameters(), ...hyper },
-    ],
-    hyper,
-  );
+  const optimizer = buildOptimizer(c, [{ params: [...student.module.parameters(), ...projector.parameters()] }, { params: predictor.parameters() }], lr);
   const warmup = c.warmupEpochs * init.stepsPerEpoch;
   return {
     name: 'simsiam',
@@ -63,11 +57,13 @@ export function createSimSiam(init: MethodInit): Method {
       const now = cosineLr(lr, ctx, warmup, c.minLr);
       optimizer.setLr(0, now);
       optimizer.setLr(1, c.fixPredLr ? lr : now);
+      optimizer.setWeightDecay('all', weightDecayAt(c, ctx));
       const [x1, x2] = ops.chunk(views[0], 2, 0);
       const [z1, p1] = model.embed(x1);
       const [z2, p2] = model.embed(x2);
       const loss = simsiamLoss(p1, p2, z1, z2);
       loss.backward();
+      clip(c, model);
       optimizer.step();
       model.zeroGrad();
       return loss;

@@ -3,7 +3,7 @@
 // gatherSelected without a readback.
 
 import { defineKernel, type Engine, type Rng, type Tensor } from '../../engine/index.js';
-import { gather, reshape } from '../../engine/ops/index.js';
+import { gather, reshape, sum } from '../../engine/ops/index.js';
 import source from './select.wgsl';
 import { withContiguous } from './common.js';
 
@@ -84,4 +84,13 @@ export async function readSelection(sel: Selection): Promise<{ choice: Int32Arra
     throw new Error(`selectCombination: NaN scores for samples ${bad.slice(0, 8).join(', ')}${bad.length > 8 ? ', ...' : ''} (the selection forward produced NaN)`);
   }
   return { choice, score };
+}
+
+/**
+ * 0-d f32 sum of all scores [B, C]: non-finite when any score is NaN or ±∞, so a training loop can
+ * stop on a diverged selection forward with one scalar readback (the chosen scores alone miss a −∞
+ * under `hardest`, or a NaN in a sample whose argmax lies elsewhere).
+ */
+export function scoreSum(scores: Tensor): Tensor {
+  return scores.engine.noGrad(() => sum(scores));
 }

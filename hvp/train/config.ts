@@ -1,6 +1,6 @@
 // A pretraining run's configuration: one flat record, so that every value has exactly one flag
 // (`batchSize` ↔ `--batch-size`) and one YAML key (`batch_size`). Presets (hvp/presets/*.yaml) are
-// SPEC section 5's reference settings; flags override them; the result is saved next to the run.
+// docs/method.md §5's reference settings; flags override them; the result is saved next to the run.
 
 import { parse as parseYaml } from 'yaml';
 import { BACKBONE_ARCHS, type BackboneArch } from '../../models/backbone.js';
@@ -104,7 +104,7 @@ export interface TrainConfig {
   out: string;
   /** Log loss, lr, throughput, selections and view parameters every N steps. */
   logEvery: number;
-  /** Resume from out/checkpoint.safetensors. */
+  /** Resume from out/checkpoint.safetensors, with the configuration stored in it (see RESUME_MUTABLE). */
   resume: boolean;
 }
 
@@ -175,6 +175,33 @@ export const PRESETS: Record<string, string> = {
   'dino-small': dinoSmall,
   'ibot-small': ibotSmall,
 };
+
+/**
+ * Settings a resumed run may change: how long it runs, how often it logs, where its directory now is.
+ * Every other setting shapes the model, the data order, the views or a schedule, so a resumed run that
+ * changed one would no longer be the run its checkpoint belongs to.
+ */
+export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'out', 'resume'];
+
+/** A value as a flag would take it (`8,16,32,64`, `(none)`). */
+function show(v: unknown): string {
+  return Array.isArray(v) ? v.join(',') || '(none)' : v === '' ? '(none)' : String(v);
+}
+
+/** The settings of `c` that differ from the checkpoint's stored `saved`, outside RESUME_MUTABLE, as messages. */
+export function resumeConflicts(saved: TrainConfig, c: TrainConfig): string[] {
+  return (Object.keys(DEFAULTS) as (keyof TrainConfig)[])
+    .filter((k) => !RESUME_MUTABLE.includes(k) && JSON.stringify(saved[k]) !== JSON.stringify(c[k]))
+    .map((k) => `--${kebabKey(k)} is ${show(c[k])} but the checkpoint's run has ${show(saved[k])}`);
+}
+
+/** A checkpoint's stored configuration as a TrainConfig (stored keys are camelCase; unknown ones refused). */
+export function storedConfig(stored: unknown, source: string): TrainConfig {
+  if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) {
+    throw new Error(`${source}: the checkpoint holds no run configuration (metadata config is ${JSON.stringify(stored)})`);
+  }
+  return applyValues(DEFAULTS, stored as Record<string, unknown>, source);
+}
 
 /** The learning rate a run uses: the base rate, scaled linearly by batchSize / 256 when `lrScaling`. */
 export function effectiveLr(c: TrainConfig): number {
@@ -268,6 +295,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   } else if (!Number.isInteger(c.views) || c.views < 2) fail(`--views must be an integer >= 2, got ${c.views}`);
   if (c.arch.startsWith('vit') && ![4, 8, 16].includes(c.patchSize)) fail(`--patch-size must be 4, 8 or 16, got ${c.patchSize}`);
   if (c.selectRes > 0 && c.selectRes >= c.size) fail(`--select-res (${c.selectRes}) must be smaller than --size (${c.size})`);
+  if (c.anchor && dinoLike) fail(`--anchor fixes view 0 of a pair; it applies to simsiam and simclr, not ${c.method}`);
   if (c.selectLayer && dinoLike) fail(`--select-layer scores pairs by feature similarity; it applies to simsiam and simclr, not ${c.method}`);
   if (c.method === 'simsiam' && c.dim % 1 !== 0) fail('--dim must be an integer');
   return c;

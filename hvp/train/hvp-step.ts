@@ -1,4 +1,4 @@
-// One HVP step (SPEC section 1) for any method: draw V views per image on the GPU, score every
+// One HVP step (docs/method.md §1) for any method: draw V views per image on the GPU, score every
 // candidate combination with the method's own loss in a gradient-free selection forward, keep the
 // hardest (or easiest, or a random) combination per sample, gather those views into the training
 // batch on the GPU and run the method's ordinary training step. Nothing is read back unless asked.
@@ -7,6 +7,7 @@ import { nn, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext } from '../methods/method.js';
 import { drawLimit, gatherSelected, limitCombinations, randomChoice, selectCombination } from '../select/index.js';
+import { scoreSum as sumScores } from '../select/select.js';
 import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
 import type { TrainConfig } from './config.js';
 import { stepRng } from './rng.js';
@@ -21,6 +22,13 @@ export interface StepResult {
   rows: number[][];
   /** Parameters of every candidate view, per group, view-major. */
   params: ViewParams[][];
+  /** Learning rate of the first parameter group in this step (read before a later step changes it). */
+  lr: number;
+  /**
+   * 0-d f32: the sum of every score of every scored combination, non-finite exactly when one of them
+   * is NaN or infinite (the chosen score alone may hide one); absent without a selection forward.
+   */
+  scoreSum: Tensor | null;
 }
 
 /** Milliseconds of each phase, measured with a GPU sync after each (profiling only). */
@@ -87,18 +95,26 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   const rows = c.limit > 0 && c.limit < all.length ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
   let choice: Tensor;
   let score: Tensor | null = null;
+  let scoreSum: Tensor | null = null;
   if (c.select === 'random' || rows.length === 1) {
     // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
     choice = randomChoice(engine, b, rows.length, selRng);
   } else {
     const scoreViews = c.selectRes > 0 ? render(c.selectRes) : views;
     t = await mark(o, 'views', t);
+    // Batch statistics for the selection forward only: training mode's running statistics must come
+    // back even when scoring throws, or every later step would train without updating them.
     nn.setBatchStatsOnly(method.model, true);
-    const scores = engine.noGrad(() => method.score(scoreViews, rows, ctx));
-    nn.setBatchStatsOnly(method.model, false);
+    let scores: Tensor;
+    try {
+      scores = engine.noGrad(() => method.score(scoreViews, rows, ctx));
+    } finally {
+      nn.setBatchStatsOnly(method.model, false);
+    }
     if (scoreViews !== views) for (const v of scoreViews) v.dispose();
     t = await mark(o, 'selectionForward', t);
     ({ choice, score } = selectCombination(scores, c.select));
+    scoreSum = sumScores(scores);
     scores.dispose();
   }
   // A group none of whose views is chosen among (iBOT's locals) is trained on whole.
@@ -109,7 +125,9 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   src.dispose();
   t = await mark(o, 'select', t);
   const loss = method.trainStep(train, ctx, gather);
+  // The rate this step trained with: the loop logs it one step late, after the next step set its own.
+  const lr = method.optimizer.groups[0].lr;
   for (const v of train) v.dispose();
   await mark(o, 'train', t);
-  return { loss, choice, score, rows, params };
+  return { loss, choice, score, rows, params, lr, scoreSum };
 }

@@ -24,7 +24,7 @@ export class JsonLog {
     this.write({
       step,
       loss,
-      lr: method.optimizer.groups[0].lr,
+      lr: r.lr,
       images_per_s: Number(imagesPerSecond.toFixed(2)),
       selected: Array.from(choice, (c) => r.rows[c]),
       score,

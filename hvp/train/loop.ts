@@ -1,19 +1,19 @@
 // The pretraining loop: epochs of HVP steps over a seeded, resumable loader; JSON-lines logs and the
 // configuration next to the run; an atomic checkpoint every epoch and on Ctrl-C; exact resume; a
-// NaN/Inf loss stops the run naming the step, leaving the last good checkpoint in place.
+// NaN/Inf loss or selection score stops the run naming the step, leaving the last good checkpoint in place.
 
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { Engine, Rng } from '../../engine/index.js';
-import { loadCheckpoint, saveCheckpoint } from '../../models/checkpoint.js';
+import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../../models/checkpoint.js';
 import { Progress } from '../progress.js';
-import { BatchLoader, openDataset } from '../data/index.js';
+import { BatchLoader, firstN, openDataset, subset } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
 import { createMethod } from '../methods/index.js';
 import type { Method } from '../methods/method.js';
-import { kebabKey, type TrainConfig } from './config.js';
+import { kebabKey, resumeConflicts, storedConfig, RESUME_MUTABLE, type TrainConfig } from './config.js';
 import { hvpStep, type StepResult, type StepTimes } from './hvp-step.js';
 import { JsonLog } from './log.js';
 
@@ -26,6 +26,8 @@ export interface PretrainOptions {
   /** Stop (with a checkpoint) after this many steps of this invocation, as Ctrl-C would. */
   stopAfter?: number;
   times?: StepTimes;
+  /** Wrap the method the run builds (instrumentation; tests inject faults through it). */
+  wrapMethod?: (m: Method) => Method;
 }
 
 export interface PretrainResult {
@@ -41,9 +43,24 @@ export interface PretrainResult {
 
 export const CHECKPOINT = 'checkpoint.safetensors';
 
+/** The training images of a run: `given` or the configured dataset, cut to its first `trainLimit` images. */
+export async function trainDataset(config: TrainConfig, given?: Dataset): Promise<Dataset> {
+  const ds = given ?? (await openDataset({ kind: config.dataset, dir: config.data || undefined, split: 'train', loadSize: config.loadSize }));
+  return config.trainLimit > 0 && config.trainLimit < ds.length ? subset(ds, firstN(ds, config.trainLimit)) : ds;
+}
+
+/** Refuse to resume `config` from a checkpoint whose stored configuration differs outside RESUME_MUTABLE. */
+export async function checkResumable(path: string, config: TrainConfig): Promise<void> {
+  const meta = await readCheckpointMeta(path);
+  const conflicts = resumeConflicts(storedConfig(meta.config, path), config);
+  if (conflicts.length) {
+    throw new Error(`--resume: ${conflicts.join('; ')} (${path}; only --${RESUME_MUTABLE.map((k) => kebabKey(k)).join(', --')} may change on resume)`);
+  }
+}
+
 export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
   const engine = opts.engine ?? (await Engine.create());
-  const dataset = opts.dataset ?? (await openDataset({ kind: config.dataset, dir: config.data || undefined, split: 'train', loadSize: config.loadSize }));
+  const dataset = await trainDataset(config, opts.dataset);
   if (dataset.length < config.batchSize) {
     throw new Error(`${dataset.name} has ${dataset.length} images, fewer than one batch of ${config.batchSize}: lower --batch-size`);
   }
@@ -58,19 +75,17 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   });
   const stepsPerEpoch = loader.batchesPerEpoch;
   const totalSteps = config.maxSteps > 0 ? Math.min(config.maxSteps, config.epochs * stepsPerEpoch) : config.epochs * stepsPerEpoch;
-  const method = createMethod({ engine, config, channels: dataset.channels, stepsPerEpoch, totalSteps, rng: new Rng(config.seed) });
   const ckptPath = join(config.out, CHECKPOINT);
+  if (config.resume) {
+    if (!existsSync(ckptPath)) throw new Error(`--resume: no checkpoint at ${ckptPath} (start without --resume, or point --out at the run)`);
+    await checkResumable(ckptPath, config);
+  }
+  const built = createMethod({ engine, config, channels: dataset.channels, stepsPerEpoch, totalSteps, rng: new Rng(config.seed) });
+  const method = opts.wrapMethod ? opts.wrapMethod(built) : built;
   await mkdir(config.out, { recursive: true });
 
   let start = 0;
-  if (config.resume) {
-    if (!existsSync(ckptPath)) throw new Error(`--resume: no checkpoint at ${ckptPath} (start without --resume, or point --out at the run)`);
-    const { meta } = await loadCheckpoint(ckptPath, { model: method.model, optimizer: method.optimizer });
-    if (meta.method !== config.method || meta.arch !== config.arch) {
-      throw new Error(`--resume: ${ckptPath} holds a ${meta.method}/${meta.arch} run, not ${config.method}/${config.arch}`);
-    }
-    start = meta.step;
-  }
+  if (config.resume) start = (await loadCheckpoint(ckptPath, { model: method.model, optimizer: method.optimizer })).meta.step;
   await writeFile(join(config.out, 'config.yaml'), toYaml(Object.fromEntries(Object.entries(config).map(([k, v]) => [kebabKey(k, '_'), v]))));
   log = new JsonLog(join(config.out, 'log.jsonl'), config.resume);
   const runLog = log;
@@ -94,20 +109,22 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   const t0 = performance.now();
 
   // The loss of step s is read while step s + 1 runs, so the GPU never waits for the CPU.
+  const diverged = (what: string, step: number) =>
+    new Error(
+      `${what} at step ${step} (epoch ${Math.floor(step / stepsPerEpoch)}); stopped. ` +
+        `The last good checkpoint is ${existsSync(ckptPath) ? ckptPath : 'absent (none was saved yet)'}; try a lower --lr or --clip-grad`,
+    );
   const settle = async (p: { step: number; result: StepResult }) => {
     const loss = await p.result.loss.item();
-    if (!Number.isFinite(loss)) {
-      throw new Error(
-        `loss became ${loss} at step ${p.step} (epoch ${Math.floor(p.step / stepsPerEpoch)}); stopped. ` +
-          `The last good checkpoint is ${existsSync(ckptPath) ? ckptPath : 'absent (none was saved yet)'}; try a lower --lr or --clip-grad`,
-      );
-    }
+    if (!Number.isFinite(loss)) throw diverged(`loss became ${loss}`, p.step);
+    const sum = p.result.scoreSum ? await p.result.scoreSum.item() : 0;
+    if (!Number.isFinite(sum)) throw diverged(`a selection score became ${sum} (NaN or infinite)`, p.step);
     losses.push(loss);
     const images = (p.step + 1 - start) * config.batchSize;
     const ips = images / ((performance.now() - t0) / 1000);
     if (p.step % config.logEvery === 0 || p.step === totalSteps - 1) await runLog.step(p.step, loss, method, p.result, ips);
     progress?.update(p.step + 1 - start, `loss ${loss.toFixed(4)} · ${ips.toFixed(1)} img/s`);
-    for (const t of [p.result.loss, p.result.choice, p.result.score]) t?.dispose();
+    for (const t of [p.result.loss, p.result.choice, p.result.score, p.result.scoreSum]) t?.dispose();
   };
 
   try {
@@ -116,7 +133,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
         const ctx = { step, epoch, totalSteps };
         const result = await engine.scopeAsync(async () => {
           const r = await hvpStep({ engine, method, config, mean: dataset.mean, std: dataset.std, times: opts.times }, batch, ctx);
-          for (const t of [r.loss, r.choice, r.score]) if (t) engine.keep(t);
+          for (const t of [r.loss, r.choice, r.score, r.scoreSum]) if (t) engine.keep(t);
           return r;
         });
         if (pending) await settle(pending);
