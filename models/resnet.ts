@@ -5,7 +5,7 @@
 
 import type { Engine, Rng, Tensor } from '../engine/index.js';
 import { nn } from '../engine/index.js';
-import { add, copyInto, globalAvgPool, maxPool2d, relu } from '../engine/ops/index.js';
+import { copyInto, globalAvgPool, maxPool2d } from '../engine/ops/index.js';
 
 /** Where forwardFeatures may stop: after the stem (conv1, bn1, relu, max-pool) or after a stage. */
 export type ResNetStage = 'stem' | 'layer1' | 'layer2' | 'layer3' | 'layer4';
@@ -34,13 +34,20 @@ function downsample(engine: Engine, inC: number, outC: number, stride: number, r
   return new nn.Sequential([conv(engine, inC, outC, 1, stride, rng), new nn.BatchNorm2d(engine, outC)]);
 }
 
-/** relu(out + identity), freeing the operands when nothing on the tape holds them. */
-function residual(out: Tensor, x: Tensor, down: nn.Sequential | null): Tensor {
+/** bn followed by its ReLU, in the batch norm's kernels. */
+function bnRelu(bn: nn.BatchNorm2d): nn.Step {
+  return (t) => bn.forward(t, { relu: true });
+}
+
+/**
+ * The block's end relu(bn(out) + identity), one fused op; frees the operands when nothing on the
+ * tape holds them.
+ */
+function residual(bn: nn.BatchNorm2d, out: Tensor, x: Tensor, down: nn.Sequential | null): Tensor {
   const identity = down ? down.forward(x) : x;
-  const sum = add(out, identity);
-  const y = relu(sum);
+  const y = bn.forward(out, { residual: identity, relu: true });
   if (!y.requiresGrad) {
-    for (const t of [out, sum, identity]) if (t !== x) t.dispose();
+    for (const t of [out, identity]) if (t !== x) t.dispose();
   }
   return y;
 }
@@ -74,9 +81,8 @@ class BasicBlock extends nn.Module implements Block {
   }
 
   forward(x: Tensor): Tensor {
-    const steps: nn.Step[] = [(t) => this.conv1.forward(t), (t) => this.bn1.forward(t), relu];
-    steps.push((t) => this.conv2.forward(t), (t) => this.bn2.forward(t));
-    return residual(nn.chain(x, steps), x, this.downsample);
+    const steps: nn.Step[] = [(t) => this.conv1.forward(t), bnRelu(this.bn1), (t) => this.conv2.forward(t)];
+    return residual(this.bn2, nn.chain(x, steps), x, this.downsample);
   }
 }
 
@@ -109,10 +115,9 @@ class Bottleneck extends nn.Module implements Block {
   }
 
   forward(x: Tensor): Tensor {
-    const steps: nn.Step[] = [(t) => this.conv1.forward(t), (t) => this.bn1.forward(t), relu];
-    steps.push((t) => this.conv2.forward(t), (t) => this.bn2.forward(t), relu);
-    steps.push((t) => this.conv3.forward(t), (t) => this.bn3.forward(t));
-    return residual(nn.chain(x, steps), x, this.downsample);
+    const steps: nn.Step[] = [(t) => this.conv1.forward(t), bnRelu(this.bn1)];
+    steps.push((t) => this.conv2.forward(t), bnRelu(this.bn2), (t) => this.conv3.forward(t));
+    return residual(this.bn3, nn.chain(x, steps), x, this.downsample);
   }
 }
 
@@ -191,7 +196,7 @@ export class ResNet extends nn.Module {
   }
 
   private stem(x: Tensor): Tensor {
-    const steps: nn.Step[] = [(t) => this.conv1.forward(t), (t) => this.bn1.forward(t), relu];
+    const steps: nn.Step[] = [(t) => this.conv1.forward(t), bnRelu(this.bn1)];
     if (!this.options.smallImage) steps.push((t) => maxPool2d(t, { kernel: 3, stride: 2, padding: 1 }));
     return nn.chain(x, steps);
   }

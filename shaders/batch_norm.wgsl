@@ -1,104 +1,128 @@
-// Batch normalisation of a contiguous input viewed as [N, C, S] (S = H·W, or 1 for [N, C]), three modes:
-//   STATS:    one workgroup per channel reduces its N·S values in workgroup memory: the mean, then
-//             Σ(x - mean)² in a second pass (corrected two-pass, so a channel with a large mean keeps
-//             its variance); writes mean and rstd = 1/sqrt(var_biased + eps) and, with UPDATE, moves
-//             the running statistics in place (running_var takes the unbiased variance, as PyTorch).
-//   REDUCE:   one workgroup per channel: Σ g and Σ g·x̂, i.e. dBias and dWeight, laid out [2, C].
-//   APPLY:    one thread per element: y = x̂·w + b (forward) or, with BACKWARD, the input gradient
-//             dx = rstd·w·(g - Σg/M - x̂·Σg·x̂/M) in training (TRAIN) and rstd·w·g with fixed statistics.
-// Optional buffers are numbered by the caller (B_* defines).
+// Batch normalisation of a contiguous input viewed as [N, C, S] (S = H·W, or 1 for [N, C]), with an
+// optional residual add and ReLU after it: y = relu(x̂·w + b + r). Two launches a direction, each a
+// grid of [chunks, C] workgroups: channel c's N·S values (N runs of S, `u.m` vectors in all) are cut
+// into chunks of `u.chunk` vectors, one workgroup each, so a layer with few channels and large planes
+// still fills the device. V is vec4 when S and every offset allow aligned 16-byte loads, else f32.
+//   STATS:       each workgroup writes (count, mean, M2) of its chunk: per invocation a two-pass mean
+//                and M2 over its own values (re-read from cache), merged across the workgroup with
+//                Chan's formula, so a channel with a large mean keeps its variance.
+//   APPLY:       the first invocation merges the channel's chunk statistics (or, in eval mode, takes
+//                the running ones), then every invocation normalises its chunk. The chunk-0 workgroup
+//                saves (mean, rstd) for the backward and moves the running statistics and num_batches_tracked
+//                when those are bound.
+//   GRAD_REDUCE: per chunk, Σ gm and Σ gm·x̂ where gm is the output gradient behind the ReLU's mask.
+//   GRAD_APPLY:  merges the chunk sums (the chunk-0 workgroup writes them out as dBias and dWeight), then
+//                dx = rstd·w·(gm - Σgm/M - x̂·Σgm·x̂/M) in training (TRAIN), rstd·w·gm with fixed
+//                statistics, and the residual's gradient gm.
+// Workgroup reductions: a tree (GPUs), or with SERIAL one barrier and the first invocation summing
+// the workgroup's values in a loop (CPU adapters, where every barrier swaps all invocations out).
+// Every merge runs in a fixed order, so all workgroups of a channel see bit-identical statistics.
 
 struct Params {
-  n: u32,
   c: u32,
-  s: u32,
-  row_width: u32,  // workgroups (STATS, REDUCE) or threads (APPLY) per grid row
-  off_x: u32,
+  s: u32,       // plane length in V
+  m: u32,       // V per channel: N·s
+  chunk: u32,   // V per workgroup
+  chunks: u32,  // workgroups per channel
+  off_x: u32,   // offsets of x, r, g, y in V; of the per-channel tensors in f32 (i32 for nbt)
+  off_r: u32,
   off_g: u32,
-  off_mean: u32,
-  off_rstd: u32,
+  off_y: u32,
   off_w: u32,
   off_b: u32,
   off_rm: u32,
   off_rv: u32,
+  off_nbt: u32,
   momentum: f32,
   eps: f32,
 }
 
+alias V = ${VTYPE};
+const LANES = ${LANES}u;
+const WG = ${WG}u;
+
 @group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-#if ${STATS}
-@group(0) @binding(2) var<storage, read_write> mean: array<f32>;
-@group(0) @binding(3) var<storage, read_write> rstd: array<f32>;
-#if ${UPDATE}
-@group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
-@group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
+@group(0) @binding(${B_X}) var<storage, read> x: array<V>;
+#if ${HAS_R}
+@group(0) @binding(${B_R}) var<storage, read> r: array<V>;
 #endif
-#else
-@group(0) @binding(${B_G}) var<storage, read> g: array<f32>;
-@group(0) @binding(${B_MEAN}) var<storage, read> mean: array<f32>;
-@group(0) @binding(${B_RSTD}) var<storage, read> rstd: array<f32>;
+#if ${HAS_G}
+@group(0) @binding(${B_G}) var<storage, read> g: array<V>;
+#endif
+#if ${HAS_Y}
+@group(0) @binding(${B_Y}) var<storage, read> y: array<V>;
+#endif
+#if ${HAS_PART}
+@group(0) @binding(${B_PART}) var<storage, ${ACCESS_PART}> part: array<vec4<f32>>;
+#endif
+#if ${HAS_STATS}
+@group(0) @binding(${B_STATS}) var<storage, ${ACCESS_STATS}> stats: array<f32>;
+#endif
 #if ${HAS_W}
 @group(0) @binding(${B_W}) var<storage, read> w: array<f32>;
 #endif
 #if ${HAS_B}
 @group(0) @binding(${B_B}) var<storage, read> b: array<f32>;
 #endif
-#if ${TRAIN}
-@group(0) @binding(${B_SUMS}) var<storage, read> sums: array<f32>;
+#if ${HAS_RM}
+@group(0) @binding(${B_RM}) var<storage, ${ACCESS_RM}> running_mean: array<f32>;
+@group(0) @binding(${B_RV}) var<storage, ${ACCESS_RV}> running_var: array<f32>;
 #endif
-@group(0) @binding(${B_OUT}) var<storage, read_write> out: array<f32>;
+#if ${HAS_OUT}
+@group(0) @binding(${B_OUT}) var<storage, read_write> out: array<V>;
+#endif
+#if ${HAS_DRES}
+@group(0) @binding(${B_DRES}) var<storage, read_write> dres: array<V>;
+#endif
+#if ${HAS_DW}
+@group(0) @binding(${B_DW}) var<storage, read_write> dw: array<f32>;
+#endif
+#if ${HAS_DB}
+@group(0) @binding(${B_DB}) var<storage, read_write> db: array<f32>;
+#endif
+#if ${HAS_NBT}
+@group(0) @binding(${B_NBT}) var<storage, read_write> nbt: array<i32>;
 #endif
 
-const WG = 256u;
-
-var<workgroup> partial: array<vec2<f32>, WG>;
-
-fn sum_wg(v: vec2<f32>, lid: u32) -> vec2<f32> {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k = k >> 1u) {
-    if (lid < k) { partial[lid] += partial[lid + k]; }
-    workgroupBarrier();
-  }
-  let r = partial[0];
-  workgroupBarrier();  // everyone has read the result before the next call overwrites it
-  return r;
-}
-
-/** Position of the i-th of channel c's N·S values. */
-fn at(c: u32, i: u32) -> u32 {
-  let n = i / u.s;
-  return (n * u.c + c) * u.s + (i - n * u.s);
-}
-
-#if ${STATS}
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let c = wid.x + wid.y * u.row_width;
-  if (c >= u.c) { return; }  // uniform across the workgroup: barriers stay legal
-  let m = u.n * u.s;
-  var s = 0.0;
-  for (var i = lid; i < m; i += WG) { s += x[u.off_x + at(c, i)]; }
-  let mu = sum_wg(vec2(s, 0.0), lid).x / f32(m);
-  var acc = vec2(0.0, 0.0);  // (Σ d², Σ d) with d = x - mu
-  for (var i = lid; i < m; i += WG) {
-    let d = x[u.off_x + at(c, i)] - mu;
-    acc += vec2(d * d, d);
-  }
-  let t = sum_wg(acc, lid);
-  let sq = max(t.x - t.y * t.y / f32(m), 0.0);  // Σ(x - mean)², rounding of mu removed
-  if (lid == 0u) {
-    mean[c] = mu + t.y / f32(m);
-    rstd[c] = inverseSqrt(sq / f32(m) + u.eps);
-#if ${UPDATE}
-    let mo = u.momentum;
-    running_mean[u.off_rm + c] = (1.0 - mo) * running_mean[u.off_rm + c] + mo * (mu + t.y / f32(m));
-    running_var[u.off_rv + c] = (1.0 - mo) * running_var[u.off_rv + c] + mo * sq / f32(m - 1u);
-#endif
-  }
-}
+fn hsum(v: V) -> f32 {
+#if ${VEC4}
+  return (v.x + v.y) + (v.z + v.w);
 #else
+  return v;
+#endif
+}
+
+/**
+ * Walks an invocation's share of chunk p of channel c: vectors p·chunk + lid, + WG, ... as (n, s)
+ * pairs, stepped without a division per vector (integer division is scalar code on CPU adapters).
+ */
+struct Walk {
+  i: u32,
+  end: u32,
+  n: u32,
+  s: u32,
+  dn: u32,
+  ds: u32,
+}
+
+fn walk(p: u32, lid: u32) -> Walk {
+  let i = p * u.chunk + lid;
+  return Walk(i, min(p * u.chunk + u.chunk, u.m), i / u.s, i % u.s, WG / u.s, WG % u.s);
+}
+
+fn advance(k: ptr<function, Walk>) {
+  (*k).i += WG;
+  (*k).n += (*k).dn;
+  (*k).s += (*k).ds;
+  if ((*k).s >= u.s) {
+    (*k).s -= u.s;
+    (*k).n += 1u;
+  }
+}
+
+fn at(k: Walk, c: u32) -> u32 {
+  return (k.n * u.c + c) * u.s + k.s;
+}
 
 fn weight(c: u32) -> f32 {
 #if ${HAS_W}
@@ -108,47 +132,228 @@ fn weight(c: u32) -> f32 {
 #endif
 }
 
-#if ${REDUCE}
+#if ${STATS}
+var<workgroup> red: array<vec3<f32>, WG>;
+
+/** Chan et al.'s merge of (count, mean, M2) summaries. */
+fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
+  let n = a.x + b.x;
+  if (n == 0.0) { return a; }
+  let d = b.y - a.y;
+  let f = b.x / n;
+  return vec3(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let c = wid.x + wid.y * u.row_width;
-  if (c >= u.c) { return; }  // uniform across the workgroup: barriers stay legal
-  let mu = mean[u.off_mean + c];
-  let rs = rstd[u.off_rstd + c];
-  var acc = vec2(0.0, 0.0);
-  for (var i = lid; i < u.n * u.s; i += WG) {
-    let j = at(c, i);
-    let gv = g[u.off_g + j];
-    acc += vec2(gv, gv * (x[u.off_x + j] - mu) * rs);
+  let c = wid.y;
+  var k = walk(wid.x, lid);
+  var acc = V(0.0);
+  var cnt = 0u;
+  for (; k.i < k.end; advance(&k)) {
+    acc += x[u.off_x + at(k, c)];
+    cnt += 1u;
   }
-  let t = sum_wg(acc, lid);
+  var t = vec3(0.0);
+  if (cnt > 0u) {
+    let nt = f32(cnt * LANES);
+    let m0 = hsum(acc) / nt;
+    var d1 = V(0.0);
+    var d2 = V(0.0);
+    k = walk(wid.x, lid);
+    for (; k.i < k.end; advance(&k)) {
+      let d = x[u.off_x + at(k, c)] - m0;
+      d1 += d;
+      d2 += d * d;
+    }
+    let s1 = hsum(d1);
+    t = vec3(nt, m0 + s1 / nt, max(hsum(d2) - s1 * s1 / nt, 0.0));
+  }
+  red[lid] = t;
+  workgroupBarrier();
+#if ${SERIAL}
   if (lid == 0u) {
-    out[c] = t.x;
-    out[u.c + c] = t.y;
+    // The exact parallel form: overall count and mean first, then each part's M2 moved to that mean.
+    var n = 0.0;
+    var sm = 0.0;
+    for (var j = 0u; j < WG; j++) {
+      n += red[j].x;
+      sm += red[j].x * red[j].y;
+    }
+    let mean = select(0.0, sm / n, n > 0.0);
+    var m2 = 0.0;
+    for (var j = 0u; j < WG; j++) {
+      let d = red[j].y - mean;
+      m2 += red[j].z + red[j].x * d * d;
+    }
+    part[c * u.chunks + wid.x] = vec4(n, mean, m2, 0.0);
+  }
+#else
+  for (var h = WG / 2u; h > 0u; h >>= 1u) {
+    if (lid < h) { red[lid] = merge(red[lid], red[lid + h]); }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { part[c * u.chunks + wid.x] = vec4(red[0], 0.0); }
+#endif
+}
+#endif
+
+#if ${APPLY}
+var<workgroup> stat: vec2<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = wid.y;
+  if (lid == 0u) {
+#if ${TRAIN}
+    var n = 0.0;
+    var sm = 0.0;
+    for (var j = 0u; j < u.chunks; j++) {
+      let t = part[c * u.chunks + j];
+      n += t.x;
+      sm += t.x * t.y;
+    }
+    let mean = sm / n;
+    var m2 = 0.0;
+    for (var j = 0u; j < u.chunks; j++) {
+      let t = part[c * u.chunks + j];
+      let d = t.y - mean;
+      m2 += t.z + t.x * d * d;
+    }
+    let rs = inverseSqrt(m2 / n + u.eps);
+#if ${UPDATE}
+    if (wid.x == 0u) {
+      let mo = u.momentum;
+      running_mean[u.off_rm + c] = (1.0 - mo) * running_mean[u.off_rm + c] + mo * mean;
+      running_var[u.off_rv + c] = (1.0 - mo) * running_var[u.off_rv + c] + mo * m2 / (n - 1.0);
+    }
+#endif
+#else
+    let mean = running_mean[u.off_rm + c];
+    let rs = inverseSqrt(running_var[u.off_rv + c] + u.eps);
+#endif
+    stat = vec2(mean, rs);
+    if (wid.x == 0u) {
+      stats[c] = mean;
+      stats[u.c + c] = rs;
+#if ${HAS_NBT}
+      if (c == 0u) { nbt[u.off_nbt] += 1; }
+#endif
+    }
+  }
+  let st = workgroupUniformLoad(&stat);
+  let scale = st.y * weight(c);
+#if ${HAS_B}
+  let shift = b[u.off_b + c];
+#else
+  let shift = 0.0;
+#endif
+  var k = walk(wid.x, lid);
+  for (; k.i < k.end; advance(&k)) {
+    let j = at(k, c);
+    var z = (x[u.off_x + j] - st.x) * scale + shift;
+#if ${HAS_R}
+    z += r[u.off_r + j];
+#endif
+#if ${RELU}
+    z = max(z, V(0.0));
+#endif
+    out[j] = z;
   }
 }
-#else
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * u.row_width;
-  if (i >= u.n * u.c * u.s) { return; }
-  let c = (i / u.s) % u.c;
-  let rs = rstd[u.off_rstd + c];
-#if ${BACKWARD}
-  var gv = g[u.off_g + i];
-#if ${TRAIN}
-  let inv_m = 1.0 / f32(u.n * u.s);
-  let xh = (x[u.off_x + i] - mean[u.off_mean + c]) * rs;
-  gv -= (sums[c] + xh * sums[u.c + c]) * inv_m;
 #endif
-  out[i] = rs * weight(c) * gv;
+
+#if ${GRAD}
+/** The output gradient behind the ReLU: zero where the output is (PyTorch's threshold_backward). */
+fn grad_at(j: u32) -> V {
+#if ${RELU}
+  return select(V(0.0), g[u.off_g + j], y[u.off_y + j] > V(0.0));
 #else
-  var y = (x[u.off_x + i] - mean[u.off_mean + c]) * rs * weight(c);
-#if ${HAS_B}
-  y += b[u.off_b + c];
-#endif
-  out[i] = y;
+  return g[u.off_g + j];
 #endif
 }
 #endif
+
+#if ${GRAD_REDUCE}
+var<workgroup> red: array<vec2<f32>, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = wid.y;
+  let mean = stats[c];
+  var sg = V(0.0);
+  var sgx = V(0.0);
+  var k = walk(wid.x, lid);
+  for (; k.i < k.end; advance(&k)) {
+    let j = at(k, c);
+    let gv = grad_at(j);
+    sg += gv;
+    sgx += gv * (x[u.off_x + j] - mean);
+  }
+  red[lid] = vec2(hsum(sg), hsum(sgx) * stats[u.c + c]);
+  workgroupBarrier();
+#if ${SERIAL}
+  if (lid == 0u) {
+    var t = vec2(0.0);
+    for (var j = 0u; j < WG; j++) { t += red[j]; }
+    part[c * u.chunks + wid.x] = vec4(t, 0.0, 0.0);
+  }
+#else
+  for (var h = WG / 2u; h > 0u; h >>= 1u) {
+    if (lid < h) { red[lid] += red[lid + h]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) { part[c * u.chunks + wid.x] = vec4(red[0], 0.0, 0.0); }
+#endif
+}
+#endif
+
+#if ${GRAD_APPLY}
+var<workgroup> sums: vec2<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let c = wid.y;
+  let mean = stats[c];
+  let rs = stats[u.c + c];
+#if ${HAS_PART}
+  if (lid == 0u) {
+    var t = vec2(0.0);
+    for (var j = 0u; j < u.chunks; j++) { t += part[c * u.chunks + j].xy; }
+    sums = t;
+    if (wid.x == 0u) {
+#if ${HAS_DB}
+      db[c] = t.x;
+#endif
+#if ${HAS_DW}
+      dw[c] = t.y;
+#endif
+    }
+  }
+  let t = workgroupUniformLoad(&sums);
+#endif
+#if ${HAS_OUT}
+  let scale = rs * weight(c);
+#if ${TRAIN}
+  let inv_m = 1.0 / f32(u.m * LANES);
+  let a = t.x * inv_m;
+  let bx = t.y * rs * inv_m;
+#endif
+#endif
+  var k = walk(wid.x, lid);
+  for (; k.i < k.end; advance(&k)) {
+    let j = at(k, c);
+    let gv = grad_at(j);
+#if ${HAS_DRES}
+    dres[j] = gv;
+#endif
+#if ${HAS_OUT}
+#if ${TRAIN}
+    out[j] = scale * (gv - a - (x[u.off_x + j] - mean) * bx);
+#else
+    out[j] = scale * gv;
+#endif
+#endif
+  }
+}
 #endif

@@ -6,7 +6,6 @@ import type { Engine } from '../engine.js';
 import type { Tensor } from '../tensor.js';
 import { batchNorm } from '../ops/batch-norm.js';
 import { Module } from './module.js';
-import source from '../../shaders/increment.wgsl';
 
 export interface BatchNormConfig {
   eps?: number;
@@ -48,21 +47,33 @@ export class BatchNorm extends Module {
     this.num_batches_tracked = this.registerBuffer('num_batches_tracked', engine.tensor([0], [], { dtype: 'i32' }));
   }
 
-  forward(x: Tensor): Tensor {
+  /**
+   * relu?(bn(x) + residual?): with `epilogue`, the end of a ResNet block (or a BN and its ReLU) runs
+   * in the batch norm's own kernels.
+   */
+  forward(x: Tensor, epilogue: BatchNormEpilogue = {}): Tensor {
     if (!this.ranks.includes(x.ndim)) {
       const want = this.ranks.map((r) => `${r}-D`).join(' or ');
       throw new Error(`${this.constructor.name}: expects ${want} input, got ${x}`);
     }
     const update = this.training && !this.batchStatsOnly;
-    const y = batchNorm(x, this.weight, this.bias, this.running_mean, this.running_var, {
+    return batchNorm(x, this.weight, this.bias, this.running_mean, this.running_var, {
       training: this.training || this.batchStatsOnly,
       momentum: this.momentum,
       eps: this.eps,
       updateStats: update,
+      numBatchesTracked: this.num_batches_tracked,
+      residual: epilogue.residual,
+      relu: epilogue.relu,
     });
-    if (update) countBatch(this.num_batches_tracked);
-    return y;
   }
+}
+
+/** What BatchNorm.forward may fuse after the normalisation. */
+export interface BatchNormEpilogue {
+  /** Added after the affine step (same shape as the input). */
+  residual?: Tensor;
+  relu?: boolean;
 }
 
 /** Over [N, C] or [N, C, L]. */
@@ -86,14 +97,4 @@ export class BatchNorm2d extends BatchNorm {
  */
 export function setBatchStatsOnly(root: Module, on: boolean): void {
   for (const [, m] of root.namedModules()) if (m instanceof BatchNorm) m.batchStatsOnly = on;
-}
-
-function countBatch(t: Tensor): void {
-  t.engine.backend.dispatch({
-    kernel: { name: 'increment', source },
-    inputs: [],
-    outputs: [t.buffer],
-    uniforms: new Uint32Array([t.offset, 0, 0, 0]),
-    workgroups: [1],
-  });
 }

@@ -1,18 +1,18 @@
 // Batch normalisation (F.batch_norm) over axis 1 of an [N, C, ...] input, with PyTorch's semantics:
 // training mode normalises with the batch mean and biased variance and moves the running statistics
 // (unbiased variance, momentum) in place, off the tape; eval mode uses the running statistics.
-// Kernels in shaders/batch_norm.wgsl: per-channel statistics, an elementwise normalise, and a
-// per-channel reduction plus elementwise input gradient for the backward.
+// Optionally fused with what follows it in a ResNet: relu(bn(x) + residual), one tape node.
+// Kernels in shaders/batch_norm.wgsl: two launches forward (chunk statistics; normalise) and at most
+// two backward (chunk sums of the gradient; input gradient), whatever the options.
 
 import type { Tensor } from '../tensor.js';
 import type { Engine } from '../engine.js';
 import { record } from '../autograd.js';
-import { fmt, numel } from '../shape.js';
-import { grid1d } from '../runtime.js';
+import { fmt, numel, sameShape } from '../shape.js';
 import { checkInputs } from './map.js';
-import { add, rsqrt } from './elementwise.js';
-import { contiguous, slice } from './view.js';
-import { bindings, checkParam } from './norm-params.js';
+import { contiguous } from './view.js';
+import { checkParam } from './norm-params.js';
+import type { Defines } from '../shader.js';
 import source from '../../shaders/batch_norm.wgsl';
 
 export interface BatchNormOptions {
@@ -22,11 +22,13 @@ export interface BatchNormOptions {
   eps?: number;
   /** In training mode, move the running statistics (when given). False leaves them untouched. */
   updateStats?: boolean;
+  /** Added after the affine step, before the ReLU: a ResNet block's `out + identity`. Shape of x. */
+  residual?: Tensor | null;
+  /** Apply ReLU to the result in the same kernel. */
+  relu?: boolean;
+  /** A 0-d i32 counter (the module's num_batches_tracked), incremented in the same launch whenever the running statistics move. */
+  numBatchesTracked?: Tensor | null;
 }
-
-const WG = 256;
-/** Mode flags off; each launch turns on its own. The template names every flag and B_* define in all variants. */
-const MODES = { STATS: false, REDUCE: false, BACKWARD: false, TRAIN: false, UPDATE: false };
 
 interface Dims {
   n: number;
@@ -34,87 +36,77 @@ interface Dims {
   s: number;
 }
 
-/** Statistics the normalisation uses: per-channel mean (possibly a running buffer) and 1/sqrt(var + eps). */
-interface Stats {
-  mean: Tensor;
-  rstd: Tensor;
+/** How a launch cuts each channel's N·S values into workgroup chunks. */
+interface Plan {
+  vec4: boolean;
+  wg: number;
+  /** Plane length and values per channel, in loads (vec4 or f32). */
+  s: number;
+  m: number;
+  chunk: number;
+  chunks: number;
 }
 
-type Bound = Partial<Record<'x' | 'g' | 'mean' | 'rstd' | 'w' | 'b' | 'rm' | 'rv', Tensor | null>>;
+/** Partial sums per channel that the normalise pass merges serially: more and it is a second reduction. */
+const MAX_CHUNKS = 256;
 
-/** The shader's Params block: sizes, the element offset of every bound tensor, momentum and eps. */
-function params(d: Dims, rowWidth: number, o: Bound, momentum = 0, eps = 0): Uint32Array {
-  const u = new Uint32Array(14);
-  const off = (t?: Tensor | null) => t?.offset ?? 0;
-  u.set([d.n, d.c, d.s, rowWidth, off(o.x), off(o.g), off(o.mean), off(o.rstd), off(o.w), off(o.b), off(o.rm), off(o.rv)]);
+function plan(engine: Engine, d: Dims, vec4: boolean): Plan {
+  const s = vec4 ? d.s / 4 : d.s;
+  const m = d.n * s;
+  const wg = m >= 256 ? 256 : m >= 128 ? 128 : 64;
+  // A CPU adapter runs a workgroup's invocations in turn on one core, and every barrier swaps them
+  // all: few fat chunks (8 loads an invocation), just enough of them for every core. A GPU wants
+  // thousands of invocations in flight: thin chunks, down to one load an invocation.
+  const cpu = engine.backend.isCpuAdapter;
+  const loads = cpu ? 8 : 2;
+  const wanted = cpu ? 64 : 1024;
+  let chunks = Math.ceil(m / (wg * loads));
+  if (d.c * chunks < wanted) chunks = Math.min(Math.ceil(m / wg), Math.ceil(wanted / d.c));
+  chunks = Math.min(Math.max(chunks, 1), MAX_CHUNKS);
+  const chunk = Math.max(Math.ceil(m / chunks), 1);
+  return { vec4, wg, s, m, chunk, chunks: Math.max(Math.ceil(m / chunk), 1) };
+}
+
+const FLAGS = ['STATS', 'APPLY', 'GRAD', 'GRAD_REDUCE', 'GRAD_APPLY', 'TRAIN', 'UPDATE', 'RELU', 'SERIAL'] as const;
+const BUFFERS = ['X', 'R', 'G', 'Y', 'PART', 'STATS', 'W', 'B', 'RM', 'RV', 'OUT', 'DRES', 'DW', 'DB', 'NBT'] as const;
+type Flags = Partial<Record<(typeof FLAGS)[number], boolean>>;
+type Slot = readonly [(typeof BUFFERS)[number], Tensor | null | undefined];
+
+/** Element offsets of the bound tensors, in the shader's units (loads for the big ones). */
+function uniforms(d: Dims, p: Plan, t: Partial<Record<'x' | 'r' | 'g' | 'y' | 'w' | 'b' | 'rm' | 'rv' | 'nbt', Tensor | null>>, momentum = 0, eps = 0) {
+  const u = new Uint32Array(16);
+  const big = (v?: Tensor | null) => (v ? v.offset / (p.vec4 ? 4 : 1) : 0);
+  const small = (v?: Tensor | null) => v?.offset ?? 0;
+  u.set([d.c, p.s, p.m, p.chunk, p.chunks, big(t.x), big(t.r), big(t.g), big(t.y)]);
+  u.set([small(t.w), small(t.b), small(t.rm), small(t.rv), small(t.nbt)], 9);
   const f = new Float32Array(u.buffer);
-  f[12] = momentum;
-  f[13] = eps;
+  f[14] = momentum;
+  f[15] = eps;
   return u;
 }
 
-/** Batch statistics of x; with running buffers, also updates them in place. */
-function batchStats(engine: Engine, x: Tensor, d: Dims, eps: number, momentum: number, rm: Tensor | null, rv: Tensor | null): Stats {
-  const stats = { mean: engine.empty([d.c]), rstd: engine.empty([d.c]) };
-  const update = !!(rm && rv);
-  const [gx, gy] = grid1d(d.c);
-  engine.backend.dispatch({
-    kernel: { name: 'batch_norm_stats', source, defines: { ...applyDefines(null, null, false), ...MODES, STATS: true, UPDATE: update } },
-    inputs: [x.buffer],
-    outputs: [stats.mean.buffer, stats.rstd.buffer, ...(update ? [rm!.buffer, rv!.buffer] : [])],
-    uniforms: params(d, gx, { x, rm, rv }, momentum, eps),
-    workgroups: [gx, gy],
-  });
-  return stats;
+/** One launch over the [chunks, C] grid; absent slots get no binding and the later ones move up. */
+function launch(engine: Engine, name: string, d: Dims, p: Plan, flags: Flags, ins: Slot[], outs: Slot[], u: Uint32Array): void {
+  const defines: Defines = { VTYPE: p.vec4 ? 'vec4<f32>' : 'f32', LANES: p.vec4 ? 4 : 1, VEC4: p.vec4, WG: p.wg };
+  for (const f of FLAGS) defines[f] = !!flags[f];
+  for (const b of BUFFERS) Object.assign(defines, { [`B_${b}`]: 0, [`HAS_${b}`]: false, [`ACCESS_${b}`]: 'read' });
+  let next = 1;
+  const bind = (slots: Slot[], access: string) =>
+    slots.flatMap(([b, t]) => {
+      if (!t) return [];
+      Object.assign(defines, { [`B_${b}`]: next++, [`HAS_${b}`]: true, [`ACCESS_${b}`]: access });
+      return [t.buffer];
+    });
+  const inputs = bind(ins, 'read');
+  const outputs = bind(outs, 'read_write');
+  engine.backend.dispatch({ kernel: { name, source, defines }, inputs, outputs, uniforms: u, workgroups: [p.chunks, d.c] });
 }
 
-/** Eval mode: the running mean as it is, and 1/sqrt(running_var + eps). */
-function runningStats(rm: Tensor, rv: Tensor, eps: number): Stats {
-  const v = add(rv, eps);
-  const rstd = rsqrt(v);
-  v.dispose();
-  return { mean: rm, rstd };
-}
+const aligned = (...ts: (Tensor | null | undefined)[]) => ts.every((t) => !t || t.offset % 4 === 0);
 
-function applyDefines(w: Tensor | null, b: Tensor | null, backward: boolean, train = false) {
-  const bind = bindings({ X: true, G: backward, MEAN: true, RSTD: true, W: w, B: b, SUMS: train, OUT: true });
-  return { ...bind.defines, HAS_W: !!w, HAS_B: !!b };
-}
-
-/** The elementwise kernel: y (no g) or dx (g given; `sums` = [Σg, Σg·x̂] in training). */
-function apply(name: string, x: Tensor, d: Dims, st: Stats, w: Tensor | null, b: Tensor | null, g?: Tensor, sums?: Tensor): Tensor {
-  const engine = x.engine;
-  const out = engine.empty(x.shape);
-  const [gx, gy] = grid1d(Math.ceil(x.size / WG));
-  const ins = [x, g, st.mean, st.rstd, w, b, sums].filter((t): t is Tensor => !!t);
-  engine.backend.dispatch({
-    kernel: { name, source, defines: { ...applyDefines(w, b, !!g, !!sums), ...MODES, BACKWARD: !!g, TRAIN: !!sums } },
-    inputs: ins.map((t) => t.buffer),
-    outputs: [out.buffer],
-    uniforms: params(d, gx * WG, { x, g, mean: st.mean, rstd: st.rstd, w, b }),
-    workgroups: [gx, gy],
-  });
-  return out;
-}
-
-/** Per-channel [Σg, Σg·x̂] as one [2C] tensor: dBias, then dWeight. */
-function reduceGrad(x: Tensor, g: Tensor, d: Dims, st: Stats): Tensor {
-  const engine = x.engine;
-  const sums = engine.empty([2 * d.c]);
-  const [gx, gy] = grid1d(d.c);
-  engine.backend.dispatch({
-    kernel: { name: 'batch_norm_backward_reduce', source, defines: { ...applyDefines(null, null, true), ...MODES, REDUCE: true } },
-    inputs: [x, g, st.mean, st.rstd].map((t) => t.buffer),
-    outputs: [sums.buffer],
-    uniforms: params(d, gx, { x, g, mean: st.mean, rstd: st.rstd }),
-    workgroups: [gx, gy],
-  });
-  return sums;
-}
-
-function check(x: Tensor, weight: Tensor | null, bias: Tensor | null, rm: Tensor | null, rv: Tensor | null, training: boolean): Dims {
+function check(x: Tensor, weight: Tensor | null, bias: Tensor | null, rm: Tensor | null, rv: Tensor | null, opts: BatchNormOptions): Dims {
   const op = 'batch_norm';
-  checkInputs(op, [x]);
+  checkInputs(op, [x, ...(opts.residual ? [opts.residual] : [])]);
   if (x.ndim < 2 || x.dtype !== 'f32') throw new Error(`${op}: expects an f32 input [N, C, ...], got ${x}`);
   const d = { n: x.shape[0], c: x.shape[1], s: numel(x.shape.slice(2)) };
   checkParam(op, 'weight', weight, d.c, x);
@@ -122,9 +114,17 @@ function check(x: Tensor, weight: Tensor | null, bias: Tensor | null, rm: Tensor
   checkParam(op, 'running_mean', rm, d.c, x);
   checkParam(op, 'running_var', rv, d.c, x);
   if (!rm !== !rv) throw new Error(`${op}: give both running_mean and running_var, or neither`);
-  if (!training && !rm) throw new Error(`${op}: eval mode needs running_mean and running_var`);
-  if (training && d.n * d.s <= 1) {
+  if (!opts.training && !rm) throw new Error(`${op}: eval mode needs running_mean and running_var`);
+  if (opts.training && d.n * d.s <= 1) {
     throw new Error(`${op}: expected more than 1 value per channel when training, got input ${fmt(x.shape)}`);
+  }
+  const r = opts.residual;
+  if (r && (!sameShape(r.shape, x.shape) || r.dtype !== 'f32')) {
+    throw new Error(`${op}: residual ${r} must be f32 and of the input's shape ${fmt(x.shape)}`);
+  }
+  const nbt = opts.numBatchesTracked;
+  if (nbt && (nbt.dtype !== 'i32' || nbt.size !== 1 || nbt.engine !== x.engine)) {
+    throw new Error(`${op}: numBatchesTracked must be a one-element i32 tensor on the input's device, got ${nbt}`);
   }
   return d;
 }
@@ -137,31 +137,81 @@ export function batchNorm(
   runningVar: Tensor | null,
   opts: BatchNormOptions,
 ): Tensor {
-  const { training, momentum = 0.1, eps = 1e-5, updateStats = true } = opts;
-  const d = check(x, weight, bias, runningMean, runningVar, training);
+  const { training, momentum = 0.1, eps = 1e-5, updateStats = true, relu = false } = opts;
+  const d = check(x, weight, bias, runningMean, runningVar, opts);
   const engine = x.engine;
-  const src = engine.noGrad(() => contiguous(x));
-  const st = engine.noGrad(() =>
-    training
-      ? batchStats(engine, src, d, eps, momentum, updateStats ? runningMean : null, updateStats ? runningVar : null)
-      : runningStats(runningMean!, runningVar!, eps),
-  );
-  const y = apply('batch_norm', src, d, st, weight, bias);
-  const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  const out = record(y, 'batch_norm', inputs, (g) => {
-    const gc = contiguous(g);
-    // With fixed statistics and no affine parameters the sums are not needed at all.
-    const sums = training || weight || bias ? reduceGrad(src, gc, d, st) : null;
-    const dx = x.requiresGrad ? apply('batch_norm_backward', src, d, st, weight, null, gc, training ? sums! : undefined) : null;
-    const grads = [dx];
-    if (weight) grads.push(slice(sums!, 0, d.c, 2 * d.c));
-    if (bias) grads.push(slice(sums!, 0, 0, d.c));
-    return grads;
+  const residual = opts.residual ?? null;
+  const [src, res] = engine.noGrad(() => [contiguous(x), residual && contiguous(residual)]);
+  const update = training && updateStats && !!runningMean;
+  const running = update || !training;
+  const nbt = update ? (opts.numBatchesTracked ?? null) : null;
+  // (mean, rstd) per channel as the forward used them: the backward needs no running buffer.
+  const stats = engine.empty([2 * d.c]);
+  const y = engine.empty(x.shape);
+  const p = plan(engine, d, d.s % 4 === 0 && aligned(src, res));
+  const serial = engine.backend.isCpuAdapter;
+  let part: Tensor | null = null;
+  if (training) {
+    part = engine.empty([d.c * p.chunks * 4]);
+    launch(engine, 'batch_norm_stats', d, p, { STATS: true, SERIAL: serial }, [['X', src]], [['PART', part]], uniforms(d, p, { x: src }));
+  }
+  const rIn = running && !training;
+  const ins: Slot[] = [['X', src], ['PART', part], ['W', weight], ['B', bias], ['R', res], ['RM', rIn ? runningMean : null], ['RV', rIn ? runningVar : null]];
+  const outs: Slot[] = [['STATS', stats], ['RM', update ? runningMean : null], ['RV', update ? runningVar : null], ['OUT', y], ['NBT', nbt]];
+  const u = uniforms(d, p, { x: src, r: res, w: weight, b: bias, rm: runningMean, rv: runningVar, nbt }, momentum, eps);
+  launch(engine, 'batch_norm', d, p, { APPLY: true, TRAIN: training, UPDATE: update, RELU: relu }, ins, outs, u);
+  part?.dispose();
+
+  const inputs = [x, weight, bias, residual].filter((t): t is Tensor => !!t);
+  const op = relu ? (residual ? 'batch_norm_add_relu' : 'batch_norm_relu') : residual ? 'batch_norm_add' : 'batch_norm';
+  const out = record(y, op, inputs, (g) => {
+    const gr = backward(engine, g, d, { src, stats, y, weight, bias, training, relu, needDx: x.requiresGrad, needRes: !!residual?.requiresGrad });
+    return [gr.dx, ...(weight ? [gr.dw] : []), ...(bias ? [gr.db] : []), ...(residual ? [gr.dres] : [])];
   });
   if (!out.node) {
     if (src !== x) src.dispose();
-    if (st.mean !== runningMean) st.mean.dispose();
-    st.rstd.dispose();
+    if (res && res !== residual) res.dispose();
+    stats.dispose();
   }
   return out;
+}
+
+interface Saved {
+  src: Tensor;
+  stats: Tensor;
+  y: Tensor;
+  weight: Tensor | null;
+  bias: Tensor | null;
+  training: boolean;
+  relu: boolean;
+  needDx: boolean;
+  needRes: boolean;
+}
+
+type Grads = Record<'dx' | 'dw' | 'db' | 'dres', Tensor | null>;
+
+function backward(engine: Engine, g: Tensor, d: Dims, sv: Saved): Grads {
+  const gc = contiguous(g);
+  const dw = sv.weight?.requiresGrad ? engine.empty([d.c]) : null;
+  const db = sv.bias?.requiresGrad ? engine.empty([d.c]) : null;
+  const dx = sv.needDx ? engine.empty(sv.src.shape) : null;
+  // Without a ReLU the residual's gradient is the output's, as for an add.
+  const dres = sv.needRes ? (sv.relu ? engine.empty(sv.src.shape) : gc) : null;
+  const y = sv.relu ? sv.y : null;
+  const p = plan(engine, d, d.s % 4 === 0 && aligned(sv.src, gc));
+  const u = uniforms(d, p, { x: sv.src, g: gc, y });
+  const common: Slot[] = [['X', sv.src], ['G', gc], ['Y', y], ['STATS', sv.stats]];
+  const flags = { GRAD: true, RELU: sv.relu, TRAIN: sv.training };
+  let part: Tensor | null = null;
+  if ((sv.training && dx) || dw || db) {
+    part = engine.empty([d.c * p.chunks * 4]);
+    launch(engine, 'batch_norm_backward_reduce', d, p, { ...flags, GRAD_REDUCE: true, SERIAL: engine.backend.isCpuAdapter }, common, [['PART', part]], u);
+  }
+  const outs: Slot[] = [['OUT', dx], ['DRES', dres === gc ? null : dres], ['DW', dw], ['DB', db]];
+  if (outs.some(([, t]) => t)) {
+    launch(engine, 'batch_norm_backward', d, p, { ...flags, GRAD_APPLY: true }, [...common, ['PART', part], ['W', sv.weight]], outs, u);
+  }
+  part?.dispose();
+  if (gc !== g && gc !== dres) gc.dispose();
+  return { dx, dw, db, dres };
 }
