@@ -114,7 +114,8 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   readonly outputNames: readonly string[];
   private readonly fields: Field[];
   private readonly bindings: { name: string; scalar: ScalarType }[];
-  private readonly defines: Defines;
+  /** What the runtime compiles (and caches) when a launch adds no template values. */
+  private readonly kernel: Kernel;
 
   constructor(spec: KernelSpec<U>) {
     const k = spec.name;
@@ -139,27 +140,22 @@ export class KernelDef<U extends UniformFields = UniformFields> {
       name,
       scalar: parseType(k, `binding '${name}'`, type).scalar,
     }));
-    this.defines = spec.defines ?? {};
     const header = kernelHeader(spec.uniforms, spec.inputs, spec.outputs, [x, y, z]);
     this.source = resolveIncludes(`${header}\n${spec.source}`, { ...SNIPPETS, ...spec.snippets });
+    this.kernel = { name: k, source: this.source, defines: spec.defines };
   }
 
   /** The uniform values as the bytes of the block. Throws on a missing, extra or unrepresentable value. */
   pack(values: UniformValues<U>): Uint8Array {
     const k = this.name;
-    const given = Object.keys(values);
-    const extra = given.filter((n) => !this.fields.some((f) => f.name === n));
-    const missing = this.fields.filter((f) => !(f.name in values)).map((f) => f.name);
-    if (extra.length || missing.length) {
-      throw new Error(
-        `kernel '${k}': uniforms ${missing.length ? `missing ${missing.join(', ')}` : ''}${missing.length && extra.length ? '; ' : ''}` +
-          `${extra.length ? `not declared: ${extra.join(', ')}` : ''} (declared: ${this.fields.map((f) => f.name).join(', ') || 'none'})`,
-      );
-    }
+    const given = values as Record<string, number | boolean | readonly number[] | undefined>;
+    let count = 0;
+    for (const _ in given) count++;
+    if (count !== this.fields.length || this.fields.some((f) => given[f.name] === undefined)) this.throwFieldMismatch(Object.keys(given));
     const bytes = new Uint8Array(this.uniformBytes);
     const view = new DataView(bytes.buffer);
     for (const f of this.fields) {
-      const v = (values as Record<string, number | boolean | readonly number[]>)[f.name];
+      const v = given[f.name]!;
       if (f.lanes === 1) {
         if (typeof v === 'object') throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes a number, got [${v.join(', ')}]`);
         writeScalar(k, f, view, f.offset, v);
@@ -167,10 +163,17 @@ export class KernelDef<U extends UniformFields = UniformFields> {
         if (typeof v !== 'object' || v.length !== f.lanes) {
           throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes ${f.lanes} numbers, got ${String(v)}`);
         }
-        v.forEach((x, i) => writeScalar(k, f, view, f.offset + 4 * i, x));
+        for (let i = 0; i < f.lanes; i++) writeScalar(k, f, view, f.offset + 4 * i, v[i]);
       }
     }
     return bytes;
+  }
+
+  private throwFieldMismatch(given: string[]): never {
+    const extra = given.filter((n) => !this.fields.some((f) => f.name === n));
+    const missing = this.fields.filter((f) => !given.includes(f.name)).map((f) => f.name);
+    const parts = [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `not declared: ${extra.join(', ')}` : ''];
+    throw new Error(`kernel '${this.name}': uniforms ${parts.filter(Boolean).join('; ')} (declared: ${this.fields.map((f) => f.name).join(', ') || 'none'})`);
   }
 
   /**
@@ -193,20 +196,20 @@ export class KernelDef<U extends UniformFields = UniformFields> {
         throw new Error(`kernel '${k}': expects ${names.length} ${what} (${names.join(', ')}), got ${ts.length}`);
       }
     }
-    const tensors = [...a.inputs, ...a.outputs];
-    const engine = tensors[0]?.engine;
+    const engine = (a.inputs[0] ?? a.outputs[0])?.engine;
     if (!engine) throw new Error(`kernel '${k}': a launch needs at least one tensor (the engine to run on)`);
-    tensors.forEach((t, i) => {
+    const nIn = a.inputs.length;
+    for (let i = 0; i < this.bindings.length; i++) {
+      const t = i < nIn ? a.inputs[i] : a.outputs[i - nIn];
       const b = this.bindings[i];
-      t.assertAlive(`kernel '${k}' (binding '${b.name}')`);
-      if (t.engine !== engine) throw new Error(`kernel '${k}': binding '${b.name}' ${t} lives on another device than ${tensors[0]}`);
+      if (t.disposed) t.assertAlive(`kernel '${k}' (binding '${b.name}')`);
+      if (t.engine !== engine) throw new Error(`kernel '${k}': binding '${b.name}' ${t} lives on another device than ${a.inputs[0] ?? a.outputs[0]}`);
       if (b.scalar !== 'u32' && t.dtype !== b.scalar) throw new Error(`kernel '${k}': binding '${b.name}' takes ${b.scalar} data, got ${t}`);
       if (!t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
-    });
+    }
     const uniforms = this.pack(a.uniforms);
-    const kernel: Kernel = { name: k, source: this.source, defines: a.defines ? { ...this.defines, ...a.defines } : this.defines };
     engine.backend.dispatch({
-      kernel,
+      kernel: a.defines ? { ...this.kernel, defines: { ...this.kernel.defines, ...a.defines } } : this.kernel,
       inputs: a.inputs.map((t) => t.buffer),
       outputs: a.outputs.map((t) => t.buffer),
       uniforms,

@@ -42,7 +42,6 @@ export function sameDims(op: string, a: Tensor, b: Tensor, names: string): void 
  * row-major from the offset), then dispose those copies.
  */
 export function withContiguous<T>(ts: Tensor[], fn: (cs: Tensor[]) => T): T {
-  for (const t of ts) t.assertAlive('withContiguous');
   const cs = ts.map((t) => (t.isContiguous() ? t : ops.contiguous(t)));
   try {
     return fn(cs);

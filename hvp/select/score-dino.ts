@@ -100,7 +100,7 @@ interface Combine {
   wPatch?: number;
 }
 
-function combine(op: string, a: Combine): Tensor {
+function combine(a: Combine): Tensor {
   const [b, g, vs] = a.ce.shape;
   const [c, n] = [a.table.shape[0], a.table.shape[1]];
   const out = a.ce.engine.empty([b, c]);
@@ -140,7 +140,7 @@ export function scoreDino(student: Tensor, teacher: Tensor, center: Tensor, opts
     engine.noGrad(() => {
       const tab = asTable(op, engine, table, 2);
       const ce = ceTable(op, student, teacher, center, teacherTemp, studentTemp);
-      return combine(op, { ce, table: tab, alwaysFrom: 0, alwaysTo: 0, wCls: 1 });
+      return combine({ ce, table: tab, alwaysFrom: 0, alwaysTo: 0, wCls: 1 });
     }),
   );
 }
@@ -202,7 +202,7 @@ export function scoreIbot(x: IbotScoreInputs, opts: IbotScoreOptions, table: Tab
       const patch = maskedPatchCe(op, x, opts.center2, teacherPatchTemp, studentTemp);
       const locals = vs - g;
       const pairTable = tab.shape[1] === 2 ? tab : tab.slice(1, 0, 2);
-      return combine(op, { ce, table: pairTable, alwaysFrom: g, alwaysTo: vs, wCls: lambda1 / (2 + 2 * locals), patch, wPatch: lambda2 / 2 });
+      return combine({ ce, table: pairTable, alwaysFrom: g, alwaysTo: vs, wCls: lambda1 / (2 + 2 * locals), patch, wPatch: lambda2 / 2 });
     }),
   );
 }
