@@ -15,9 +15,10 @@ import { attentionCases } from './cases/attention.js';
 import { modelCases } from './cases/models.js';
 import { scoringCases } from './cases/scoring.js';
 import { hvpStepCases } from './cases/hvp-step.js';
+import { batchNormCases } from './cases/batch-norm.js';
 
 // The peaks (copy, matmul) run first so a filtered or partial run still has them early in its output.
-const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases];
+const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...batchNormCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases];
 
 const HELP = `Usage: hvp bench [options]
 
