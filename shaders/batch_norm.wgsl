@@ -1,5 +1,5 @@
 // Batch normalisation of a contiguous input viewed as [N, C, S] (S = H·W, or 1 for [N, C]), with an
-// optional residual add and ReLU after it: y = relu(x̂·w + b + r). Two launches a direction, each a
+// optional residual add and ReLU after it: y = relu(x̂·w + b + r). At most two launches a direction, each a
 // grid of [chunks, C] workgroups: channel c's N·S values (N runs of S, `u.m` vectors in all) are cut
 // into chunks of `u.chunk` vectors, one workgroup each, so a layer with few channels and large planes
 // still fills the device. V is vec4 when S and every offset allow aligned 16-byte loads, else f32.
