@@ -17,9 +17,10 @@ import { modelCases } from './cases/models.js';
 import { scoringCases } from './cases/scoring.js';
 import { hvpStepCases } from './cases/hvp-step.js';
 import { hostCases } from './cases/host.js';
+import { batchNormCases } from './cases/batch-norm.js';
 
 // The peaks (copy, matmul) run first so a filtered or partial run still has them early in its output.
-export const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases, ...hostCases];
+export const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...batchNormCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases, ...hostCases];
 
 const HELP = `Usage: hvp bench [options]
 

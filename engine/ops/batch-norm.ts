@@ -47,7 +47,7 @@ interface Plan {
   chunks: number;
 }
 
-/** Partial sums per channel that the normalise pass merges serially: more and it is a second reduction. */
+/** Chunks per channel at most: the second launch's first invocation merges that many partial results in a loop. */
 const MAX_CHUNKS = 256;
 
 function plan(engine: Engine, d: Dims, vec4: boolean): Plan {
