@@ -39,6 +39,8 @@ export const UNIFORM_SLOT = 256;
 const RING_SLOTS = 4096;
 const MAX_BIND_GROUPS = 50_000;
 
+type BindTrie = Map<number, BindTrie | GPUBindGroup>;
+
 interface PipelineEntry {
   id: number;
   pipeline: GPUComputePipeline;
@@ -63,9 +65,15 @@ export class Runtime {
   private byKernel = new WeakMap<Kernel, { nIn: number; nOut: number; entry: PipelineEntry }>();
   private layouts = new Map<string, GPUBindGroupLayout>();
   private sourceIds = new Map<string, number>();
-  private bindGroups = new Map<string, GPUBindGroup>();
+  /**
+   * Bind groups in a trie per pipeline id, one level per bound buffer keyed by its pool id: small
+   * integer keys hash far faster than a string key built on every dispatch.
+   */
+  private bindGroups: BindTrie[] = [];
+  private bindGroupCount = 0;
   private uniformRing: GPUBuffer;
   private uniformCpu = new Uint8Array(UNIFORM_SLOT * RING_SLOTS);
+  private uniformCpu32 = new Uint32Array(this.uniformCpu.buffer);
   private slotsUsed = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -175,29 +183,38 @@ export class Runtime {
 
   private bindGroupFor(p: PipelineEntry, inputs: GPUBuffer[], outputs: GPUBuffer[], label: string): GPUBindGroup {
     const ids = this.pool.ids;
-    let key = `${p.id}`;
+    const nIn = inputs.length;
+    const n = nIn + outputs.length;
+    let node: BindTrie = (this.bindGroups[p.id] ??= new Map());
+    // A buffer from outside the pool has no id: its bind group is not cached.
     let cacheable = true;
-    for (const b of inputs) {
-      const id = ids.get(b);
+    for (let i = 0; i < n - 1 && cacheable; i++) {
+      const id = ids.get(i < nIn ? inputs[i] : outputs[i - nIn]);
       if (id === undefined) cacheable = false;
-      key += `,${id}`;
+      else {
+        let next = node.get(id) as BindTrie | undefined;
+        if (!next) node.set(id, (next = new Map()));
+        node = next;
+      }
     }
-    key += '|';
-    for (const b of outputs) {
-      const id = ids.get(b);
-      if (id === undefined) cacheable = false;
-      key += `,${id}`;
+    const lastId = n === 0 ? -1 : ids.get(n - 1 < nIn ? inputs[n - 1] : outputs[n - 1 - nIn]);
+    cacheable &&= lastId !== undefined;
+    if (cacheable) {
+      const hit = node.get(lastId!) as GPUBindGroup | undefined;
+      if (hit) return hit;
     }
-    let bg = cacheable ? this.bindGroups.get(key) : undefined;
-    if (!bg) {
-      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformRing, size: UNIFORM_SLOT } }];
-      for (const buffer of inputs) entries.push({ binding: entries.length, resource: { buffer } });
-      for (const buffer of outputs) entries.push({ binding: entries.length, resource: { buffer } });
-      bg = this.device.createBindGroup({ layout: p.layout, entries, label });
-      this.counters.bindGroupsCreated++;
-      if (cacheable) {
-        if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
-        this.bindGroups.set(key, bg);
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformRing, size: UNIFORM_SLOT } }];
+    for (const buffer of inputs) entries.push({ binding: entries.length, resource: { buffer } });
+    for (const buffer of outputs) entries.push({ binding: entries.length, resource: { buffer } });
+    const bg = this.device.createBindGroup({ layout: p.layout, entries, label });
+    this.counters.bindGroupsCreated++;
+    if (cacheable) {
+      if (this.bindGroupCount >= MAX_BIND_GROUPS) {
+        this.bindGroups = [];
+        this.bindGroupCount = 0;
+      } else {
+        node.set(lastId!, bg);
+        this.bindGroupCount++;
       }
     }
     return bg;
@@ -241,14 +258,15 @@ export class Runtime {
     const p = this.pipelineFor(a.kernel, nIn, nOut);
     const encoder = this.beginBatch();
     const slot = this.slotsUsed++;
-    const bytes = new Uint8Array(u.buffer, u.byteOffset, u.byteLength);
-    this.uniformCpu.set(bytes, slot * UNIFORM_SLOT);
+    // Most ops pack a Uint32Array: copy it without making a byte view of it.
+    if (u instanceof Uint32Array) this.uniformCpu32.set(u, slot * (UNIFORM_SLOT / 4));
+    else this.uniformCpu.set(new Uint8Array(u.buffer, u.byteOffset, u.byteLength), slot * UNIFORM_SLOT);
     const bg = this.bindGroupFor(p, a.inputs, a.outputs, a.kernel.name);
     let pass = this.pass;
     if (this.profiler) {
       const stamps = this.profiler.add(
         { name: a.kernel.name, defines: a.kernel.defines, workgroups: [x, y, z], flops: a.flops, bytes: a.bytes },
-        { pipeline: p.pipeline, bindGroup: bg, uniforms: bytes },
+        { pipeline: p.pipeline, bindGroup: bg, uniforms: this.uniformCpu.subarray(slot * UNIFORM_SLOT, slot * UNIFORM_SLOT + u.byteLength) },
       );
       // With timestamps, a pass of its own per dispatch: the pass's begin and end stamps bracket it.
       if (stamps) {
@@ -382,7 +400,8 @@ export class Runtime {
   /** Release free pool buffers (and the bind groups that may point at them). */
   trim(): void {
     this.flush();
-    this.bindGroups.clear();
+    this.bindGroups = [];
+    this.bindGroupCount = 0;
     this.pool.trim();
   }
 

@@ -138,7 +138,6 @@ export function mapKernel(
     outputs: [out.buffer],
     uniforms: u,
     workgroups: [gx, gy],
-    flops: n,
     bytes: (inputs.length + 1) * n * 4,
   });
   return out;
