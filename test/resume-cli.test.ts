@@ -71,7 +71,7 @@ describe.skipIf(!haveData)('resume through the CLI', () => {
     // A crash while the next checkpoint was being written: its temporary file, cut short, never renamed.
     const tmp = join(part, `${CHECKPOINT}.tmp-999999`);
     writeFileSync(tmp, readFileSync(join(part, CHECKPOINT)).subarray(0, 1000));
-    const c = await hvp(['--out', part, '--resume']);
+    const c = await hvp(['pretrain', '--out', part, '--resume']);
     expect(c.code, c.stderr).toBe(0);
     expect(c.stdout).toMatch(new RegExp(`finished after ${16 - stopped} steps`));
 
