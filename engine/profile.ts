@@ -221,7 +221,7 @@ export function formatKernelTable(rows: KernelRow[], clock: ProfileClock, top = 
   const total = rows.reduce((s, r) => s + r.totalMs, 0);
   const n = rows.reduce((s, r) => s + r.dispatches, 0);
   const rest = rows.length > shown.length ? `\n(${rows.length - shown.length} more kernels not shown)` : '';
-  const how = clock === 'timestamp-query' ? 'GPU timestamps around each dispatch' : 'wall time of each dispatch replayed alone (no timestamp-query)';
+  const how = clock === 'timestamp-query' ? 'GPU timestamps around each dispatch' : 'wall time of each dispatch replayed alone, less an empty submission';
   return `${head}\n${lines.join('\n')}${rest}\n\n${n} dispatches, ${total.toFixed(3)} ms of kernel time; timing: ${how}`;
 }
 
