@@ -54,7 +54,7 @@ export async function checkResumable(path: string, config: TrainConfig): Promise
   const meta = await readCheckpointMeta(path);
   const conflicts = resumeConflicts(storedConfig(meta.config, path), config);
   if (conflicts.length) {
-    throw new Error(`--resume: ${conflicts.join('; ')} (${path}; only --${RESUME_MUTABLE.map((k) => kebabKey(k)).join(', --')} may change on resume)`);
+    throw new Error(`--resume: ${conflicts.join('; ')} (${path}; only --${RESUME_MUTABLE.filter((k) => k !== 'resume').map((k) => kebabKey(k)).join(', --')} may change on resume)`);
   }
 }
 
