@@ -4,23 +4,12 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Engine } from '../engine/index.js';
 import type { BenchCase, BenchContext, BenchRecord } from './case.js';
+import { ALL } from './cases/index.js';
 import { createTfjsPeer, type TfjsPeer } from './peers/tfjs.js';
 import { createTorchPeer, type TorchPeer } from './peers/torch.js';
 import type { GpuClock } from './timing.js';
 import { addOfPeak, markdownTable, progressLine, toRecord } from './report.js';
-import { matmulCases } from './cases/matmul.js';
-import { convCases } from './cases/conv.js';
-import { copyCases } from './cases/copy.js';
-import { normCases } from './cases/kernels-norm.js';
-import { attentionCases } from './cases/attention.js';
-import { modelCases } from './cases/models.js';
-import { scoringCases } from './cases/scoring.js';
-import { hvpStepCases } from './cases/hvp-step.js';
-import { hostCases } from './cases/host.js';
-import { batchNormCases } from './cases/batch-norm.js';
 
-// The peaks (copy, matmul) run first so a filtered or partial run still has them early in its output.
-export const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...batchNormCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases, ...hostCases];
 
 const HELP = `Usage: hvp bench [options]
 
@@ -65,7 +54,7 @@ export async function benchMain(argv: string[]): Promise<void> {
     return;
   }
   if (values.profile !== undefined) {
-    const { profileMain } = await import('../cli/profile.js');
+    const { profileMain } = await import('./profile.js');
     const extra = [...(values.trace ? ['--trace', values.trace] : []), ...(values.wall ? ['--wall'] : [])];
     return profileMain(['--case', values.profile, ...extra]);
   }

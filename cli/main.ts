@@ -8,7 +8,6 @@ import { demoMain } from './demo.js';
 import { pretrainMain } from './pretrain.js';
 import { evalMain } from './eval.js';
 import { scoreMain } from './score.js';
-import { profileMain } from './profile.js';
 
 const HELP = `Usage: hvp <command> [options]
 
@@ -101,7 +100,8 @@ async function main(argv: string[]): Promise<void> {
       // Loaded on demand: the bench pulls in its peer (tfjs) and every case, which no other command needs.
       return (await import('../bench/main.js')).benchMain(rest);
     case 'profile':
-      return profileMain(rest);
+      // The profiler's workloads come from the bench, loaded on demand like it.
+      return (await import('../bench/profile.js')).profileMain(rest);
     case 'info':
       return runInfo(rest);
     case undefined:

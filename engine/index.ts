@@ -2,6 +2,7 @@
 export { Engine } from './engine.js';
 export { Tensor, type DType } from './tensor.js';
 export { Runtime } from './runtime.js';
+export { chromeTrace, formatKernelTable, kernelTable, type Profile } from './profile.js';
 export { Rng } from './rng.js';
 export * from './shape.js';
 export * as ops from './ops/index.js';

@@ -4,13 +4,12 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Engine, Rng } from '../engine/index.js';
-import { chromeTrace, formatKernelTable, kernelTable, type Profile } from '../engine/profile.js';
+import { chromeTrace, Engine, formatKernelTable, kernelTable, Rng, type Profile } from '../engine/index.js';
 import { createMethod } from '../hvp/methods/index.js';
 import { presetConfig, validateConfig, type TrainConfig } from '../hvp/train/config.js';
 import { hvpStep } from '../hvp/train/hvp-step.js';
-import { disposeMethod, NARROW, stepConfig, syntheticBatch, type StepNet } from '../bench/cases/hvp-step.js';
-import type { BenchCase } from '../bench/case.js';
+import { disposeMethod, NARROW, stepConfig, syntheticBatch, type StepNet } from './cases/hvp-step.js';
+import type { BenchCase } from './case.js';
 
 export const PROFILE_HELP = `Usage: hvp profile [WORKLOAD] [options]
 
@@ -82,7 +81,7 @@ function presetWorkload(engine: Engine, name: string, batch: number): Workload {
 }
 
 async function benchWorkload(engine: Engine, name: string): Promise<Workload> {
-  const { ALL } = await import('../bench/main.js');
+  const { ALL } = await import('./cases/index.js');
   const exact = ALL.filter((c: BenchCase) => c.name === name);
   const found = exact.length ? exact : ALL.filter((c: BenchCase) => c.name.includes(name));
   if (found.length !== 1) {
