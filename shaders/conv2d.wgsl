@@ -1,7 +1,7 @@
 // conv2d as an implicit GEMM C[M, N] = A[M, K] · B[K, N], register-tiled as in matmul.wgsl: each
 // invocation accumulates a TM×TN block of C in registers. No im2col buffer exists: the loaders compute
 // where each element of B lives in the NCHW activations, or that it is padding. ops/conv.ts sets the
-// uniforms that give the two loader families (DW or not) their meaning:
+// shape values that give the two loader families (DW or not) their meaning:
 //
 //   FWD  y  = W · im2col(x)    M = Co, N = batch·OH·OW, K = taps × Ci    A = weight as [Co, KH, KW, Ci]
 //   DX   dx = Wᵀ · col(dy)     M = Ci, N = batch·H·W of one stride phase, K = its taps × Co
@@ -16,18 +16,19 @@
 // and N-fast for B (coalesced along pixels), and each invocation multiplies its block out of them. A
 // slab never straddles a tap (DW: an image); its last channel chunk is padded with zeros, which the
 // host keeps small by picking BK (4, 8 or 16) from the channel count.
-// Unstaged (CPU adapters such as lavapipe): workgroup memory is ordinary memory there, so staging only
-// adds copies and barriers (which lavapipe implements by switching between coroutines); each
-// invocation reads its rows of A and columns of B straight from the buffers instead, with columns
-// interleaved across invocations (col0 + j·WX) so that neighbouring lanes read neighbouring pixels.
+// Unstaged (CPU adapters such as lavapipe; FWD and DX only, DW is conv2d_grad_weight_cpu.wgsl there):
+// workgroup memory is ordinary memory there, so staging only adds copies and barriers (which lavapipe
+// implements by switching between coroutines); each invocation reads its rows of A and columns of B
+// straight from the buffers instead, with columns interleaved across invocations (col0 + j·WX) so
+// that neighbouring lanes read neighbouring pixels.
 
-// Shape values (everything but the batch and the buffer offsets) are template values, ${KC} etc.:
-// on CPU adapters ops/conv.ts gives them as literals, so each shape gets its own pipeline whose loops
-// over taps and channels have constant trip counts and whose divisions (a column into image, row and
-// column) are by constants; the compiler unrolls the former and turns the latter into multiplies,
-// which matters most for narrow layers with a few channels per tap. A network has a handful of
-// distinct shapes. On GPUs they read the Params fields of the same names: the staged variant's
-// slab loops, once unrolled, take minutes to compile on lavapipe, and GPUs hide the index math.
+// Shape values (everything but the batch and the buffer offsets) are template values, ${SRC_W} etc.:
+// on CPU adapters ops/conv.ts gives most of them as literals, so each shape gets its own pipeline
+// whose index math (a column into image, row and column; strides; padding) is by constants that the
+// compiler folds or turns into multiplies; the loop bounds (taps, channels) stay in Params there,
+// since fully unrolled loops compile for minutes on lavapipe. A network has a handful of distinct
+// shapes. On GPUs all of them read the Params fields of the same names: the staged variant's slab
+// loops, once unrolled, also take minutes to compile on lavapipe, and GPUs hide the index math.
 struct Params {
   m: u32, n: u32, kc: u32, k_per_slice: u32,          // GEMM rows, columns; channels per tap; DW split
   taps_h: u32, taps_w: u32, tap_h0: u32, tap_w0: u32,  // FWD/DX: taps visited and the first one
@@ -237,53 +238,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var acc: array<f32, TM * TN>;
   for (var i = 0u; i < TM * TN; i++) { acc[i] = 0.0; }
 
-#if ${DW}
-  // K = (image, pixel row, pixel): k_per_slice pixel rows per grid-z slice. Columns are taps (ci, kh, kw).
-  var col_base: array<u32, TN>;
-  var col_h: array<i32, TN>;
-  var col_w: array<i32, TN>;
-  var col_ok: array<bool, TN>;
-  for (var j = 0u; j < TN; j++) {
-    let p = col0 + j * WX;
-    let d = digits(p);
-    col_base[j] = d.i * ${SRC_H} * ${SRC_W};
-    col_h[j] = i32(d.h) - i32(${PAD});
-    col_w[j] = i32(d.w) - i32(${PAD});
-    col_ok[j] = p < u.n;
-  }
-  let plane = ${OH} * ${OW};
-  var a_rows: array<u32, TM>;
-  for (var i = 0u; i < TM; i++) { a_rows[i] = min(row0 + i, ${M} - 1u) * plane; }
-  let r_begin = wid.z * u.k_per_slice;
-  let r_end = min(u.images * ${OH}, r_begin + u.k_per_slice);
-  var img = r_begin / ${OH};
-  var oy = r_begin % ${OH};
-  for (var r = r_begin; r < r_end; r++) {
-    let a_base = u.a_off + img * ${CO} * plane + oy * ${OW};
-    let b_img = u.b_off + img * ${KC} * ${SRC_H} * ${SRC_W};
-    var row_base: array<u32, TN>;
-    var row_ok: array<bool, TN>;
-    for (var j = 0u; j < TN; j++) {
-      let y = i32(oy * ${STRIDE}) + col_h[j];
-      row_ok[j] = col_ok[j] && u32(y) < ${SRC_H};
-      row_base[j] = b_img + col_base[j] + u32(y) * ${SRC_W};
-    }
-    for (var ox = 0u; ox < ${OW}; ox++) {
-      var br: array<f32, TN>;
-      for (var j = 0u; j < TN; j++) {
-        let x = i32(ox * ${STRIDE}) + col_w[j];
-        let ok = row_ok[j] && u32(x) < ${SRC_W};
-        br[j] = select(0.0, b[select(0u, row_base[j] + u32(x), ok)], ok);
-      }
-      for (var i = 0u; i < TM; i++) {
-        let av = a[a_base + a_rows[i] + ox];
-        for (var j = 0u; j < TN; j++) { acc[i * TN + j] = fma(av, br[j], acc[i * TN + j]); }
-      }
-    }
-    oy += 1u;
-    if (oy == ${OH}) { oy = 0u; img += 1u; }
-  }
-#else
   // K = (tap, channel). Per tap, each column's source pixel and its bounds test; per channel, loads.
   var col_base: array<u32, TN>;
   var col_h: array<i32, TN>;
@@ -321,7 +275,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       }
     }
   }
-#endif
 
   for (var j = 0u; j < TN; j++) {
     let p = col0 + j * WX;

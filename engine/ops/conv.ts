@@ -43,13 +43,14 @@ interface Tile {
  * budget), or 4×8 blocks when M ≤ 32 (e.g. 32 output channels) so that tiles are not half padding.
  * BK, the slab depth, is a chunk of channels (DW: pixels): 16, or 4/8 for smaller extents (RGB stems)
  * so that the padded chunk wastes little.
- * CPU adapters: the unstaged variant with a row of 16 invocations, each a 16×8 block. On lavapipe the
- * loads cost as much as the multiply-adds (they are gathers), so the larger block, which needs fewer
- * loads per multiply-add, measured 15-25% faster than 8×8 blocks on 8×8 invocations (ResNet 3×3 conv,
- * all three GEMMs); a single row of invocations keeps small-M GEMMs from padding their tiles.
+ * CPU adapters (FWD and DX): the unstaged variant with a row of 16 invocations, each a 16×8 block, or
+ * 8×16 when M ≤ 8 (8-channel layers, where 16 rows would be half padding). On lavapipe the loads
+ * cost as much as the multiply-adds (they are gathers), so the larger block, which needs fewer loads
+ * per multiply-add, measured 15-25% faster than 8×8 blocks on 8×8 invocations (ResNet 3×3 conv);
+ * a single row of invocations keeps small-M GEMMs from padding their tiles.
  */
 function tileFor(cpu: boolean, m: number, chunkExtent: number): Tile {
-  if (cpu) return { STAGED: false, TM: 16, TN: 8, WX: 16, WY: 1, BK: 0 };
+  if (cpu) return { STAGED: false, TM: m <= 8 ? 8 : 16, TN: m <= 8 ? 16 : 8, WX: 16, WY: 1, BK: 0 };
   const bk = chunkExtent >= 16 ? 16 : chunkExtent > 4 ? 8 : 4;
   return { STAGED: true, TM: m <= 32 ? 4 : 8, TN: 8, WX: 8, WY: 8, BK: bk };
 }
@@ -74,6 +75,11 @@ const SHAPE = [
   'step_h', 'step_w',
 ] as const;
 const SIGNED = new Set<string>(['tap_sign', 'col_scale', 'col_h0', 'col_w0']);
+/**
+ * Read from Params even on CPU adapters: as literals, the tap and channel loops unroll fully, and a
+ * 64-channel layer's input-gradient pipelines then took over a minute to compile on lavapipe.
+ */
+const LOOP_BOUNDS = new Set<string>(['kc', 'taps_h', 'taps_w']);
 type Params = Partial<Record<(typeof FIELDS)[number], number>>;
 
 interface Launch {
@@ -98,7 +104,7 @@ function launch(engine: Engine, q: Launch): void {
   const shape = Object.fromEntries(SHAPE.map((f) => {
     const v = p[f] ?? 0;
     const literal = SIGNED.has(f) ? `(${v}i)` : `${v}u`;
-    return [f.toUpperCase(), tile.STAGED ? `u.${f}` : literal];
+    return [f.toUpperCase(), tile.STAGED || LOOP_BOUNDS.has(f) ? `u.${f}` : literal];
   }));
   // Negative values (col_h0 = -padding, tap_sign = -1) wrap to their two's complement, which the
   // shader reads as i32.
@@ -217,11 +223,15 @@ function gradInput(dy: Tensor, weight: Tensor, g: Geometry): Tensor {
 }
 
 /**
- * CPU adapters' weight gradient (conv2d_grad_weight_cpu.wgsl): a workgroup of LANES invocations owns
- * TM output channels × CB input channels (all their taps), ~128 accumulators per invocation, and
- * splits its slice of the pixels among its invocations; grid z splits the pixels further until the
- * grid has about SPLIT_TARGET_WORKGROUPS workgroups, each with at least MIN_SPLIT_K pixels.
+ * CPU adapters' weight gradient (conv2d_grad_weight_cpu.wgsl): a workgroup owns TM output channels ×
+ * CB input channels (all their taps), ~128 accumulators per invocation, and splits its slice of the
+ * pixels among its DW_CPU_LANES invocations (one 8-wide vector on lavapipe: 16 measured slower);
+ * grid z splits the pixels further until the grid has about SPLIT_TARGET_WORKGROUPS workgroups, with
+ * at least DW_CPU_MIN_PER_LANE pixels per invocation.
  */
+const DW_CPU_LANES = 8;
+const DW_CPU_MIN_PER_LANE = 32;
+
 function gradWeightCpu(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const engine = dy.engine;
   const lanes = DW_CPU_LANES;
@@ -258,19 +268,16 @@ function gradWeightCpu(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   return dw;
 }
 
-const DW_CPU_LANES = 8;
-const DW_CPU_MIN_PER_LANE = 32;
-
-/** dW[co, (ci, kh, kw)] = Σ over images and pixels of dy · im2col(x), split over K and summed. */
+/** dW[co, (ci, kh, kw)] = Σ over images and pixels of dy · im2col(x), split over K and summed (GPUs: staged). */
 function gradWeight(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const engine = dy.engine;
   if (engine.backend.isCpuAdapter) return gradWeightCpu(dy, x, g);
   const m = g.co;
   const n = g.ci * g.kh * g.kw;
   const plane = g.oh * g.ow;
-  const tile = tileFor(engine.backend.isCpuAdapter, m, plane);
-  // K is split in units of pixel chunks (staged slabs) or pixel rows (unstaged loop), never mid-image.
-  const units = g.n * (tile.STAGED ? Math.ceil(plane / tile.BK) : g.oh);
+  const tile = tileFor(false, m, plane);
+  // K is split in units of pixel chunks (staged slabs), never mid-image.
+  const units = g.n * Math.ceil(plane / tile.BK);
   const tiles = Math.ceil(m / (tile.TM * tile.WY)) * Math.ceil(n / (tile.TN * tile.WX));
   const maxSplits = Math.max(1, Math.floor((g.n * plane) / MIN_SPLIT_K));
   const splits = Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_WORKGROUPS / tiles), maxSplits));
