@@ -322,4 +322,3 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     return grads.slice(0, inputs.length);
   });
 }
-export { forward, gradInput, gradWeight, geometry };
