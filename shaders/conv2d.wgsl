@@ -1,7 +1,7 @@
 // conv2d as an implicit GEMM C[M, N] = A[M, K] · B[K, N], register-tiled as in matmul.wgsl: each
 // invocation accumulates a TM×TN block of C in registers. No im2col buffer exists: the loaders compute
 // where each element of B lives in the NCHW activations, or that it is padding. ops/conv.ts sets the
-// uniforms that give the two loader families (DW or not) their meaning:
+// shape values that give the two loader families (DW or not) their meaning:
 //
 //   FWD  y  = W · im2col(x)    M = Co, N = batch·OH·OW, K = taps × Ci    A = weight as [Co, KH, KW, Ci]
 //   DX   dx = Wᵀ · col(dy)     M = Ci, N = batch·H·W of one stride phase, K = its taps × Co
@@ -16,11 +16,19 @@
 // and N-fast for B (coalesced along pixels), and each invocation multiplies its block out of them. A
 // slab never straddles a tap (DW: an image); its last channel chunk is padded with zeros, which the
 // host keeps small by picking BK (4, 8 or 16) from the channel count.
-// Unstaged (CPU adapters such as lavapipe): workgroup memory is ordinary memory there, so staging only
-// adds copies and barriers (which lavapipe implements by switching between coroutines); each
-// invocation reads its rows of A and columns of B straight from the buffers instead, with columns
-// interleaved across invocations (col0 + j·WX) so that neighbouring lanes read neighbouring pixels.
+// Unstaged (CPU adapters such as lavapipe; FWD and DX only, DW is conv2d_grad_weight_cpu.wgsl there):
+// workgroup memory is ordinary memory there, so staging only adds copies and barriers (which lavapipe
+// implements by switching between coroutines); each invocation reads its rows of A and columns of B
+// straight from the buffers instead, with columns interleaved across invocations (col0 + j·WX) so
+// that neighbouring lanes read neighbouring pixels.
 
+// Shape values (everything but the batch and the buffer offsets) are template values, ${SRC_W} etc.:
+// on CPU adapters ops/conv.ts gives most of them as literals, so each shape gets its own pipeline
+// whose index math (a column into image, row and column; strides; padding) is by constants that the
+// compiler folds or turns into multiplies; the loop bounds (taps, channels) stay in Params there,
+// since fully unrolled loops compile for minutes on lavapipe. A network has a handful of distinct
+// shapes. On GPUs all of them read the Params fields of the same names: the staged variant's slab
+// loops, once unrolled, also take minutes to compile on lavapipe, and GPUs hide the index math.
 struct Params {
   m: u32, n: u32, kc: u32, k_per_slice: u32,          // GEMM rows, columns; channels per tap; DW split
   taps_h: u32, taps_w: u32, tap_h0: u32, tap_w0: u32,  // FWD/DX: taps visited and the first one
@@ -54,8 +62,8 @@ const BN = TN * WX;
 struct Digits { i: u32, h: u32, w: u32 }
 
 fn digits(p: u32) -> Digits {
-  let t = p / u.col_inner;
-  return Digits(t / u.col_mid, t % u.col_mid, p % u.col_inner);
+  let t = p / ${COL_INNER};
+  return Digits(t / ${COL_MID}, t % ${COL_MID}, p % ${COL_INNER});
 }
 
 fn inside(y: i32, x: i32, hmax: u32, wmax: u32) -> bool {
@@ -66,8 +74,8 @@ fn inside(y: i32, x: i32, hmax: u32, wmax: u32) -> bool {
 // of the [split, Co, Ci·KH·KW] partial sums (DW).
 fn out_base(p: u32, z: u32) -> u32 {
   let d = digits(p);
-  return u.out_off + z * u.slice + d.i * u.out_nstride + (u.out_h0 + d.h * u.out_step) * u.out_row +
-    u.out_w0 + d.w * u.out_step;
+  return u.out_off + z * ${SLICE} + d.i * ${OUT_NSTRIDE} + (${OUT_H0} + d.h * ${OUT_STEP}) * ${OUT_ROW} +
+    ${OUT_W0} + d.w * ${OUT_STEP};
 }
 
 fn store(m: u32, base: u32, value: f32) {
@@ -75,7 +83,7 @@ fn store(m: u32, base: u32, value: f32) {
 #if ${BIAS}
   v += bias[u.bias_off + m];
 #endif
-  c[base + m * u.out_cstride] = v;
+  c[base + m * ${OUT_CSTRIDE}] = v;
 }
 
 #if ${STAGED}
@@ -124,34 +132,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var r = 0u; r < B_ROWS; r++) {
     let p = col0 + lid / BK + r * (THREADS / BK);
     let d = digits(p);
-    col_base[r] = d.i * u.src_h * u.src_w;
-    col_h[r] = i32(d.h) - i32(u.pad);
-    col_w[r] = i32(d.w) - i32(u.pad);
+    col_base[r] = d.i * ${SRC_H} * ${SRC_W};
+    col_h[r] = i32(d.h) - i32(${PAD});
+    col_w[r] = i32(d.w) - i32(${PAD});
     col_ok[r] = p < u.n;
   }
-  let plane = u.oh * u.ow;
+  let plane = ${OH} * ${OW};
   let chunks = (plane + BK - 1u) / BK;
   let s_begin = wid.z * u.k_per_slice;
   let s_end = min(u.images * chunks, s_begin + u.k_per_slice);
   var img = s_begin / chunks;
   var chunk = s_begin % chunks;
   var pix = chunk * BK + a_kk;
-  var oy = pix / u.ow;
-  var ox = pix % u.ow;
+  var oy = pix / ${OW};
+  var ox = pix % ${OW};
   for (var s = s_begin; s < s_end; s++) {
     let pix_ok = pix < plane;
-    let a_base = u.a_off + img * u.co * plane + pix;
+    let a_base = u.a_off + img * ${CO} * plane + pix;
     for (var r = 0u; r < A_ROWS; r++) {
       let m = a_m + r * (THREADS / BK);
-      let ok = pix_ok && m < u.m;
+      let ok = pix_ok && m < ${M};
       a_tile[a_kk * BM + m - row0] = select(0.0, a[select(0u, a_base + m * plane, ok)], ok);
     }
-    let b_base = u.b_off + img * u.kc * u.src_h * u.src_w;
+    let b_base = u.b_off + img * ${KC} * ${SRC_H} * ${SRC_W};
     for (var r = 0u; r < B_ROWS; r++) {
-      let y = i32(oy * u.stride) + col_h[r];
-      let x = i32(ox * u.stride) + col_w[r];
-      let ok = pix_ok && col_ok[r] && inside(y, x, u.src_h, u.src_w);
-      let idx = b_base + col_base[r] + u32(y) * u.src_w + u32(x);
+      let y = i32(oy * ${STRIDE}) + col_h[r];
+      let x = i32(ox * ${STRIDE}) + col_w[r];
+      let ok = pix_ok && col_ok[r] && inside(y, x, ${SRC_H}, ${SRC_W});
+      let idx = b_base + col_base[r] + u32(y) * ${SRC_W} + u32(x);
       b_tile[a_kk * BN + lid / BK + r * (THREADS / BK)] = select(0.0, b[select(0u, idx, ok)], ok);
     }
     workgroupBarrier();
@@ -163,13 +171,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       chunk = 0u;
       img += 1u;
       pix = a_kk;
-      oy = a_kk / u.ow;
-      ox = a_kk % u.ow;
+      oy = a_kk / ${OW};
+      ox = a_kk % ${OW};
     } else {
       pix += BK;
-      oy += u.step_h;
-      ox += u.step_w;
-      if (ox >= u.ow) { ox -= u.ow; oy += 1u; }
+      oy += ${STEP_H};
+      ox += ${STEP_W};
+      if (ox >= ${OW}) { ox -= ${OW}; oy += 1u; }
     }
   }
 #else
@@ -178,28 +186,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let b_kk = lid / BN;
   let p = col0 + b_nn;
   let d = digits(p);
-  let col_h = i32(d.h) * u.col_scale + u.col_h0;
-  let col_w = i32(d.w) * u.col_scale + u.col_w0;
-  let plane = u.src_h * u.src_w;
-  let b_base = u.b_off + d.i * u.kc * plane;
-  for (var th = 0u; th < u.taps_h; th++) {
-    for (var tw = 0u; tw < u.taps_w; tw++) {
-      let y = col_h + u.tap_sign * i32(th);
-      let x = col_w + u.tap_sign * i32(tw);
-      let tap_ok = p < u.n && inside(y, x, u.src_h, u.src_w);
-      let tap_base = b_base + u32(y) * u.src_w + u32(x);
-      let tap = (u.tap_h0 + th * u.tap_step) * u.kw + u.tap_w0 + tw * u.tap_step;
-      let a_base = u.a_off + tap * u.kc;
-      for (var c0 = 0u; c0 < u.kc; c0 += BK) {
+  let col_h = i32(d.h) * ${COL_SCALE} + ${COL_H0};
+  let col_w = i32(d.w) * ${COL_SCALE} + ${COL_W0};
+  let plane = ${SRC_H} * ${SRC_W};
+  let b_base = u.b_off + d.i * ${KC} * plane;
+  for (var th = 0u; th < ${TAPS_H}; th++) {
+    for (var tw = 0u; tw < ${TAPS_W}; tw++) {
+      let y = col_h + ${TAP_SIGN} * i32(th);
+      let x = col_w + ${TAP_SIGN} * i32(tw);
+      let tap_ok = p < u.n && inside(y, x, ${SRC_H}, ${SRC_W});
+      let tap_base = b_base + u32(y) * ${SRC_W} + u32(x);
+      let tap = (${TAP_H0} + th * ${TAP_STEP}) * ${KW} + ${TAP_W0} + tw * ${TAP_STEP};
+      let a_base = u.a_off + tap * ${KC};
+      for (var c0 = 0u; c0 < ${KC}; c0 += BK) {
         for (var r = 0u; r < A_ROWS; r++) {
           let m = a_m + r * (THREADS / BK);
-          let ok = c0 + a_kk < u.kc && m < u.m;
-          let idx = a_base + m * u.kh * u.kw * u.kc + c0 + a_kk;
+          let ok = c0 + a_kk < ${KC} && m < ${M};
+          let idx = a_base + m * ${KH} * ${KW} * ${KC} + c0 + a_kk;
           a_tile[a_kk * BM + m - row0] = select(0.0, a[select(0u, idx, ok)], ok);
         }
         for (var r = 0u; r < B_ROWS; r++) {
           let kk = b_kk + r * (THREADS / BN);
-          let ok = tap_ok && c0 + kk < u.kc;
+          let ok = tap_ok && c0 + kk < ${KC};
           let idx = tap_base + (c0 + kk) * plane;
           b_tile[kk * BN + b_nn] = select(0.0, b[select(0u, idx, ok)], ok);
         }
@@ -217,7 +225,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let base = out_base(p, wid.z);
       for (var i = 0u; i < TM; i++) {
         let m = row0 + ty * TM + i;
-        if (m < u.m) { store(m, base, acc[i * TN + j]); }
+        if (m < ${M}) { store(m, base, acc[i * TN + j]); }
       }
     }
   }
@@ -230,81 +238,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   var acc: array<f32, TM * TN>;
   for (var i = 0u; i < TM * TN; i++) { acc[i] = 0.0; }
 
-#if ${DW}
-  // K = (image, pixel row, pixel): k_per_slice pixel rows per grid-z slice. Columns are taps (ci, kh, kw).
-  var col_base: array<u32, TN>;
-  var col_h: array<i32, TN>;
-  var col_w: array<i32, TN>;
-  var col_ok: array<bool, TN>;
-  for (var j = 0u; j < TN; j++) {
-    let p = col0 + j * WX;
-    let d = digits(p);
-    col_base[j] = d.i * u.src_h * u.src_w;
-    col_h[j] = i32(d.h) - i32(u.pad);
-    col_w[j] = i32(d.w) - i32(u.pad);
-    col_ok[j] = p < u.n;
-  }
-  let plane = u.oh * u.ow;
-  var a_rows: array<u32, TM>;
-  for (var i = 0u; i < TM; i++) { a_rows[i] = min(row0 + i, u.m - 1u) * plane; }
-  let r_begin = wid.z * u.k_per_slice;
-  let r_end = min(u.images * u.oh, r_begin + u.k_per_slice);
-  var img = r_begin / u.oh;
-  var oy = r_begin % u.oh;
-  for (var r = r_begin; r < r_end; r++) {
-    let a_base = u.a_off + img * u.co * plane + oy * u.ow;
-    let b_img = u.b_off + img * u.kc * u.src_h * u.src_w;
-    var row_base: array<u32, TN>;
-    var row_ok: array<bool, TN>;
-    for (var j = 0u; j < TN; j++) {
-      let y = i32(oy * u.stride) + col_h[j];
-      row_ok[j] = col_ok[j] && u32(y) < u.src_h;
-      row_base[j] = b_img + col_base[j] + u32(y) * u.src_w;
-    }
-    for (var ox = 0u; ox < u.ow; ox++) {
-      var br: array<f32, TN>;
-      for (var j = 0u; j < TN; j++) {
-        let x = i32(ox * u.stride) + col_w[j];
-        let ok = row_ok[j] && u32(x) < u.src_w;
-        br[j] = select(0.0, b[select(0u, row_base[j] + u32(x), ok)], ok);
-      }
-      for (var i = 0u; i < TM; i++) {
-        let av = a[a_base + a_rows[i] + ox];
-        for (var j = 0u; j < TN; j++) { acc[i * TN + j] = fma(av, br[j], acc[i * TN + j]); }
-      }
-    }
-    oy += 1u;
-    if (oy == u.oh) { oy = 0u; img += 1u; }
-  }
-#else
   // K = (tap, channel). Per tap, each column's source pixel and its bounds test; per channel, loads.
   var col_base: array<u32, TN>;
   var col_h: array<i32, TN>;
   var col_w: array<i32, TN>;
   var col_ok: array<bool, TN>;
-  let plane = u.src_h * u.src_w;
+  let plane = ${SRC_H} * ${SRC_W};
   for (var j = 0u; j < TN; j++) {
     let p = col0 + j * WX;
     let d = digits(p);
-    col_base[j] = u.b_off + d.i * u.kc * plane;
-    col_h[j] = i32(d.h) * u.col_scale + u.col_h0;
-    col_w[j] = i32(d.w) * u.col_scale + u.col_w0;
+    col_base[j] = u.b_off + d.i * ${KC} * plane;
+    col_h[j] = i32(d.h) * ${COL_SCALE} + ${COL_H0};
+    col_w[j] = i32(d.w) * ${COL_SCALE} + ${COL_W0};
     col_ok[j] = p < u.n;
   }
   var a_rows: array<u32, TM>;
-  for (var i = 0u; i < TM; i++) { a_rows[i] = u.a_off + min(row0 + i, u.m - 1u) * u.kh * u.kw * u.kc; }
-  for (var th = 0u; th < u.taps_h; th++) {
-    for (var tw = 0u; tw < u.taps_w; tw++) {
+  for (var i = 0u; i < TM; i++) { a_rows[i] = u.a_off + min(row0 + i, ${M} - 1u) * ${KH} * ${KW} * ${KC}; }
+  for (var th = 0u; th < ${TAPS_H}; th++) {
+    for (var tw = 0u; tw < ${TAPS_W}; tw++) {
       var tap_base: array<u32, TN>;
       var tap_ok: array<bool, TN>;
       for (var j = 0u; j < TN; j++) {
-        let y = col_h[j] + u.tap_sign * i32(th);
-        let x = col_w[j] + u.tap_sign * i32(tw);
-        tap_ok[j] = col_ok[j] && inside(y, x, u.src_h, u.src_w);
-        tap_base[j] = select(0u, col_base[j] + u32(y) * u.src_w + u32(x), tap_ok[j]);
+        let y = col_h[j] + ${TAP_SIGN} * i32(th);
+        let x = col_w[j] + ${TAP_SIGN} * i32(tw);
+        tap_ok[j] = col_ok[j] && inside(y, x, ${SRC_H}, ${SRC_W});
+        tap_base[j] = select(0u, col_base[j] + u32(y) * ${SRC_W} + u32(x), tap_ok[j]);
       }
-      let tap = ((u.tap_h0 + th * u.tap_step) * u.kw + u.tap_w0 + tw * u.tap_step) * u.kc;
-      for (var ch = 0u; ch < u.kc; ch++) {
+      let tap = ((${TAP_H0} + th * ${TAP_STEP}) * ${KW} + ${TAP_W0} + tw * ${TAP_STEP}) * ${KC};
+      for (var ch = 0u; ch < ${KC}; ch++) {
         var br: array<f32, TN>;
         for (var j = 0u; j < TN; j++) { br[j] = select(0.0, b[tap_base[j] + ch * plane], tap_ok[j]); }
         for (var i = 0u; i < TM; i++) {
@@ -314,7 +275,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       }
     }
   }
-#endif
 
   for (var j = 0u; j < TN; j++) {
     let p = col0 + j * WX;
@@ -322,7 +282,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       let base = out_base(p, wid.z);
       for (var i = 0u; i < TM; i++) {
         let m = row0 + i;
-        if (m < u.m) { store(m, base, acc[i * TN + j]); }
+        if (m < ${M}) { store(m, base, acc[i * TN + j]); }
       }
     }
   }

@@ -1,6 +1,7 @@
 // conv2d and pooling against float64 references: forward on random inputs, every backward against
 // finite differences of the reference. Shapes are small and deliberately awkward: channel counts
-// (3, 5, 17, 70) and pixel counts (9×11) that are not multiples of the kernel's 64×64×16 tiles.
+// (1, 3, 5, 7, 17, 19, 70), pixel counts (9×11, 13×13) and batches (3, 5, 7) that are not multiples
+// of the kernels' tiles, blocks or invocation counts.
 
 import { describe, expect, it } from 'vitest';
 import { ops, Rng, type Engine, type Tensor } from '../engine/index.js';
@@ -84,6 +85,13 @@ const convRows: ConvRow[] = [
   { name: '2×2 stride 2 (patchify)', x: [2, 5, 8, 10], w: [17, 5, 2, 2], bias: true, stride: 2, pad: 0 },
   { name: '5×3 stride 3 pad 2 (taps beyond the stride)', x: [2, 5, 9, 11], w: [3, 5, 5, 3], bias: true, stride: 3, pad: 2 },
   { name: 'non-contiguous input, 3×3 stride 2 pad 1', x: [2, 9, 11, 5], w: [17, 5, 3, 3], bias: true, stride: 2, pad: 1, nhwc: true },
+  // Narrow layers (the small-image ResNet's 1-64 channels): 8-row blocks, and the CPU weight gradient
+  // with its pixels split over invocations and slices, its channel and row tiles partly padding.
+  { name: '1 → 8 channels, 3×3 pad 1, batch 5 of 13×13 (weight gradient over several slices)', x: [5, 1, 13, 13], w: [8, 1, 3, 3], bias: true, stride: 1, pad: 1 },
+  { name: '7 → 3 channels, 3×3 stride 2 pad 1, batch 3 of 7×7', x: [3, 7, 7, 7], w: [3, 7, 3, 3], bias: true, stride: 2, pad: 1 },
+  { name: '19 → 21 channels, 3×3 pad 1 at 5×5 (several channel and row tiles)', x: [3, 19, 5, 5], w: [21, 19, 3, 3], bias: false, stride: 1, pad: 1 },
+  { name: '1×1 stride 2, 17 → 9 channels, batch 3 of 7×7', x: [3, 17, 7, 7], w: [9, 17, 1, 1], bias: false, stride: 2, pad: 0 },
+  { name: 'non-contiguous input, 3 → 8 channels, 3×3 pad 1, batch 7 of 4×4', x: [7, 4, 4, 3], w: [8, 3, 3, 3], bias: true, stride: 1, pad: 1, nhwc: true },
 ];
 
 async function checkConv(e: Engine, row: ConvRow): Promise<void> {

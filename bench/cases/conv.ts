@@ -1,5 +1,6 @@
 // conv2d forward and forward + backward (dX and dW) at ResNet-18 and ResNet-50 layer shapes (224²
-// inputs), against tfjs's conv2d (NHWC, its native layout) and tf.grads of it.
+// inputs) and at the demo's narrow small-image ResNet-18 (1-channel 28×28 views, widths 8/16/32/64,
+// batch 64), against tfjs's conv2d (NHWC, its native layout) and tf.grads of it.
 
 import type { Tensor4D } from '@tensorflow/tfjs-core';
 import { ops, Rng } from '../../engine/index.js';
@@ -93,6 +94,19 @@ const SHAPES: ConvShape[] = [
   // The engine issue's first reference shape, a small-image ResNet-18 stage (batch 64 there: tfjs's
   // backward alone took 20 s a run under load).
   { layer: 'small-image r18', n: 16, ci: 32, co: 64, hw: 32, k: 3, stride: 1, quick: false },
+  // The demo's network, every distinct layer at its batch of 64: the stem (3×3 stride 1, no max-pool),
+  // each stage's stride-2 entry, 3×3 body and 1×1 stride-2 shortcut.
+  { layer: 'demo stem', n: 64, ci: 1, co: 8, hw: 28, k: 3, stride: 1, quick: false },
+  { layer: 'demo layer1', n: 64, ci: 8, co: 8, hw: 28, k: 3, stride: 1, quick: true },
+  { layer: 'demo layer2 entry', n: 64, ci: 8, co: 16, hw: 28, k: 3, stride: 2, quick: false },
+  { layer: 'demo layer2', n: 64, ci: 16, co: 16, hw: 14, k: 3, stride: 1, quick: false },
+  { layer: 'demo layer2 shortcut', n: 64, ci: 8, co: 16, hw: 28, k: 1, stride: 2, quick: false },
+  { layer: 'demo layer3 entry', n: 64, ci: 16, co: 32, hw: 14, k: 3, stride: 2, quick: false },
+  { layer: 'demo layer3', n: 64, ci: 32, co: 32, hw: 7, k: 3, stride: 1, quick: false },
+  { layer: 'demo layer3 shortcut', n: 64, ci: 16, co: 32, hw: 14, k: 1, stride: 2, quick: false },
+  { layer: 'demo layer4 entry', n: 64, ci: 32, co: 64, hw: 7, k: 3, stride: 2, quick: false },
+  { layer: 'demo layer4', n: 64, ci: 64, co: 64, hw: 4, k: 3, stride: 1, quick: false },
+  { layer: 'demo layer4 shortcut', n: 64, ci: 32, co: 64, hw: 7, k: 1, stride: 2, quick: false },
 ];
 
 export const convCases: BenchCase[] = SHAPES.flatMap((s) => [convCase(s, false), convCase(s, true)]);

@@ -13,6 +13,7 @@ import { checkInputs } from './map.js';
 import { contiguous, permute, reshape } from './view.js';
 import { sum } from './reduce.js';
 import source from '../../shaders/conv2d.wgsl';
+import gradWeightCpuSource from '../../shaders/conv2d_grad_weight_cpu.wgsl';
 
 export interface Conv2dOptions {
   stride?: number;
@@ -42,13 +43,14 @@ interface Tile {
  * budget), or 4×8 blocks when M ≤ 32 (e.g. 32 output channels) so that tiles are not half padding.
  * BK, the slab depth, is a chunk of channels (DW: pixels): 16, or 4/8 for smaller extents (RGB stems)
  * so that the padded chunk wastes little.
- * CPU adapters: the unstaged variant with a row of 16 invocations, each a 16×8 block. On lavapipe the
- * loads cost as much as the multiply-adds (they are gathers), so the larger block, which needs fewer
- * loads per multiply-add, measured 15-25% faster than 8×8 blocks on 8×8 invocations (ResNet 3×3 conv,
- * all three GEMMs); a single row of invocations keeps small-M GEMMs from padding their tiles.
+ * CPU adapters (FWD and DX): the unstaged variant with a row of 16 invocations, each a 16×8 block, or
+ * 8×16 when M ≤ 8 (8-channel layers, where 16 rows would be half padding). On lavapipe the loads
+ * cost as much as the multiply-adds (they are gathers), so the larger block, which needs fewer loads
+ * per multiply-add, measured 15-25% faster than 8×8 blocks on 8×8 invocations (ResNet 3×3 conv);
+ * a single row of invocations keeps small-M GEMMs from padding their tiles.
  */
 function tileFor(cpu: boolean, m: number, chunkExtent: number): Tile {
-  if (cpu) return { STAGED: false, TM: 16, TN: 8, WX: 16, WY: 1, BK: 0 };
+  if (cpu) return { STAGED: false, TM: m <= 8 ? 8 : 16, TN: m <= 8 ? 16 : 8, WX: 16, WY: 1, BK: 0 };
   const bk = chunkExtent >= 16 ? 16 : chunkExtent > 4 ? 8 : 4;
   return { STAGED: true, TM: m <= 32 ? 4 : 8, TN: 8, WX: 8, WY: 8, BK: bk };
 }
@@ -65,8 +67,20 @@ const FIELDS = [
   'col_w0', 'out_nstride', 'out_cstride', 'out_row', 'out_h0', 'out_w0', 'out_step', 'slice',
   'images', 'oh', 'ow', 'co', 'step_h', 'step_w', '_p0', '_p1',
 ] as const;
-type Field = (typeof FIELDS)[number];
-type Params = Partial<Record<Field, number>>;
+/** The shape's fields: template values of conv2d.wgsl (upper-cased there). */
+const SHAPE = [
+  'm', 'kc', 'taps_h', 'taps_w', 'tap_h0', 'tap_w0', 'tap_step', 'tap_sign', 'src_h', 'src_w',
+  'kh', 'kw', 'stride', 'pad', 'col_mid', 'col_inner', 'col_scale', 'col_h0', 'col_w0',
+  'out_nstride', 'out_cstride', 'out_row', 'out_h0', 'out_w0', 'out_step', 'slice', 'oh', 'ow', 'co',
+  'step_h', 'step_w',
+] as const;
+const SIGNED = new Set<string>(['tap_sign', 'col_scale', 'col_h0', 'col_w0']);
+/**
+ * Read from Params even on CPU adapters: as literals, the tap and channel loops unroll fully, and a
+ * 64-channel layer's input-gradient pipelines then took over a minute to compile on lavapipe.
+ */
+const LOOP_BOUNDS = new Set<string>(['kc', 'taps_h', 'taps_w']);
+type Params = Partial<Record<(typeof FIELDS)[number], number>>;
 
 interface Launch {
   mode: Mode;
@@ -86,18 +100,24 @@ function launch(engine: Engine, q: Launch): void {
     ...q.params,
     a_off: q.a.offset, b_off: q.b.offset, out_off: q.out.offset, bias_off: q.bias?.offset ?? 0,
   };
+  // Literals specialise the pipeline to the shape (CPU adapters); field reads keep one per tile (GPUs).
+  const shape = Object.fromEntries(SHAPE.map((f) => {
+    const v = p[f] ?? 0;
+    const literal = SIGNED.has(f) ? `(${v}i)` : `${v}u`;
+    return [f.toUpperCase(), tile.STAGED || LOOP_BOUNDS.has(f) ? `u.${f}` : literal];
+  }));
   // Negative values (col_h0 = -padding, tap_sign = -1) wrap to their two's complement, which the
   // shader reads as i32.
-  const u = new Uint32Array(FIELDS.map((f) => p[f] ?? 0));
+  const uniforms = new Uint32Array(FIELDS.map((f) => p[f] ?? 0));
   engine.backend.dispatch({
     kernel: {
       name: { FWD: 'conv2d', DX: 'conv2d_grad_input', DW: 'conv2d_grad_weight' }[q.mode],
       source,
-      defines: { ...tile, DW: q.mode === 'DW', BIAS: !!q.bias, OUT_BINDING: q.bias ? 4 : 3 },
+      defines: { ...tile, ...shape, DW: q.mode === 'DW', BIAS: !!q.bias, OUT_BINDING: q.bias ? 4 : 3 },
     },
     inputs: q.bias ? [q.a.buffer, q.b.buffer, q.bias.buffer] : [q.a.buffer, q.b.buffer],
     outputs: [q.out.buffer],
-    uniforms: u,
+    uniforms,
     workgroups: [
       Math.ceil(p.n! / (tile.TN * tile.WX)),
       Math.ceil(p.m! / (tile.TM * tile.WY)),
@@ -203,15 +223,62 @@ function gradInput(dy: Tensor, weight: Tensor, g: Geometry): Tensor {
   return dx;
 }
 
-/** dW[co, (ci, kh, kw)] = Σ over images and pixels of dy · im2col(x), split over K and summed. */
+/**
+ * CPU adapters' weight gradient (conv2d_grad_weight_cpu.wgsl): a workgroup owns TM output channels ×
+ * CB input channels (all their taps), ~128 accumulators per invocation, and splits its slice of the
+ * pixels among its DW_CPU_LANES invocations (one 8-wide vector on lavapipe: 16 measured slower);
+ * grid z splits the pixels further until the grid has about SPLIT_TARGET_WORKGROUPS workgroups, with
+ * at least DW_CPU_MIN_PER_LANE pixels per invocation.
+ */
+const DW_CPU_LANES = 8;
+const DW_CPU_MIN_PER_LANE = 32;
+
+function gradWeightCpu(dy: Tensor, x: Tensor, g: Geometry): Tensor {
+  const engine = dy.engine;
+  const lanes = DW_CPU_LANES;
+  const tm = g.co <= 8 ? 8 : 16;
+  const taps = g.kh * g.kw;
+  const cb = Math.max(1, Math.min(g.ci, Math.round(128 / tm / taps)));
+  const pixels = g.n * g.oh * g.ow;
+  const tiles = Math.ceil(g.ci / cb) * Math.ceil(g.co / tm);
+  const maxSplits = Math.max(1, Math.floor(pixels / (lanes * DW_CPU_MIN_PER_LANE)));
+  const splits = Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_WORKGROUPS / tiles), maxSplits));
+  const perSlice = Math.max(lanes, Math.ceil(pixels / splits / lanes) * lanes);
+  const slices = Math.max(1, Math.ceil(pixels / perSlice));
+  const partial = engine.empty([slices, g.co, g.ci * taps]);
+  const xc = contiguous(x);
+  engine.backend.dispatch({
+    kernel: {
+      name: 'conv2d_grad_weight',
+      source: gradWeightCpuSource,
+      defines: {
+        CO: g.co, CI: g.ci, H: g.h, W: g.w, KH: g.kh, KW: g.kw, OH: g.oh, OW: g.ow,
+        STRIDE: g.stride, PAD: g.pad, LANES: lanes, TM: tm, CB: cb,
+      },
+    },
+    inputs: [dy.buffer, xc.buffer],
+    outputs: [partial.buffer],
+    uniforms: new Uint32Array([perSlice, pixels, dy.offset, xc.offset, partial.offset, 0, 0, 0]),
+    workgroups: [Math.ceil(g.ci / cb), Math.ceil(g.co / tm), slices],
+  });
+  if (xc !== x) xc.dispose();
+  const total = slices === 1 ? partial : sum(partial, 0);
+  if (total !== partial) partial.dispose();
+  const dw = reshape(total, [g.co, g.ci, g.kh, g.kw]);
+  if (dw !== total) total.dispose();
+  return dw;
+}
+
+/** dW[co, (ci, kh, kw)] = Σ over images and pixels of dy · im2col(x), split over K and summed (GPUs: staged). */
 function gradWeight(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const engine = dy.engine;
+  if (engine.backend.isCpuAdapter) return gradWeightCpu(dy, x, g);
   const m = g.co;
   const n = g.ci * g.kh * g.kw;
   const plane = g.oh * g.ow;
-  const tile = tileFor(engine.backend.isCpuAdapter, m, plane);
-  // K is split in units of pixel chunks (staged slabs) or pixel rows (unstaged loop), never mid-image.
-  const units = g.n * (tile.STAGED ? Math.ceil(plane / tile.BK) : g.oh);
+  const tile = tileFor(false, m, plane);
+  // K is split in units of pixel chunks (staged slabs), never mid-image.
+  const units = g.n * Math.ceil(plane / tile.BK);
   const tiles = Math.ceil(m / (tile.TM * tile.WY)) * Math.ceil(n / (tile.TN * tile.WX));
   const maxSplits = Math.max(1, Math.floor((g.n * plane) / MIN_SPLIT_K));
   const splits = Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_WORKGROUPS / tiles), maxSplits));
