@@ -36,6 +36,7 @@ h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1
 table { border-collapse: collapse; margin: 8px 0; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; } th:first-child, td:first-child { text-align: left; }
 .curves { display: flex; flex-wrap: wrap; gap: 12px; } .curve { border: 1px solid #eee; padding: 4px; }
 .grid { display: flex; flex-wrap: wrap; gap: 10px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(540px, 1fr)); gap: 8px; }
 .card { border: 1px solid #ddd; border-radius: 6px; padding: 8px; margin: 8px 0; }
 .cardhead { font-weight: bold; margin-bottom: 6px; }
 .views { display: flex; flex-wrap: wrap; gap: 6px; }

@@ -65,7 +65,7 @@ async function gallery(engine: Engine, run: Run, ds: Dataset, opts: ReportOption
     const samples = Math.min(opts.gallerySamples ?? 2, rec.candidate_scores!.length);
     for (let b = 0; b < samples; b++) cards.push(await galleryCard(rec, b, run.config, rendered, random, ds));
   }
-  return `<h3>${run.label}</h3>${cards.join('\n')}`;
+  return `<h3>${run.label}</h3><div class="cards">${cards.join('\n')}</div>`;
 }
 
 function pairSection(run: Run, pairs: PairsOverTraining): string {

@@ -109,6 +109,7 @@ export interface StackedBar {
 /** Horizontal stacked bars on one scale (ms per step by phase). */
 export function stackedBarsSvg(title: string, bars: readonly StackedBar[], unit: string, w = 640): string {
   const pad = { l: 190, r: 70, t: 22 };
+  w = Math.max(w, pad.l + 150 * 5);
   const bh = 26;
   const names = [...new Map(bars.flatMap((b) => b.parts.map((p) => [p.name, p.color] as const))).entries()];
   const h = pad.t + bh * bars.length + 24;
@@ -125,6 +126,6 @@ export function stackedBarsSvg(title: string, bars: readonly StackedBar[], unit:
     });
     return `<text x="${pad.l - 4}" y="${y + bh * 0.62}" font-size="10" text-anchor="end">${esc(b.label)}</text>${rects.join('')}<text x="${x + 4}" y="${y + bh * 0.62}" font-size="10">${fmt(total)} ${unit}</text>`;
   });
-  const key = names.map(([n, c], k) => `<rect x="${pad.l + k * 95}" y="${h - 14}" width="10" height="10" fill="${c}"/><text x="${pad.l + k * 95 + 13}" y="${h - 5}" font-size="10">${esc(n)}</text>`);
+  const key = names.map(([n, c], k) => `<rect x="${pad.l + k * 150}" y="${h - 14}" width="10" height="10" fill="${c}"/><text x="${pad.l + k * 150 + 13}" y="${h - 5}" font-size="10">${esc(n)}</text>`);
   return `<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}"><text x="4" y="13" font-size="11" font-weight="bold">${esc(title)}</text>${parts.join('')}${key.join('')}</svg>`;
 }
