@@ -111,6 +111,13 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   let pending: { step: number; result: StepResult; times?: StepTimes } | null = null;
   let step = start;
   const t0 = performance.now();
+  // Time spent in the k-NN monitor, left out of the throughput.
+  let monitorMs = 0;
+  const monitorAt = async (at: number) => {
+    const m0 = performance.now();
+    await monitor!.run(method, at, runLog);
+    monitorMs += performance.now() - m0;
+  };
 
   // The loss of step s is read while step s + 1 runs, so the GPU never waits for the CPU.
   const diverged = (what: string, step: number) =>
@@ -125,7 +132,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     if (!Number.isFinite(sum)) throw diverged(`a selection score became ${sum} (NaN or infinite)`, p.step);
     losses.push(loss);
     const images = (p.step + 1 - start) * config.batchSize;
-    const ips = images / ((performance.now() - t0) / 1000);
+    const ips = images / ((performance.now() - t0 - monitorMs) / 1000);
     if (isLoggedStep(config, p.step, totalSteps)) await runLog.step(p.step, loss, method, p.result, ips, p.times);
     progress?.update(p.step + 1 - start, `loss ${loss.toFixed(4)} · ${ips.toFixed(1)} img/s`);
     for (const t of [p.result.loss, p.result.choice, p.result.score, p.result.scoreSum, p.result.sampleScores]) t?.dispose();
@@ -137,7 +144,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
 
   try {
     // The curve starts at the initial weights; a resumed run's first point was logged before it stopped.
-    if (monitor && start === 0) await monitor.run(method, 0, runLog);
+    if (monitor && start === 0) await monitorAt(0);
     outer: for (let epoch = Math.floor(start / stepsPerEpoch); step < totalSteps; epoch++) {
       for await (const batch of loader.epochBatches(epoch, step % stepsPerEpoch)) {
         const ctx = { step, epoch, totalSteps };
@@ -156,7 +163,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
         step++;
         if (monitor?.due(step, totalSteps)) {
           await flush();
-          await monitor.run(method, step, runLog);
+          await monitorAt(step);
         }
         const stop = interrupted || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
         if (step >= totalSteps || stop) {
@@ -181,7 +188,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     if (loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog.path})`);
     await runLog.close();
   }
-  const seconds = (performance.now() - t0) / 1000;
+  const seconds = (performance.now() - t0 - monitorMs) / 1000;
   return {
     method,
     engine,
