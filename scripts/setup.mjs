@@ -105,7 +105,7 @@ if (wantBrowser && !existsSync(chromium)) {
     log('installing Chromium (Debian package chromium) for the report\'s browser test');
     apt(['chromium']);
   } else {
-    log(`Chromium is missing at ${chromium}: install Debian's chromium (or your distribution's), or set CHROMIUM_PATH.`);
-    process.exit(1);
+    // Only the report's browser test needs it, and it skips saying why (CI makes that a failure).
+    log(`Chromium is missing at ${chromium}: install Debian's chromium (or your distribution's), or set CHROMIUM_PATH; the report's browser test will skip.`);
   }
 }
