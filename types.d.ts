@@ -11,3 +11,8 @@ declare module '*.yaml' {
 declare module 'wgsl-preprocessor/wgsl-preprocessor.js' {
   export function wgsl(strings: readonly string[], ...values: unknown[]): string;
 }
+// Library files inlined into generated pages (the report's chart library) are bundled as text too.
+declare module '*?raw' {
+  const text: string;
+  export default text;
+}

@@ -8,6 +8,7 @@ import { demoMain } from './demo.js';
 import { pretrainMain } from './pretrain.js';
 import { evalMain } from './eval.js';
 import { scoreMain } from './score.js';
+import { reportMain } from './report.js';
 
 const HELP = `Usage: hvp <command> [options]
 
@@ -15,6 +16,7 @@ Commands:
   demo      pretrain SimSiam on Fashion-MNIST with HVP and with random views, compare k-NN accuracy
   pretrain  self-supervised pretraining (SimSiam, SimCLR, DINO, iBOT) with or without hard views
   eval      k-NN or linear-probe top-1 of a pretrained backbone on a dataset
+  report    one HTML page about runs: curves, hard-pair gallery, pair statistics, cost
   score     score view combinations of embeddings in a file and select the hardest per sample
   smoke     train a small MLP on synthetic data and print its loss (checks the whole engine)
   embed     features of a frozen backbone (ResNet / ViT weights in safetensors) for a batch of images
@@ -90,6 +92,8 @@ async function main(argv: string[]): Promise<void> {
     case 'eval':
       await evalMain(rest);
       return;
+    case 'report':
+      return reportMain(rest);
     case 'score':
       return scoreMain(rest);
     case 'smoke':

@@ -1,7 +1,8 @@
 // Bundle the CLI and the bench with esbuild. WGSL shaders and YAML presets are imported as text;
 // native addons (`webgpu`, `sharp`) stay external.
 import { build } from 'esbuild';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 
 const entries = { hvp: 'cli/main.ts', bench: 'bench/run.ts' };
 const extra = process.argv.slice(2);
@@ -9,6 +10,17 @@ const extra = process.argv.slice(2);
 const entryPoints = extra.length
   ? Object.fromEntries(extra.map((p) => [p.replace(/^.*\/|\.ts$/g, ''), p]))
   : Object.fromEntries(Object.entries(entries).filter(([, path]) => existsSync(path)));
+
+// `import text from 'pkg/file.js?raw'`: a file's text (vite's convention, which the tests' vitest follows),
+// for libraries the report inlines into its HTML.
+const require = createRequire(import.meta.url);
+const rawText = {
+  name: 'raw-text',
+  setup(b) {
+    b.onResolve({ filter: /\?raw$/ }, (args) => ({ path: require.resolve(args.path.slice(0, -4), { paths: [args.resolveDir] }), namespace: 'raw' }));
+    b.onLoad({ filter: /.*/, namespace: 'raw' }, (args) => ({ contents: readFileSync(args.path, 'utf8'), loader: 'text' }));
+  },
+};
 
 await build({
   entryPoints,
@@ -22,4 +34,5 @@ await build({
   external: ['webgpu', 'sharp'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
+  plugins: [rawText],
 });

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Make sure this machine can run the project: a WebGPU adapter (and, with --data, the built-in
-// Fashion-MNIST data). On Debian/Ubuntu as root it installs what is missing and says so; elsewhere it
+// Fashion-MNIST data; with --browser, Debian's Chromium for the report's browser test). On Debian/Ubuntu as root it installs what is missing and says so; elsewhere it
 // prints exactly what to install. Fast when everything is already there.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 const wantData = process.argv.includes('--data');
+const wantBrowser = process.argv.includes('--browser');
 const log = (msg) => console.error(`[setup] ${msg}`);
 process.env.XDG_RUNTIME_DIR ??= '/tmp';
 
@@ -95,5 +96,16 @@ if (wantData && !existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3
   } else {
     log('Fashion-MNIST is missing: install Debian\'s dataset-fashion-mnist, or pass --data DIR with the IDX files.');
     process.exit(1);
+  }
+}
+
+const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+if (wantBrowser && !existsSync(chromium)) {
+  if (isDebian && isRoot) {
+    log('installing Chromium (Debian package chromium) for the report\'s browser test');
+    apt(['chromium']);
+  } else {
+    // Only the report's browser test needs it, and it skips saying why (CI makes that a failure).
+    log(`Chromium is missing at ${chromium}: install Debian's chromium (or your distribution's), or set CHROMIUM_PATH; the report's browser test will skip.`);
   }
 }

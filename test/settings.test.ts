@@ -88,6 +88,11 @@ const TABLE: Record<string, Row[]> = {
     { key: 'dim', value: 8 },
     { key: 'predDim', value: 4 },
     { key: 'logEvery', value: 2, base: { epochs: 2 }, check: (a, b) => expect([loggedSteps(a), loggedSteps(b)]).toEqual([[0, 1, 2, 3], [0, 2, 3]]) },
+    {
+      key: 'logSamples',
+      value: 1,
+      check: (a, b) => expect([a, b].map((o) => (o.state.log[0].candidate_scores as number[][]).map((r) => r.length))).toEqual([[6, 6, 6, 6], [6]]),
+    },
     { key: 'out', value: '', check: (_a, b) => expect(existsSync(join(b.config.out, CHECKPOINT))).toBe(true) },
   ],
   simclr: [{ key: 'temperature', value: 0.5 }],
@@ -117,8 +122,8 @@ const TABLE: Record<string, Row[]> = {
   ],
 };
 
-/** Settings observed elsewhere: opening the data (below) and resuming (test/resume*.test.ts). */
-const ELSEWHERE: Key[] = ['dataset', 'data', 'loadSize', 'resume'];
+/** Settings observed elsewhere: opening the data (below), resuming (test/resume*.test.ts) and the k-NN monitor (test/knn-monitor.test.ts). */
+const ELSEWHERE: Key[] = ['dataset', 'data', 'loadSize', 'resume', 'knnEvery', 'knnBank', 'knnQueries'];
 
 async function observe(config: TrainConfig): Promise<Observed> {
   const dataset = syntheticDataset(config.arch.startsWith('vit') || config.method === 'dino' ? 3 : 1);

@@ -74,7 +74,7 @@ export interface RunState {
   /** The optimizer's stored hyper-parameters and step counts (JSON). */
   optimizer: string;
   step: number;
-  /** Log records without the throughput, which depends on timing. */
+  /** Log records without the throughput and phase times, which depend on timing. */
   log: Record<string, unknown>[];
 }
 
@@ -86,7 +86,7 @@ export function readRunState(out: string): RunState {
     .split('\n')
     .filter(Boolean)
     .map((l) => {
-      const { images_per_s: _ips, ...rest } = JSON.parse(l) as Record<string, unknown>;
+      const { images_per_s: _ips, times_ms: _times, ms: _ms, ...rest } = JSON.parse(l) as Record<string, unknown>;
       return rest;
     });
   return { tensors: bytes, optimizer: metadata.optimizer, step: Number(metadata.step), log };

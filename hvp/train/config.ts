@@ -106,6 +106,14 @@ export interface TrainConfig {
   logEvery: number;
   /** Resume from out/checkpoint.safetensors, with the configuration stored in it (see RESUME_MUTABLE). */
   resume: boolean;
+  /** Log every candidate combination's score for the first K samples of each logged step (the report's heat maps). */
+  logSamples: number;
+  /** k-NN monitor: top-1 of the backbone every N steps (0 = off), on a fixed bank and query subset. */
+  knnEvery: number;
+  /** The monitor's memory bank: the first N training images. */
+  knnBank: number;
+  /** The monitor's queries: the first N test images. */
+  knnQueries: number;
 }
 
 export const DEFAULTS: TrainConfig = {
@@ -164,6 +172,10 @@ export const DEFAULTS: TrainConfig = {
   out: 'runs/pretrain',
   logEvery: 10,
   resume: false,
+  logSamples: 4,
+  knnEvery: 0,
+  knnBank: 1000,
+  knnQueries: 500,
 };
 
 export const PRESETS: Record<string, string> = {
@@ -178,10 +190,10 @@ export const PRESETS: Record<string, string> = {
 
 /**
  * Settings a resumed run may change: how long it runs, how often it logs, where its directory now is.
- * Every other setting shapes the model, the data order, the views or a schedule, so a resumed run that
+ * The logging and monitoring settings never touch the weights. Every other setting shapes the model, the data order, the views or a schedule, so a resumed run that
  * changed one would no longer be the run its checkpoint belongs to.
  */
-export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'out', 'resume'];
+export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'out', 'resume', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries'];
 
 /** A value as a flag would take it (`8,16,32,64`, `(none)`). */
 function show(v: unknown): string {
@@ -279,9 +291,10 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   for (const k of ['epochs', 'batchSize', 'size', 'logEvery'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) fail(`--${kebabKey(k)} must be a positive integer, got ${c[k]}`);
   }
-  for (const k of ['maxSteps', 'limit', 'selectRes', 'trainLimit', 'seed', 'localCrops', 'localCropsUsed', 'warmupEpochs'] as const) {
+  for (const k of ['maxSteps', 'limit', 'selectRes', 'trainLimit', 'seed', 'localCrops', 'localCropsUsed', 'warmupEpochs', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 0) fail(`--${kebabKey(k)} must be a non-negative integer, got ${c[k]}`);
   }
+  if (c.knnEvery > 0 && (c.knnBank < 20 || c.knnQueries < 1)) fail(`the k-NN monitor (k = 20) needs --knn-bank >= 20 and --knn-queries >= 1, got ${c.knnBank} and ${c.knnQueries}`);
   if (c.batchSize < 2) fail('--batch-size must be at least 2 (batch norm and contrastive losses need two samples)');
   if (!(c.lr > 0)) fail(`--lr must be positive, got ${c.lr}`);
   if (!(c.scaleMin > 0 && c.scaleMin <= c.scaleMax && c.scaleMax <= 1)) fail(`need 0 < --scale-min <= --scale-max <= 1, got ${c.scaleMin}, ${c.scaleMax}`);

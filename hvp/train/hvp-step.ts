@@ -3,7 +3,7 @@
 // hardest (or easiest, or a random) combination per sample, gather those views into the training
 // batch on the GPU and run the method's ordinary training step. Nothing is read back unless asked.
 
-import { nn, type Engine, type Rng, type Tensor } from '../../engine/index.js';
+import { nn, ops, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext } from '../methods/method.js';
 import { drawLimit, gatherSelected, limitCombinations, randomChoice, selectCombination } from '../select/index.js';
@@ -29,14 +29,30 @@ export interface StepResult {
    * is NaN or infinite (the chosen score alone may hide one); absent without a selection forward.
    */
   scoreSum: Tensor | null;
+  /** Dataset index of every sample, so a logged view can be rendered again from its parameters. */
+  indices: Int32Array;
+  /** [K, rows.length] f32: every combination's score for the first K samples, on logged steps with --log-samples K. */
+  sampleScores: Tensor | null;
 }
 
 /** Milliseconds of each phase, measured with a GPU sync after each (profiling only). */
 export interface StepTimes {
   views: number;
   selectionForward: number;
+  /** Choosing each sample's combination (argmax over its scores, or the random draw). */
   select: number;
+  /** Gathering the chosen views into the training batch (counted in `select` when absent). */
+  gather?: number;
   train: number;
+}
+
+export function zeroTimes(): StepTimes {
+  return { views: 0, selectionForward: 0, select: 0, gather: 0, train: 0 };
+}
+
+/** Whether the loop logs step `step` of `totalSteps`. */
+export function isLoggedStep(c: TrainConfig, step: number, totalSteps: number): boolean {
+  return step % c.logEvery === 0 || step === totalSteps - 1;
 }
 
 export interface HvpStepOptions {
@@ -70,7 +86,7 @@ async function mark(o: HvpStepOptions, phase: keyof StepTimes, t0: number): Prom
   if (!o.times) return t0;
   await o.engine.sync();
   const now = performance.now();
-  o.times[phase] += now - t0;
+  o.times[phase] = (o.times[phase] ?? 0) + now - t0;
   return now;
 }
 
@@ -96,6 +112,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   let choice: Tensor;
   let score: Tensor | null = null;
   let scoreSum: Tensor | null = null;
+  let sampleScores: Tensor | null = null;
   if (c.select === 'random' || rows.length === 1) {
     // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
     choice = randomChoice(engine, b, rows.length, selRng);
@@ -115,19 +132,23 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
     t = await mark(o, 'selectionForward', t);
     ({ choice, score } = selectCombination(scores, c.select));
     scoreSum = sumScores(scores);
+    if (c.logSamples > 0 && isLoggedStep(c, ctx.step, ctx.totalSteps)) {
+      sampleScores = engine.noGrad(() => ops.clone(ops.slice(scores, 0, 0, Math.min(c.logSamples, b))));
+    }
     scores.dispose();
   }
+  t = await mark(o, 'select', t);
   // A group none of whose views is chosen among (iBOT's locals) is trained on whole.
   const tables = views.map((_, g) => groupTable(method, rows, g));
   const gather = (x: Tensor, g: number) => (tables[g][0].length === 0 ? x : gatherSelected(x, choice, tables[g]));
   const train = views.map((v, g) => gather(v, g));
   for (const v of views) if (!train.includes(v)) v.dispose();
   src.dispose();
-  t = await mark(o, 'select', t);
+  t = await mark(o, o.times?.gather === undefined ? 'select' : 'gather', t);
   const loss = method.trainStep(train, ctx, gather);
   // The rate this step trained with: the loop logs it one step late, after the next step set its own.
   const lr = method.optimizer.groups[0].lr;
   for (const v of train) v.dispose();
   await mark(o, 'train', t);
-  return { loss, choice, score, rows, params, lr, scoreSum };
+  return { loss, choice, score, rows, params, lr, scoreSum, indices: Int32Array.from(batch.indices), sampleScores };
 }

@@ -14,7 +14,8 @@ import type { Dataset } from '../data/types.js';
 import { createMethod } from '../methods/index.js';
 import type { Method } from '../methods/method.js';
 import { kebabKey, resumeConflicts, storedConfig, RESUME_MUTABLE, type TrainConfig } from './config.js';
-import { hvpStep, type StepResult, type StepTimes } from './hvp-step.js';
+import { hvpStep, isLoggedStep, zeroTimes, type StepResult, type StepTimes } from './hvp-step.js';
+import { KnnMonitor, type KnnSets } from './knn-monitor.js';
 import { JsonLog } from './log.js';
 
 export interface PretrainOptions {
@@ -28,6 +29,8 @@ export interface PretrainOptions {
   times?: StepTimes;
   /** Wrap the method the run builds (instrumentation; tests inject faults through it). */
   wrapMethod?: (m: Method) => Method;
+  /** The k-NN monitor's bank and queries (default: the first --knn-bank train and --knn-queries test images of the configured data). */
+  knnSets?: KnnSets;
 }
 
 export interface PretrainResult {
@@ -89,6 +92,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   await writeFile(join(config.out, 'config.yaml'), toYaml(Object.fromEntries(Object.entries(config).map(([k, v]) => [kebabKey(k, '_'), v]))));
   log = new JsonLog(join(config.out, 'log.jsonl'), config.resume);
   const runLog = log;
+  const monitor = config.knnEvery > 0 ? await KnnMonitor.create(engine, config, dataset, opts.knnSets) : null;
 
   const save = async (step: number) => {
     await saveCheckpoint(ckptPath, {
@@ -104,9 +108,16 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   process.on('SIGINT', onSigint);
   const progress = opts.progress === false ? null : new Progress(`${config.method}${config.select === 'random' ? '' : ' hvp'}`, totalSteps);
   const losses: number[] = [];
-  let pending: { step: number; result: StepResult } | null = null;
+  let pending: { step: number; result: StepResult; times?: StepTimes } | null = null;
   let step = start;
   const t0 = performance.now();
+  // Time spent in the k-NN monitor, left out of the throughput.
+  let monitorMs = 0;
+  const monitorAt = async (at: number) => {
+    const m0 = performance.now();
+    await monitor!.run(method, at, runLog);
+    monitorMs += performance.now() - m0;
+  };
 
   // The loss of step s is read while step s + 1 runs, so the GPU never waits for the CPU.
   const diverged = (what: string, step: number) =>
@@ -114,35 +125,49 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
       `${what} at step ${step} (epoch ${Math.floor(step / stepsPerEpoch)}); stopped. ` +
         `The last good checkpoint is ${existsSync(ckptPath) ? ckptPath : 'absent (none was saved yet)'}; try a lower --lr or --clip-grad`,
     );
-  const settle = async (p: { step: number; result: StepResult }) => {
+  const settle = async (p: { step: number; result: StepResult; times?: StepTimes }) => {
     const loss = await p.result.loss.item();
     if (!Number.isFinite(loss)) throw diverged(`loss became ${loss}`, p.step);
     const sum = p.result.scoreSum ? await p.result.scoreSum.item() : 0;
     if (!Number.isFinite(sum)) throw diverged(`a selection score became ${sum} (NaN or infinite)`, p.step);
     losses.push(loss);
     const images = (p.step + 1 - start) * config.batchSize;
-    const ips = images / ((performance.now() - t0) / 1000);
-    if (p.step % config.logEvery === 0 || p.step === totalSteps - 1) await runLog.step(p.step, loss, method, p.result, ips);
+    const ips = images / ((performance.now() - t0 - monitorMs) / 1000);
+    if (isLoggedStep(config, p.step, totalSteps)) await runLog.step(p.step, loss, method, p.result, ips, p.times);
     progress?.update(p.step + 1 - start, `loss ${loss.toFixed(4)} · ${ips.toFixed(1)} img/s`);
-    for (const t of [p.result.loss, p.result.choice, p.result.score, p.result.scoreSum]) t?.dispose();
+    for (const t of [p.result.loss, p.result.choice, p.result.score, p.result.scoreSum, p.result.sampleScores]) t?.dispose();
+  };
+  const flush = async () => {
+    if (pending) await settle(pending);
+    pending = null;
   };
 
   try {
+    // The curve starts at the initial weights; a resumed run's first point was logged before it stopped.
+    if (monitor && start === 0) await monitorAt(0);
     outer: for (let epoch = Math.floor(start / stepsPerEpoch); step < totalSteps; epoch++) {
       for await (const batch of loader.epochBatches(epoch, step % stepsPerEpoch)) {
         const ctx = { step, epoch, totalSteps };
+        // Logged steps record their phases' times: a GPU sync after each (and one before, so the
+        // previous step's work is not counted).
+        const times = isLoggedStep(config, step, totalSteps) || opts.times ? zeroTimes() : undefined;
+        if (times) await engine.sync();
         const result = await engine.scopeAsync(async () => {
-          const r = await hvpStep({ engine, method, config, mean: dataset.mean, std: dataset.std, times: opts.times }, batch, ctx);
-          for (const t of [r.loss, r.choice, r.score, r.scoreSum]) if (t) engine.keep(t);
+          const r = await hvpStep({ engine, method, config, mean: dataset.mean, std: dataset.std, times }, batch, ctx);
+          for (const t of [r.loss, r.choice, r.score, r.scoreSum, r.sampleScores]) if (t) engine.keep(t);
           return r;
         });
+        if (opts.times && times) for (const k of Object.keys(opts.times) as (keyof StepTimes)[]) opts.times[k] = (opts.times[k] ?? 0) + (times[k] ?? 0);
         if (pending) await settle(pending);
-        pending = { step, result };
+        pending = { step, result, times: isLoggedStep(config, step, totalSteps) ? times : undefined };
         step++;
+        if (monitor?.due(step, totalSteps)) {
+          await flush();
+          await monitorAt(step);
+        }
         const stop = interrupted || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
         if (step >= totalSteps || stop) {
-          await settle(pending);
-          pending = null;
+          await flush();
           await save(step);
           if (stop && step < totalSteps) {
             interrupted = true;
@@ -151,8 +176,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
           break;
         }
         if (step % stepsPerEpoch === 0) {
-          await settle(pending);
-          pending = null;
+          await flush();
           await save(step);
           break;
         }
@@ -164,7 +188,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     if (loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog.path})`);
     await runLog.close();
   }
-  const seconds = (performance.now() - t0) / 1000;
+  const seconds = (performance.now() - t0 - monitorMs) / 1000;
   return {
     method,
     engine,
