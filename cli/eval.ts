@@ -1,5 +1,5 @@
 // `hvp eval knn|linear`: k-NN or linear-probe top-1 of a frozen backbone (or of raw pixels, or of a
-// randomly initialised backbone) on a labelled data set's train and test splits (SPEC §6).
+// randomly initialised backbone) on a labelled data set's train and test splits (docs/method.md §6).
 
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';

@@ -354,7 +354,7 @@ describe('crossEntropy, l2Normalize, cosineSimilarity', async () => {
     await gradcheck(e, [a, row], (a, r) => ops.cosineSimilarity(a, r), rowRef);
   });
 
-  it('cosineSimilarity uses eps on each norm separately (SPEC: ε = 1e-8 on the norms)', async () => {
+  it('cosineSimilarity uses eps on each norm separately (docs/method.md §2: ε = 1e-8 on each norm)', async () => {
     // ‖a‖ = 1e-9 < eps, ‖b‖ = 5: a·b / (1e-8 · 5), not a·b / max(‖a‖·‖b‖, eps).
     const a = Nd.from([6e-10, 8e-10], [1, 2]);
     const b = Nd.from([3, 4], [1, 2]);

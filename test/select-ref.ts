@@ -1,4 +1,4 @@
-// Float64 references of HVP's combination scores (SPEC §2), written straight from the formulas with
+// Float64 references of HVP's combination scores (docs/method.md §2), written straight from the formulas with
 // naive loops: one value per (sample, combination). Inputs are row-major Nd arrays stacked view-major.
 
 import { Nd } from './ref.js';

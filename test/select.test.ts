@@ -1,4 +1,4 @@
-// hvp/select: combination enumeration, every fused scorer against float64 brute force of SPEC §2 and
+// hvp/select: combination enumeration, every fused scorer against float64 brute force of docs/method.md §2 and
 // against the per-sample losses of hvp/losses on selected views, the per-sample selection (ties,
 // NaN), the limit draw, the anchor variant, and the GPU gather against CPU indexing.
 

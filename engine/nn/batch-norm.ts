@@ -1,6 +1,6 @@
 // nn.BatchNorm1d / nn.BatchNorm2d with torchvision's parameter and buffer names (`weight`, `bias`,
 // `running_mean`, `running_var`, `num_batches_tracked`), on ops.batchNorm. Besides train/eval there
-// is HVP's selection mode (SPEC §1.2): batch statistics as in training, running statistics untouched.
+// is HVP's selection mode (docs/method.md §1 step 2): batch statistics as in training, running statistics untouched.
 
 import type { Engine } from '../engine.js';
 import type { Tensor } from '../tensor.js';

@@ -1,4 +1,4 @@
-// Evaluation of frozen backbones (SPEC §6): weighted k-NN and the linear probe.
+// Evaluation of frozen backbones (docs/method.md §6): weighted k-NN and the linear probe.
 export * from './backbone.js';
 export * from './features.js';
 export * from './knn.js';

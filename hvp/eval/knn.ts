@@ -1,4 +1,4 @@
-// Weighted k-NN classification of frozen features (SPEC §6, DINO's eval_knn): L2-normalised features
+// Weighted k-NN classification of frozen features (docs/method.md §6, DINO's eval_knn): L2-normalised features
 // (after subtracting the train mean when `centre`), cosine similarity, the k most similar train samples
 // vote with weight exp(sim / T), the class with the largest vote wins (ties to the lowest class).
 // On the GPU: test rows in blocks, each block's similarities to one train block at a time (a matmul),

@@ -1,4 +1,4 @@
-// Linear probe (SPEC §6): a linear classifier on frozen features, trained on the GPU with SGD
+// Linear probe (docs/method.md §6): a linear classifier on frozen features, trained on the GPU with SGD
 // (momentum 0.9, cosine learning-rate decay to 0) and cross-entropy on seeded shuffled mini-batches.
 // Features are standardised by the train split's per-column mean and standard deviation, so one
 // learning rate suits raw pixels and every backbone alike.

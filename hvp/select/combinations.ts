@@ -1,4 +1,4 @@
-// Candidate view combinations of the HVP step (SPEC §1-2), enumerated lexicographically on the CPU
+// Candidate view combinations of the HVP step (docs/method.md §1-2), enumerated lexicographically on the CPU
 // (tiny: at most a few hundred rows) and uploaded as an i32 table [C, n] that every scorer, the
 // selection and the gather share. Row c lists the view indices of combination c; views are stacked
 // view-major everywhere ([V, B, ...] or [V·B, ...], row v·B + b = view v of image b).

@@ -1,4 +1,4 @@
-// HVP's training batch (SPEC §1.5): the selected views of every sample, gathered on the GPU in one
+// HVP's training batch (docs/method.md §1 step 5): the selected views of every sample, gathered on the GPU in one
 // dispatch (gather.wgsl) straight from the selection's choice, with no readback.
 
 import { defineKernel, fmt, numel, Tensor } from '../../engine/index.js';

@@ -1,4 +1,4 @@
-// HVP's DINO and iBOT scores (SPEC §2, fused form): one kernel computing the table of CE(q_t, log p_v)
+// HVP's DINO and iBOT scores (docs/method.md §2, fused form): one kernel computing the table of CE(q_t, log p_v)
 // for every sample, teacher global t and student view v (score-dino-ce.wgsl), then one kernel
 // (score-dino.wgsl) summing each combination's entries. iBOT adds its per-image masked patch
 // term for the selected global pair; its local views are in every combination.

@@ -1,4 +1,4 @@
-// HVP's SimCLR scores (SPEC §2, fused form): s_b(i, j) = ℓ_(i,b) + ℓ_(j,b), NT-Xent's per-sample loss
+// HVP's SimCLR scores (docs/method.md §2, fused form): s_b(i, j) = ℓ_(i,b) + ℓ_(j,b), NT-Xent's per-sample loss
 // on views i and j with negatives from the whole batch of those two views. Instead of one 2B×2B
 // softmax per pair, one Gram matrix of all V·B normalised embeddings (our matmul), one kernel of
 // per-(row, view) log-sum-exps and one combining kernel (score-simclr.wgsl).

@@ -1,4 +1,4 @@
-// HVP's SimSiam scores (SPEC §2): s_b(i, j) = -½[cos(p_i, z_j) + cos(p_j, z_i)] for every sample and
+// HVP's SimSiam scores (docs/method.md §2): s_b(i, j) = -½[cos(p_i, z_j) + cos(p_j, z_i)] for every sample and
 // every combination of a table, in one dispatch (score-simsiam.wgsl). Equal to
 // simsiamLoss(p_i, p_j, z_i, z_j, {perSample}) for each pair.
 

@@ -1,4 +1,4 @@
-// HVP's per-sample selection (SPEC §1.4): the hardest (argmax), easiest (argmin) or a random
+// HVP's per-sample selection (docs/method.md §1 step 4): the hardest (argmax), easiest (argmin) or a random
 // combination of each sample's scores, on the GPU (select.wgsl) so the choice can feed
 // gatherSelected without a readback.
 

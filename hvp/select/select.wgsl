@@ -1,6 +1,6 @@
 // HVP's per-sample choice over scores [B, C]: one thread per sample walks its row and keeps the
 // largest (HARDEST) or smallest (EASIEST) score, ties to the lowest combination index (strict
-// comparison, ascending walk), as SPEC §1 requires. A NaN score wins its row outright (the first NaN
+// comparison, ascending walk), as docs/method.md §1 requires. A NaN score wins its row outright (the first NaN
 // in the row, like torch.argmax): the choice then points at it and the written score is NaN, so a
 // broken forward is visible in the score instead of silently picking some finite combination.
 // NaN is detected on the bits, since WGSL compilers may assume floats are never NaN.

@@ -1,5 +1,5 @@
 // Per-view augmentation parameters, drawn the way torchvision's transforms draw them, as a plain
-// JSON-able record: the renderer consumes it and the training loop logs it (SPEC §1 step 6).
+// JSON-able record: the renderer consumes it and the training loop logs it (docs/method.md §1 step 6).
 
 import type { Rng } from '../../engine/index.js';
 import type { ViewPipeline } from './pipelines.js';
@@ -93,7 +93,7 @@ function sampleJitter(spec: ViewPipeline['jitter'], rng: Rng): JitterParams {
 }
 
 /**
- * One view's parameters for a source image of srcH × srcW. Draws in the transform order of SPEC §4
+ * One view's parameters for a source image of srcH × srcW. Draws in the transform order of docs/method.md §4
  * (crop, flip, jitter, grayscale, blur, solarise); every random choice consumes its draw even when
  * its probability is 0 or 1, so a pipeline's stream of draws does not depend on its probabilities.
  * RandomApply's test is `u < p` (torchvision applies when p ≥ rand, the same up to a null set).

@@ -1,4 +1,4 @@
-// The augmentation pipelines of SPEC §4 as plain data: what each method's views draw. The sampler
+// The augmentation pipelines of docs/method.md §4 as plain data: what each method's views draw. The sampler
 // (params.ts) turns a pipeline into per-view parameters; the renderer never looks at a pipeline.
 
 export type PipelineName = 'simsiam' | 'simclr' | 'dino-global-1' | 'dino-global-2' | 'dino-local';
@@ -51,7 +51,7 @@ const RECIPES: Record<PipelineName, Recipe> = {
   'dino-local': { scale: [0.05, 0.4], jitter: DINO_JITTER, blur: 0.5, solarize: 0 },
 };
 
-/** Blur is part of the ImageNet recipes only: SimSiam's CIFAR setup (and SPEC §4) drop it at ≤ 32 px. */
+/** Blur is part of the ImageNet recipes only: SimSiam's CIFAR setup (and docs/method.md §4) drop it at ≤ 32 px. */
 export const MAX_SIZE_WITHOUT_BLUR = 32;
 
 export function viewPipeline(name: PipelineName, opts: PipelineOptions): ViewPipeline {
