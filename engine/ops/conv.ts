@@ -80,6 +80,12 @@ const SIGNED = new Set<string>(['tap_sign', 'col_scale', 'col_h0', 'col_w0']);
  * 64-channel layer's input-gradient pipelines then took over a minute to compile on lavapipe.
  */
 const LOOP_BOUNDS = new Set<string>(['kc', 'taps_h', 'taps_w']);
+/**
+ * A shape-specialised pipeline costs a compile of 0.5-2 s on lavapipe, repaid over a training run's
+ * many steps only when each launch has work to save: smaller GEMMs (1×1 shortcuts, tiny test shapes)
+ * share one pipeline per variant that reads the shape from Params.
+ */
+const SPECIALISE_MIN_FLOPS = 4e6;
 type Params = Partial<Record<(typeof FIELDS)[number], number>>;
 
 interface Launch {
@@ -100,11 +106,14 @@ function launch(engine: Engine, q: Launch): void {
     ...q.params,
     a_off: q.a.offset, b_off: q.b.offset, out_off: q.out.offset, bias_off: q.bias?.offset ?? 0,
   };
-  // Literals specialise the pipeline to the shape (CPU adapters); field reads keep one per tile (GPUs).
+  const flops = 2 * p.m! * p.n! * (q.mode === 'DW' ? p.images! * p.oh! * p.ow! : p.kc! * p.taps_h! * p.taps_w!);
+  // Literals specialise the pipeline to the shape (CPU adapters, large enough GEMMs); field reads keep
+  // one pipeline per tile (GPUs, small GEMMs).
+  const specialise = !tile.STAGED && flops >= SPECIALISE_MIN_FLOPS;
   const shape = Object.fromEntries(SHAPE.map((f) => {
     const v = p[f] ?? 0;
     const literal = SIGNED.has(f) ? `(${v}i)` : `${v}u`;
-    return [f.toUpperCase(), tile.STAGED || LOOP_BOUNDS.has(f) ? `u.${f}` : literal];
+    return [f.toUpperCase(), specialise && !LOOP_BOUNDS.has(f) ? literal : `u.${f}`];
   }));
   // Negative values (col_h0 = -padding, tap_sign = -1) wrap to their two's complement, which the
   // shader reads as i32.
@@ -123,7 +132,7 @@ function launch(engine: Engine, q: Launch): void {
       Math.ceil(p.m! / (tile.TM * tile.WY)),
       q.slices ?? 1,
     ],
-    flops: 2 * p.m! * p.n! * (q.mode === 'DW' ? p.images! * p.oh! * p.ow! : p.kc! * p.taps_h! * p.taps_w!),
+    flops,
   });
 }
 
@@ -232,13 +241,30 @@ function gradInput(dy: Tensor, weight: Tensor, g: Geometry): Tensor {
  */
 const DW_CPU_LANES = 8;
 const DW_CPU_MIN_PER_LANE = 32;
+/**
+ * An invocation's block is TM × (CB·taps) accumulators, summed across the workgroup through
+ * LANES·TM·CB·taps floats of workgroup memory; a large kernel (a ViT's 16×16 patch embedding, 256
+ * taps) would need thousands of accumulators and overflow that memory, so such layers take the GEMM.
+ */
+const DW_CPU_MAX_BLOCK = 128;
 
-function gradWeightCpu(dy: Tensor, x: Tensor, g: Geometry): Tensor {
-  const engine = dy.engine;
-  const lanes = DW_CPU_LANES;
+/** The CPU weight-gradient kernel's blocking for this layer, or null when its block does not fit. */
+function cpuWeightBlocks(g: Geometry, maxWorkgroupBytes: number): { tm: number; cb: number } | null {
   const tm = g.co <= 8 ? 8 : 16;
   const taps = g.kh * g.kw;
-  const cb = Math.max(1, Math.min(g.ci, Math.round(128 / tm / taps)));
+  const cb = Math.max(1, Math.min(g.ci, Math.round(DW_CPU_MAX_BLOCK / tm / taps)));
+  const block = tm * cb * taps;
+  if (block > 2 * DW_CPU_MAX_BLOCK || DW_CPU_LANES * block * 4 > maxWorkgroupBytes) return null;
+  // Its pipeline is specialised to the shape, which small layers do not repay (see SPECIALISE_MIN_FLOPS).
+  if (2 * g.co * g.ci * taps * g.n * g.oh * g.ow < SPECIALISE_MIN_FLOPS) return null;
+  return { tm, cb };
+}
+
+function gradWeightCpu(dy: Tensor, x: Tensor, g: Geometry, blocks: { tm: number; cb: number }): Tensor {
+  const engine = dy.engine;
+  const lanes = DW_CPU_LANES;
+  const { tm, cb } = blocks;
+  const taps = g.kh * g.kw;
   const pixels = g.n * g.oh * g.ow;
   const tiles = Math.ceil(g.ci / cb) * Math.ceil(g.co / tm);
   const maxSplits = Math.max(1, Math.floor(pixels / (lanes * DW_CPU_MIN_PER_LANE)));
@@ -272,7 +298,8 @@ function gradWeightCpu(dy: Tensor, x: Tensor, g: Geometry): Tensor {
 /** dW[co, (ci, kh, kw)] = Σ over images and pixels of dy · im2col(x), split over K and summed (GPUs: staged). */
 function gradWeight(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const engine = dy.engine;
-  if (engine.backend.isCpuAdapter) return gradWeightCpu(dy, x, g);
+  const blocks = engine.backend.isCpuAdapter ? cpuWeightBlocks(g, engine.backend.limits.maxComputeWorkgroupStorageSize) : null;
+  if (blocks) return gradWeightCpu(dy, x, g, blocks);
   const m = g.co;
   const n = g.ci * g.kh * g.kw;
   const plane = g.oh * g.ow;
