@@ -92,7 +92,7 @@ const convRows: ConvRow[] = [
   { name: '19 → 21 channels, 3×3 pad 1 at 5×5 (several channel and row tiles)', x: [3, 19, 5, 5], w: [21, 19, 3, 3], bias: false, stride: 1, pad: 1 },
   { name: '1×1 stride 2, 17 → 9 channels, batch 3 of 7×7', x: [3, 17, 7, 7], w: [9, 17, 1, 1], bias: false, stride: 2, pad: 0 },
   { name: 'non-contiguous input, 3 → 8 channels, 3×3 pad 1, batch 7 of 4×4', x: [7, 4, 4, 3], w: [8, 3, 3, 3], bias: true, stride: 1, pad: 1, nhwc: true },
-  // GEMMs of >= 4 MFLOP, where CPU adapters compile pipelines specialised to the shape (literal sizes)
+  // GEMMs of >= 1 MFLOP, where CPU adapters compile pipelines specialised to the shape (literal sizes)
   // and take the blocked weight-gradient kernel; the rows above stay below it and read the shape.
   { name: 'specialised: 1 → 8 channels, 3×3 pad 1, batch 64 of 28×28 (the demo stem)', x: [64, 1, 28, 28], w: [8, 1, 3, 3], bias: false, stride: 1, pad: 1 },
   { name: 'specialised: 16 → 24 channels, 3×3 pad 1, batch 6 of 15×15', x: [6, 16, 15, 15], w: [24, 16, 3, 3], bias: true, stride: 1, pad: 1 },

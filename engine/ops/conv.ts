@@ -85,7 +85,7 @@ const LOOP_BOUNDS = new Set<string>(['kc', 'taps_h', 'taps_w']);
  * many steps only when each launch has work to save: smaller GEMMs (1×1 shortcuts, tiny test shapes)
  * share one pipeline per variant that reads the shape from Params.
  */
-const SPECIALISE_MIN_FLOPS = 4e6;
+const SPECIALISE_MIN_FLOPS = 1e6;
 type Params = Partial<Record<(typeof FIELDS)[number], number>>;
 
 interface Launch {
