@@ -8,68 +8,17 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { nn, Rng, type Engine } from '../engine/index.js';
+import { nn, Rng } from '../engine/index.js';
 import { BatchLoader } from '../hvp/data/index.js';
 import { createMethod } from '../hvp/methods/index.js';
 import { cosineLr } from '../hvp/methods/pair-method.js';
 import { hvpStep } from '../hvp/train/hvp-step.js';
-import type { Dataset, Image } from '../hvp/data/types.js';
 import { resolveConfig } from '../cli/pretrain.js';
-import { applyValues, DEFAULTS, presetConfig, PRESETS, validateConfig, type TrainConfig } from '../hvp/train/config.js';
+import { applyValues, DEFAULTS, presetConfig, PRESETS, validateConfig } from '../hvp/train/config.js';
 import { pretrain } from '../hvp/train/loop.js';
-import { engine as testEngine } from './helpers.js';
+import { sharedEngine, syntheticDataset, tiny } from './train-helpers.js';
 
-/** 48 random 12×12 images of 3 classes (class sets the mean brightness), `channels` channels. */
-function syntheticDataset(channels: number, n = 48, side = 12): Dataset {
-  const rng = new Rng(5);
-  const images: Image[] = Array.from({ length: n }, (_, i) => {
-    const label = i % 3;
-    const pixels = Uint8Array.from({ length: channels * side * side }, () => Math.min(255, Math.floor(60 * label + 120 * rng.uniform())));
-    return { pixels, height: side, width: side, label };
-  });
-  return {
-    name: 'synthetic/train',
-    length: n,
-    channels,
-    classes: ['a', 'b', 'c'],
-    mean: new Array<number>(channels).fill(0.45),
-    std: new Array<number>(channels).fill(0.25),
-    size: [side, side],
-    read: async (i) => images[i],
-  };
-}
-
-const dirs: string[] = [];
-function runDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'hvp-pretrain-'));
-  dirs.push(d);
-  return d;
-}
-
-function tiny(over: Partial<TrainConfig>): TrainConfig {
-  return validateConfig({
-    ...DEFAULTS,
-    arch: 'resnet18',
-    widths: [4, 4, 8, 8],
-    smallImage: true,
-    size: 12,
-    batchSize: 8,
-    epochs: 2,
-    dim: 16,
-    predDim: 8,
-    outDim: 32,
-    lr: 0.05,
-    logEvery: 1,
-    out: runDir(),
-    ...over,
-  });
-}
-
-let shared: Engine;
-async function eng(): Promise<Engine> {
-  shared ??= await testEngine();
-  return shared;
-}
+const eng = sharedEngine;
 
 describe('pretrain', () => {
   it('SimSiam with HVP: logs selections and view parameters, saves config and checkpoint, loss finite', async () => {

@@ -288,6 +288,11 @@ function gradWeightCpu(dy: Tensor, x: Tensor, g: Geometry, blocks: { tm: number;
     workgroups: [Math.ceil(g.ci / cb), Math.ceil(g.co / tm), slices],
   });
   if (xc !== x) xc.dispose();
+  return sumSlices(partial, slices, g);
+}
+
+/** The weight gradient [Co, Ci, KH, KW] from the split-K partial sums [slices, Co, Ci·KH·KW]. */
+function sumSlices(partial: Tensor, slices: number, g: Geometry): Tensor {
   const total = slices === 1 ? partial : sum(partial, 0);
   if (total !== partial) partial.dispose();
   const dw = reshape(total, [g.co, g.ci, g.kh, g.kw]);
@@ -326,11 +331,7 @@ function gradWeight(dy: Tensor, x: Tensor, g: Geometry): Tensor {
     a: dy, b: xc, out: partial, slices,
   });
   if (xc !== x) xc.dispose();
-  const total = slices === 1 ? partial : sum(partial, 0);
-  if (total !== partial) partial.dispose();
-  const dw = reshape(total, [g.co, g.ci, g.kh, g.kw]);
-  if (dw !== total) total.dispose();
-  return dw;
+  return sumSlices(partial, slices, g);
 }
 
 /** 2-D convolution of x [N, Ci, H, W] with weight [Co, Ci, KH, KW] (+ bias [Co]) → [N, Co, OH, OW]. */
