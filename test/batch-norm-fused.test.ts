@@ -8,25 +8,10 @@
 import { describe, expect, it } from 'vitest';
 import { nn, ops, Rng, type Engine, type Tensor } from '../engine/index.js';
 import { engine, expectClose, fromGpu, gpuVariantEngine, gradcheck, randNd, toGpu } from './helpers.js';
-import { Nd, sumOf } from './ref.js';
+import { channelStats, Nd } from './ref.js';
 
 // ---------------------------------------------------------------- float64 references
 
-/** Per-channel mean and biased variance of x [N, C, ...]. */
-function channelStats(x: Nd): { mean: number[]; var: number[]; count: number } {
-  const [n, c] = x.shape;
-  const s = x.size / (n * c);
-  const mean: number[] = [];
-  const vr: number[] = [];
-  for (let ch = 0; ch < c; ch++) {
-    const v: number[] = [];
-    for (let i = 0; i < n; i++) for (let k = 0; k < s; k++) v.push(x.data[(i * c + ch) * s + k]);
-    const m = sumOf(v) / v.length;
-    mean.push(m);
-    vr.push(sumOf(v.map((t) => (t - m) ** 2)) / v.length);
-  }
-  return { mean, var: vr, count: n * s };
-}
 
 interface Fuse {
   residual?: boolean;

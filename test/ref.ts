@@ -124,3 +124,19 @@ export function matmulRef(a: Nd, b: Nd): Nd {
       }
   return out;
 }
+
+/** Per-channel mean and biased variance of x [N, C, ...]. */
+export function channelStats(x: Nd): { mean: number[]; var: number[]; count: number } {
+  const [n, c] = x.shape;
+  const s = x.size / (n * c);
+  const mean: number[] = [];
+  const vr: number[] = [];
+  for (let ch = 0; ch < c; ch++) {
+    const v: number[] = [];
+    for (let i = 0; i < n; i++) for (let k = 0; k < s; k++) v.push(x.data[(i * c + ch) * s + k]);
+    const m = sumOf(v) / v.length;
+    mean.push(m);
+    vr.push(sumOf(v.map((t) => (t - m) ** 2)) / v.length);
+  }
+  return { mean, var: vr, count: n * s };
+}

@@ -2,7 +2,7 @@
 // `--resume` then ends with exactly the bytes of an uninterrupted run; a crash while a checkpoint is
 // being written (a partial temporary file, never renamed) leaves the previous checkpoint in force.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,25 +20,27 @@ if (!haveData) console.warn(`test/resume-cli.test.ts: skipping: ${FASHION} is ab
 // The first 64 Fashion-MNIST images in batches of 8: 8 steps per epoch, 2 epochs.
 const SETTINGS = ['pretrain', '--method', 'simsiam', '--train-limit', '64', '--batch-size', '8', '--epochs', '2', '--widths', '4,4,8,8', '--size', '14', '--dim', '16', '--pred-dim', '8', '--views', '3', '--log-every', '1'];
 
-function hvp(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+type Run = { code: number | null; stdout: string; stderr: string };
+
+/** Run the built CLI; `watch` may act on the child while it runs (it returns what to undo at exit). */
+function hvp(args: string[], watch?: (child: ChildProcess) => () => void): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['dist/hvp.js', ...args], { cwd: root, env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    const done = watch?.(child);
+    child.on('close', (code) => {
+      done?.();
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
 /** Run until the log holds the record of step 1, then send SIGINT (as Ctrl-C does). */
-function interruptAfterStep1(args: string[], out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['dist/hvp.js', ...args], { cwd: root, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
+function interruptAfterStep1(args: string[], out: string): Promise<Run> {
+  return hvp(args, (child) => {
     const poll = setInterval(() => {
       const log = join(out, 'log.jsonl');
       if (existsSync(log) && readFileSync(log, 'utf8').includes('"step":1,')) {
@@ -46,10 +48,7 @@ function interruptAfterStep1(args: string[], out: string): Promise<{ code: numbe
         child.kill('SIGINT');
       }
     }, 20);
-    child.on('close', (code) => {
-      clearInterval(poll);
-      resolve({ code, stdout, stderr });
-    });
+    return () => clearInterval(poll);
   });
 }
 
