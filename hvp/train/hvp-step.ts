@@ -6,8 +6,7 @@
 import { nn, ops, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext } from '../methods/method.js';
-import { drawLimit, gatherSelected, limitCombinations, randomChoice, selectCombination } from '../select/index.js';
-import { scoreSum as sumScores } from '../select/select.js';
+import { drawLimit, gatherSelected, limitCombinations, randomChoice, scoreSum as sumScores, selectCombination } from '../select/index.js';
 import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
 import type { TrainConfig } from './config.js';
 import { stepRng } from './rng.js';
