@@ -58,7 +58,7 @@ ${Object.entries(DEFAULTS)
   .join('\n')}`;
 
 /** Split argv into --key value pairs (a flag followed by another flag or nothing is boolean true). */
-function flagValues(argv: string[]): { values: Record<string, string>; preset?: string; config?: string; help: boolean } {
+export function flagValues(argv: string[]): { values: Record<string, string>; preset?: string; config?: string; help: boolean } {
   const values: Record<string, string> = {};
   let preset: string | undefined;
   let config: string | undefined;

@@ -17,6 +17,8 @@ export interface StepRecord {
   /** Per sample: the chosen combination's candidate view indices. */
   selected: number[][];
   score: number[] | null;
+  /** Mean score over every scored combination of every sample (absent without a selection forward, and in older logs). */
+  score_all_mean?: number;
   /** Dataset index of every sample (absent in logs written before it was recorded). */
   indices?: number[];
   /** The combinations scored at this step (absent in older logs: all of them). */

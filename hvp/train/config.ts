@@ -11,6 +11,7 @@ import simclrCifar from '../presets/simclr-cifar10.yaml';
 import dinoImagenet from '../presets/dino-imagenet.yaml';
 import dinoSmall from '../presets/dino-small.yaml';
 import ibotSmall from '../presets/ibot-small.yaml';
+import studyCifar from '../presets/study-cifar10.yaml';
 
 export const METHODS = ['simsiam', 'simclr', 'dino', 'ibot'] as const;
 export type MethodName = (typeof METHODS)[number];
@@ -186,6 +187,7 @@ export const PRESETS: Record<string, string> = {
   'dino-imagenet': dinoImagenet,
   'dino-small': dinoSmall,
   'ibot-small': ibotSmall,
+  'study-cifar10': studyCifar,
 };
 
 /**

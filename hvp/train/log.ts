@@ -22,7 +22,8 @@ export class JsonLog {
     this.stream.write(JSON.stringify(record) + '\n');
   }
 
-  async step(step: number, loss: number, method: Method, r: StepResult, imagesPerSecond: number, times?: StepTimes): Promise<void> {
+  /** `scoreSum`: the step's sum over every scored combination's score (its mean is logged, for the hardness gap). */
+  async step(step: number, loss: number, method: Method, r: StepResult, imagesPerSecond: number, times?: StepTimes, scoreSum?: number): Promise<void> {
     const choice = (await r.choice.toArray()) as Int32Array;
     const score = r.score ? Array.from((await r.score.toArray()) as Float32Array, round6) : null;
     let sampleScores: number[][] | null = null;
@@ -38,6 +39,7 @@ export class JsonLog {
       images_per_s: Number(imagesPerSecond.toFixed(2)),
       selected: Array.from(choice, (c) => r.rows[c]),
       score,
+      ...(r.scoreSum && scoreSum !== undefined ? { score_all_mean: round6(scoreSum / (choice.length * r.rows.length)) } : {}),
       indices: Array.from(r.indices),
       rows: r.rows,
       candidate_scores: sampleScores,

@@ -133,7 +133,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     losses.push(loss);
     const images = (p.step + 1 - start) * config.batchSize;
     const ips = images / ((performance.now() - t0 - monitorMs) / 1000);
-    if (isLoggedStep(config, p.step, totalSteps)) await runLog.step(p.step, loss, method, p.result, ips, p.times);
+    if (isLoggedStep(config, p.step, totalSteps)) await runLog.step(p.step, loss, method, p.result, ips, p.times, sum);
     progress?.update(p.step + 1 - start, `loss ${loss.toFixed(4)} · ${ips.toFixed(1)} img/s`);
     for (const t of [p.result.loss, p.result.choice, p.result.score, p.result.scoreSum, p.result.sampleScores]) t?.dispose();
   };

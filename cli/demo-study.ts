@@ -1,0 +1,108 @@
+// The demo's study, one seed at a time: pretrain the requested runs (HVP and random views) from the
+// same seed for the same steps, then k-NN top-1 of raw pixels, the seed's random-init encoder and each
+// pretrained encoder on the evaluation split (the test split, or a held-out part of the training split
+// while tuning a recipe).
+
+import { join } from 'node:path';
+import { Rng, type Engine, type Tensor } from '../engine/index.js';
+import type { Backbone } from '../models/backbone.js';
+import { firstN, subset } from '../hvp/data/index.js';
+import type { Dataset } from '../hvp/data/types.js';
+import { extractFeatures, knnClassify, rawPixelFeatures } from '../hvp/eval/index.js';
+import { buildBackbone, type StudentBackbone } from '../hvp/methods/backbone.js';
+import { hardnessGap, type HardnessPoint } from '../hvp/report/study.js';
+import { readRun } from '../hvp/report/index.js';
+import { validateConfig, type TrainConfig } from '../hvp/train/config.js';
+import { pretrain } from '../hvp/train/loop.js';
+
+export type RunName = 'hvp' | 'random_views';
+export const RUN_NAMES: readonly RunName[] = ['hvp', 'random_views'];
+/** Directory of each run inside a seed's directory. */
+export const RUN_DIRS: Record<RunName, string> = { hvp: 'hvp', random_views: 'random' };
+
+export interface EvalSets {
+  /** Images trained on (the whole training split, or all but the held-out part). */
+  train: Dataset;
+  /** k-NN memory bank (a head of `train`) and the images classified. */
+  bank: Dataset;
+  queries: Dataset;
+  /** 'test' or 'held-out N of train'. */
+  description: string;
+}
+
+/** The training, bank and query sets: the test split, or with `holdout` > 0 the training split's last `holdout` images. */
+export function evalSets(trainSplit: Dataset, testSplit: Dataset, opts: { holdout: number; bank: number; queries: number }): EvalSets {
+  const head = (ds: Dataset, n: number) => (n > 0 && n < ds.length ? subset(ds, firstN(ds, n)) : ds);
+  if (opts.holdout <= 0) {
+    return { train: trainSplit, bank: head(trainSplit, opts.bank), queries: head(testSplit, opts.queries), description: 'test split' };
+  }
+  if (opts.holdout >= trainSplit.length) throw new Error(`--holdout ${opts.holdout} leaves nothing to train on (${trainSplit.name} has ${trainSplit.length} images)`);
+  const keep = trainSplit.length - opts.holdout;
+  const train = subset(trainSplit, firstN(trainSplit, keep), `${trainSplit.name}[:${keep}]`);
+  const held = subset(trainSplit, Array.from({ length: opts.holdout }, (_, i) => keep + i), `${trainSplit.name}[${keep}:]`);
+  return { train, bank: head(train, opts.bank), queries: head(held, opts.queries), description: `held-out last ${opts.holdout} of the training split` };
+}
+
+export interface SeedResult {
+  seed: number;
+  /** k-NN top-1 per feature set: random_init and each run made (raw pixels are seed-free, measured once). */
+  knn: Record<string, number>;
+  runs: Record<string, { seconds: number; imagesPerSecond: number; lastLoss: number }>;
+  /** The HVP run's hardness gap at each logged step. */
+  hardness: HardnessPoint[];
+}
+
+function asBackbone(net: StudentBackbone, channels: number): Backbone {
+  return { module: net.module, features: (x: Tensor) => net.forward(x), featureDim: net.featureDim, inChannels: channels };
+}
+
+async function labelsOf(ds: Dataset): Promise<Int32Array> {
+  return Int32Array.from(await Promise.all(Array.from({ length: ds.length }, async (_, i) => (await ds.read(i)).label)));
+}
+
+/** k-NN top-1 (k 20, T 0.07, the demo's protocol) of `features` on `sets`; raw pixels are centred. */
+export async function knnTop1(engine: Engine, sets: EvalSets, name: string, encoder: Backbone | 'raw'): Promise<number> {
+  const bankLabels = await labelsOf(sets.bank);
+  const queryLabels = await labelsOf(sets.queries);
+  return engine.scopeAsync(async () => {
+    const feats = (ds: Dataset) => (encoder === 'raw' ? rawPixelFeatures(engine, ds) : extractFeatures(engine, encoder, ds, { batch: 256, progress: `${name} ${ds.name}` }));
+    const r = await knnClassify(engine, { features: await feats(sets.bank), labels: bankLabels }, { features: await feats(sets.queries), labels: queryLabels }, {
+      k: 20,
+      temperature: 0.07,
+      numClasses: sets.train.classes.length,
+      centre: encoder === 'raw',
+    });
+    return r.top1;
+  });
+}
+
+/**
+ * Pretrain each of `runs` for one seed under `dir` (dir/hvp, dir/random) and measure k-NN top-1 of
+ * the seed's random-init encoder and of every pretrained encoder.
+ */
+export async function runSeed(
+  engine: Engine,
+  base: TrainConfig,
+  opts: { seed: number; dir: string; runs: readonly RunName[]; sets: EvalSets; label: string },
+): Promise<SeedResult> {
+  const { sets } = opts;
+  const seeded: TrainConfig = { ...base, seed: opts.seed };
+  const result: SeedResult = { seed: opts.seed, knn: {}, runs: {}, hardness: [] };
+  const encoders: Record<string, Backbone> = {};
+  for (const name of opts.runs) {
+    const hvp = name === 'hvp';
+    const out = join(opts.dir, RUN_DIRS[name]);
+    const config = validateConfig({ ...seeded, select: hvp ? base.select : 'random', views: hvp ? base.views : 2, out });
+    console.log(`\n== ${opts.label}pretraining: ${hvp ? `HVP with ${config.views} views (${config.select} combination)` : 'random view pairs'}, ${config.maxSteps > 0 ? `${config.maxSteps} steps` : `${config.epochs} epochs`} of ${config.batchSize}, seed ${opts.seed}`);
+    const t0 = performance.now();
+    const r = await pretrain(config, { engine, dataset: sets.train, knnSets: { bank: sets.bank, queries: sets.queries } });
+    result.runs[name] = { seconds: (performance.now() - t0) / 1000, imagesPerSecond: r.imagesPerSecond, lastLoss: r.losses[r.losses.length - 1] };
+    encoders[name] = asBackbone(r.method.backbone, sets.train.channels);
+    if (hvp) result.hardness = hardnessGap((await readRun(out)).steps);
+  }
+  // The encoder the seed's runs started from: the same seed draws the same initial weights.
+  encoders.random_init = asBackbone(buildBackbone(engine, seeded, sets.train.channels, new Rng(opts.seed)), sets.train.channels);
+  console.log(`\n== ${opts.label}k-NN (k = 20, T = 0.07): ${sets.bank.length} training images as the memory bank, ${sets.queries.length} images of the ${sets.description}`);
+  for (const name of ['random_init', ...opts.runs]) result.knn[name] = await knnTop1(engine, sets, name, encoders[name]);
+  return result;
+}
