@@ -1,6 +1,7 @@
-// `hvp demo` (what `npm start` runs): on Fashion-MNIST, pretrain with HVP and with random views for
-// the same number of steps from the same seeds, then compare k-NN top-1 for raw pixels, the randomly
-// initialised encoder, random views and HVP, with the spread over seeds and HVP's hardness gap.
+// `hvp demo` (what `npm start` runs): on Fashion-MNIST, pretrain (SimCLR by default) with HVP and
+// with random views for the same number of steps from the same seeds, then compare k-NN top-1 for raw
+// pixels, the randomly initialised encoder, random views and HVP, with the spread over seeds and HVP's
+// hardness gap.
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +12,9 @@ import { applyValues, kebabKey, presetConfig, validateConfig, type TrainConfig }
 import { flagValues } from './pretrain.js';
 import { evalSets, knnTop1, RUN_DIRS, RUN_NAMES, runSeed, type RunName, type SeedResult } from './demo-study.js';
 import { writeReport } from './report.js';
+
+/** The recipe `npm start` runs. */
+export const DEMO_PRESET = 'simclr-fashion-mnist';
 
 export const DEMO_HELP = `Usage: hvp demo [options] [--setting value ...]
 
@@ -37,7 +41,7 @@ Options:
                   the first --knn-bank (500) bank and --knn-queries (250) evaluation images
   --data DIR      Fashion-MNIST directory (default: Debian's dataset-fashion-mnist)
   --out DIR       output directory (default runs/demo)
-  --preset NAME   the training recipe (default simsiam-fashion-mnist; study-cifar10 is the long
+  --preset NAME   the training recipe (default ${DEMO_PRESET}; study-cifar10 is the long
                   study for a GPU); any hvp pretrain setting overrides it, e.g. --views 8,
                   --method simclr --lr 0.1 --batch-size 128 --scale-min 0.3`;
 
@@ -74,6 +78,8 @@ function parseRuns(v: string): RunName[] {
 }
 
 export interface DemoSettings {
+  /** The preset the recipe starts from. */
+  preset: string;
   base: TrainConfig;
   seeds: number[];
   runs: RunName[];
@@ -91,13 +97,14 @@ export function demoSettings(argv: string[]): DemoSettings | null {
   const own = Object.fromEntries(Object.entries(DEMO_FLAGS).map(([k, d]) => [k, values[k] ?? d])) as Record<DemoFlag, string>;
   const settings = Object.fromEntries(Object.entries(values).filter(([k]) => !(k in DEMO_FLAGS)));
   // The Fashion-MNIST demo counts steps; another preset, or --epochs, trains whole epochs unless --steps is given.
-  const byEpochs = values.steps === undefined && (preset !== undefined || values.epochs !== undefined);
+  const byEpochs = values.steps === undefined && ((preset ?? DEMO_PRESET) !== DEMO_PRESET || values.epochs !== undefined);
   const steps = byEpochs ? 0 : posInt('steps', own.steps);
   const first = posInt('seed', own.seed, 0);
-  const builtIn = preset === undefined;
-  const recipe = applyValues(presetConfig(preset ?? 'simsiam-fashion-mnist'), { ...(builtIn ? BUILT_IN_SETTINGS : {}), ...settings }, 'flag');
+  const builtIn = (preset ?? DEMO_PRESET) === DEMO_PRESET;
+  const recipe = applyValues(presetConfig(preset ?? DEMO_PRESET), { ...(builtIn ? BUILT_IN_SETTINGS : {}), ...settings }, 'flag');
   const base = validateConfig({ ...recipe, seed: first, maxSteps: steps });
   return {
+    preset: preset ?? DEMO_PRESET,
     base,
     seeds: Array.from({ length: posInt('seeds', own.seeds) }, (_, i) => first + i),
     runs: parseRuns(own.runs),
@@ -158,7 +165,8 @@ export async function demoMain(argv: string[], given?: Engine): Promise<void> {
     seeds: s.seeds,
     per_seed: perSeed.map(({ seed, knn, runs }) => ({ seed, knn, runs })),
     hardness_gap: { mean_over_seeds: hardness, per_seed: perSeed.map(({ seed, hardness: h }) => ({ seed, steps: h })) },
-    recipe: recipeFlags(base, presetConfig('simsiam-fashion-mnist')),
+    preset: s.preset,
+    recipe: recipeFlags(base, presetConfig(s.preset)),
     config: Object.fromEntries(Object.entries({ ...base, out: undefined, seed: undefined }).filter(([, v]) => v !== undefined)),
     evaluation: sets.description,
     steps: base.maxSteps,

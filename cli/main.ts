@@ -13,7 +13,7 @@ import { reportMain } from './report.js';
 const HELP = `Usage: hvp <command> [options]
 
 Commands:
-  demo      pretrain SimSiam on Fashion-MNIST with HVP and with random views, compare k-NN accuracy
+  demo      pretrain on Fashion-MNIST with HVP and with random views (SimCLR; --seeds K), compare k-NN accuracy
   pretrain  self-supervised pretraining (SimSiam, SimCLR, DINO, iBOT) with or without hard views
   eval      k-NN or linear-probe top-1 of a pretrained backbone on a dataset
   report    one HTML page about runs: curves, hard-pair gallery, pair statistics, cost

@@ -8,6 +8,7 @@ import simsiamCifar from '../presets/simsiam-cifar10.yaml';
 import simsiamFashion from '../presets/simsiam-fashion-mnist.yaml';
 import simsiamImagenet from '../presets/simsiam-imagenet.yaml';
 import simclrCifar from '../presets/simclr-cifar10.yaml';
+import simclrFashion from '../presets/simclr-fashion-mnist.yaml';
 import dinoImagenet from '../presets/dino-imagenet.yaml';
 import dinoSmall from '../presets/dino-small.yaml';
 import ibotSmall from '../presets/ibot-small.yaml';
@@ -184,6 +185,7 @@ export const PRESETS: Record<string, string> = {
   'simsiam-cifar10': simsiamCifar,
   'simsiam-imagenet': simsiamImagenet,
   'simclr-cifar10': simclrCifar,
+  'simclr-fashion-mnist': simclrFashion,
   'dino-imagenet': dinoImagenet,
   'dino-small': dinoSmall,
   'ibot-small': ibotSmall,
