@@ -228,12 +228,18 @@ function wire(server: ServerInfo): void {
 }
 
 async function start(): Promise<void> {
-  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
-  if (!gpu) {
+  const noWebGpu = (why: string) => {
     $('no-webgpu').hidden = false;
-    throw new Error('this browser has no WebGPU (navigator.gpu is undefined)');
+    $('no-webgpu-why').textContent = why;
+    $('adapter').textContent = 'none';
+    return new Error(why);
+  };
+  if (!(navigator as Navigator & { gpu?: GPU }).gpu) throw noWebGpu('navigator.gpu is undefined.');
+  try {
+    engine = await Engine.create();
+  } catch (e) {
+    throw noWebGpu((e as Error).message);
   }
-  engine = await Engine.create();
   $('adapter').textContent = `${engine.description}${engine.backend.isCpuAdapter ? ' (software adapter: CPU)' : ''}`;
   const server = (await (await fetch('api/info')).json()) as ServerInfo;
   wire(server);
