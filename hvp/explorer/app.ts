@@ -52,7 +52,7 @@ function status(msg: string, error = false): void {
 
 function showInfo(info: SessionInfo): void {
   $('model-info').textContent =
-    `${info.kind === 'fresh' ? 'fresh' : info.kind} · ${info.method} · ${info.arch} · ${info.channels} channel${info.channels > 1 ? 's' : ''} · ${info.size} px views · scored by ${info.scoring}` +
+    `${info.kind === 'fresh' ? 'fresh' : `${info.kind} ${info.source}`} · ${info.method} · ${info.arch} · ${info.channels} channel${info.channels > 1 ? 's' : ''} · ${info.size} px views · scored by ${info.scoring}` +
     (info.trainable ? '' : ' · cannot train');
   ($('train') as HTMLButtonElement).disabled = !info.trainable;
   const s = session!.settings();

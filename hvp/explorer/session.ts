@@ -48,6 +48,8 @@ export interface ScoreResult {
 export interface SessionInfo {
   /** 'checkpoint' (an hvp method), 'backbone' (a frozen backbone from an export) or 'fresh'. */
   kind: 'checkpoint' | 'backbone' | 'fresh';
+  /** The checkpoint's name (empty for a fresh model). */
+  source: string;
   method: string;
   arch: string;
   channels: number;
@@ -115,6 +117,21 @@ function stemChannels(bytes: Uint8Array, source: string): number {
   throw new Error(`${source}: no stem weight ([backbone.]conv1.weight or patch_embed.proj.weight) tells the input channels`);
 }
 
+/**
+ * The architecture of an export that records none (torchvision's and DINO's state dicts), from its
+ * tensor names and shapes: bottleneck convs mean ResNet-50, a sixth layer3 block ResNet-34, and a
+ * ViT's width names its size.
+ */
+export function guessArch(bytes: Uint8Array, source: string): string | undefined {
+  const { entries } = io.readSafetensorsHeader(bytes, bytes.length, source);
+  const has = (n: string) => entries.has(n) || entries.has(`backbone.${n}`);
+  if (has('layer4.0.conv3.weight')) return 'resnet50';
+  if (has('layer3.5.conv1.weight')) return 'resnet34';
+  if (has('layer1.0.conv1.weight')) return 'resnet18';
+  const qkv = entries.get('blocks.0.attn.qkv.weight') ?? entries.get('backbone.blocks.0.attn.qkv.weight');
+  return qkv && ({ 192: 'vit_tiny', 384: 'vit_small', 768: 'vit_base' } as Record<number, string>)[qkv.shape[1]];
+}
+
 export class ExplorerSession {
   private method: Method | null = null;
   private backbone: LoadedBackbone | null = null;
@@ -128,6 +145,7 @@ export class ExplorerSession {
     private config: TrainConfig,
     readonly kind: SessionInfo['kind'],
     readonly channels: number,
+    readonly source = '',
   ) {}
 
   /** A fresh SimSiam (random weights from `config.seed`). */
@@ -146,14 +164,16 @@ export class ExplorerSession {
     const channels = stemChannels(bytes, source);
     if (metadata.format_version !== undefined && PAIR_METHODS.includes(metadata.method)) {
       const config = storedConfig(checkpointMeta(bytes, source).config, source);
-      const s = new ExplorerSession(engine, config, 'checkpoint', channels);
+      const s = new ExplorerSession(engine, config, 'checkpoint', channels, source);
       s.method = s.build(config);
       await loadCheckpointBytes(bytes, source, { model: s.method.model, optimizer: s.method.optimizer });
       return s;
     }
-    const loaded = await backboneFromBytes(engine, bytes, source, { arch: opts.arch });
-    const config = validateConfig({ ...DEFAULTS, arch: loaded.arch, size: Number(metadata.size) || DEFAULTS.size });
-    const s = new ExplorerSession(engine, config, 'backbone', channels);
+    const loaded = await backboneFromBytes(engine, bytes, source, { arch: opts.arch ?? (metadata.arch ? undefined : guessArch(bytes, source)) });
+    // An export records no view size: ViTs at the 224 px they were trained at, ResNets at our 28.
+    const size = Number(metadata.size) || (loaded.arch.startsWith('vit') ? 224 : DEFAULTS.size);
+    const config = validateConfig({ ...DEFAULTS, arch: loaded.arch, size });
+    const s = new ExplorerSession(engine, config, 'backbone', channels, source);
     s.backbone = loaded;
     return s;
   }
@@ -163,7 +183,7 @@ export class ExplorerSession {
     const scoring = this.method
       ? `${c.method} loss of the pair (selection forward with batch statistics)`
       : '−cos of the two views\' backbone features (eval mode)';
-    return { kind: this.kind, method: this.method ? c.method : 'backbone only', arch: c.arch, channels: this.channels, size: c.size, scoring, trainable: !!this.method, step: this.step };
+    return { kind: this.kind, source: this.source, method: this.method ? c.method : 'backbone only', arch: c.arch, channels: this.channels, size: c.size, scoring, trainable: !!this.method, step: this.step };
   }
 
   settings(): ViewSettings {

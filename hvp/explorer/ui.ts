@@ -102,7 +102,7 @@ export function renderResults(container: HTMLElement, r: ScoreResult, stats: Sta
     }
     views.append(grid);
     const heat = el('div', 'heat-box');
-    heat.append(el('h3', '', 'pair scores'), heatMap(r, b));
+    heat.append(el('h3', '', 'pair scores'), heatMap(r, b), el('p', 'legend', 'row i, column j: pair (i, j); dark easy, yellow hard'));
     const picks = el('div', 'picks');
     for (const p of PICKS) {
       const k = r[p.key][b];
