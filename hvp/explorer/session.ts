@@ -170,8 +170,10 @@ export class ExplorerSession {
       return s;
     }
     const loaded = await backboneFromBytes(engine, bytes, source, { arch: opts.arch ?? (metadata.arch ? undefined : guessArch(bytes, source)) });
-    // An export records no view size: ViTs at the 224 px they were trained at, ResNets at our 28.
-    const size = Number(metadata.size) || (loaded.arch.startsWith('vit') ? 224 : DEFAULTS.size);
+    // Our checkpoints record the run's view size; an export none: ViTs at the 224 px they were trained
+    // at, ResNets at our 28.
+    const ours = metadata.format_version !== undefined ? storedConfig(checkpointMeta(bytes, source).config, source) : null;
+    const size = ours?.size ?? (loaded.arch.startsWith('vit') ? 224 : DEFAULTS.size);
     const config = validateConfig({ ...DEFAULTS, arch: loaded.arch, size });
     const s = new ExplorerSession(engine, config, 'backbone', channels, source);
     s.backbone = loaded;
