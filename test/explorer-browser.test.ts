@@ -8,6 +8,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Metafile } from 'esbuild';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type ExplorerServer } from '../cli/serve.js';
@@ -49,13 +50,11 @@ describe('hvp serve: the explorer page', () => {
   let checkpoint: string;
   let images: Image[];
   let stats: { mean: number[]; std: number[] };
+  let meta: Metafile;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hvp-explorer-'));
-    const meta = await buildExplorer(join(dir, 'page'));
-    expect(nodeOnlyInputs(meta)).toEqual([]);
-    // The page runs the training code itself, not a copy of it.
-    for (const f of ['engine/device.ts', 'hvp/train/hvp-step.ts', 'hvp/select/score-simsiam.ts', 'hvp/views/render.ts', 'models/checkpoint-bytes.ts']) expect(Object.keys(meta.inputs)).toContain(f);
+    meta = await buildExplorer(join(dir, 'page'));
     // A real `hvp pretrain` checkpoint of a tiny SimSiam: two steps on 28 px synthetic images.
     const ds = syntheticDataset(1, 16, 28);
     const config = tiny({ method: 'simsiam', widths: [4, 8, 8, 8], size: 28, views: 3, batchSize: 8, trainLimit: 16, epochs: 1, out: join(dir, 'run') });
@@ -64,6 +63,12 @@ describe('hvp serve: the explorer page', () => {
     // batch norm's backward so ill-conditioned that two correct engines drift apart within two steps.
     images = await Promise.all(Array.from({ length: 8 }, (_, i) => ds.read(i)));
     stats = { mean: [...ds.mean], std: [...ds.std] };
+  });
+
+  it('bundles for the browser the training code itself, with nothing Node-only', () => {
+    expect(nodeOnlyInputs(meta)).toEqual([]);
+    for (const f of ['engine/device.ts', 'hvp/train/hvp-step.ts', 'hvp/select/score-simsiam.ts', 'hvp/views/render.ts', 'models/checkpoint-bytes.ts']) expect(Object.keys(meta.inputs)).toContain(f);
+    expect(Object.keys(meta.inputs).filter((p) => /node_modules\/(webgpu|sharp)\//.test(p))).toEqual([]);
   });
 
   it('serves the page, the checkpoint and nothing outside the page', async () => {
@@ -167,6 +172,35 @@ describe('hvp serve: the explorer page', () => {
         await browser.close();
       }
     }, 300_000);
+
+    it('loads a picked checkpoint file and picked image files', async () => {
+      const pngs = await Promise.all(
+        [[40, 30, 3], [24, 36, 1]].map(async ([w, h, c], k) => {
+          const raw = Uint8Array.from({ length: w * h * c }, (_, i) => (i * (7 + k) + (i % w) * 13) % 256);
+          const file = join(dir, `picked-${k}.png`);
+          await sharp(raw, { raw: { width: w, height: h, channels: c as 1 | 3 } }).png().toFile(file);
+          return file;
+        }),
+      );
+      const browser = await launchChromium(WEBGPU_ARGS);
+      try {
+        const page = await browser.newPage();
+        const errors = pageErrors(page);
+        await page.goto(server.url, { waitUntil: 'load' });
+        await page.evaluate(() => (window as unknown as { hvpExplorer: { ready: Promise<void> } }).hvpExplorer.ready);
+        const statusIs = (re: RegExp) => page.waitForFunction((src) => new RegExp(src).test(document.getElementById('status')!.textContent!), { timeout: 120_000 }, re.source);
+        await (await page.$('input#checkpoint-file'))!.uploadFile(checkpoint);
+        await statusIs(/^loaded checkpoint\.safetensors$/);
+        await (await page.$('input#image-files'))!.uploadFile(...pngs);
+        await statusIs(/^2 images scored$|failed/);
+        expect(await page.$eval('#status', (e) => e.textContent)).toBe('2 images scored');
+        expect(await page.$$eval('.image-row .views h3', (hs) => hs.map((h) => h.textContent))).toEqual(['picked-0.png', 'picked-1.png']);
+        expect(await page.$eval('#model-info', (e) => e.textContent)).toContain('checkpoint checkpoint.safetensors');
+        expect(errors).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    }, 180_000);
 
     it('says clearly when the browser has no WebGPU', async () => {
       const browser = await launchChromium();

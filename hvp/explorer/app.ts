@@ -67,12 +67,20 @@ function requireEngine(): Engine {
   return engine;
 }
 
+/** The images last given, kept so a newly loaded model of the same channels scores them at once. */
+let images: Image[] = [];
+
 async function useSession(s: ExplorerSession): Promise<SessionInfo> {
   session = s;
   losses = [];
   drawLossCurve($('loss') as unknown as SVGSVGElement, losses);
   const info = s.info();
   showInfo(info);
+  $('results').replaceChildren();
+  if (images.length && stats.mean.length === s.channels) {
+    s.setImages(images, stats);
+    await score();
+  }
   return info;
 }
 
@@ -90,20 +98,27 @@ async function loadServerCheckpoint(): Promise<SessionInfo> {
   return loadCheckpoint(new Uint8Array(await res.arrayBuffer()), decodeURIComponent(res.headers.get('x-checkpoint-name') ?? 'server checkpoint'));
 }
 
-function setImages(images: PlainImage[], given?: Stats, names?: string[]): void {
+function setImages(plainImages: PlainImage[], givenStats?: Stats, names?: string[]): void {
   if (!session) throw new Error('load a checkpoint or start a fresh model first');
   const c = session.channels;
-  const imgs: Image[] = images.map((im) => ({ pixels: Uint8Array.from(im.pixels), height: im.height, width: im.width, label: im.label ?? -1 }));
+  const imgs: Image[] = plainImages.map((im) => ({ pixels: Uint8Array.from(im.pixels), height: im.height, width: im.width, label: im.label ?? -1 }));
   // Picked photos carry no data set statistics: normalise by their own.
-  stats = given ?? statsOf(imgs, c);
-  session.setImages(imgs, stats);
+  const st = givenStats ?? statsOf(imgs, c);
+  session.setImages(imgs, st);
+  [images, stats] = [imgs, st];
   labels = names ?? imgs.map((_, i) => `image ${i}`);
 }
 
+/** Per-channel mean and std over every pixel of the images (each image weighted by its size). */
 function statsOf(images: Image[], channels: number): Stats {
-  const parts = images.map((im) => pixelStats(im.pixels, { count: 1, channels, plane: im.height * im.width, stride: im.pixels.length }));
-  const mean = Array.from({ length: channels }, (_, k) => parts.reduce((a, p) => a + p.mean[k], 0) / parts.length);
-  const std = Array.from({ length: channels }, (_, k) => Math.max(1e-3, parts.reduce((a, p) => a + p.std[k], 0) / parts.length));
+  const parts = images.map((im) => ({ n: im.height * im.width, ...pixelStats(im.pixels, { count: 1, channels, plane: im.height * im.width, stride: im.pixels.length }) }));
+  const total = parts.reduce((a, p) => a + p.n, 0);
+  const mean = Array.from({ length: channels }, (_, k) => parts.reduce((a, p) => a + p.n * p.mean[k], 0) / total);
+  const std = mean.map((m, k) => {
+    const sq = parts.reduce((a, p) => a + p.n * (p.std[k] ** 2 + p.mean[k] ** 2), 0) / total;
+    // A flat image set would divide by zero.
+    return Math.max(1e-3, Math.sqrt(Math.max(0, sq - m * m)));
+  });
   return { mean, std };
 }
 
