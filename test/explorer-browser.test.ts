@@ -5,9 +5,11 @@
 // the browser part says why and skips (HVP_REQUIRE_BROWSER=1 makes that a failure).
 // HVP_EXPLORER_SCREENSHOT=FILE.png keeps the page's screenshot (the README's).
 
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Metafile } from 'esbuild';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +87,31 @@ describe('hvp serve: the explorer page', () => {
       await server.close();
     }
   });
+
+  it('hvp serve (the built CLI): --run DIR offers its checkpoint, prints the URL, Ctrl-C stops it', async () => {
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root });
+    const child = spawn(process.execPath, ['dist/hvp.js', 'serve', '--run', join(dir, 'run'), '--port', '0'], { cwd: root });
+    try {
+      let out = '';
+      const url = await new Promise<string>((ok, fail) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d;
+          const m = /HVP explorer on (http:\/\/\S+\/)[^\n]*\n/.exec(out);
+          if (m) ok(m[1]);
+        });
+        child.on('exit', (code) => fail(new Error(`hvp serve exited (${code}) before printing its URL: ${out}`)));
+      });
+      expect(out).toContain(`checkpoint ${join(dir, 'run', 'checkpoint.safetensors')}`);
+      expect(await (await fetch(new URL('api/info', url))).json()).toMatchObject({ checkpoint: 'checkpoint.safetensors' });
+      expect(await (await fetch(url)).text()).toContain('HVP explorer');
+      const exited = new Promise<number | null>((ok) => child.on('exit', (code) => ok(code)));
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill();
+    }
+  }, 120_000);
 
   describe.skipIf(!hasChromium)('in headless Chromium', () => {
     let server: ExplorerServer;
