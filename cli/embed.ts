@@ -44,7 +44,7 @@ export async function embedMain(argv: string[]): Promise<void> {
 
   const weightBytes = await readFile(values.weights!);
   const header = io.readSafetensorsHeader(weightBytes, weightBytes.length, values.weights!);
-  verifyChecksum(weightBytes, header, values.weights!, false);
+  await verifyChecksum(weightBytes, header, values.weights!, false);
   const { tensors } = io.readSafetensors(weightBytes, { source: values.weights! });
   const prefix = values.prefix!;
   const selected = new Map(

@@ -9,6 +9,7 @@ import { pretrainMain } from './pretrain.js';
 import { evalMain } from './eval.js';
 import { scoreMain } from './score.js';
 import { reportMain } from './report.js';
+import { serveMain } from './serve.js';
 
 const HELP = `Usage: hvp <command> [options]
 
@@ -17,6 +18,7 @@ Commands:
   pretrain  self-supervised pretraining (SimSiam, SimCLR, DINO, iBOT) with or without hard views
   eval      k-NN or linear-probe top-1 of a pretrained backbone on a dataset
   report    one HTML page about runs: curves, hard-pair gallery, pair statistics, cost
+  serve     the HVP explorer page on localhost: views, pair scores and live training in the browser (WebGPU)
   score     score view combinations of embeddings in a file and select the hardest per sample
   smoke     train a small MLP on synthetic data and print its loss (checks the whole engine)
   embed     features of a frozen backbone (ResNet / ViT weights in safetensors) for a batch of images
@@ -96,6 +98,8 @@ async function main(argv: string[]): Promise<void> {
       return reportMain(rest);
     case 'score':
       return scoreMain(rest);
+    case 'serve':
+      return serveMain(rest);
     case 'smoke':
       return runSmoke(rest);
     case 'embed':

@@ -47,13 +47,17 @@ export const NO_ADAPTER_HELP = [
   'Vulkan driver for your GPU (or lavapipe from Mesa >= 24) and check `vulkaninfo --summary`.',
 ].join('\n');
 
+const NO_BROWSER_ADAPTER_HELP =
+  'This browser exposes WebGPU (navigator.gpu) but offers no adapter: enable hardware acceleration, or on ' +
+  'Linux start Chromium with --enable-unsafe-webgpu (and --use-webgpu-adapter=swiftshader without a GPU).';
+
 /** Optional features we use when the adapter offers them. */
 const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups'];
 
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
   const gpu = await gpuEntryPoint();
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
-  if (!adapter) throw new Error(NO_ADAPTER_HELP);
+  if (!adapter) throw new Error(isNode ? NO_ADAPTER_HELP : NO_BROWSER_ADAPTER_HELP);
   const requiredFeatures = WANTED_FEATURES.filter((f) => adapter.features.has(f));
   // Ask for every limit the adapter supports: large storage bindings and 16 buffers per stage matter for
   // big activations and fused kernels, and the defaults (128 MiB, 8 buffers) are lower than most adapters allow.

@@ -8,33 +8,21 @@
 // cannot hash itself). Writes are atomic (temporary file, fsync, rename), and a load checks the whole
 // file before it modifies any tensor.
 
-import { createHash } from 'node:crypto';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { io, type nn } from '../engine/index.js';
+import { loadCheckpointBytes, OPTIMIZER_PREFIX, sha256Hex, type LoadCheckpointOptions, type LoadCheckpointResult } from './checkpoint-bytes.js';
 import { decodeMeta, encodeMeta, type CheckpointMeta } from './checkpoint-meta.js';
-import { optimizerTensors, prepareOptimizerState, type AnyOptimizer } from './checkpoint-optim.js';
+import { optimizerTensors, type AnyOptimizer } from './checkpoint-optim.js';
 
 export { type CheckpointMeta } from './checkpoint-meta.js';
+export { verifyChecksum, type LoadCheckpointOptions, type LoadCheckpointResult } from './checkpoint-bytes.js';
 
 export interface SaveCheckpointOptions {
   model: nn.Module;
   optimizer?: AnyOptimizer;
   meta: CheckpointMeta;
 }
-
-export interface LoadCheckpointOptions {
-  model: nn.Module;
-  optimizer?: AnyOptimizer;
-  /** Missing or unexpected model tensors throw when strict (the default); shape mismatches always throw. */
-  strict?: boolean;
-}
-
-export interface LoadCheckpointResult extends nn.LoadResult {
-  meta: CheckpointMeta;
-}
-
-const OPTIMIZER_PREFIX = 'optimizer.';
 
 export async function saveCheckpoint(path: string, opts: SaveCheckpointOptions): Promise<void> {
   const modelDict = opts.model.stateDict();
@@ -44,43 +32,13 @@ export async function saveCheckpoint(path: string, opts: SaveCheckpointOptions):
   const metadata = encodeMeta(opts.meta, opt?.json);
   const tensors = await io.downloadTensors({ ...modelDict, ...opt?.tensors });
   const enc = io.encodeSafetensors(tensors);
-  metadata.checksum = sha256(enc.data);
+  metadata.checksum = await sha256Hex(enc.data);
   await writeAtomic(path, [enc.header(metadata), enc.data]);
 }
 
-/**
- * Verify and load a checkpoint into `model` (and `optimizer`). Every check (layout, checksum, names,
- * shapes, optimizer structure) runs before the first copy, so a failure leaves both untouched.
- */
+/** Verify and load the checkpoint file at `path` (see loadCheckpointBytes). */
 export async function loadCheckpoint(path: string, opts: LoadCheckpointOptions): Promise<LoadCheckpointResult> {
-  const bytes = await readFile(path);
-  const header = io.readSafetensorsHeader(bytes, bytes.length, path);
-  const meta = decodeMeta(header.metadata, path);
-  verifyChecksum(bytes, header, path);
-  const { tensors } = io.readSafetensors(bytes, { source: path });
-  const modelTensors = [...tensors].filter(([n]) => !n.startsWith(OPTIMIZER_PREFIX));
-  const restoreOptimizer = opts.optimizer
-    ? prepareOptimizerState(opts.optimizer, header.metadata.optimizer, tensors, OPTIMIZER_PREFIX, path)
-    : null;
-  const engine = io.moduleEngine(opts.model);
-  return engine.scope(() => {
-    const result = io.loadTensorsInto(opts.model, modelTensors, { strict: opts.strict, source: path });
-    restoreOptimizer?.(engine);
-    return { ...result, meta };
-  });
-}
-
-/**
- * Throw when the data section does not hash to the checksum the header records. Files without one
- * (a state dict exported from PyTorch) pass unless `required`.
- */
-export function verifyChecksum(bytes: Uint8Array, header: io.SafetensorsHeader, source: string, required = true): void {
-  const expected = header.metadata.checksum;
-  if (expected === undefined && !required) return;
-  const actual = sha256(bytes.subarray(header.dataOffset));
-  if (actual !== expected) {
-    throw new Error(`${source}: checksum mismatch: the data section hashes to ${actual} but the header records ${expected} (the file is corrupt)`);
-  }
+  return loadCheckpointBytes(await readFile(path), path, opts);
 }
 
 /** The metadata of a checkpoint, reading only its header (the checksum is not verified). */
@@ -109,10 +67,6 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await d.close();
   }
-}
-
-function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /**

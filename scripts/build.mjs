@@ -1,6 +1,8 @@
-// Bundle the CLI and the bench with esbuild. WGSL shaders and YAML presets are imported as text;
-// native addons (`webgpu`, `sharp`) stay external.
+// Bundle the CLI and the bench with esbuild, and the explorer page for the browser (dist/explorer/,
+// what `hvp serve` serves). WGSL shaders and YAML presets are imported as text; native addons
+// (`webgpu`, `sharp`) stay external.
 import { build } from 'esbuild';
+import { buildExplorer, nodeOnlyInputs } from './browser-bundle.mjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
@@ -36,3 +38,8 @@ await build({
   logLevel: 'warning',
   plugins: [rawText],
 });
+
+if (!extra.length) {
+  const leaks = nodeOnlyInputs(await buildExplorer('dist/explorer'));
+  if (leaks.length) throw new Error(`the explorer's browser bundle imports Node-only code: ${leaks.join(', ')}`);
+}

@@ -4,23 +4,17 @@
 // skips (HVP_REQUIRE_BROWSER=1 makes that a failure). HVP_REPORT_HTML checks (and screenshots) an
 // existing report instead; HVP_REPORT_SCREENSHOT=FILE.png keeps the screenshot (the README's).
 
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import puppeteer from 'puppeteer-core';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { makeReport } from '../hvp/report/index.js';
 import { pretrain } from '../hvp/train/loop.js';
+import { haveChromium, launchChromium, pageErrors } from './browser.js';
 import { sharedEngine, syntheticDataset, tiny } from './train-helpers.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  const why = `report browser test: no Chromium at ${CHROMIUM}; install it with \`node scripts/setup.mjs --browser\` (Debian's chromium) or set CHROMIUM_PATH`;
-  if (process.env.HVP_REQUIRE_BROWSER === '1') throw new Error(why);
-  console.warn(`SKIPPED ${why}`);
-}
+const hasChromium = haveChromium('report browser test');
 
 async function tinyReport(): Promise<string> {
   const engine = await sharedEngine();
@@ -42,15 +36,10 @@ async function tinyReport(): Promise<string> {
 describe('hvp report in headless Chromium', () => {
   it.skipIf(!hasChromium)('renders with no console errors; every chart and image has content', async () => {
     const file = resolve(process.env.HVP_REPORT_HTML ?? (await tinyReport()));
-    const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless=new', '--no-sandbox'] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      page.on('pageerror', (e) => errors.push(String(e)));
-      page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
+      const errors = pageErrors(page);
       await page.setViewport({ width: 1200, height: 900 });
       await page.goto(`file://${file}`, { waitUntil: 'load' });
       const seen = await page.evaluate(() => {

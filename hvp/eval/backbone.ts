@@ -3,29 +3,17 @@
 // random-init baseline.
 
 import { readFile } from 'node:fs/promises';
-import { Rng, io, type Engine } from '../../engine/index.js';
-import { backboneFromShapes, freeze, isBackboneTensor, parseArch, type Backbone, type BackboneArch } from '../../models/backbone.js';
-import { verifyChecksum } from '../../models/checkpoint.js';
+import { Rng, type Engine } from '../../engine/index.js';
+import { freeze, type Backbone, type BackboneArch } from '../../models/backbone.js';
+import { backboneFromBytes, type BackboneBytesOptions, type LoadedBackbone } from './backbone-bytes.js';
 import { resnet18, resnet34, resnet50 } from '../../models/resnet.js';
 import { vitBase, vitSmall, vitTiny } from '../../models/vit.js';
 
-export interface LoadBackboneOptions {
+export { backboneFromBytes, type BackboneBytesOptions, type LoadedBackbone } from './backbone-bytes.js';
+
+export interface LoadBackboneOptions extends BackboneBytesOptions {
   checkpoint: string;
-  /** Use only tensors named `prefix<name>`; default `backbone.` when the file has such names, else none. */
-  prefix?: string;
-  /** Overrides the checkpoint's `arch` metadata; required for files without it. */
-  arch?: string;
 }
-
-export interface LoadedBackbone {
-  backbone: Backbone;
-  arch: BackboneArch;
-  prefix: string;
-  /** The file's string metadata (method, epoch, ... for our checkpoints). */
-  metadata: Record<string, string>;
-}
-
-const DEFAULT_PREFIX = 'backbone.';
 
 export async function loadBackbone(engine: Engine, opts: LoadBackboneOptions): Promise<LoadedBackbone> {
   const path = opts.checkpoint;
@@ -35,29 +23,7 @@ export async function loadBackbone(engine: Engine, opts: LoadBackboneOptions): P
   } catch (e) {
     throw new Error(`checkpoint ${path} cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): check --checkpoint`);
   }
-  const header = io.readSafetensorsHeader(bytes, bytes.length, path);
-  verifyChecksum(bytes, header, path, false);
-  const archName = opts.arch ?? header.metadata.arch;
-  if (!archName) throw new Error(`${path} records no architecture in its metadata: pass --arch`);
-  const arch = parseArch(archName.replace(/\/.*$/, '')); // ViT names may carry the patch size ('vit_small/16')
-  const { tensors } = io.readSafetensors(bytes, { source: path });
-  const names = [...tensors.keys()];
-  const prefix = opts.prefix ?? (names.some((n) => n.startsWith(DEFAULT_PREFIX)) ? DEFAULT_PREFIX : '');
-  const selected = new Map(
-    [...tensors]
-      .filter(([n]) => n.startsWith(prefix))
-      .map(([n, t]) => [n.slice(prefix.length), t] as const)
-      .filter(([n]) => !n.startsWith('optimizer.') && isBackboneTensor(arch, n)),
-  );
-  if (selected.size === 0) {
-    const seen = [...new Set(names.map((n) => n.split('.')[0] + '.'))].slice(0, 8).join(', ');
-    throw new Error(`${path}: no backbone tensors under the prefix '${prefix}' (top-level names: ${seen}): pass --prefix`);
-  }
-  const backbone = backboneFromShapes(engine, arch, new Map([...selected].map(([n, t]) => [n, t.shape])));
-  io.loadTensorsInto(backbone.module, selected, { strict: true, source: path });
-  backbone.module.eval();
-  freeze(backbone.module);
-  return { backbone, arch, prefix, metadata: header.metadata };
+  return backboneFromBytes(engine, bytes, path, opts);
 }
 
 export interface RandomBackboneOptions {

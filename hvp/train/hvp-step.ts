@@ -5,7 +5,7 @@
 
 import { nn, ops, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import type { ImageBatch } from '../data/types.js';
-import { columnGroups, type Method, type StepContext } from '../methods/method.js';
+import { columnGroups, type Method, type StepContext, type ViewGroup } from '../methods/method.js';
 import { drawLimit, gatherSelected, limitCombinations, randomChoice, scoreSum as sumScores, selectCombination } from '../select/index.js';
 import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
 import type { TrainConfig } from './config.js';
@@ -64,9 +64,10 @@ export interface HvpStepOptions {
   times?: StepTimes;
 }
 
-function drawParams(method: Method, batch: ImageBatch, rng: Rng): ViewParams[][] {
+/** Every candidate view's parameters, per group, view-major (view v of image b at v·B + b). */
+export function drawParams(groups: readonly ViewGroup[], batch: ImageBatch, rng: Rng): ViewParams[][] {
   const b = batch.labels.length;
-  return method.groups.map((g) => {
+  return groups.map((g) => {
     const out: ViewParams[] = [];
     for (const name of g.pipelines) {
       const pipeline = viewPipeline(name as PipelineName, { size: g.size, channels: batch.channels, scale: g.scale });
@@ -89,12 +90,24 @@ async function mark(o: HvpStepOptions, phase: keyof StepTimes, t0: number): Prom
   return now;
 }
 
+/** The selection forward: every combination's score per sample, [B, rows.length], without gradients. */
+export function selectionForward(engine: Engine, method: Method, views: Tensor[], rows: number[][], ctx: StepContext): Tensor {
+  // Batch statistics for the selection forward only: training mode's running statistics must come
+  // back even when scoring throws, or every later step would train without updating them.
+  nn.setBatchStatsOnly(method.model, true);
+  try {
+    return engine.noGrad(() => method.score(views, rows, ctx));
+  } finally {
+    nn.setBatchStatsOnly(method.model, false);
+  }
+}
+
 export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepContext): Promise<StepResult> {
   const { engine, method, config: c } = o;
   const b = batch.labels.length;
   let t = performance.now();
   const src = uploadBatch(engine, batch);
-  const params = drawParams(method, batch, stepRng(c.seed, ctx.step, 0));
+  const params = drawParams(method.groups, batch, stepRng(c.seed, ctx.step, 0));
   // Views for --select-res reuse the same parameters; σ is in output pixels, so it scales with the size.
   const render = (size: number) =>
     method.groups.map((g, i) => {
@@ -118,15 +131,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   } else {
     const scoreViews = c.selectRes > 0 ? render(c.selectRes) : views;
     t = await mark(o, 'views', t);
-    // Batch statistics for the selection forward only: training mode's running statistics must come
-    // back even when scoring throws, or every later step would train without updating them.
-    nn.setBatchStatsOnly(method.model, true);
-    let scores: Tensor;
-    try {
-      scores = engine.noGrad(() => method.score(scoreViews, rows, ctx));
-    } finally {
-      nn.setBatchStatsOnly(method.model, false);
-    }
+    const scores = selectionForward(engine, method, scoreViews, rows, ctx);
     if (scoreViews !== views) for (const v of scoreViews) v.dispose();
     t = await mark(o, 'selectionForward', t);
     ({ choice, score } = selectCombination(scores, c.select));
