@@ -122,5 +122,8 @@ describe('hvp demo --seeds', () => {
     expect(summary.hardness_gap.per_seed[1].steps).toEqual(hardnessGap(runs[1].steps));
     expect(summary.hardness_gap.mean_over_seeds).toEqual(meanHardness(runs.map((r) => hardnessGap(r.steps))));
     expect(summary.hardness_gap.mean_over_seeds.length).toBe(2);
+    // The report names every run of a repeated recipe by its seed.
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    for (const seed of [4, 5]) for (const run of ['HVP (hardest of 4 views)', 'random views']) expect(html).toContain(`SimCLR, ${run} · seed ${seed}`);
   });
 });

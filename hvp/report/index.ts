@@ -99,7 +99,8 @@ export async function makeReport(engine: Engine, dirs: readonly string[], opts: 
   if (!dirs.length) throw new Error('hvp report: give at least one run directory');
   const runs = await Promise.all(dirs.map((d) => readRun(d)));
   // Runs of one recipe over several seeds: name each by its seed too.
-  for (const r of runs) if (runs.some((o) => o !== r && o.label === r.label)) r.label = `${r.label} · seed ${r.config.seed}`;
+  const shared = new Set(runs.map((r) => r.label).filter((l, i, all) => all.indexOf(l) !== i));
+  for (const r of runs) if (shared.has(r.label)) r.label = `${r.label} · seed ${r.config.seed}`;
   const galleries: string[] = [];
   const pairParts: string[] = [];
   for (const run of runs.filter((r) => r.config.select !== 'random')) {
