@@ -18,8 +18,19 @@ export function haveChromium(test: string): boolean {
   return false;
 }
 
+/**
+ * Headless Chromium, and its pages (openPage), with no time limit of their own on protocol calls or
+ * waits: SwiftShader runs the page's shaders on the CPU, and on a loaded machine one evaluate can take
+ * minutes; the test's own limit (vitest.config.ts) catches a hang.
+ */
 export function launchChromium(args: string[] = []): Promise<Browser> {
-  return puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--headless=new', '--no-sandbox', ...args] });
+  return puppeteer.launch({ executablePath: CHROMIUM, headless: true, protocolTimeout: 0, args: ['--headless=new', '--no-sandbox', ...args] });
+}
+
+export async function openPage(browser: Browser): Promise<Page> {
+  const page = await browser.newPage();
+  page.setDefaultTimeout(0);
+  return page;
 }
 
 /** Console errors, page errors and failed requests of `page`, collected as they happen. */

@@ -18,7 +18,7 @@ import type { Image } from '../hvp/data/types.js';
 import { ExplorerSession, type ScoreResult, type ViewSettings } from '../hvp/explorer/session.js';
 import { pretrain } from '../hvp/train/loop.js';
 import { buildExplorer, nodeOnlyInputs } from '../scripts/browser-bundle.mjs';
-import { haveChromium, launchChromium, pageErrors, WEBGPU_ARGS } from './browser.js';
+import { haveChromium, launchChromium, openPage, pageErrors, WEBGPU_ARGS } from './browser.js';
 import { sharedEngine, syntheticDataset, tiny } from './train-helpers.js';
 
 const hasChromium = haveChromium('explorer browser test');
@@ -111,7 +111,7 @@ describe('hvp serve: the explorer page', () => {
     } finally {
       child.kill();
     }
-  }, 120_000);
+  });
 
   describe.skipIf(!hasChromium)('in headless Chromium', () => {
     let server: ExplorerServer;
@@ -134,7 +134,7 @@ describe('hvp serve: the explorer page', () => {
 
       const browser = await launchChromium(WEBGPU_ARGS);
       try {
-        const page = await browser.newPage();
+        const page = await openPage(browser);
         const errors = pageErrors(page);
         await page.setViewport({ width: 1250, height: 900 });
         await page.goto(server.url, { waitUntil: 'load' });
@@ -198,7 +198,7 @@ describe('hvp serve: the explorer page', () => {
       } finally {
         await browser.close();
       }
-    }, 300_000);
+    });
 
     it('loads a picked checkpoint file and picked image files', async () => {
       const pngs = await Promise.all(
@@ -211,11 +211,11 @@ describe('hvp serve: the explorer page', () => {
       );
       const browser = await launchChromium(WEBGPU_ARGS);
       try {
-        const page = await browser.newPage();
+        const page = await openPage(browser);
         const errors = pageErrors(page);
         await page.goto(server.url, { waitUntil: 'load' });
         await page.evaluate(() => (window as unknown as { hvpExplorer: { ready: Promise<void> } }).hvpExplorer.ready);
-        const statusIs = (re: RegExp) => page.waitForFunction((src) => new RegExp(src).test(document.getElementById('status')!.textContent!), { timeout: 120_000 }, re.source);
+        const statusIs = (re: RegExp) => page.waitForFunction((src) => new RegExp(src).test(document.getElementById('status')!.textContent!), { timeout: 0 }, re.source);
         await (await page.$('input#checkpoint-file'))!.uploadFile(checkpoint);
         await statusIs(/^loaded checkpoint\.safetensors$/);
         await (await page.$('input#image-files'))!.uploadFile(...pngs);
@@ -227,12 +227,12 @@ describe('hvp serve: the explorer page', () => {
       } finally {
         await browser.close();
       }
-    }, 180_000);
+    });
 
     it('says clearly when the browser has no WebGPU', async () => {
       const browser = await launchChromium();
       try {
-        const page = await browser.newPage();
+        const page = await openPage(browser);
         // As a browser without WebGPU: navigator.gpu undefined.
         await page.evaluateOnNewDocument(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
         await page.goto(server.url, { waitUntil: 'load' });
@@ -249,6 +249,6 @@ describe('hvp serve: the explorer page', () => {
       } finally {
         await browser.close();
       }
-    }, 120_000);
+    });
   });
 });

@@ -57,6 +57,6 @@ describe('divergence with a checkpoint present', () => {
       expect(seen.bytes).toBeDefined();
       expect(readFileSync(path).equals(seen.bytes!)).toBe(true);
       expect((await readCheckpointMeta(path)).step).toBe(2);
-    }, 120_000);
+    });
   }
 });

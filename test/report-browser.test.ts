@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { makeReport } from '../hvp/report/index.js';
 import { pretrain } from '../hvp/train/loop.js';
-import { haveChromium, launchChromium, pageErrors } from './browser.js';
+import { haveChromium, launchChromium, openPage, pageErrors } from './browser.js';
 import { sharedEngine, syntheticDataset, tiny } from './train-helpers.js';
 
 const hasChromium = haveChromium('report browser test');
@@ -38,7 +38,7 @@ describe('hvp report in headless Chromium', () => {
     const file = resolve(process.env.HVP_REPORT_HTML ?? (await tinyReport()));
     const browser = await launchChromium();
     try {
-      const page = await browser.newPage();
+      const page = await openPage(browser);
       const errors = pageErrors(page);
       await page.setViewport({ width: 1200, height: 900 });
       await page.goto(`file://${file}`, { waitUntil: 'load' });
@@ -81,5 +81,5 @@ describe('hvp report in headless Chromium', () => {
     } finally {
       await browser.close();
     }
-  }, 600_000);
+  });
 });

@@ -47,6 +47,6 @@ describe('report re-rendering', () => {
       }
       if (size > 32) expect(blurred).toBeGreaterThan(0);
       for (const t of trained.values()) t.dispose();
-    }, 300_000);
+    });
   }
 });

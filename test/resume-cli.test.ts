@@ -80,5 +80,5 @@ describe.skipIf(!haveData)('resume through the CLI', () => {
     expect(differingTensors(got, want)).toEqual([]);
     expect(got.optimizer).toBe(want.optimizer);
     expect(got.log).toEqual(want.log);
-  }, 600_000);
+  });
 });
