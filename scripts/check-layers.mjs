@@ -15,7 +15,7 @@ const DIRS = ['engine', 'models', 'hvp', 'bench', 'cli', 'test', 'scripts'];
 
 /** What each layer may import (besides itself). Layers absent here (test, scripts, root) import anything. */
 const ALLOWED = {
-  engine: ['shaders'],
+  engine: [],
   models: ['engine'],
   hvp: ['engine', 'models'],
   bench: ['engine', 'models', 'hvp'],

@@ -1,5 +1,5 @@
-// Fused scaled-dot-product attention: softmax(q·kᵀ·scale)·v in one kernel (shaders/attention.wgsl)
-// and its backward in two (shaders/attention_backward.wgsl), FlashAttention-2 style: the N×N
+// Fused scaled-dot-product attention: softmax(q·kᵀ·scale)·v in one kernel (attention.wgsl)
+// and its backward in two (attention_backward.wgsl), FlashAttention-2 style: the N×N
 // probabilities are recomputed from the saved per-row logsumexp instead of being stored.
 
 import type { Tensor } from '../tensor.js';
@@ -9,8 +9,8 @@ import { fmt, numel } from '../shape.js';
 import { grid1d } from '../runtime.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
-import forwardSource from '../../shaders/attention.wgsl';
-import backwardSource from '../../shaders/attention_backward.wgsl';
+import forwardSource from './attention.wgsl';
+import backwardSource from './attention_backward.wgsl';
 
 const OP = 'scaled_dot_product_attention';
 /** Largest head dim: a block of rows must fit workgroup memory and a few rows an invocation's registers. */

@@ -1,4 +1,4 @@
-// Inverted dropout and drop-path (timm's stochastic depth) on one kernel (shaders/dropout.wgsl). The
+// Inverted dropout and drop-path (timm's stochastic depth) on one kernel (dropout.wgsl). The
 // mask comes from a counter-based generator keyed by a u32 seed that the caller draws from its seeded
 // Rng, so runs are reproducible. The backward regenerates the mask from the same seed instead of
 // storing it: hashing costs a few integer ops per element, far less than keeping a mask tensor alive
@@ -9,7 +9,7 @@ import { record } from '../autograd.js';
 import { grid1d } from '../runtime.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
-import source from '../../shaders/dropout.wgsl';
+import source from './dropout.wgsl';
 
 const WG = 256;
 

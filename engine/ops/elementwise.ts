@@ -1,4 +1,4 @@
-// Elementwise ops, each a WGSL expression for the shared map kernel (shaders/elementwise.wgsl) with
+// Elementwise ops, each a WGSL expression for the shared map kernel (elementwise.wgsl) with
 // its backward right beside it. Gradients of broadcast inputs are summed back to the input's shape.
 
 import type { Engine } from '../engine.js';

@@ -1,5 +1,5 @@
 // Indexing by i32 index tensors: indexSelect (torch.index_select), gather (torch.gather) and oneHot,
-// all on shaders/gather.wgsl. index_select's forward is gather with its 1-D index broadcast (stride 0)
+// all on gather.wgsl. index_select's forward is gather with its 1-D index broadcast (stride 0)
 // over every other axis; the two backward passes (index-adds) differ, see the shader for why.
 // Out-of-range indices are clamped in the kernel, since the index lives on the GPU.
 
@@ -9,7 +9,7 @@ import { fmt, normAxis, type Shape } from '../shape.js';
 import { grid1d } from '../runtime.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
-import source from '../../shaders/gather.wgsl';
+import source from './gather.wgsl';
 
 const MAX_RANK = 8;
 const WG = 256;

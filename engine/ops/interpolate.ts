@@ -1,5 +1,5 @@
 // Bicubic resize (F.interpolate(mode='bicubic', align_corners=False)) with its backward, both in
-// shaders/interpolate.wgsl. ViTs use it to fit the learned positional embedding to the patch grid of
+// interpolate.wgsl. ViTs use it to fit the learned positional embedding to the patch grid of
 // each input size (DINO's interpolate_pos_encoding).
 
 import type { Tensor } from '../tensor.js';
@@ -7,7 +7,7 @@ import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
 import { grid1d } from '../runtime.js';
 import { checkInputs } from './map.js';
-import source from '../../shaders/interpolate.wgsl';
+import source from './interpolate.wgsl';
 
 const OP = 'interpolate_bicubic';
 const WG = 256;

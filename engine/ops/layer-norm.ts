@@ -1,5 +1,5 @@
 // Layer normalisation over the last axis (F.layer_norm with normalized_shape = [D], as in ViT),
-// with optional affine weight and bias. Fused kernels in shaders/layer_norm.wgsl.
+// with optional affine weight and bias. Fused kernels in layer_norm.wgsl.
 
 import type { Tensor } from '../tensor.js';
 import type { Engine } from '../engine.js';
@@ -10,7 +10,7 @@ import { checkInputs } from './map.js';
 import { contiguous, reshape, slice } from './view.js';
 import { sum } from './reduce.js';
 import { bindings, checkParam } from './norm-params.js';
-import source from '../../shaders/layer_norm.wgsl';
+import source from './layer_norm.wgsl';
 
 /** Rows per partial sum in the weight/bias gradient: enough work per thread, enough chunks to fill a GPU. */
 const CHUNK = 64;

@@ -1,5 +1,5 @@
 // matmul, batched matmul and linear (x·Wᵀ + b, PyTorch's layout) on one register-tiled kernel
-// (shaders/matmul.wgsl). Backward passes use transposed views of the saved operands: no copies.
+// (matmul.wgsl). Backward passes use transposed views of the saved operands: no copies.
 
 import type { Tensor } from '../tensor.js';
 import { record } from '../autograd.js';
@@ -7,7 +7,7 @@ import { fmt, numel } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous, reshape, transpose } from './view.js';
 import { sum, sumTo } from './reduce.js';
-import source from '../../shaders/matmul.wgsl';
+import source from './matmul.wgsl';
 
 /**
  * Tile configurations (see the shader). On GPUs each invocation owns an 8×8 block: 64 accumulators

@@ -1,5 +1,5 @@
 // 2-D pooling with PyTorch's semantics (F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d; floor
-// mode, square kernels). Max and average pooling share one templated kernel (shaders/pool2d.wgsl);
+// mode, square kernels). Max and average pooling share one templated kernel (pool2d.wgsl);
 // global average pooling is a mean.
 
 import type { Tensor } from '../tensor.js';
@@ -10,7 +10,7 @@ import { grid1d } from '../runtime.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
 import { mean } from './reduce.js';
-import source from '../../shaders/pool2d.wgsl';
+import source from './pool2d.wgsl';
 
 export interface Pool2dOptions {
   kernel: number;

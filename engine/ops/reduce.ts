@@ -1,5 +1,5 @@
 // Reductions over any axis (or several): sum, mean, max, argmax, logsumexp, var. One kernel
-// (shaders/reduce.wgsl) reduces one axis; several axes are reduced one after another.
+// (reduce.wgsl) reduces one axis; several axes are reduced one after another.
 
 import type { Tensor } from '../tensor.js';
 import { record } from '../autograd.js';
@@ -8,7 +8,7 @@ import { grid1d } from '../runtime.js';
 import { checkInputs } from './map.js';
 import { contiguous, expand, reshape } from './view.js';
 import { div, eq, exp, mul, sub } from './elementwise.js';
-import source from '../../shaders/reduce.wgsl';
+import source from './reduce.wgsl';
 
 type ReduceOp = 'sum' | 'max' | 'argmax' | 'logsumexp';
 export type Axes = number | number[] | undefined;

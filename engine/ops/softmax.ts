@@ -1,5 +1,5 @@
 // Softmax and log-softmax along any axis (F.softmax / F.log_softmax), one row kernel each way
-// (shaders/softmax.wgsl). The kernel walks the axis with a stride, so no axis needs a permute.
+// (softmax.wgsl). The kernel walks the axis with a stride, so no axis needs a permute.
 
 import type { Tensor } from '../tensor.js';
 import { record } from '../autograd.js';
@@ -7,7 +7,7 @@ import { normAxis, numel } from '../shape.js';
 import { rowLayout } from './row-layout.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
-import source from '../../shaders/softmax.wgsl';
+import source from './softmax.wgsl';
 
 /** One launch over x viewed as [outer, R, inner]; `g` makes it the backward (x is then the saved y). */
 function launch(op: string, log: boolean, axis: number, x: Tensor, g?: Tensor): Tensor {

@@ -8,7 +8,7 @@ import { collapseDims, contiguousStrides, fmt, normAxis, numel, type Shape } fro
 import { grid1d } from '../runtime.js';
 import { checkInputs, chunkFor } from './map.js';
 import { sumTo } from './reduce.js';
-import source from '../../shaders/copy_into.wgsl';
+import source from './copy_into.wgsl';
 
 /** A new tensor object over x's storage (shares memory, no tape). */
 export function alias(x: Tensor, shape: Shape, strides: Shape, offset: number): Tensor {
