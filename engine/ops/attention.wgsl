@@ -27,48 +27,26 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> u: Params;
 @group(0) @binding(1) var<storage, read> q: array<${IO_T}>;
-@group(0) @binding(2) var<storage, read> k: array<${IO_T}>;
-@group(0) @binding(3) var<storage, read> v: array<${IO_T}>;
+@group(0) @binding(2) var<storage, read> x: array<${IO_T}>;  // keys
+@group(0) @binding(3) var<storage, read> y: array<${IO_T}>;  // values
 @group(0) @binding(4) var<storage, read_write> out: array<${IO_T}>;
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 
-const D = ${D}u;          // head dim
-const DC = ${DC}u;        // vec4 columns per invocation
-const PARTS = ${PARTS}u;  // invocations per row
-const D4 = DC * PARTS;    // vec4 columns of a row, zero-padded past D
-const TM = ${TM}u;        // rows per invocation
-const RT = ${RT}u;        // invocations per part
-const R = RT * TM;        // rows per workgroup
-const BS = ${BS}u;        // streamed rows per block
-const THREADS = RT * PARTS;
 const NEG_BIG = -3.4e38;
 const LN2 = 0.6931471805599453;
 
-var<workgroup> k_tile: array<vec4<f32>, BS * D4>;
-var<workgroup> v_tile: array<vec4<f32>, BS * D4>;
-var<workgroup> part: array<vec4<f32>, PARTS * BS * RT>;  // partial scores of an invocation's TM (≤ 4) rows
+#include "attention"
 
-// The vec4 of a row starting at element i (column col); columns at or past D read as zero. With
-// VEC_IO (D and every offset multiples of 4) the buffers are arrays of vec4 and that is one load,
-// otherwise four. Reads past the row, or past the buffer, are defined in WGSL (some in-bounds value
-// or zero) and masked away.
-fn mask4(x: vec4<f32>, col: u32) -> vec4<f32> {
-  return select(vec4<f32>(0.0), x, vec4<u32>(col) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(D));
-}
 #if ${VEC_IO}
 fn ld_q(i: u32, col: u32) -> vec4<f32> { return mask4(q[i / 4u], col); }
-fn ld_k(i: u32, col: u32) -> vec4<f32> { return mask4(k[i / 4u], col); }
-fn ld_v(i: u32, col: u32) -> vec4<f32> { return mask4(v[i / 4u], col); }
-fn st_out(i: u32, col: u32, x: vec4<f32>) {
-  if (col < D) { out[i / 4u] = x; }
+fn st_out(i: u32, col: u32, val: vec4<f32>) {
+  if (col < D) { out[i / 4u] = val; }
 }
 #else
 fn ld_q(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(q[i], q[i + 1u], q[i + 2u], q[i + 3u]), col); }
-fn ld_k(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(k[i], k[i + 1u], k[i + 2u], k[i + 3u]), col); }
-fn ld_v(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(v[i], v[i + 1u], v[i + 2u], v[i + 3u]), col); }
-fn st_out(i: u32, col: u32, x: vec4<f32>) {
+fn st_out(i: u32, col: u32, val: vec4<f32>) {
   for (var t = 0u; t < 4u; t++) {
-    if (col + t < D) { out[i + t] = x[t]; }
+    if (col + t < D) { out[i + t] = val[t]; }
   }
 }
 #endif
@@ -90,9 +68,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let row = row0 + t * RT;
     for (var c = 0u; c < DC; c++) {
       let col = (h * DC + c) * 4u;
-      var x = vec4<f32>(0.0);
-      if (row < u.n_q) { x = ld_q(u.q_off + (head + row) * D + col, col) * u.scale_log2; }
-      qr[t * DC + c] = x;
+      var qv = vec4<f32>(0.0);
+      if (row < u.n_q) { qv = ld_q(u.q_off + (head + row) * D + col, col) * u.scale_log2; }
+      qr[t * DC + c] = qv;
       acc[t * DC + c] = vec4<f32>(0.0);
     }
     m[t] = NEG_BIG;
@@ -101,26 +79,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   let kv_base = bh * u.n_k * D;
   for (var j0 = 0u; j0 < u.n_k; j0 += BS) {
-    // Stage the block, consecutive invocations on consecutive vec4s of a row (coalesced reads).
-    for (var e = lid; e < BS * D4; e += THREADS) {
-      let j = j0 + e / D4;
-      let col = (e % D4) * 4u;
-      var kk = vec4<f32>(0.0);
-      var vv = vec4<f32>(0.0);
-      if (j < u.n_k) {
-        kk = ld_k(u.k_off + kv_base + j * D + col, col);
-        vv = ld_v(u.v_off + kv_base + j * D + col, col);
-      }
-      k_tile[e] = kk;
-      v_tile[e] = vv;
-    }
+    stage_block(lid, j0, u.n_k, kv_base, u.k_off, u.v_off);
     workgroupBarrier();
 
     let nj = min(BS, u.n_k - j0);
     for (var j = 0u; j < nj; j++) {
       var sj = vec4<f32>(0.0);
       for (var c = 0u; c < DC; c++) {
-        let kc = k_tile[j * D4 + h * DC + c];
+        let kc = x_tile[j * D4 + h * DC + c];
         for (var t = 0u; t < TM; t++) { sj[t] += dot(qr[t * DC + c], kc); }
       }
       part[(h * BS + j) * RT + rt] = sj;
@@ -142,7 +108,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         l[t] += pj[t];
       }
       for (var c = 0u; c < DC; c++) {
-        let vc = v_tile[j * D4 + h * DC + c];
+        let vc = y_tile[j * D4 + h * DC + c];
         for (var t = 0u; t < TM; t++) { acc[t * DC + c] = fma(vec4<f32>(pj[t]), vc, acc[t * DC + c]); }
       }
     }

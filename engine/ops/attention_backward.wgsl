@@ -42,34 +42,19 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> delta_out: array<f32>;
 #endif
 
-const D = ${D}u;
-const DC = ${DC}u;
-const PARTS = ${PARTS}u;
-const D4 = DC * PARTS;
-const TM = ${TM}u;  // rows per invocation, at most 2: a vec4 holds (s, dp) of both
-const RT = ${RT}u;
-const R = RT * TM;
-const BS = ${BS}u;
-const THREADS = RT * PARTS;
 const LOG2E = 1.4426950408889634;
 
-var<workgroup> x_tile: array<vec4<f32>, BS * D4>;
-var<workgroup> y_tile: array<vec4<f32>, BS * D4>;
+#include "attention"
+
 #if ${DKDV}
 var<workgroup> lse_tile: array<f32, BS>;    // lse·log2 e of the streamed query rows
 var<workgroup> delta_tile: array<f32, BS>;
 #endif
-var<workgroup> part: array<vec4<f32>, PARTS * BS * RT>;  // partial (s, dp) of an invocation's rows
 
-// Row vec4 loads and stores as in attention.wgsl.
-fn mask4(v: vec4<f32>, col: u32) -> vec4<f32> {
-  return select(vec4<f32>(0.0), v, vec4<u32>(col) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(D));
-}
+// Row vec4 loads and stores of the owned rows, as the streamed ones' (ld_x, ld_y).
 #if ${VEC_IO}
 fn ld_a(i: u32, col: u32) -> vec4<f32> { return mask4(a[i / 4u], col); }
 fn ld_b(i: u32, col: u32) -> vec4<f32> { return mask4(b[i / 4u], col); }
-fn ld_x(i: u32, col: u32) -> vec4<f32> { return mask4(x[i / 4u], col); }
-fn ld_y(i: u32, col: u32) -> vec4<f32> { return mask4(y[i / 4u], col); }
 fn st_grad(i: u32, col: u32, g0: vec4<f32>, g1: vec4<f32>) {
   if (col < D) {
     grad0[i / 4u] = g0;
@@ -81,8 +66,6 @@ fn st_grad(i: u32, col: u32, g0: vec4<f32>, g1: vec4<f32>) {
 #else
 fn ld_a(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(a[i], a[i + 1u], a[i + 2u], a[i + 3u]), col); }
 fn ld_b(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(b[i], b[i + 1u], b[i + 2u], b[i + 3u]), col); }
-fn ld_x(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]), col); }
-fn ld_y(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(y[i], y[i + 1u], y[i + 2u], y[i + 3u]), col); }
 fn st_grad(i: u32, col: u32, g0: vec4<f32>, g1: vec4<f32>) {
   for (var t = 0u; t < 4u; t++) {
     if (col + t < D) {
@@ -164,18 +147,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   let str_base = bh * u.n_str * D;
   for (var j0 = 0u; j0 < u.n_str; j0 += BS) {
-    for (var e = lid; e < BS * D4; e += THREADS) {
-      let j = j0 + e / D4;
-      let col = (e % D4) * 4u;
-      var xx = vec4<f32>(0.0);
-      var yy = vec4<f32>(0.0);
-      if (j < u.n_str) {
-        xx = ld_x(u.x_off + str_base + j * D + col, col);
-        yy = ld_y(u.y_off + str_base + j * D + col, col);
-      }
-      x_tile[e] = xx;
-      y_tile[e] = yy;
-    }
+    stage_block(lid, j0, u.n_str, str_base, u.x_off, u.y_off);
 #if ${DKDV}
     for (var e = lid; e < BS; e += THREADS) {
       let j = j0 + e;

@@ -34,33 +34,25 @@ alias W = u32;
 
 const CHUNK = ${CHUNK}u;
 
+#include "strided"
+
+fn strides_at(d: u32) -> vec4<u32> {
+  return vec4(dim_of(u.src_str, d), dim_of(u.dst_str, d), 0u, 0u);
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * u.row_width;
   if (i >= u.n) { return; }
 #if ${STRIDED}
-  // Invocation i moves CHUNK consecutive units of one row (as in shaders/elementwise.wgsl): the row's
+  // Invocation i moves CHUNK consecutive units of one row (as in elementwise.wgsl): the row's
   // integer divisions are paid once per CHUNK units, none for the outermost axis.
-  let last = u.rank - 1u;
-  let inner = u.shape[last / 4u][last % 4u];
-  let row = i / u.chunks;
-  let j0 = (i - row * u.chunks) * CHUNK;
-  var si = u.off.x;
-  var di = u.off.y;
-  var rem = row;
-  for (var d = i32(u.rank) - 2; d >= 0; d--) {
-    let size = u.shape[d / 4][d % 4];
-    var idx = rem;
-    if (d > 0) {
-      rem = idx / size;
-      idx -= rem * size;
-    }
-    si += idx * u.src_str[d / 4][d % 4];
-    di += idx * u.dst_str[d / 4][d % 4];
-  }
-  let ss = u.src_str[last / 4u][last % 4u];
-  let ds = u.dst_str[last / 4u][last % 4u];
-  for (var j = j0; j < min(j0 + CHUNK, inner); j++) {
+  let run = run_of(i);
+  let si = run.at.x;
+  let di = run.at.y;
+  let ss = run.step.x;
+  let ds = run.step.y;
+  for (var j = run.j0; j < min(run.j0 + CHUNK, run.inner); j++) {
     dst[di + j * ds] = src[si + j * ss];
   }
 #else

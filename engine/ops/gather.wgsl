@@ -47,9 +47,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<${T}>;
 #endif
 
-fn dim(v: array<vec4<u32>, 2>, i: u32) -> u32 {
-  return v[i / 4u][i % 4u];
-}
+#include "dims"
 
 fn clamped(j: i32) -> u32 {
   return u32(clamp(j, 0, i32(u.dim) - 1));
@@ -88,25 +86,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var inside = true;
   var rem = i;
   for (var d = i32(u.rank) - 1; d >= 0; d--) {
-    let size = dim(u.shape, u32(d));
+    let size = dim_of(u.shape, u32(d));
     let c = rem % size;
     rem = rem / size;
     if (u32(d) == u.axis) {
       pos = c;
     } else {
-      s += c * dim(u.src_str, u32(d));
-      q += c * dim(u.idx_str, u32(d));
-      inside = inside && c < dim(u.lim, u32(d));
+      s += c * dim_of(u.src_str, u32(d));
+      q += c * dim_of(u.idx_str, u32(d));
+      inside = inside && c < dim_of(u.lim, u32(d));
     }
   }
-  let ss = dim(u.src_str, u.axis);
+  let ss = dim_of(u.src_str, u.axis);
 #if ${GATHER}
-  q += pos * dim(u.idx_str, u.axis);
+  q += pos * dim_of(u.idx_str, u.axis);
   out[i] = src[s + clamped(idx[q]) * ss];
 #elif ${SCATTER}
   var acc = 0.0;
   if (inside) {
-    let qs = dim(u.idx_str, u.axis);
+    let qs = dim_of(u.idx_str, u.axis);
     for (var k = 0u; k < u.k; k++) {
       if (clamped(idx[q + k * qs]) == pos) {
         acc += src[s + k * ss];

@@ -45,36 +45,28 @@ struct Params {
 
 const WG = ${WG}u;
 const TPR = ${TPR}u;
+const RED_N = TPR;
 const CHUNK = ${CHUNK}u;
 
-#if ${SHARED}
-var<workgroup> partial: array<vec2<f32>, WG>;
-#endif
+#include "rows"
+#include "reduce"
+
+alias Red = vec2<f32>;
+
+fn combine(a: vec2<f32>, b: vec2<f32>, op: u32) -> vec2<f32> {
+  return a + b;
+}
 
 /** Sum of v over the TPR threads of this thread's row (t: its index within the row). */
 fn sum_row(v: vec2<f32>, lid: u32, t: u32) -> vec2<f32> {
 #if ${SHARED}
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
-    if (t < s) { partial[lid] += partial[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = partial[lid - t];
-  workgroupBarrier();  // everyone has read the result before the next call overwrites it
-  return r;
+  return reduce_group(v, lid, t, 0u);
 #else
   return v;
 #endif
 }
 
-fn weight(k: u32) -> f32 {
-#if ${HAS_W}
-  return w[u.off_w + k];
-#else
-  return 1.0;
-#endif
-}
+#include "affine"
 
 #if ${BACKWARD_W}
 @compute @workgroup_size(256)
@@ -95,12 +87,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #else
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = lid % TPR;
-  let r = (wid.x + wid.y * u.row_width) * (WG / TPR) + lid / TPR;
-  // Threads past the last row compute the last row again and store nothing: every thread reaches
-  // the barriers.
-  let row = min(r, u.rows - 1u);
-  let live = r < u.rows;
+  let slot = row_slot(wid, lid, u.rows);
+  let row = slot.row;
+  let t = slot.t;
+  let live = slot.live;
   let base = row * u.d;
   let n = f32(u.d);
 #if ${FORWARD}

@@ -17,6 +17,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<${OUT_T}>;
 
 const WG = 256u;
+const RED_N = WG;
 const NEG_INF = -3.4e38;
 
 // Partial result: value (running sum or max) and index (argmax) or running max (logsumexp).
@@ -43,7 +44,11 @@ fn push(a: Acc, val: f32, idx: u32) -> Acc {
 #endif
 }
 
-fn merge(a: Acc, b: Acc) -> Acc {
+#include "reduce"
+
+alias Red = Acc;
+
+fn combine(a: Acc, b: Acc, op: u32) -> Acc {
 #if ${IS_SUM}
   return Acc(a.v + b.v, 0u, 0.0);
 #elif ${IS_LSE}
@@ -67,8 +72,6 @@ fn finish(a: Acc) -> ${OUT_T} {
 }
 
 #if ${ROW}
-var<workgroup> partial: array<Acc, WG>;
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * u.row_width;
@@ -78,13 +81,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var k = lid; k < u.r; k += WG) {
     acc = push(acc, x[base + k], k);
   }
-  partial[lid] = acc;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { partial[lid] = merge(partial[lid], partial[lid + s]); }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { out[row] = finish(partial[0]); }
+  let total = reduce_group(acc, lid, lid, 0u);
+  if (lid == 0u) { out[row] = finish(total); }
 }
 #else
 @compute @workgroup_size(256)
