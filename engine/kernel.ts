@@ -8,7 +8,7 @@
 // Binding 0 is the uniform block `u`; inputs follow from binding 1 (read-only), then the outputs
 // (read_write, which also lets a kernel update a tensor in place).
 
-import type { Tensor } from './tensor.js';
+import type { Tensor } from './engine.js';
 import type { Kernel } from './runtime.js';
 import { grid1d, UNIFORM_SLOT } from './runtime.js';
 import { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader.js';

@@ -2,7 +2,7 @@
 // and its backward in two (attention_backward.wgsl), FlashAttention-2 style: the N×N
 // probabilities are recomputed from the saved per-row logsumexp instead of being stored.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import type { Defines } from '../shader.js';
 import { record } from '../autograd.js';
 import { fmt, numel } from '../shape.js';

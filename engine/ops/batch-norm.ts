@@ -5,8 +5,7 @@
 // Kernels in batch_norm.wgsl: two launches forward (chunk statistics; normalise) and at most
 // two backward (chunk sums of the gradient; input gradient), whatever the options.
 
-import type { Tensor } from '../tensor.js';
-import type { Engine } from '../engine.js';
+import type { Engine, Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt, numel, sameShape } from '../shape.js';
 import { checkInputs } from './map.js';

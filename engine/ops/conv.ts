@@ -5,13 +5,12 @@
 // the device). Only the weight is ever permuted in memory; activations are read in place (a
 // non-contiguous input is made contiguous first).
 
-import type { Tensor } from '../tensor.js';
-import type { Engine } from '../engine.js';
+import type { Engine, Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous, permute, reshape } from './view.js';
-import { sum } from './reduce.js';
+import { sum } from './broadcast.js';
 import source from './conv2d.wgsl';
 import gradWeightCpuSource from './conv2d_grad_weight_cpu.wgsl';
 

@@ -4,7 +4,7 @@
 // storing it: hashing costs a few integer ops per element, far less than keeping a mask tensor alive
 // on the tape from the forward to the backward pass.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { grid1d } from '../runtime.js';
 import { checkInputs } from './map.js';

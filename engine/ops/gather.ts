@@ -3,7 +3,7 @@
 // over every other axis; the two backward passes (index-adds) differ, see the shader for why.
 // Out-of-range indices are clamped in the kernel, since the index lives on the GPU.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt, normAxis, type Shape } from '../shape.js';
 import { grid1d } from '../runtime.js';

@@ -2,7 +2,7 @@
 // interpolate.wgsl. ViTs use it to fit the learned positional embedding to the patch grid of
 // each input size (DINO's interpolate_pos_encoding).
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
 import { grid1d } from '../runtime.js';

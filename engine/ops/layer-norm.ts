@@ -1,14 +1,13 @@
 // Layer normalisation over the last axis (F.layer_norm with normalized_shape = [D], as in ViT),
 // with optional affine weight and bias. Fused kernels in layer_norm.wgsl.
 
-import type { Tensor } from '../tensor.js';
-import type { Engine } from '../engine.js';
+import type { Engine, Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
 import { rowLayout } from './row-layout.js';
 import { checkInputs } from './map.js';
 import { contiguous, reshape, slice } from './view.js';
-import { sum } from './reduce.js';
+import { sum } from './broadcast.js';
 import { bindings, checkParam } from './norm-params.js';
 import source from './layer_norm.wgsl';
 

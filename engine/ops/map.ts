@@ -1,8 +1,7 @@
 // The launcher behind every elementwise op: broadcasting, strided inputs, up to three operands.
 
-import type { Engine } from '../engine.js';
+import type { Engine, Tensor } from '../engine.js';
 import type { Kernel } from '../runtime.js';
-import type { Tensor } from '../tensor.js';
 import { broadcastShapes, collapseDims, numel, type Shape } from '../shape.js';
 import { grid1d } from '../runtime.js';
 import source from './elementwise.wgsl';

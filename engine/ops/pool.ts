@@ -2,8 +2,7 @@
 // mode, square kernels). Max and average pooling share one templated kernel (pool2d.wgsl);
 // global average pooling is a mean.
 
-import type { Tensor } from '../tensor.js';
-import type { Engine } from '../engine.js';
+import type { Engine, Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
 import { grid1d } from '../runtime.js';

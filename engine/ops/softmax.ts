@@ -1,7 +1,7 @@
 // Softmax and log-softmax along any axis (F.softmax / F.log_softmax), one row kernel each way
 // (softmax.wgsl). The kernel walks the axis with a stride, so no axis needs a permute.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { normAxis, numel } from '../shape.js';
 import { rowLayout } from './row-layout.js';

@@ -2,12 +2,11 @@
 // slice, expand, (un)squeeze. The copies that remain (contiguous, clone, copyInto) use one strided
 // copy kernel.
 
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { collapseDims, contiguousStrides, fmt, normAxis, numel, type Shape } from '../shape.js';
 import { grid1d } from '../runtime.js';
 import { checkInputs, chunkFor } from './map.js';
-import { sumTo } from './reduce.js';
 import source from './copy_into.wgsl';
 
 /** A new tensor object over x's storage (shares memory, no tape). */
@@ -133,21 +132,6 @@ export function slice(x: Tensor, axis: number, start: number, end: number, step 
     window.dispose();
     return [gx];
   });
-}
-
-/** Broadcast to a larger shape without copying (stride 0 along new or size-1 axes). */
-export function expand(x: Tensor, shape: number[]): Tensor {
-  const lead = shape.length - x.ndim;
-  if (lead < 0) throw new Error(`expand: cannot expand ${fmt(x.shape)} to fewer dims ${fmt(shape)}`);
-  const strides = shape.map((d, i) => {
-    if (i < lead) return 0;
-    const sd = x.shape[i - lead];
-    if (sd === d) return x.strides[i - lead];
-    if (sd === 1) return 0;
-    throw new Error(`expand: cannot expand ${fmt(x.shape)} to ${fmt(shape)}`);
-  });
-  const out = alias(x, shape, strides, x.offset);
-  return record(out, 'expand', [x], (g) => [sumTo(g, x.shape)]);
 }
 
 export function unsqueeze(x: Tensor, axis: number): Tensor {
