@@ -5,12 +5,29 @@
 import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt, normAxis, numel, sameShape, type Shape } from '../shape.js';
-import { grid1d } from '../runtime.js';
+import { defineKernel, type KernelDef } from '../kernel.js';
 import { checkInputs } from './map.js';
 import { alias, contiguous, reshape } from './view.js';
 import source from './reduce.wgsl';
 
 export type ReduceOp = 'sum' | 'max' | 'argmax' | 'logsumexp';
+
+const UNIFORMS = { outer: 'u32', r: 'u32', inner: 'u32', offset: 'u32', row_width: 'u32' } as const;
+
+/** One declaration per reduction: argmax writes i32 indices, the others f32 values. */
+const KERNELS = {} as Record<ReduceOp, KernelDef<typeof UNIFORMS>>;
+for (const op of ['sum', 'max', 'argmax', 'logsumexp'] as const) {
+  const outT = op === 'argmax' ? 'i32' : 'f32';
+  KERNELS[op] = defineKernel({
+    name: op,
+    source,
+    workgroupSize: 256,
+    uniforms: UNIFORMS,
+    inputs: { x: 'f32' },
+    outputs: { out: outT },
+    defines: { IS_SUM: op === 'sum', IS_LSE: op === 'logsumexp', IS_ARGMAX: op === 'argmax', OUT_T: outT },
+  });
+}
 export type Axes = number | number[] | undefined;
 
 /** Reduce one axis, keeping it as size 1. No tape. */
@@ -26,24 +43,14 @@ export function reduceAxis(op: ReduceOp, x: Tensor, axis: number): Tensor {
   // A workgroup per row only for long rows: its barrier tree costs far more than a short serial walk
   // (on lavapipe, globalAvgPool of [64, 512, 4, 4] — 131072 rows of 4 — took 5.5 s as ROW, 10 ms not).
   const row = inner === 1 && r > 64;
-  const [gx, gy] = row ? grid1d(outer) : grid1d(Math.ceil((outer * inner) / 256));
-  const u = new Uint32Array([outer, r, inner, src.offset, row ? gx : gx * 256, 0, 0, 0]);
-  engine.backend.dispatch({
-    kernel: {
-      name: op,
-      source,
-      defines: {
-        ROW: row,
-        IS_SUM: op === 'sum',
-        IS_LSE: op === 'logsumexp',
-        IS_ARGMAX: op === 'argmax',
-        OUT_T: op === 'argmax' ? 'i32' : 'f32',
-      },
-    },
-    inputs: [src.buffer],
-    outputs: [out.buffer],
-    uniforms: u,
-    workgroups: [gx, gy],
+  const kernel = KERNELS[op];
+  const g = row ? kernel.grid(outer, 'workgroup') : kernel.grid(outer * inner);
+  kernel.launch({
+    inputs: [src],
+    outputs: [out],
+    uniforms: { outer, r, inner, offset: src.offset, row_width: g.rowWidth },
+    workgroups: g.workgroups,
+    defines: { ROW: row },
   });
   if (src !== x) src.dispose();
   return out;

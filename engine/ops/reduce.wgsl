@@ -4,21 +4,10 @@
 // `inner`; neighbouring threads read neighbouring addresses, so that walk is coalesced too.
 // Ties in argmax go to the lowest index, as in PyTorch and NumPy.
 
-struct Params {
-  outer: u32,
-  r: u32,
-  inner: u32,
-  offset: u32,
-  row_width: u32,  // workgroups per grid row (ROW) or threads per grid row (otherwise)
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<${OUT_T}>;
-
-const WG = 256u;
-const RED_N = WG;
+// Uniforms (broadcast.ts): the input viewed as [outer, r, inner] from element `offset`; row_width is
+// the workgroups (ROW) or invocations (otherwise) per grid row. OUT_T is i32 for argmax, else f32.
 const NEG_INF = -3.4e38;
+const RED_N = WG;
 
 // Partial result: value (running sum or max) and index (argmax) or running max (logsumexp).
 struct Acc { v: f32, i: u32, m: f32 }
@@ -72,7 +61,7 @@ fn finish(a: Acc) -> ${OUT_T} {
 }
 
 #if ${ROW}
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * u.row_width;
   if (row >= u.outer) { return; }  // uniform across the workgroup, so barriers stay in uniform control flow
@@ -85,7 +74,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (lid == 0u) { out[row] = finish(total); }
 }
 #else
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x + gid.y * u.row_width;
   if (o >= u.outer * u.inner) { return; }
