@@ -7,25 +7,8 @@
 //   forward:   y = exp(x - m) / s            log: y = x - m - log(s)
 //   backward:  dx = y * (g - Σ g·y)          log: dx = g - exp(y) * Σ g
 
-struct Params {
-  outer: u32,
-  r: u32,
-  inner: u32,
-  row_width: u32,  // workgroups per grid row
-  off_x: u32,      // x: the input (forward) or the saved output y (backward)
-  off_g: u32,
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-#if ${BACKWARD}
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-#else
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-#endif
-
-const WG = ${WG}u;
+// Uniforms (softmax.ts): off_x is where x starts, the input (forward) or the saved output y (backward);
+// off_g, the output gradient's start (backward).
 const TPR = ${TPR}u;
 const RED_N = TPR;
 const NEG_INF = -3.4e38;
