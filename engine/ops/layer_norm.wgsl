@@ -8,42 +8,10 @@
 //   their threads' partials in workgroup memory.
 //   BACKWARD_W: column partial sums of g·x̂ and g over a chunk of CHUNK rows, one thread per column
 //               (neighbouring threads read neighbouring addresses); the chunks are summed afterwards.
-// Bindings that depend on the affine flags are numbered by the caller (B_* defines).
+// Uniforms (layer-norm.ts): row_width is the workgroups per grid row (FORWARD, BACKWARD_X); off_* are
+// where x, g, w and b start. Bindings: FORWARD reads x (and w, b when HAS_W, HAS_B) and writes out,
+// mean_out, rstd_out; the backward passes read x, g, mean, rstd (BACKWARD_X: and w) and write out.
 
-struct Params {
-  rows: u32,
-  d: u32,
-  row_width: u32,  // workgroups per grid row (FORWARD, BACKWARD_X)
-  eps: f32,
-  off_x: u32,
-  off_g: u32,
-  off_w: u32,
-  off_b: u32,
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-#if ${FORWARD}
-#if ${HAS_W}
-@group(0) @binding(${B_W}) var<storage, read> w: array<f32>;
-#endif
-#if ${HAS_B}
-@group(0) @binding(${B_B}) var<storage, read> b: array<f32>;
-#endif
-@group(0) @binding(${B_OUT}) var<storage, read_write> out: array<f32>;
-@group(0) @binding(${B_MEAN}) var<storage, read_write> mean_out: array<f32>;
-@group(0) @binding(${B_RSTD}) var<storage, read_write> rstd_out: array<f32>;
-#else
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read> mean: array<f32>;
-@group(0) @binding(4) var<storage, read> rstd: array<f32>;
-#if ${HAS_W}
-@group(0) @binding(${B_W}) var<storage, read> w: array<f32>;
-#endif
-@group(0) @binding(${B_OUT}) var<storage, read_write> out: array<f32>;
-#endif
-
-const WG = ${WG}u;
 const TPR = ${TPR}u;
 const RED_N = TPR;
 const CHUNK = ${CHUNK}u;
@@ -69,7 +37,7 @@ fn sum_row(v: vec2<f32>, lid: u32, t: u32) -> vec2<f32> {
 #include "affine"
 
 #if ${BACKWARD_W}
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let col = gid.x;
   if (col >= u.d) { return; }
