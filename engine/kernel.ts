@@ -45,6 +45,11 @@ export interface KernelSpec<U extends UniformFields> {
   defines?: Defines;
   /** Snippets for `#include`, besides the engine's own (shader.ts). */
   snippets?: Snippets;
+  /**
+   * Bindings the kernel addresses through strides it receives as uniforms: their tensors may be views
+   * of any layout. Every other binding takes a contiguous tensor.
+   */
+  strided?: readonly string[];
 }
 
 export interface LaunchArgs<U extends UniformFields> {
@@ -113,7 +118,7 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   private readonly fields: Field[];
-  private readonly bindings: { name: string; scalar: ScalarType }[];
+  private readonly bindings: { name: string; scalar: ScalarType; strided: boolean }[];
   /** What the runtime compiles (and caches) when a launch adds no template values. */
   private readonly kernel: Kernel;
 
@@ -136,9 +141,13 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     this.workgroupSize = [x, y, z];
     this.inputNames = Object.keys(spec.inputs);
     this.outputNames = Object.keys(spec.outputs);
+    for (const n of spec.strided ?? []) {
+      if (!names.includes(n)) throw new Error(`kernel '${k}': strided binding '${n}' is not among its bindings (${names.join(', ')})`);
+    }
     this.bindings = Object.entries({ ...spec.inputs, ...spec.outputs }).map(([name, type]) => ({
       name,
       scalar: parseType(k, `binding '${name}'`, type).scalar,
+      strided: !!spec.strided?.includes(name),
     }));
     const header = kernelHeader(spec.uniforms, spec.inputs, spec.outputs, [x, y, z]);
     this.source = resolveIncludes(`${header}\n${spec.source}`, { ...SNIPPETS, ...spec.snippets });
@@ -205,7 +214,7 @@ export class KernelDef<U extends UniformFields = UniformFields> {
       if (t.disposed) t.assertAlive(`kernel '${k}' (binding '${b.name}')`);
       if (t.engine !== engine) throw new Error(`kernel '${k}': binding '${b.name}' ${t} lives on another device than ${a.inputs[0] ?? a.outputs[0]}`);
       if (b.scalar !== 'u32' && t.dtype !== b.scalar) throw new Error(`kernel '${k}': binding '${b.name}' takes ${b.scalar} data, got ${t}`);
-      if (!t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
+      if (!b.strided && !t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
     }
     const uniforms = this.pack(a.uniforms);
     engine.backend.dispatch({

@@ -24,7 +24,7 @@ interface Saved {
 }
 
 const UNIFORMS = { rows: 'u32', d: 'u32', row_width: 'u32', eps: 'f32', off_x: 'u32', off_g: 'u32', off_w: 'u32', off_b: 'u32' } as const;
-const SAVED_STATS = { x: 'f32', g: 'f32', mean: 'f32', rstd: 'f32' } as const;
+const BACKWARD_INPUTS = { x: 'f32', g: 'f32', mean: 'f32', rstd: 'f32' } as const;
 
 function declare(name: string, inputs: Bindings, outputs: Bindings, defines: Record<string, boolean>) {
   return rowKernel({ name, source, uniforms: UNIFORMS, inputs, outputs, defines: { ...defines, CHUNK } });
@@ -42,7 +42,7 @@ const FORWARD = [false, true].map((hasW) =>
   ),
 );
 const BACKWARD_X = [false, true].map((hasW) =>
-  declare('layer_norm_backward', { ...SAVED_STATS, ...(hasW ? { w: 'f32' } : {}) }, { out: 'f32' }, {
+  declare('layer_norm_backward', { ...BACKWARD_INPUTS, ...(hasW ? { w: 'f32' } : {}) }, { out: 'f32' }, {
     FORWARD: false, BACKWARD_W: false, HAS_W: hasW, HAS_B: false,
   }),
 );
@@ -51,7 +51,7 @@ const BACKWARD_W = defineKernel({
   source,
   workgroupSize: 256,
   uniforms: UNIFORMS,
-  inputs: SAVED_STATS,
+  inputs: BACKWARD_INPUTS,
   outputs: { out: 'f32' },
   defines: { TPR: 1, SHARED: false, FORWARD: false, BACKWARD_W: true, HAS_W: false, HAS_B: false, CHUNK },
 });
