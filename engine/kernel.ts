@@ -16,7 +16,13 @@ import { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader
 export { grid1d };
 
 export type ScalarType = 'u32' | 'i32' | 'f32';
-export type UniformType = ScalarType | `vec2<${ScalarType}>` | `vec4<${ScalarType}>`;
+export type VectorType = ScalarType | `vec2<${ScalarType}>` | `vec4<${ScalarType}>`;
+/**
+ * A uniform field: a scalar, a vec2 or vec4, or an array of N vec4s (`array<vec4<u32>, 2>`: the
+ * uniform address space needs 16-byte array strides, so per-axis shapes and strides of up to 4·N axes
+ * are packed four to a vec4). An array takes at most 4·N numbers; the lanes past them are zero.
+ */
+export type UniformType = VectorType | `array<vec4<${ScalarType}>, ${number}>`;
 /** Uniform fields in declaration order, e.g. `{ n: 'u32', scale: 'f32', mean: 'vec4<f32>' }`. */
 export type UniformFields = Record<string, UniformType>;
 export type UniformValue<T extends UniformType> = T extends ScalarType ? number | boolean : readonly number[];
@@ -27,7 +33,7 @@ export type UniformValues<U extends UniformFields> = { [K in keyof U]: UniformVa
  * vec*<i32> bind i32 tensors; u32 and vec*<u32> bind any tensor and read its 32-bit words as they are
  * (the engine has no u32 dtype: a kernel that moves bits, or unpacks bytes, declares u32).
  */
-export type BindingType = UniformType;
+export type BindingType = VectorType;
 /** Storage bindings in order: name → element type. */
 export type Bindings = Record<string, BindingType>;
 
@@ -65,6 +71,8 @@ interface Field {
   type: UniformType;
   scalar: ScalarType;
   lanes: number;
+  /** False for arrays, which take at most `lanes` numbers. */
+  fixed: boolean;
   offset: number;
 }
 
@@ -72,25 +80,31 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Names the generated code itself declares. */
 const RESERVED = new Set(['u', 'Uniforms', 'WG', 'WG_X', 'WG_Y', 'WG_Z']);
 
-function parseType(kernel: string, what: string, type: string): { scalar: ScalarType; lanes: number } {
+/** Scalar type and lane count of a type; `array` (uniforms) allows arrays of vec4. */
+function parseType(kernel: string, what: string, type: string, array = false): { scalar: ScalarType; lanes: number; fixed: boolean } {
+  const arr = array ? /^array<vec4<(u32|i32|f32)>, ?([1-9][0-9]*)>$/.exec(type) : null;
+  if (arr) return { scalar: arr[1] as ScalarType, lanes: 4 * Number(arr[2]), fixed: false };
   const m = /^(?:vec([24])<(u32|i32|f32)>|(u32|i32|f32))$/.exec(type);
-  if (!m) throw new Error(`kernel '${kernel}': ${what} has type '${type}'; expected u32, i32, f32, vec2<..> or vec4<..> of them`);
-  return m[3] ? { scalar: m[3] as ScalarType, lanes: 1 } : { scalar: m[2] as ScalarType, lanes: Number(m[1]) };
+  if (!m) {
+    const arrays = array ? ', vec2<..> or vec4<..> of them, or array<vec4<..>, N>' : ', vec2<..> or vec4<..> of them';
+    throw new Error(`kernel '${kernel}': ${what} has type '${type}'; expected u32, i32, f32${arrays}`);
+  }
+  return m[3] ? { scalar: m[3] as ScalarType, lanes: 1, fixed: true } : { scalar: m[2] as ScalarType, lanes: Number(m[1]), fixed: true };
 }
 
 /**
  * WGSL's uniform layout of the fields in order: each at the next multiple of its alignment (4 bytes
- * for a scalar, 8 for vec2, 16 for vec4), the struct's size rounded up to 16 bytes.
+ * for a scalar, 8 for vec2, 16 for vec4 and arrays), the struct's size rounded up to 16 bytes.
  */
 export function uniformLayout(kernel: string, fields: UniformFields): { fields: Field[]; size: number } {
   const out: Field[] = [];
   let offset = 0;
   for (const [name, type] of Object.entries(fields)) {
     if (!IDENT.test(name) || RESERVED.has(name)) throw new Error(`kernel '${kernel}': '${name}' cannot name a uniform field`);
-    const { scalar, lanes } = parseType(kernel, `uniform '${name}'`, type);
-    const align = lanes === 1 ? 4 : lanes * 4;
+    const { scalar, lanes, fixed } = parseType(kernel, `uniform '${name}'`, type, true);
+    const align = lanes === 1 ? 4 : Math.min(lanes, 4) * 4;
     offset = Math.ceil(offset / align) * align;
-    out.push({ name, type, scalar, lanes, offset });
+    out.push({ name, type, scalar, lanes, fixed, offset });
     offset += lanes * 4;
   }
   return { fields: out, size: Math.ceil(offset / 16) * 16 };
@@ -169,10 +183,11 @@ export class KernelDef<U extends UniformFields = UniformFields> {
         if (typeof v === 'object') throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes a number, got [${v.join(', ')}]`);
         writeScalar(k, f, view, f.offset, v);
       } else {
-        if (typeof v !== 'object' || v.length !== f.lanes) {
-          throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes ${f.lanes} numbers, got ${String(v)}`);
+        if (typeof v !== 'object' || (f.fixed ? v.length !== f.lanes : v.length > f.lanes)) {
+          const count = f.fixed ? `${f.lanes}` : `at most ${f.lanes}`;
+          throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes ${count} numbers, got ${String(v)}`);
         }
-        for (let i = 0; i < f.lanes; i++) writeScalar(k, f, view, f.offset + 4 * i, v[i]);
+        for (let i = 0; i < v.length; i++) writeScalar(k, f, view, f.offset + 4 * i, v[i]);
       }
     }
     return bytes;

@@ -62,6 +62,20 @@ describe('uniform packing', () => {
     expect(() => k.pack({ n: 0, i: 2 ** 31, v: [0, 0] })).toThrow(/uniform 'i' \(i32\)/);
     expect(() => k.pack({ n: 0, i: 0, v: [0] })).toThrow(/uniform 'v' \(vec2<f32>\) takes 2 numbers/);
   });
+
+  it('packs arrays of vec4 at 16-byte alignment, zero past the values given', () => {
+    const uniforms = { rank: 'u32', shape: 'array<vec4<u32>, 2>', tail: 'u32' } as const;
+    const layout = uniformLayout('t', uniforms);
+    expect(layout.fields.map((f) => [f.name, f.offset])).toEqual([['rank', 0], ['shape', 16], ['tail', 48]]);
+    expect(layout.size).toBe(64);
+    const k = defineKernel({ name: 'test_array', source: '', workgroupSize: 1, uniforms, inputs: {}, outputs: {} });
+    const words = new Uint32Array(k.pack({ rank: 3, shape: [5, 6, 7], tail: 9 }).buffer);
+    expect([...words]).toEqual([3, 0, 0, 0, 5, 6, 7, 0, 0, 0, 0, 0, 9, 0, 0, 0]);
+    expect(() => k.pack({ rank: 9, shape: [1, 1, 1, 1, 1, 1, 1, 1, 1], tail: 0 })).toThrow(/uniform 'shape' \(array<vec4<u32>, 2>\) takes at most 8 numbers/);
+    expect(() => defineKernel({ name: 'b', source: '', workgroupSize: 1, uniforms: {}, inputs: { x: 'array<vec4<u32>, 2>' as 'u32' }, outputs: {} })).toThrow(
+      /binding 'x' has type 'array<vec4<u32>, 2>'/,
+    );
+  });
 });
 
 describe('generated WGSL', () => {
