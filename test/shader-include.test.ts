@@ -46,7 +46,7 @@ describe('#include', () => {
   const contexts: Record<string, { uniforms?: string; decls?: string; defines?: Defines }> = {
     affine: { uniforms: 'off_w: u32', decls: '@group(0) @binding(1) var<storage, read> w: array<f32>;', defines: { HAS_W: true } },
     attention: {
-      uniforms: 'n: u32',
+      uniforms: 'grid_y: u32',
       decls: '@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;\n@group(0) @binding(2) var<storage, read> y: array<vec4<f32>>;',
       defines: { D: 64, DC: 4, PARTS: 4, TM: 2, RT: 8, BS: 8, VEC_IO: true },
     },

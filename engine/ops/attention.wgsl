@@ -53,11 +53,9 @@ fn st_out(i: u32, col: u32, val: vec4<f32>) {
 
 @compute @workgroup_size(${THREADS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y + wid.z * u.grid_y;
+  let bh = head_of(wid);
   if (bh >= u.bh) { return; }  // uniform across the workgroup, so barriers stay in uniform control flow
-  let rt = lid % RT;
-  let h = lid / RT;
-  let row0 = wid.x * R + rt;
+  let at = slot_of(wid, lid);
   let head = bh * u.n_q;
 
   var qr: array<vec4<f32>, TM * DC>;
@@ -65,9 +63,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var m: array<f32, TM>;
   var l: array<f32, TM>;
   for (var t = 0u; t < TM; t++) {
-    let row = row0 + t * RT;
+    let row = at.row0 + t * RT;
     for (var c = 0u; c < DC; c++) {
-      let col = (h * DC + c) * 4u;
+      let col = (at.h * DC + c) * 4u;
       var qv = vec4<f32>(0.0);
       if (row < u.n_q) { qv = ld_q(u.q_off + (head + row) * D + col, col) * u.scale_log2; }
       qr[t * DC + c] = qv;
@@ -86,16 +84,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var j = 0u; j < nj; j++) {
       var sj = vec4<f32>(0.0);
       for (var c = 0u; c < DC; c++) {
-        let kc = x_tile[j * D4 + h * DC + c];
+        let kc = x_tile[j * D4 + at.h * DC + c];
         for (var t = 0u; t < TM; t++) { sj[t] += dot(qr[t * DC + c], kc); }
       }
-      part[(h * BS + j) * RT + rt] = sj;
+      part[(at.h * BS + j) * RT + at.rt] = sj;
     }
     workgroupBarrier();
 
     for (var j = 0u; j < nj; j++) {
       var sj = vec4<f32>(0.0);
-      for (var p = 0u; p < PARTS; p++) { sj += part[(p * BS + j) * RT + rt]; }
+      for (var p = 0u; p < PARTS; p++) { sj += part[(p * BS + j) * RT + at.rt]; }
       var pj = vec4<f32>(0.0);
       for (var t = 0u; t < TM; t++) {
         if (sj[t] > m[t]) {
@@ -108,7 +106,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         l[t] += pj[t];
       }
       for (var c = 0u; c < DC; c++) {
-        let vc = y_tile[j * D4 + h * DC + c];
+        let vc = y_tile[j * D4 + at.h * DC + c];
         for (var t = 0u; t < TM; t++) { acc[t * DC + c] = fma(vec4<f32>(pj[t]), vc, acc[t * DC + c]); }
       }
     }
@@ -116,13 +114,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 
   for (var t = 0u; t < TM; t++) {
-    let row = row0 + t * RT;
+    let row = at.row0 + t * RT;
     if (row >= u.n_q) { break; }
     let inv = 1.0 / l[t];
     for (var c = 0u; c < DC; c++) {
-      let col = (h * DC + c) * 4u;
+      let col = (at.h * DC + c) * 4u;
       st_out((head + row) * D + col, col, acc[t * DC + c] * inv);
     }
-    if (h == 0u) { lse[head + row] = (m[t] + log2(l[t])) * LN2; }
+    if (at.h == 0u) { lse[head + row] = (m[t] + log2(l[t])) * LN2; }
   }
 }

@@ -88,11 +88,9 @@ fn ld_o(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(o[i], o[i + 1u],
 
 @compute @workgroup_size(${THREADS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y + wid.z * u.grid_y;
+  let bh = head_of(wid);
   if (bh >= u.bh) { return; }  // uniform across the workgroup, so barriers stay in uniform control flow
-  let rt = lid % RT;
-  let h = lid / RT;
-  let row0 = wid.x * R + rt;
+  let at = slot_of(wid, lid);
   let own_head = bh * u.n_own;
 
   var ar: array<vec4<f32>, TM * DC>;
@@ -104,9 +102,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var delta_part = vec4<f32>(0.0);  // .x, .y: rows 0, 1
 #endif
   for (var t = 0u; t < TM; t++) {
-    let row = row0 + t * RT;
+    let row = at.row0 + t * RT;
     for (var c = 0u; c < DC; c++) {
-      let col = (h * DC + c) * 4u;
+      let col = (at.h * DC + c) * 4u;
       let i = (own_head + row) * D + col;
       var av = vec4<f32>(0.0);
       var bv = vec4<f32>(0.0);
@@ -130,17 +128,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #if ${DKDV}
 #else
   // delta_i = dO_i·O_i, summed over the row's parts; the part-0 invocation publishes it.
-  part[h * BS * RT + rt] = delta_part;
+  part[at.h * BS * RT + at.rt] = delta_part;
   workgroupBarrier();
   var own_delta = vec4<f32>(0.0);
-  for (var p = 0u; p < PARTS; p++) { own_delta += part[p * BS * RT + rt]; }
+  for (var p = 0u; p < PARTS; p++) { own_delta += part[p * BS * RT + at.rt]; }
   workgroupBarrier();
   var own_lse = vec4<f32>(0.0);
   for (var t = 0u; t < TM; t++) {
-    let row = row0 + t * RT;
+    let row = at.row0 + t * RT;
     if (row < u.n_own) {
       own_lse[t] = lse[own_head + row] * LOG2E;
-      if (h == 0u) { delta_out[own_head + row] = own_delta[t]; }
+      if (at.h == 0u) { delta_out[own_head + row] = own_delta[t]; }
     }
   }
 #endif
@@ -166,21 +164,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var j = 0u; j < nj; j++) {
       var v4 = vec4<f32>(0.0);
       for (var c = 0u; c < DC; c++) {
-        let xc = x_tile[j * D4 + h * DC + c];
-        let yc = y_tile[j * D4 + h * DC + c];
+        let xc = x_tile[j * D4 + at.h * DC + c];
+        let yc = y_tile[j * D4 + at.h * DC + c];
         for (var t = 0u; t < TM; t++) {
           v4[2u * t] += dot(ar[t * DC + c], xc);
           v4[2u * t + 1u] += dot(br[t * DC + c], yc);
         }
       }
-      part[(h * BS + j) * RT + rt] = v4;
+      part[(at.h * BS + j) * RT + at.rt] = v4;
     }
     workgroupBarrier();
 
     // Pass 2: full (s, dp) summed over the parts, then p, ds and the accumulators.
     for (var j = 0u; j < nj; j++) {
       var sd = vec4<f32>(0.0);
-      for (var p = 0u; p < PARTS; p++) { sd += part[(p * BS + j) * RT + rt]; }
+      for (var p = 0u; p < PARTS; p++) { sd += part[(p * BS + j) * RT + at.rt]; }
       var pr = vec2<f32>(0.0);  // p of rows 0, 1
       var ds = vec2<f32>(0.0);
       for (var t = 0u; t < TM; t++) {
@@ -193,9 +191,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
       }
       for (var c = 0u; c < DC; c++) {
-        let xc = x_tile[j * D4 + h * DC + c];
+        let xc = x_tile[j * D4 + at.h * DC + c];
 #if ${DKDV}
-        let yc = y_tile[j * D4 + h * DC + c];
+        let yc = y_tile[j * D4 + at.h * DC + c];
 #endif
         for (var t = 0u; t < TM; t++) {
           acc0[t * DC + c] = fma(vec4<f32>(ds[t]), xc, acc0[t * DC + c]);
@@ -209,10 +207,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 
   for (var t = 0u; t < TM; t++) {
-    let row = row0 + t * RT;
+    let row = at.row0 + t * RT;
     if (row >= u.n_own) { break; }
     for (var c = 0u; c < DC; c++) {
-      let col = (h * DC + c) * 4u;
+      let col = (at.h * DC + c) * 4u;
 #if ${DKDV}
       st_grad((own_head + row) * D + col, col, acc0[t * DC + c] * u.scale, acc1[t * DC + c]);
 #else

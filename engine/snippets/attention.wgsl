@@ -14,6 +14,27 @@ const R = RT * TM;        // rows per workgroup
 const BS = ${BS}u;        // streamed rows per block
 const THREADS = RT * PARTS;
 
+/** The head a workgroup works on: heads run along grid y and z, u.grid_y workgroups along y. */
+fn head_of(wid: vec3<u32>) -> u32 {
+  return wid.y + wid.z * u.grid_y;
+}
+
+/**
+ * Where an invocation works within its head: its slot rt among the RT invocations of a part, its part
+ * h (which DC columns of each row), and its first owned row (the others follow RT apart). Apart from
+ * head_of, since it depends on the invocation and the early return on the head must not.
+ */
+struct Slot {
+  rt: u32,
+  h: u32,
+  row0: u32,
+}
+
+fn slot_of(wid: vec3<u32>, lid: u32) -> Slot {
+  let rt = lid % RT;
+  return Slot(rt, lid / RT, wid.x * R + rt);
+}
+
 var<workgroup> x_tile: array<vec4<f32>, BS * D4>;
 var<workgroup> y_tile: array<vec4<f32>, BS * D4>;
 var<workgroup> part: array<vec4<f32>, PARTS * BS * RT>;  // partial sums of an invocation's TM rows
