@@ -170,13 +170,18 @@ export class KernelDef<U extends UniformFields = UniformFields> {
 
   /** The uniform values as the bytes of the block. Throws on a missing, extra or unrepresentable value. */
   pack(values: UniformValues<U>): Uint8Array {
+    return new Uint8Array(this.packWords(values).buffer);
+  }
+
+  /** pack() as 32-bit words, the form the runtime copies into its uniform ring fastest. */
+  private packWords(values: UniformValues<U>): Uint32Array {
     const k = this.name;
     const given = values as Record<string, number | boolean | readonly number[] | undefined>;
     let count = 0;
     for (const _ in given) count++;
     if (count !== this.fields.length || this.fields.some((f) => given[f.name] === undefined)) this.throwFieldMismatch(Object.keys(given));
-    const bytes = new Uint8Array(this.uniformBytes);
-    const view = new DataView(bytes.buffer);
+    const words = new Uint32Array(this.uniformBytes / 4);
+    const view = new DataView(words.buffer);
     for (const f of this.fields) {
       const v = given[f.name]!;
       if (f.lanes === 1) {
@@ -190,7 +195,7 @@ export class KernelDef<U extends UniformFields = UniformFields> {
         for (let i = 0; i < v.length; i++) writeScalar(k, f, view, f.offset + 4 * i, v[i]);
       }
     }
-    return bytes;
+    return words;
   }
 
   private throwFieldMismatch(given: string[]): never {
@@ -231,7 +236,7 @@ export class KernelDef<U extends UniformFields = UniformFields> {
       if (b.scalar !== 'u32' && t.dtype !== b.scalar) throw new Error(`kernel '${k}': binding '${b.name}' takes ${b.scalar} data, got ${t}`);
       if (!b.strided && !t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
     }
-    const uniforms = this.pack(a.uniforms);
+    const uniforms = this.packWords(a.uniforms);
     engine.backend.dispatch({
       kernel: a.defines ? { ...this.kernel, defines: { ...this.kernel.defines, ...a.defines } } : this.kernel,
       inputs: a.inputs.map((t) => t.buffer),
