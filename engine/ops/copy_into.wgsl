@@ -11,26 +11,10 @@
 // Elements are moved as u32 bits whatever the dtype: a float copy may flush subnormals to zero on GPUs
 // (WGSL allows it) and would corrupt integer tensors, whose small values are subnormal bit patterns;
 // copies (clone, loadStateDict, concat) must be bit-exact.
-struct Params {
-  n: u32,          // invocations that do work
-  rank: u32,
-  row_width: u32,
-  chunks: u32,     // STRIDED: invocations per row, ceil(inner / CHUNK)
-  off: vec4<u32>,  // x: src offset, y: dst offset
-  shape: array<vec4<u32>, 2>,
-  src_str: array<vec4<u32>, 2>,
-  dst_str: array<vec4<u32>, 2>,
-}
-
-#if ${VEC}
-alias W = vec4<u32>;
-#else
-alias W = u32;
-#endif
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> src: array<W>;
-@group(0) @binding(2) var<storage, read_write> dst: array<W>;
+// Uniforms (view.ts): n is the invocations that do work; chunks (STRIDED) the invocations per row,
+// ceil(inner / CHUNK); off.x, off.y the source and destination offsets. src and dst are arrays of
+// vec4<u32> with VEC, else of u32.
+#include "grid"
 
 const CHUNK = ${CHUNK}u;
 
@@ -40,9 +24,9 @@ fn strides_at(d: u32) -> vec4<u32> {
   return vec4(dim_of(u.src_str, d), dim_of(u.dst_str, d), 0u, 0u);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * u.row_width;
+  let i = flat_index(gid);
   if (i >= u.n) { return; }
 #if ${STRIDED}
   // Invocation i moves CHUNK consecutive units of one row (as in elementwise.wgsl): the row's
