@@ -14,23 +14,9 @@
 // Loops over a block's keys run to the block's valid length: they are not unrolled, which keeps the
 // shader small (lavapipe compiles fully unrolled blocks for tens of seconds).
 
-struct Params {
-  n_q: u32,
-  n_k: u32,
-  bh: u32,
-  grid_y: u32,  // workgroups along y: head index = wid.y + wid.z * grid_y
-  q_off: u32,
-  k_off: u32,
-  v_off: u32,
-  scale_log2: f32,  // scale · log2(e)
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> q: array<${IO_T}>;
-@group(0) @binding(2) var<storage, read> x: array<${IO_T}>;  // keys
-@group(0) @binding(3) var<storage, read> y: array<${IO_T}>;  // values
-@group(0) @binding(4) var<storage, read_write> out: array<${IO_T}>;
-@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+// Uniforms (attention.ts): n_q, n_k rows; bh heads, grid_y workgroups along y (the head index is
+// wid.y + wid.z * grid_y); q_off, k_off, v_off; scale_log2 = scale · log2(e). Bindings q, x (keys), y
+// (values), out: arrays of IO_T (vec4<f32> with VEC_IO, else f32); lse: f32.
 
 const NEG_BIG = -3.4e38;
 const LN2 = 0.6931471805599453;
@@ -51,7 +37,7 @@ fn st_out(i: u32, col: u32, val: vec4<f32>) {
 }
 #endif
 
-@compute @workgroup_size(${THREADS})
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let bh = head_of(wid);
   if (bh >= u.bh) { return; }  // uniform across the workgroup, so barriers stay in uniform control flow

@@ -13,34 +13,8 @@
 // Inputs: 1 a, 2 b, 3 x, 4 y (contiguous [BH, N, D], at their offsets), 5 lse [BH, Nq], 6 out (dQ
 // kernel, for delta) or delta (dKV kernel). Outputs: 7, 8 = dQ, delta or dK, dV.
 
-struct Params {
-  n_own: u32,
-  n_str: u32,
-  bh: u32,
-  grid_y: u32,  // workgroups along y: head index = wid.y + wid.z * grid_y
-  a_off: u32,
-  b_off: u32,
-  x_off: u32,
-  y_off: u32,
-  scale_log2: f32,  // scale · log2(e)
-  scale: f32,
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> a: array<${IO_T}>;
-@group(0) @binding(2) var<storage, read> b: array<${IO_T}>;
-@group(0) @binding(3) var<storage, read> x: array<${IO_T}>;
-@group(0) @binding(4) var<storage, read> y: array<${IO_T}>;
-@group(0) @binding(5) var<storage, read> lse: array<f32>;
-#if ${DKDV}
-@group(0) @binding(6) var<storage, read> delta: array<f32>;
-@group(0) @binding(7) var<storage, read_write> grad0: array<${IO_T}>;
-@group(0) @binding(8) var<storage, read_write> grad1: array<${IO_T}>;
-#else
-@group(0) @binding(6) var<storage, read> o: array<${IO_T}>;
-@group(0) @binding(7) var<storage, read_write> grad0: array<${IO_T}>;
-@group(0) @binding(8) var<storage, read_write> delta_out: array<f32>;
-#endif
+// Uniforms (attention.ts): n_own, n_str rows; bh, grid_y as in attention.wgsl; a_off, b_off, x_off,
+// y_off; scale_log2 = scale · log2(e) and scale.
 
 const LOG2E = 1.4426950408889634;
 
@@ -86,7 +60,7 @@ fn ld_o(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(o[i], o[i + 1u],
 #endif
 #endif
 
-@compute @workgroup_size(${THREADS})
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let bh = head_of(wid);
   if (bh >= u.bh) { return; }  // uniform across the workgroup, so barriers stay in uniform control flow
