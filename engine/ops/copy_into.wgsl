@@ -18,11 +18,15 @@
 
 const CHUNK = ${CHUNK}u;
 
+// Only the strided variant takes the addressing code: the contiguous one, the common case, compiles
+// without it.
+#if ${STRIDED}
 #include "strided"
 
 fn strides_at(d: u32) -> vec4<u32> {
   return vec4(dim_of(u.src_str, d), dim_of(u.dst_str, d), 0u, 0u);
 }
+#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

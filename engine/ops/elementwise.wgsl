@@ -45,11 +45,15 @@ alias V = f32;
 
 const CHUNK = ${CHUNK}u;
 
+// Only the strided variant takes the addressing code: the contiguous one, the common case, compiles
+// without it.
+#if ${STRIDED}
 #include "strided"
 
 fn strides_at(d: u32) -> vec4<u32> {
   return vec4(dim_of(u.str0, d), dim_of(u.str1, d), dim_of(u.str2, d), 0u);
 }
+#endif
 
 fn f(a: f32, b: f32, c: f32, s: vec4<f32>) -> f32 {
   return ${EXPR};
