@@ -1,13 +1,12 @@
 // The user-facing handle: one Engine per WebGPU device. It creates tensors, owns the grad mode and the
 // lifetime scopes, and runs the tape backward. Nothing here is global: two engines can coexist.
+// Tensors live here too: an engine makes tensors and a tensor knows its engine, so the two types
+// cannot sit in modules that import each other without an import cycle.
 
 import { Runtime } from './runtime.js';
 import type { DeviceOptions } from './device.js';
-import { Storage, Tensor, type DType } from './tensor.js';
-import { checkShape, fmt, numel, type Shape } from './shape.js';
+import { checkShape, contiguousStrides, fmt, numel, type Shape } from './shape.js';
 import { Rng } from './rng.js';
-import { runBackward, type BackwardOptions } from './autograd.js';
-import { fill } from './ops/elementwise.js';
 
 export class Engine {
   gradEnabled = true;
@@ -47,13 +46,13 @@ export class Engine {
   }
 
   full(shape: Shape, value: number): Tensor {
-    return fill(this, shape, value);
+    return core.fill(this, shape, value);
   }
   zeros(shape: Shape): Tensor {
-    return fill(this, shape, 0);
+    return core.fill(this, shape, 0);
   }
   ones(shape: Shape): Tensor {
-    return fill(this, shape, 1);
+    return core.fill(this, shape, 1);
   }
 
   /** Normal(0, std) drawn on the CPU from a seeded generator. */
@@ -157,7 +156,7 @@ export class Engine {
   }
 
   backward(root: Tensor, grad?: Tensor, opts?: BackwardOptions): void {
-    runBackward(this, root, grad, opts);
+    core.backward(this, root, grad, opts);
   }
 
   // ---------------------------------------------------------------- device
@@ -178,4 +177,200 @@ function collectTensors(x: unknown, out: Set<Tensor>): void {
   else if (x && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
     for (const v of Object.values(x)) collectTensors(v, out);
   }
+}
+
+// ---------------------------------------------------------------- the ops the core calls
+
+export interface BackwardOptions {
+  /** Keep every node's saved tensors, so that backward can run through this graph again. */
+  retainGraph?: boolean;
+}
+
+/**
+ * What tensors and engines call but the ops and the autograd implement: views, fill, the backward
+ * walk. Those modules build on this one, so they hand their functions over when they load
+ * (ops/index.ts calls provideCoreOps), rather than this module importing them back.
+ */
+export interface CoreOps {
+  alias(x: Tensor, shape: Shape, strides: Shape, offset: number): Tensor;
+  contiguous(x: Tensor): Tensor;
+  reshape(x: Tensor, shape: number[]): Tensor;
+  permute(x: Tensor, dims: number[]): Tensor;
+  transpose(x: Tensor, a: number, b: number): Tensor;
+  slice(x: Tensor, axis: number, start: number, end: number, step?: number): Tensor;
+  expand(x: Tensor, shape: number[]): Tensor;
+  unsqueeze(x: Tensor, axis: number): Tensor;
+  squeeze(x: Tensor, axis?: number): Tensor;
+  flatten(x: Tensor, start?: number, end?: number): Tensor;
+  fill(engine: Engine, shape: Shape, value: number): Tensor;
+  backward(engine: Engine, root: Tensor, grad?: Tensor, opts?: BackwardOptions): void;
+}
+
+const notLoaded = (): never => {
+  throw new Error("the engine's ops are not loaded: import the engine through its entry point (engine/index.ts)");
+};
+let core: CoreOps = {
+  alias: notLoaded, contiguous: notLoaded, reshape: notLoaded, permute: notLoaded, transpose: notLoaded, slice: notLoaded,
+  expand: notLoaded, unsqueeze: notLoaded, squeeze: notLoaded, flatten: notLoaded, fill: notLoaded, backward: notLoaded,
+};
+
+/** Called once by ops/index.ts when it loads. */
+export function provideCoreOps(ops: CoreOps): void {
+  core = ops;
+}
+
+// ---------------------------------------------------------------- tensors
+// A shape, strides and an element offset into refcounted GPU storage. Views (reshape, permute, slice,
+// expand) share storage; every op's output is a fresh contiguous tensor.
+
+export type DType = 'f32' | 'i32';
+
+/** GPU memory shared by a tensor and its views; returned to the pool when the last one is disposed. */
+export class Storage {
+  refs = 1;
+  constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
+}
+
+/** A node of the autograd tape: how to push the output's gradient back to the inputs. */
+export interface GradNode {
+  op: string;
+  inputs: Tensor[];
+  backward: (grad: Tensor) => (Tensor | null)[];
+  /** Tensors the op made only for its backward; disposed once that has run. */
+  saved?: Tensor[];
+  /** Set once backward has run through this node without retainGraph. */
+  released?: boolean;
+}
+
+let nextTensorId = 0;
+
+/** The id the next tensor will get: every tensor made from now on has an id at least this. */
+export function tensorIdWatermark(): number {
+  return nextTensorId;
+}
+
+export class Tensor {
+  readonly id = nextTensorId++;
+  readonly shape: readonly number[];
+  readonly strides: readonly number[];
+  readonly size: number;
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  node: GradNode | null = null;
+  /** Parameter or buffer name, for error messages and checkpoints. */
+  name?: string;
+  private disposedFlag = false;
+
+  constructor(
+    readonly engine: Engine,
+    readonly storage: Storage,
+    shape: Shape,
+    strides?: Shape,
+    readonly offset = 0,
+    readonly dtype: DType = 'f32',
+  ) {
+    this.shape = [...shape];
+    this.strides = strides ? [...strides] : contiguousStrides(shape);
+    this.size = numel(shape);
+    engine.track(this);
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  get disposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  get buffer(): GPUBuffer {
+    return this.storage.buffer;
+  }
+
+  /** Row-major with no gaps (offset allowed). */
+  isContiguous(): boolean {
+    let expected = 1;
+    for (let i = this.shape.length - 1; i >= 0; i--) {
+      if (this.shape[i] !== 1 && this.strides[i] !== expected) return false;
+      expected *= this.shape[i];
+    }
+    return true;
+  }
+
+  toString(): string {
+    return `Tensor(${fmt(this.shape)}${this.dtype === 'f32' ? '' : `, ${this.dtype}`}${this.name ? `, ${this.name}` : ''})`;
+  }
+
+  /** Throw if this tensor can no longer be used by `op`. */
+  assertAlive(op: string): void {
+    if (this.disposedFlag) throw new Error(`${op}: ${this} was disposed and cannot be used`);
+  }
+
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    this.node = null;
+    if (--this.storage.refs === 0) this.engine.backend.pool.release(this.storage.buffer);
+    this.engine.untrack(this);
+  }
+
+  /** Copy to the CPU (waits for every queued kernel). */
+  async toArray(): Promise<Float32Array | Int32Array> {
+    this.assertAlive('toArray');
+    const t = this.isContiguous() ? this : core.contiguous(this);
+    const bytes = await this.engine.backend.read(t.buffer, t.offset * 4, t.size * 4);
+    if (t !== this) t.dispose();
+    return this.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
+  }
+
+  async item(): Promise<number> {
+    if (this.size !== 1) throw new Error(`item: ${this} has ${this.size} elements, not 1`);
+    return (await this.toArray())[0];
+  }
+
+  /** Run the tape backward from this tensor (a scalar unless a gradient is given). */
+  backward(grad?: Tensor, opts?: BackwardOptions): void {
+    this.engine.backward(this, grad, opts);
+  }
+
+  // ---------------------------------------------------------------- views (ops/view.ts)
+
+  reshape(...shape: number[] | [number[]]): Tensor {
+    return core.reshape(this, flatArgs(shape));
+  }
+  permute(...dims: number[] | [number[]]): Tensor {
+    return core.permute(this, flatArgs(dims));
+  }
+  transpose(a = -2, b = -1): Tensor {
+    return core.transpose(this, a, b);
+  }
+  get T(): Tensor {
+    return core.transpose(this, -2, -1);
+  }
+  slice(axis: number, start: number, end?: number, step = 1): Tensor {
+    return core.slice(this, axis, start, end ?? this.shape[axis < 0 ? axis + this.ndim : axis], step);
+  }
+  expand(...shape: number[] | [number[]]): Tensor {
+    return core.expand(this, flatArgs(shape));
+  }
+  unsqueeze(axis: number): Tensor {
+    return core.unsqueeze(this, axis);
+  }
+  squeeze(axis?: number): Tensor {
+    return core.squeeze(this, axis);
+  }
+  flatten(startAxis = 0, endAxis = -1): Tensor {
+    return core.flatten(this, startAxis, endAxis);
+  }
+  contiguous(): Tensor {
+    return this.isContiguous() ? this : core.contiguous(this);
+  }
+  /** Same storage, cut from the tape. */
+  detach(): Tensor {
+    return core.alias(this, this.shape, this.strides, this.offset);
+  }
+}
+
+function flatArgs(a: number[] | [number[]]): number[] {
+  return Array.isArray(a[0]) ? (a[0] as number[]) : (a as number[]);
 }

@@ -1,6 +1,6 @@
 // Public surface of the engine.
 export { Engine } from './engine.js';
-export { Tensor, type DType } from './tensor.js';
+export { Tensor, type DType } from './engine.js';
 export { Runtime } from './runtime.js';
 export { chromeTrace, formatKernelTable, kernelTable, type Profile } from './profile.js';
 export { Rng } from './rng.js';

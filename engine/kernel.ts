@@ -8,7 +8,7 @@
 // Binding 0 is the uniform block `u`; inputs follow from binding 1 (read-only), then the outputs
 // (read_write, which also lets a kernel update a tensor in place).
 
-import type { Tensor } from './tensor.js';
+import type { Tensor } from './engine.js';
 import type { Kernel } from './runtime.js';
 import { grid1d, UNIFORM_SLOT } from './runtime.js';
 import { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader.js';
@@ -16,7 +16,13 @@ import { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader
 export { grid1d };
 
 export type ScalarType = 'u32' | 'i32' | 'f32';
-export type UniformType = ScalarType | `vec2<${ScalarType}>` | `vec4<${ScalarType}>`;
+export type VectorType = ScalarType | `vec2<${ScalarType}>` | `vec4<${ScalarType}>`;
+/**
+ * A uniform field: a scalar, a vec2 or vec4, or an array of N vec4s (`array<vec4<u32>, 2>`: the
+ * uniform address space needs 16-byte array strides, so per-axis shapes and strides of up to 4·N axes
+ * are packed four to a vec4). An array takes at most 4·N numbers; the lanes past them are zero.
+ */
+export type UniformType = VectorType | `array<vec4<${ScalarType}>, ${number}>`;
 /** Uniform fields in declaration order, e.g. `{ n: 'u32', scale: 'f32', mean: 'vec4<f32>' }`. */
 export type UniformFields = Record<string, UniformType>;
 export type UniformValue<T extends UniformType> = T extends ScalarType ? number | boolean : readonly number[];
@@ -27,7 +33,7 @@ export type UniformValues<U extends UniformFields> = { [K in keyof U]: UniformVa
  * vec*<i32> bind i32 tensors; u32 and vec*<u32> bind any tensor and read its 32-bit words as they are
  * (the engine has no u32 dtype: a kernel that moves bits, or unpacks bytes, declares u32).
  */
-export type BindingType = UniformType;
+export type BindingType = VectorType;
 /** Storage bindings in order: name → element type. */
 export type Bindings = Record<string, BindingType>;
 
@@ -45,6 +51,11 @@ export interface KernelSpec<U extends UniformFields> {
   defines?: Defines;
   /** Snippets for `#include`, besides the engine's own (shader.ts). */
   snippets?: Snippets;
+  /**
+   * Bindings the kernel addresses through strides it receives as uniforms: their tensors may be views
+   * of any layout. Every other binding takes a contiguous tensor.
+   */
+  strided?: readonly string[];
 }
 
 export interface LaunchArgs<U extends UniformFields> {
@@ -60,6 +71,8 @@ interface Field {
   type: UniformType;
   scalar: ScalarType;
   lanes: number;
+  /** False for arrays, which take at most `lanes` numbers. */
+  fixed: boolean;
   offset: number;
 }
 
@@ -67,25 +80,31 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Names the generated code itself declares. */
 const RESERVED = new Set(['u', 'Uniforms', 'WG', 'WG_X', 'WG_Y', 'WG_Z']);
 
-function parseType(kernel: string, what: string, type: string): { scalar: ScalarType; lanes: number } {
+/** Scalar type and lane count of a type; `array` (uniforms) allows arrays of vec4. */
+function parseType(kernel: string, what: string, type: string, array = false): { scalar: ScalarType; lanes: number; fixed: boolean } {
+  const arr = array ? /^array<vec4<(u32|i32|f32)>, ?([1-9][0-9]*)>$/.exec(type) : null;
+  if (arr) return { scalar: arr[1] as ScalarType, lanes: 4 * Number(arr[2]), fixed: false };
   const m = /^(?:vec([24])<(u32|i32|f32)>|(u32|i32|f32))$/.exec(type);
-  if (!m) throw new Error(`kernel '${kernel}': ${what} has type '${type}'; expected u32, i32, f32, vec2<..> or vec4<..> of them`);
-  return m[3] ? { scalar: m[3] as ScalarType, lanes: 1 } : { scalar: m[2] as ScalarType, lanes: Number(m[1]) };
+  if (!m) {
+    const arrays = array ? ', vec2<..> or vec4<..> of them, or array<vec4<..>, N>' : ', vec2<..> or vec4<..> of them';
+    throw new Error(`kernel '${kernel}': ${what} has type '${type}'; expected u32, i32, f32${arrays}`);
+  }
+  return m[3] ? { scalar: m[3] as ScalarType, lanes: 1, fixed: true } : { scalar: m[2] as ScalarType, lanes: Number(m[1]), fixed: true };
 }
 
 /**
  * WGSL's uniform layout of the fields in order: each at the next multiple of its alignment (4 bytes
- * for a scalar, 8 for vec2, 16 for vec4), the struct's size rounded up to 16 bytes.
+ * for a scalar, 8 for vec2, 16 for vec4 and arrays), the struct's size rounded up to 16 bytes.
  */
 export function uniformLayout(kernel: string, fields: UniformFields): { fields: Field[]; size: number } {
   const out: Field[] = [];
   let offset = 0;
   for (const [name, type] of Object.entries(fields)) {
     if (!IDENT.test(name) || RESERVED.has(name)) throw new Error(`kernel '${kernel}': '${name}' cannot name a uniform field`);
-    const { scalar, lanes } = parseType(kernel, `uniform '${name}'`, type);
-    const align = lanes === 1 ? 4 : lanes * 4;
+    const { scalar, lanes, fixed } = parseType(kernel, `uniform '${name}'`, type, true);
+    const align = lanes === 1 ? 4 : Math.min(lanes, 4) * 4;
     offset = Math.ceil(offset / align) * align;
-    out.push({ name, type, scalar, lanes, offset });
+    out.push({ name, type, scalar, lanes, fixed, offset });
     offset += lanes * 4;
   }
   return { fields: out, size: Math.ceil(offset / 16) * 16 };
@@ -113,7 +132,7 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   private readonly fields: Field[];
-  private readonly bindings: { name: string; scalar: ScalarType }[];
+  private readonly bindings: { name: string; scalar: ScalarType; strided: boolean }[];
   /** What the runtime compiles (and caches) when a launch adds no template values. */
   private readonly kernel: Kernel;
 
@@ -136,9 +155,13 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     this.workgroupSize = [x, y, z];
     this.inputNames = Object.keys(spec.inputs);
     this.outputNames = Object.keys(spec.outputs);
+    for (const n of spec.strided ?? []) {
+      if (!names.includes(n)) throw new Error(`kernel '${k}': strided binding '${n}' is not among its bindings (${names.join(', ')})`);
+    }
     this.bindings = Object.entries({ ...spec.inputs, ...spec.outputs }).map(([name, type]) => ({
       name,
       scalar: parseType(k, `binding '${name}'`, type).scalar,
+      strided: !!spec.strided?.includes(name),
     }));
     const header = kernelHeader(spec.uniforms, spec.inputs, spec.outputs, [x, y, z]);
     this.source = resolveIncludes(`${header}\n${spec.source}`, { ...SNIPPETS, ...spec.snippets });
@@ -147,26 +170,32 @@ export class KernelDef<U extends UniformFields = UniformFields> {
 
   /** The uniform values as the bytes of the block. Throws on a missing, extra or unrepresentable value. */
   pack(values: UniformValues<U>): Uint8Array {
+    return new Uint8Array(this.packWords(values).buffer);
+  }
+
+  /** pack() as 32-bit words, the form the runtime copies into its uniform ring fastest. */
+  private packWords(values: UniformValues<U>): Uint32Array {
     const k = this.name;
     const given = values as Record<string, number | boolean | readonly number[] | undefined>;
     let count = 0;
     for (const _ in given) count++;
     if (count !== this.fields.length || this.fields.some((f) => given[f.name] === undefined)) this.throwFieldMismatch(Object.keys(given));
-    const bytes = new Uint8Array(this.uniformBytes);
-    const view = new DataView(bytes.buffer);
+    const words = new Uint32Array(this.uniformBytes / 4);
+    const view = new DataView(words.buffer);
     for (const f of this.fields) {
       const v = given[f.name]!;
       if (f.lanes === 1) {
         if (typeof v === 'object') throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes a number, got [${v.join(', ')}]`);
         writeScalar(k, f, view, f.offset, v);
       } else {
-        if (typeof v !== 'object' || v.length !== f.lanes) {
-          throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes ${f.lanes} numbers, got ${String(v)}`);
+        if (typeof v !== 'object' || (f.fixed ? v.length !== f.lanes : v.length > f.lanes)) {
+          const count = f.fixed ? `${f.lanes}` : `at most ${f.lanes}`;
+          throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes ${count} numbers, got ${String(v)}`);
         }
-        for (let i = 0; i < f.lanes; i++) writeScalar(k, f, view, f.offset + 4 * i, v[i]);
+        for (let i = 0; i < v.length; i++) writeScalar(k, f, view, f.offset + 4 * i, v[i]);
       }
     }
-    return bytes;
+    return words;
   }
 
   private throwFieldMismatch(given: string[]): never {
@@ -205,9 +234,9 @@ export class KernelDef<U extends UniformFields = UniformFields> {
       if (t.disposed) t.assertAlive(`kernel '${k}' (binding '${b.name}')`);
       if (t.engine !== engine) throw new Error(`kernel '${k}': binding '${b.name}' ${t} lives on another device than ${a.inputs[0] ?? a.outputs[0]}`);
       if (b.scalar !== 'u32' && t.dtype !== b.scalar) throw new Error(`kernel '${k}': binding '${b.name}' takes ${b.scalar} data, got ${t}`);
-      if (!t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
+      if (!b.strided && !t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
     }
-    const uniforms = this.pack(a.uniforms);
+    const uniforms = this.packWords(a.uniforms);
     engine.backend.dispatch({
       kernel: a.defines ? { ...this.kernel, defines: { ...this.kernel.defines, ...a.defines } } : this.kernel,
       inputs: a.inputs.map((t) => t.buffer),

@@ -7,7 +7,7 @@ import { engine, expectClose, gpuVariantEngine } from './helpers.js';
 import { Nd } from './ref.js';
 
 // out[i] = scale · x[off + i·stride] + shift[0] + bias[i mod 4], for i < n: every uniform type is read.
-const axpb = defineKernel({
+const AXPB = {
   name: 'test_axpb',
   source: /* wgsl */ `
 #include "grid"
@@ -22,7 +22,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   uniforms: { n: 'u32', scale: 'f32', off: 'i32', shift: 'i32', stride: 'vec2<i32>', row_width: 'u32', bias: 'vec4<f32>' },
   inputs: { x: 'f32' },
   outputs: { out: 'f32' },
-});
+} as const;
+const axpb = defineKernel(AXPB);
 
 describe('uniform packing', () => {
   it('lays out mixed scalars and vectors with their alignment', () => {
@@ -60,6 +61,20 @@ describe('uniform packing', () => {
     expect(() => k.pack({ n: 1.5, i: 0, v: [0, 0] })).toThrow(/uniform 'n'/);
     expect(() => k.pack({ n: 0, i: 2 ** 31, v: [0, 0] })).toThrow(/uniform 'i' \(i32\)/);
     expect(() => k.pack({ n: 0, i: 0, v: [0] })).toThrow(/uniform 'v' \(vec2<f32>\) takes 2 numbers/);
+  });
+
+  it('packs arrays of vec4 at 16-byte alignment, zero past the values given', () => {
+    const uniforms = { rank: 'u32', shape: 'array<vec4<u32>, 2>', tail: 'u32' } as const;
+    const layout = uniformLayout('t', uniforms);
+    expect(layout.fields.map((f) => [f.name, f.offset])).toEqual([['rank', 0], ['shape', 16], ['tail', 48]]);
+    expect(layout.size).toBe(64);
+    const k = defineKernel({ name: 'test_array', source: '', workgroupSize: 1, uniforms, inputs: {}, outputs: {} });
+    const words = new Uint32Array(k.pack({ rank: 3, shape: [5, 6, 7], tail: 9 }).buffer);
+    expect([...words]).toEqual([3, 0, 0, 0, 5, 6, 7, 0, 0, 0, 0, 0, 9, 0, 0, 0]);
+    expect(() => k.pack({ rank: 9, shape: [1, 1, 1, 1, 1, 1, 1, 1, 1], tail: 0 })).toThrow(/uniform 'shape' \(array<vec4<u32>, 2>\) takes at most 8 numbers/);
+    expect(() => defineKernel({ name: 'b', source: '', workgroupSize: 1, uniforms: {}, inputs: { x: 'array<vec4<u32>, 2>' as 'u32' }, outputs: {} })).toThrow(
+      /binding 'x' has type 'array<vec4<u32>, 2>'/,
+    );
   });
 });
 
@@ -137,6 +152,19 @@ describe('launch', () => {
   it('runs a declared kernel on tensors (CPU-adapter engine)', async () => runToy(await engine()));
   it('runs a declared kernel on tensors (GPU-variant engine)', async () => runToy(await gpuVariantEngine()));
 
+  it('takes views of any layout for the bindings declared strided', async () => {
+    const e = await engine();
+    const m = e.tensor([0, 1, 2, 3, 4, 5], [2, 3]);
+    const mt = m.transpose(0, 1);  // [3, 2], strides [1, 3]: its row 0 is m's column 0
+    const out = e.empty([2]);
+    const strided = defineKernel({ ...AXPB, name: 'test_axpb_strided', strided: ['x'] });
+    const g = strided.grid(2);
+    const u = { n: 2, scale: 1, off: mt.offset, shift: 0, stride: [mt.strides[1], 1], row_width: g.rowWidth, bias: [0, 0, 0, 0] };
+    strided.launch({ inputs: [mt], outputs: [out], uniforms: u, workgroups: g.workgroups });
+    expect([...(await out.toArray())]).toEqual([0, 3]);
+    for (const t of [m, mt, out]) t.dispose();
+  });
+
   it('names the kernel when a uniform is missing or extra', async () => {
     const e = await engine();
     const x = e.zeros([4]);
@@ -167,6 +195,7 @@ describe('launch', () => {
     expect(() => axpb.launch({ inputs: [mt], outputs: [out], uniforms: u, workgroups: [1] })).toThrow(/binding 'x' needs a contiguous tensor/);
     x.dispose();
     expect(() => axpb.launch({ inputs: [x], outputs: [out], uniforms: u, workgroups: [1] })).toThrow(/kernel 'test_axpb' \(binding 'x'\).*disposed/);
+    expect(() => defineKernel({ ...AXPB, name: 'bad', strided: ['y'] })).toThrow(/kernel 'bad': strided binding 'y' is not among its bindings \(x, out\)/);
     for (const t of [out, idx, m, mt]) t.dispose();
   });
 });

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { resolveIncludes, SNIPPETS } from '../engine/index.js';
-import { preprocess } from '../engine/shader.js';
+import { preprocess, type Defines } from '../engine/shader.js';
 import { engine } from './helpers.js';
 
 describe('#include', () => {
@@ -42,11 +42,30 @@ describe('#include', () => {
     expect(out).not.toContain('const A = 1;');
   });
 
+  // What each snippet expects its including kernel to declare (see the snippet's header), and its template values.
+  const contexts: Record<string, { uniforms?: string; decls?: string; defines?: Defines }> = {
+    affine: { uniforms: 'off_w: u32', decls: '@group(0) @binding(1) var<storage, read> w: array<f32>;', defines: { HAS_W: true } },
+    attention: {
+      uniforms: 'grid_y: u32',
+      decls: '@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;\n@group(0) @binding(2) var<storage, read> y: array<vec4<f32>>;',
+      defines: { D: 64, DC: 4, PARTS: 4, TM: 2, RT: 8, BS: 8, VEC_IO: true },
+    },
+    gemm: { defines: { BIAS: true, OUT_BINDING: 4, TM: 4, TN: 4, WX: 8, WY: 8 } },
+    reduce: { decls: 'const WG = 64u;\nconst RED_N = 16u;\nalias Red = vec2<f32>;\nfn combine(a: Red, b: Red, op: u32) -> Red { return a + b; }' },
+    rows: { decls: 'const WG = 64u;\nconst TPR = 16u;' },
+    strided: {
+      uniforms: 'rank: u32, chunks: u32, off: vec4<u32>, shape: array<vec4<u32>, 2>',
+      decls: 'const CHUNK = 4u;\nfn strides_at(d: u32) -> vec4<u32> { return vec4<u32>(d); }',
+    },
+  };
+
   it("the engine's snippets compile", async () => {
     const e = await engine();
     for (const name of Object.keys(SNIPPETS)) {
-      const code = `struct U { row_width: u32 }\n@group(0) @binding(0) var<uniform> u: U;\n#include "${name}"\n@compute @workgroup_size(1) fn main() {}`;
-      const module = e.backend.device.createShaderModule({ code: resolveIncludes(code) });
+      const c = contexts[name] ?? {};
+      const fields = ['row_width: u32', c.uniforms].filter(Boolean).join(', ');
+      const code = `struct U { ${fields} }\n@group(0) @binding(0) var<uniform> u: U;\n${c.decls ?? ''}\n#include "${name}"\n@compute @workgroup_size(1) fn main() {}`;
+      const module = e.backend.device.createShaderModule({ code: preprocess(code, c.defines) });
       const info = await module.getCompilationInfo();
       expect(info.messages.filter((m) => m.type === 'error').map((m) => m.message), name).toEqual([]);
     }

@@ -1,8 +1,7 @@
 // Between a Module's state dict (GPU tensors) and safetensors. Names stay PyTorch's dotted paths, so a
 // file written here loads with safetensors.torch.load_file + model.load_state_dict, and back.
 
-import type { Engine } from '../engine.js';
-import type { Tensor } from '../tensor.js';
+import type { Engine, Tensor } from '../engine.js';
 import type { LoadResult, Module } from '../nn/module.js';
 import { BatchNorm } from '../nn/batch-norm.js';
 import { readSafetensors, writeSafetensors, type SafeTensor } from './safetensors.js';

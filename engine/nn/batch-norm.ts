@@ -2,8 +2,7 @@
 // `running_mean`, `running_var`, `num_batches_tracked`), on ops.batchNorm. Besides train/eval there
 // is HVP's selection mode (docs/method.md §1 step 2): batch statistics as in training, running statistics untouched.
 
-import type { Engine } from '../engine.js';
-import type { Tensor } from '../tensor.js';
+import type { Engine, Tensor } from '../engine.js';
 import { batchNorm } from '../ops/batch-norm.js';
 import { Module } from './module.js';
 

@@ -1,8 +1,7 @@
 // nn.Conv2d: NCHW, square kernel, dilation 1, groups 1 (what ResNets and patch embeddings use).
 
-import type { Engine } from '../engine.js';
+import type { Engine, Tensor } from '../engine.js';
 import type { Rng } from '../rng.js';
-import type { Tensor } from '../tensor.js';
 import { conv2d } from '../ops/conv.js';
 import { Module } from './module.js';
 

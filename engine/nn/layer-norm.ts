@@ -1,8 +1,7 @@
 // nn.LayerNorm over the last axis (normalized_shape = [D]), with PyTorch's names (`weight`, `bias`)
 // and init (ones, zeros), on ops.layerNorm.
 
-import type { Engine } from '../engine.js';
-import type { Tensor } from '../tensor.js';
+import type { Engine, Tensor } from '../engine.js';
 import { layerNorm } from '../ops/layer-norm.js';
 import { Module } from './module.js';
 

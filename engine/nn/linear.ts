@@ -1,8 +1,7 @@
 // nn.Linear: y = x·Wᵀ + b with W of shape [out, in].
 
-import type { Engine } from '../engine.js';
+import type { Engine, Tensor } from '../engine.js';
 import type { Rng } from '../rng.js';
-import type { Tensor } from '../tensor.js';
 import { linear } from '../ops/matmul.js';
 import { Module } from './module.js';
 

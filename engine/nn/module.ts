@@ -2,7 +2,7 @@
 // is an ordinary method of each subclass, and the tape does the rest. Names are dotted paths
 // (`layer1.0.conv1.weight`) so checkpoints and parameter groups can be built from them.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { fmt, sameShape } from '../shape.js';
 import { clone, copyInto } from '../ops/view.js';
 import { checkInputs } from '../ops/map.js';

@@ -1,6 +1,6 @@
 // torch.nn.Sequential, and the chaining rule both it and hand-written forwards use.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { Module } from './module.js';
 
 /** A module with a forward over one tensor. */

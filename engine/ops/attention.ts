@@ -1,16 +1,17 @@
-// Fused scaled-dot-product attention: softmax(q·kᵀ·scale)·v in one kernel (shaders/attention.wgsl)
-// and its backward in two (shaders/attention_backward.wgsl), FlashAttention-2 style: the N×N
+// Fused scaled-dot-product attention: softmax(q·kᵀ·scale)·v in one kernel (attention.wgsl)
+// and its backward in two (attention_backward.wgsl), FlashAttention-2 style: the N×N
 // probabilities are recomputed from the saved per-row logsumexp instead of being stored.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import type { Defines } from '../shader.js';
 import { record } from '../autograd.js';
 import { fmt, numel } from '../shape.js';
 import { grid1d } from '../runtime.js';
+import { defineKernel, type BindingType, type KernelDef, type UniformFields } from '../kernel.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
-import forwardSource from '../../shaders/attention.wgsl';
-import backwardSource from '../../shaders/attention_backward.wgsl';
+import forwardSource from './attention.wgsl';
+import backwardSource from './attention_backward.wgsl';
 
 const OP = 'scaled_dot_product_attention';
 /** Largest head dim: a block of rows must fit workgroup memory and a few rows an invocation's registers. */
@@ -65,30 +66,64 @@ function config(d: number, rows: number, k: KernelShape): Defines {
   return { D: d, DC: dc, PARTS: parts, TM: tm, RT: rt, BS, THREADS: rt * parts };
 }
 
-/** One dispatch: a workgroup per R owned rows of each head; uniforms are the Params of both shaders. */
-function launch(
-  name: string,
-  source: string,
-  defines: Defines,
-  inputs: Tensor[],
-  outputs: Tensor[],
-  rows: [own: number, streamed: number],
-  offsets: number[],
-  floats: number[],
-): void {
+const FORWARD_UNIFORMS = {
+  n_q: 'u32', n_k: 'u32', bh: 'u32', grid_y: 'u32', q_off: 'u32', k_off: 'u32', v_off: 'u32', scale_log2: 'f32',
+} as const;
+const BACKWARD_UNIFORMS = {
+  n_own: 'u32', n_str: 'u32', bh: 'u32', grid_y: 'u32', a_off: 'u32', b_off: 'u32', x_off: 'u32', y_off: 'u32',
+  scale_log2: 'f32', scale: 'f32',
+} as const;
+
+type Kind = 'forward' | 'dq' | 'dkdv';
+
+/** Bindings by kernel, for rows loaded as `t` (vec4<f32> or f32). */
+function bindings(kind: Kind, t: BindingType): { inputs: Record<string, BindingType>; outputs: Record<string, BindingType> } {
+  if (kind === 'forward') return { inputs: { q: t, x: t, y: t }, outputs: { out: t, lse: 'f32' } };
+  const own = { a: t, b: t, x: t, y: t, lse: 'f32' } as const;
+  return kind === 'dq'
+    ? { inputs: { ...own, o: t }, outputs: { grad0: t, delta_out: 'f32' } }
+    : { inputs: { ...own, delta: 'f32' }, outputs: { grad0: t, grad1: t } };
+}
+
+/**
+ * Declarations by kernel, row access and workgroup size (which follows from the head dim, see config),
+ * each made on first use.
+ */
+const KERNELS = new Map<string, KernelDef<UniformFields>>();
+
+function kernelFor(kind: Kind, vec: boolean, threads: number): KernelDef<UniformFields> {
+  const key = `${kind}|${vec}|${threads}`;
+  let def = KERNELS.get(key);
+  if (!def) {
+    const t = vec ? 'vec4<f32>' : 'f32';
+    def = defineKernel<UniformFields>({
+      name: kind === 'forward' ? OP : `${OP}_backward_${kind}`,
+      source: kind === 'forward' ? forwardSource : backwardSource,
+      workgroupSize: threads,
+      uniforms: kind === 'forward' ? FORWARD_UNIFORMS : BACKWARD_UNIFORMS,
+      ...bindings(kind, t),
+      defines: { VEC_IO: vec, IO_T: t, ...(kind === 'forward' ? {} : { DKDV: kind === 'dkdv' }) },
+    });
+    KERNELS.set(key, def);
+  }
+  return def;
+}
+
+/**
+ * One dispatch: a workgroup per R owned rows of each head (`own` rows; the uniforms besides the
+ * head count and grid, which this adds).
+ */
+function launch(kind: Kind, defines: Defines, inputs: Tensor[], outputs: Tensor[], own: number, uniforms: Record<string, number>): void {
   const bh = numel(inputs[0].shape.slice(0, -2));
   const [gy, gz] = grid1d(bh);
   // Whole-vec4 buffer access needs every row start, hence D and every offset, to be a multiple of 4.
-  const vec = (defines.D as number) % 4 === 0 && offsets.every((o) => o % 4 === 0);
-  const u = new Uint32Array(4 + offsets.length + floats.length);
-  u.set([rows[0], rows[1], bh, gy, ...offsets]);
-  new Float32Array(u.buffer).set(floats, 4 + offsets.length);
-  inputs[0].engine.backend.dispatch({
-    kernel: { name, source, defines: { ...defines, VEC_IO: vec, IO_T: vec ? 'vec4<f32>' : 'f32' } },
-    inputs: inputs.map((t) => t.buffer),
-    outputs: outputs.map((t) => t.buffer),
-    uniforms: u,
-    workgroups: [Math.ceil(rows[0] / ((defines.RT as number) * (defines.TM as number))), gy, gz],
+  const vec = (defines.D as number) % 4 === 0 && [...inputs, ...outputs].every((t) => t.offset % 4 === 0);
+  kernelFor(kind, vec, defines.THREADS as number).launch({
+    inputs,
+    outputs,
+    uniforms: { ...uniforms, bh, grid_y: gy },
+    workgroups: [Math.ceil(own / ((defines.RT as number) * (defines.TM as number))), gy, gz],
+    defines,
   });
 }
 
@@ -124,8 +159,9 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, scale
   const out = engine.empty(q.shape);
   const lse = engine.empty([bh, nq]);
   if (out.size > 0) {
-    launch(OP, forwardSource, config(d, nq, FORWARD), [qc, kc, vc], [out, lse], [nq, nk],
-      [qc.offset, kc.offset, vc.offset], [sc * Math.LOG2E]);
+    launch('forward', config(d, nq, FORWARD), [qc, kc, vc], [out, lse], nq, {
+      n_q: nq, n_k: nk, q_off: qc.offset, k_off: kc.offset, v_off: vc.offset, scale_log2: sc * Math.LOG2E,
+    });
   }
   record(out, OP, [qc, kc, vc], (g) => attentionBackward(g, qc, kc, vc, out, lse, sc));
   if (!out.node) {
@@ -147,14 +183,16 @@ function attentionBackward(g: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tens
   const dk = engine.empty(k.shape);
   const dv = engine.empty(v.shape);
   const delta = engine.empty([bh, nq]);
-  const f32 = [scale * Math.LOG2E, scale];
+  const scales = { scale_log2: scale * Math.LOG2E, scale };
   if (dq.size > 0) {
-    launch(`${OP}_backward_dq`, backwardSource, { ...config(d, nq, BACKWARD_DQ), DKDV: false },
-      [q, gc, k, v, lse, out], [dq, delta], [nq, nk], [q.offset, gc.offset, k.offset, v.offset], f32);
+    launch('dq', config(d, nq, BACKWARD_DQ), [q, gc, k, v, lse, out], [dq, delta], nq, {
+      n_own: nq, n_str: nk, a_off: q.offset, b_off: gc.offset, x_off: k.offset, y_off: v.offset, ...scales,
+    });
   }
   if (dk.size > 0) {
-    launch(`${OP}_backward_dkdv`, backwardSource, { ...config(d, nk, BACKWARD_DKV), DKDV: true },
-      [k, v, q, gc, lse, delta], [dk, dv], [nk, nq], [k.offset, v.offset, q.offset, gc.offset], f32);
+    launch('dkdv', config(d, nk, BACKWARD_DKV), [k, v, q, gc, lse, delta], [dk, dv], nk, {
+      n_own: nk, n_str: nq, a_off: k.offset, b_off: v.offset, x_off: q.offset, y_off: gc.offset, ...scales,
+    });
   }
   delta.dispose();
   if (gc !== g) gc.dispose();

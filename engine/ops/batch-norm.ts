@@ -2,18 +2,17 @@
 // training mode normalises with the batch mean and biased variance and moves the running statistics
 // (unbiased variance, momentum) in place, off the tape; eval mode uses the running statistics.
 // Optionally fused with what follows it in a ResNet: relu(bn(x) + residual), one tape node.
-// Kernels in shaders/batch_norm.wgsl: two launches forward (chunk statistics; normalise) and at most
+// Kernels in batch_norm.wgsl: two launches forward (chunk statistics; normalise) and at most
 // two backward (chunk sums of the gradient; input gradient), whatever the options.
 
-import type { Tensor } from '../tensor.js';
-import type { Engine } from '../engine.js';
+import type { Engine, Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt, numel, sameShape } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
 import { checkParam } from './norm-params.js';
 import type { Defines } from '../shader.js';
-import source from '../../shaders/batch_norm.wgsl';
+import source from './batch_norm.wgsl';
 
 export interface BatchNormOptions {
   /** Normalise with the batch's statistics (true) or the running ones (false). */

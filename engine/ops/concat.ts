@@ -2,7 +2,7 @@
 // (copyInto), so non-contiguous inputs cost no extra copy; their backward hands each input a view of
 // the gradient (no kernel). split / chunk are slices (views) of their input.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt, normAxis, sameShape } from '../shape.js';
 import { checkInputs } from './map.js';

@@ -1,19 +1,18 @@
 // conv2d (PyTorch's F.conv2d: NCHW, dilation 1, groups 1) as three implicit GEMMs on one templated
-// kernel (shaders/conv2d.wgsl): the forward, the input gradient (a transposed convolution, one GEMM
+// kernel (conv2d.wgsl): the forward, the input gradient (a transposed convolution, one GEMM
 // per stride phase so that taps landing between output pixels are never visited) and the weight
 // gradient (split over K, the batch·pixels axis, so that a small [Co, Ci·KH·KW] result still fills
 // the device). Only the weight is ever permuted in memory; activations are read in place (a
 // non-contiguous input is made contiguous first).
 
-import type { Tensor } from '../tensor.js';
-import type { Engine } from '../engine.js';
+import type { Engine, Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous, permute, reshape } from './view.js';
-import { sum } from './reduce.js';
-import source from '../../shaders/conv2d.wgsl';
-import gradWeightCpuSource from '../../shaders/conv2d_grad_weight_cpu.wgsl';
+import { sum } from './broadcast.js';
+import source from './conv2d.wgsl';
+import gradWeightCpuSource from './conv2d_grad_weight_cpu.wgsl';
 
 export interface Conv2dOptions {
   stride?: number;

@@ -1,20 +1,37 @@
-// Inverted dropout and drop-path (timm's stochastic depth) on one kernel (shaders/dropout.wgsl). The
+// Inverted dropout and drop-path (timm's stochastic depth) on one kernel (dropout.wgsl). The
 // mask comes from a counter-based generator keyed by a u32 seed that the caller draws from its seeded
 // Rng, so runs are reproducible. The backward regenerates the mask from the same seed instead of
 // storing it: hashing costs a few integer ops per element, far less than keeping a mask tensor alive
 // on the tape from the forward to the backward pass.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
-import { grid1d } from '../runtime.js';
+import { defineKernel, type KernelDef, type UniformFields } from '../kernel.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
-import source from '../../shaders/dropout.wgsl';
-
-const WG = 256;
+import source from './dropout.wgsl';
 
 /** Which counter stream each op draws from, so one seed gives the two ops unrelated masks. */
 const STREAM = { dropout: 0, dropPath: 1 } as const;
+
+const UNIFORMS = {
+  n: 'u32',
+  seed: 'u32',
+  threshold: 'u32',
+  row_width: 'u32',
+  scale: 'f32',
+  group: 'u32',
+  src_off: 'u32',
+  stream: 'u32',
+} satisfies UniformFields;
+
+/** One declaration per op and direction, so that profiles name them apart. */
+const KERNELS = new Map<string, KernelDef<typeof UNIFORMS>>(
+  ['dropout', 'dropout_backward', 'dropPath', 'dropPath_backward'].map((name) => [
+    name,
+    defineKernel({ name, source, workgroupSize: 256, uniforms: UNIFORMS, inputs: { src: 'f32' }, outputs: { out: 'f32' } }),
+  ]),
+);
 
 interface Mask {
   op: keyof typeof STREAM;
@@ -41,18 +58,24 @@ function applyMask(name: string, x: Tensor, m: Mask): Tensor {
   const out = engine.empty(x.shape);
   const n = x.size;
   if (n > 0) {
-    const [gx, gy] = grid1d(Math.ceil(n / WG));
-    const u = new Uint32Array(8);
-    u[0] = n;
-    u[1] = m.seed;
-    // Dropped when the 32 random bits fall below p·2³²; p = 1 drops everything (scale 0, not ∞).
-    u[2] = Math.min(Math.round(m.p * 2 ** 32), 0xffffffff);
-    u[3] = gx * WG;
-    new Float32Array(u.buffer)[4] = m.p >= 1 ? 0 : 1 / (1 - m.p);
-    u[5] = m.group;
-    u[6] = src.offset;
-    u[7] = STREAM[m.op];
-    engine.backend.dispatch({ kernel: { name, source }, inputs: [src.buffer], outputs: [out.buffer], uniforms: u, workgroups: [gx, gy] });
+    const kernel = KERNELS.get(name)!;
+    const g = kernel.grid(n);
+    kernel.launch({
+      inputs: [src],
+      outputs: [out],
+      uniforms: {
+        n,
+        seed: m.seed,
+        // Dropped when the 32 random bits fall below p·2³²; p = 1 drops everything (scale 0, not ∞).
+        threshold: Math.min(Math.round(m.p * 2 ** 32), 0xffffffff),
+        row_width: g.rowWidth,
+        scale: m.p >= 1 ? 0 : 1 / (1 - m.p),
+        group: m.group,
+        src_off: src.offset,
+        stream: STREAM[m.op],
+      },
+      workgroups: g.workgroups,
+    });
   }
   if (src !== x) src.dispose();
   return out;

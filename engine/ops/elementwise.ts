@@ -1,11 +1,10 @@
-// Elementwise ops, each a WGSL expression for the shared map kernel (shaders/elementwise.wgsl) with
+// Elementwise ops, each a WGSL expression for the shared map kernel (elementwise.wgsl) with
 // its backward right beside it. Gradients of broadcast inputs are summed back to the input's shape.
 
-import type { Engine } from '../engine.js';
-import type { Tensor } from '../tensor.js';
+import type { Engine, Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { mapKernel } from './map.js';
-import { sumTo } from './reduce.js';
+import { sumTo } from './broadcast.js';
 import { sameShape, type Shape } from '../shape.js';
 
 export type Operand = Tensor | number;

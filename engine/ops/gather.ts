@@ -1,18 +1,17 @@
 // Indexing by i32 index tensors: indexSelect (torch.index_select), gather (torch.gather) and oneHot,
-// all on shaders/gather.wgsl. index_select's forward is gather with its 1-D index broadcast (stride 0)
+// all on gather.wgsl. index_select's forward is gather with its 1-D index broadcast (stride 0)
 // over every other axis; the two backward passes (index-adds) differ, see the shader for why.
 // Out-of-range indices are clamped in the kernel, since the index lives on the GPU.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt, normAxis, type Shape } from '../shape.js';
-import { grid1d } from '../runtime.js';
+import { defineKernel, type BindingType, type KernelDef } from '../kernel.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
-import source from '../../shaders/gather.wgsl';
+import source from './gather.wgsl';
 
 const MAX_RANK = 8;
-const WG = 256;
 const MODES = ['GATHER', 'SCATTER', 'LINKS', 'CHAIN', 'ONE_HOT'] as const;
 type Mode = (typeof MODES)[number];
 
@@ -28,28 +27,51 @@ interface Params {
   lim?: Shape;
 }
 
+const UNIFORMS = {
+  n: 'u32', rank: 'u32', axis: 'u32', row_width: 'u32', dim: 'u32', k: 'u32', src_off: 'u32', idx_off: 'u32',
+  shape: 'array<vec4<u32>, 2>', src_str: 'array<vec4<u32>, 2>', idx_str: 'array<vec4<u32>, 2>', lim: 'array<vec4<u32>, 2>',
+} as const;
+
+/** Declarations by op name and element type, each made on first use. */
+const KERNELS = new Map<string, KernelDef<typeof UNIFORMS>>();
+
+function kernelFor(name: string, mode: Mode, t: BindingType): KernelDef<typeof UNIFORMS> {
+  const key = `${name}|${t}`;
+  let def = KERNELS.get(key);
+  if (!def) {
+    const oneInput = mode === 'LINKS' || mode === 'ONE_HOT';
+    def = defineKernel({
+      name,
+      source,
+      workgroupSize: 256,
+      uniforms: UNIFORMS,
+      inputs: oneInput ? { idx: 'i32' } : { src: t, idx: 'i32' },
+      outputs: { out: t },
+      // Inputs are read through their strides; ONE_HOT's labels arrive contiguous.
+      strided: oneInput ? ['idx'] : ['src', 'idx'],
+      defines: Object.fromEntries(MODES.map((m) => [m, m === mode])),
+    });
+    KERNELS.set(key, def);
+  }
+  return def;
+}
+
 function run(name: string, mode: Mode, inputs: Tensor[], out: Tensor, p: Params): Tensor {
   const n = out.size;
   if (n === 0) return out;
-  const [gx, gy] = grid1d(Math.ceil(n / WG));
-  const shape = p.shape ?? [];
-  const u = new Uint32Array(8 + 32);
-  u.set([n, shape.length, p.axis ?? 0, gx * WG, p.dim ?? 0, p.k ?? 0, p.src?.offset ?? 0, p.idxOff ?? 0]);
-  for (let d = 0; d < shape.length; d++) {
-    u[8 + d] = shape[d];
-    u[16 + d] = p.src?.strides[d] ?? 0;
-    u[32 + d] = p.lim?.[d] ?? 0;
-  }
-  (p.idxStrides ?? []).forEach((s, d) => (u[24 + d] = s));
-  const flags = Object.fromEntries(MODES.map((m) => [m, m === mode]));
   // Integer data moves as u32 bits; LINKS writes signed positions.
-  const T = mode === 'LINKS' ? 'i32' : out.dtype === 'i32' ? 'u32' : 'f32';
-  out.engine.backend.dispatch({
-    kernel: { name, source, defines: { ...flags, ONE_INPUT: mode === 'LINKS' || mode === 'ONE_HOT', T } },
-    inputs: inputs.map((t) => t.buffer),
-    outputs: [out.buffer],
-    uniforms: u,
-    workgroups: [gx, gy],
+  const kernel = kernelFor(name, mode, mode === 'LINKS' ? 'i32' : out.dtype === 'i32' ? 'u32' : 'f32');
+  const g = kernel.grid(n);
+  const shape = p.shape ?? [];
+  kernel.launch({
+    inputs,
+    outputs: [out],
+    uniforms: {
+      n, rank: shape.length, axis: p.axis ?? 0, row_width: g.rowWidth, dim: p.dim ?? 0, k: p.k ?? 0,
+      src_off: p.src?.offset ?? 0, idx_off: p.idxOff ?? 0,
+      shape, src_str: shape.map((_, d) => p.src?.strides[d] ?? 0), idx_str: p.idxStrides ?? [], lim: shape.map((_, d) => p.lim?.[d] ?? 0),
+    },
+    workgroups: g.workgroups,
   });
   return out;
 }

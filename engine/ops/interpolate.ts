@@ -1,16 +1,34 @@
 // Bicubic resize (F.interpolate(mode='bicubic', align_corners=False)) with its backward, both in
-// shaders/interpolate.wgsl. ViTs use it to fit the learned positional embedding to the patch grid of
+// interpolate.wgsl. ViTs use it to fit the learned positional embedding to the patch grid of
 // each input size (DINO's interpolate_pos_encoding).
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
-import { grid1d } from '../runtime.js';
+import { defineKernel } from '../kernel.js';
 import { checkInputs } from './map.js';
-import source from '../../shaders/interpolate.wgsl';
+import source from './interpolate.wgsl';
 
 const OP = 'interpolate_bicubic';
-const WG = 256;
+
+function declare(name: string, forward: boolean) {
+  return defineKernel({
+    name,
+    source,
+    workgroupSize: 256,
+    uniforms: {
+      n: 'u32', row_width: 'u32', channels: 'u32', src_off: 'u32', src_stride: 'vec4<u32>',
+      in_h: 'u32', in_w: 'u32', out_h: 'u32', out_w: 'u32', ratio_h: 'f32', ratio_w: 'f32',
+    },
+    inputs: { src: 'f32' },
+    outputs: { dst: 'f32' },
+    strided: ['src'],
+    defines: { FORWARD: forward },
+  });
+}
+
+const FORWARD = declare(OP, true);
+const BACKWARD = declare(`${OP}_backward`, false);
 
 export interface InterpolateOptions {
   /**
@@ -62,21 +80,19 @@ function geometry(x: Tensor, outH: number, outW: number, opts: InterpolateOption
 }
 
 /** One dispatch over `count` invocations that read `src` (strided) and write the contiguous `dst`. */
-function launch(name: string, forward: boolean, src: Tensor, dst: Tensor, g: Geometry): void {
+function launch(forward: boolean, src: Tensor, dst: Tensor, g: Geometry): void {
   const count = dst.size;
   if (count === 0) return;
-  const [gx, gy] = grid1d(Math.ceil(count / WG));
-  const u = new Uint32Array(16);
-  u.set([count, gx * WG, g.c, src.offset, ...src.strides, g.inH, g.inW, g.outH, g.outW]);
-  const f = new Float32Array(u.buffer);
-  f[12] = g.ratioH;
-  f[13] = g.ratioW;
-  src.engine.backend.dispatch({
-    kernel: { name, source, defines: { FORWARD: forward } },
-    inputs: [src.buffer],
-    outputs: [dst.buffer],
-    uniforms: u,
-    workgroups: [gx, gy],
+  const kernel = forward ? FORWARD : BACKWARD;
+  const grid = kernel.grid(count);
+  kernel.launch({
+    inputs: [src],
+    outputs: [dst],
+    uniforms: {
+      n: count, row_width: grid.rowWidth, channels: g.c, src_off: src.offset, src_stride: src.strides,
+      in_h: g.inH, in_w: g.inW, out_h: g.outH, out_w: g.outW, ratio_h: g.ratioH, ratio_w: g.ratioW,
+    },
+    workgroups: grid.workgroups,
   });
 }
 
@@ -89,10 +105,10 @@ export function interpolateBicubic(x: Tensor, outH: number, outW: number, opts: 
   const engine = checkInputs(OP, [x]);
   const g = geometry(x, outH, outW, opts);
   const out = engine.empty([g.n, g.c, outH, outW]);
-  launch(OP, true, x, out, g);
+  launch(true, x, out, g);
   return record(out, OP, [x], (grad) => {
     const dx = engine.empty(x.shape);
-    launch(`${OP}_backward`, false, grad, dx, g);
+    launch(false, grad, dx, g);
     return [dx];
   });
 }

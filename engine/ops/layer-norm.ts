@@ -1,16 +1,16 @@
 // Layer normalisation over the last axis (F.layer_norm with normalized_shape = [D], as in ViT),
-// with optional affine weight and bias. Fused kernels in shaders/layer_norm.wgsl.
+// with optional affine weight and bias. Fused kernels in layer_norm.wgsl.
 
-import type { Tensor } from '../tensor.js';
-import type { Engine } from '../engine.js';
+import type { Engine, Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
-import { rowLayout } from './row-layout.js';
+import { rowKernel, rowLayout } from './row-layout.js';
+import { defineKernel, type Bindings } from '../kernel.js';
 import { checkInputs } from './map.js';
 import { contiguous, reshape, slice } from './view.js';
-import { sum } from './reduce.js';
-import { bindings, checkParam } from './norm-params.js';
-import source from '../../shaders/layer_norm.wgsl';
+import { sum } from './broadcast.js';
+import { checkParam } from './norm-params.js';
+import source from './layer_norm.wgsl';
 
 /** Rows per partial sum in the weight/bias gradient: enough work per thread, enough chunks to fill a GPU. */
 const CHUNK = 64;
@@ -23,47 +23,67 @@ interface Saved {
   d: number;
 }
 
-function uniforms(s: Saved, eps: number, rowWidth: number, g: Tensor | null, w: Tensor | null, b: Tensor | null): Uint32Array {
-  const u = new Uint32Array(8);
-  u.set([s.rows, s.d, rowWidth, 0, s.x.offset, g?.offset ?? 0, w?.offset ?? 0, b?.offset ?? 0]);
-  new Float32Array(u.buffer)[3] = eps;
-  return u;
+const UNIFORMS = { rows: 'u32', d: 'u32', row_width: 'u32', eps: 'f32', off_x: 'u32', off_g: 'u32', off_w: 'u32', off_b: 'u32' } as const;
+const BACKWARD_INPUTS = { x: 'f32', g: 'f32', mean: 'f32', rstd: 'f32' } as const;
+
+function declare(name: string, inputs: Bindings, outputs: Bindings, defines: Record<string, boolean>) {
+  return rowKernel({ name, source, uniforms: UNIFORMS, inputs, outputs, defines: { ...defines, CHUNK } });
+}
+
+/** Forward kernels by [has weight][has bias], the input gradient's by [has weight]. */
+const FORWARD = [false, true].map((hasW) =>
+  [false, true].map((hasB) =>
+    declare(
+      'layer_norm',
+      { x: 'f32', ...(hasW ? { w: 'f32' } : {}), ...(hasB ? { b: 'f32' } : {}) },
+      { out: 'f32', mean_out: 'f32', rstd_out: 'f32' },
+      { FORWARD: true, BACKWARD_W: false, HAS_W: hasW, HAS_B: hasB },
+    ),
+  ),
+);
+const BACKWARD_X = [false, true].map((hasW) =>
+  declare('layer_norm_backward', { ...BACKWARD_INPUTS, ...(hasW ? { w: 'f32' } : {}) }, { out: 'f32' }, {
+    FORWARD: false, BACKWARD_W: false, HAS_W: hasW, HAS_B: false,
+  }),
+);
+const BACKWARD_W = defineKernel({
+  name: 'layer_norm_backward_weight',
+  source,
+  workgroupSize: 256,
+  uniforms: UNIFORMS,
+  inputs: BACKWARD_INPUTS,
+  outputs: { out: 'f32' },
+  defines: { TPR: 1, SHARED: false, FORWARD: false, BACKWARD_W: true, HAS_W: false, HAS_B: false, CHUNK },
+});
+
+function uniforms(s: Saved, eps: number, rowWidth: number, g: Tensor | null, w: Tensor | null, b: Tensor | null) {
+  return { rows: s.rows, d: s.d, row_width: rowWidth, eps, off_x: s.x.offset, off_g: g?.offset ?? 0, off_w: w?.offset ?? 0, off_b: b?.offset ?? 0 };
 }
 
 function forward(engine: Engine, s: Saved, w: Tensor | null, b: Tensor | null, eps: number): Tensor {
   const out = engine.empty(s.x.shape);
-  const bind = bindings({ X: true, W: w, B: b, OUT: true, MEAN: true, RSTD: true });
   const layout = rowLayout(engine, s.rows, s.d);
   const [gx, gy] = layout.workgroups;
-  engine.backend.dispatch({
-    kernel: {
-      name: 'layer_norm',
-      source,
-      defines: { ...bind.defines, ...layout.defines, FORWARD: true, BACKWARD_W: false, HAS_W: !!w, HAS_B: !!b, CHUNK },
-    },
-    inputs: [s.x, w, b].filter((t): t is Tensor => !!t).map((t) => t.buffer),
-    outputs: [out.buffer, s.mean.buffer, s.rstd.buffer],
+  FORWARD[+!!w][+!!b](layout).launch({
+    inputs: [s.x, w, b].filter((t): t is Tensor => !!t),
+    outputs: [out, s.mean, s.rstd],
     uniforms: uniforms(s, eps, gx, null, w, b),
     workgroups: [gx, gy],
+    defines: layout.defines,
   });
   return out;
 }
 
 function backwardX(engine: Engine, s: Saved, g: Tensor, w: Tensor | null): Tensor {
   const dx = engine.empty(s.x.shape);
-  const bind = bindings({ X: true, G: true, MEAN: true, RSTD: true, W: w, OUT: true, B: false });
   const layout = rowLayout(engine, s.rows, s.d);
   const [gx, gy] = layout.workgroups;
-  engine.backend.dispatch({
-    kernel: {
-      name: 'layer_norm_backward',
-      source,
-      defines: { ...bind.defines, ...layout.defines, FORWARD: false, BACKWARD_W: false, HAS_W: !!w, HAS_B: false, CHUNK },
-    },
-    inputs: [s.x, g, s.mean, s.rstd, ...(w ? [w] : [])].map((t) => t.buffer),
-    outputs: [dx.buffer],
+  BACKWARD_X[+!!w](layout).launch({
+    inputs: [s.x, g, s.mean, s.rstd, ...(w ? [w] : [])],
+    outputs: [dx],
     uniforms: uniforms(s, 0, gx, g, w, null),
     workgroups: [gx, gy],
+    defines: layout.defines,
   });
   return dx;
 }
@@ -72,15 +92,9 @@ function backwardX(engine: Engine, s: Saved, g: Tensor, w: Tensor | null): Tenso
 function backwardWB(engine: Engine, s: Saved, g: Tensor): [Tensor, Tensor] {
   const chunks = Math.max(Math.ceil(s.rows / CHUNK), 1);
   const partial = engine.empty([chunks, 2, s.d]);
-  const bind = bindings({ X: true, G: true, MEAN: true, RSTD: true, OUT: true, W: false, B: false });
-  engine.backend.dispatch({
-    kernel: {
-      name: 'layer_norm_backward_weight',
-      source,
-      defines: { ...bind.defines, TPR: 1, WG: 256, SHARED: false, FORWARD: false, BACKWARD_W: true, HAS_W: false, HAS_B: false, CHUNK },
-    },
-    inputs: [s.x, g, s.mean, s.rstd].map((t) => t.buffer),
-    outputs: [partial.buffer],
+  BACKWARD_W.launch({
+    inputs: [s.x, g, s.mean, s.rstd],
+    outputs: [partial],
     uniforms: uniforms(s, 0, 0, g, null, null),
     workgroups: [Math.ceil(s.d / 256), chunks],
   });

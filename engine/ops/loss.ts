@@ -1,12 +1,12 @@
 // Losses and similarity measures, composed from tested primitives (log-softmax, one-hot, elementwise
 // ops, reductions): no kernels of their own.
 
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../engine.js';
 import { broadcastShapes, fmt, normAxis, sameShape } from '../shape.js';
 import { checkInputs } from './map.js';
 import { add, clamp, div, mul, neg, rsqrt } from './elementwise.js';
-import { mean, sum } from './reduce.js';
-import { expand } from './view.js';
+import { expand, sum } from './broadcast.js';
+import { mean } from './reduce.js';
 import { oneHot } from './gather.js';
 import { logSoftmax } from './softmax.js';
 

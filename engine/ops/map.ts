@@ -1,11 +1,10 @@
 // The launcher behind every elementwise op: broadcasting, strided inputs, up to three operands.
 
-import type { Engine } from '../engine.js';
+import type { Engine, Tensor } from '../engine.js';
 import type { Kernel } from '../runtime.js';
-import type { Tensor } from '../tensor.js';
 import { broadcastShapes, collapseDims, numel, type Shape } from '../shape.js';
 import { grid1d } from '../runtime.js';
-import source from '../../shaders/elementwise.wgsl';
+import source from './elementwise.wgsl';
 
 const MAX_RANK = 8;
 const WG = 256;
@@ -69,7 +68,7 @@ export function chunkFor(engine: Engine): number {
 }
 
 /**
- * The launch in vec4 units (see shaders/elementwise.wgsl), or null when the layout does not allow it:
+ * The launch in vec4 units (see elementwise.wgsl), or null when the layout does not allow it:
  * the merged innermost axis must be a multiple of 4 (or the only axis, the tail then written into the
  * output's padding), and each input must walk it with stride 1 (read as vec4s: its offset and outer
  * strides must be multiples of 4 and are given in vec4s) or stride 0 (read once and splat).

@@ -1,13 +1,13 @@
 // matmul, batched matmul and linear (x·Wᵀ + b, PyTorch's layout) on one register-tiled kernel
-// (shaders/matmul.wgsl). Backward passes use transposed views of the saved operands: no copies.
+// (matmul.wgsl). Backward passes use transposed views of the saved operands: no copies.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt, numel } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous, reshape, transpose } from './view.js';
-import { sum, sumTo } from './reduce.js';
-import source from '../../shaders/matmul.wgsl';
+import { sum, sumTo } from './broadcast.js';
+import source from './matmul.wgsl';
 
 /**
  * Tile configurations (see the shader). On GPUs each invocation owns an 8×8 block: 64 accumulators

@@ -1,7 +1,7 @@
 // Helpers shared by the normalisation ops: checks of their per-feature parameters, and binding
 // numbers for kernels whose optional inputs (weight, bias, running statistics) come and go.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { fmt } from '../shape.js';
 import type { Defines } from '../shader.js';
 

@@ -1,16 +1,15 @@
 // 2-D pooling with PyTorch's semantics (F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d; floor
-// mode, square kernels). Max and average pooling share one templated kernel (shaders/pool2d.wgsl);
+// mode, square kernels). Max and average pooling share one templated kernel (pool2d.wgsl);
 // global average pooling is a mean.
 
-import type { Tensor } from '../tensor.js';
-import type { Engine } from '../engine.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
-import { grid1d } from '../runtime.js';
+import { defineKernel, type Bindings } from '../kernel.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
 import { mean } from './reduce.js';
-import source from '../../shaders/pool2d.wgsl';
+import source from './pool2d.wgsl';
 
 export interface Pool2dOptions {
   kernel: number;
@@ -30,7 +29,28 @@ interface PoolGeometry {
   k: number; stride: number; pad: number;
 }
 
-const WG = 256;
+const UNIFORMS = {
+  total: 'u32',
+  h: 'u32', w: 'u32',
+  oh: 'u32', ow: 'u32',
+  kh: 'u32', kw: 'u32',
+  stride: 'u32', pad: 'u32',
+  in_off: 'u32',
+  row_width: 'u32',
+  include_pad: 'u32',
+} as const;
+
+function poolKernel(name: string, inputs: Bindings, outputs: Bindings, defines: { MAX: boolean; FWD: boolean }) {
+  return defineKernel({ name, source, workgroupSize: 256, uniforms: UNIFORMS, inputs, outputs, defines });
+}
+
+/** Max pooling's forward also writes, and its backward reads, each window's argmax. */
+const KERNELS = {
+  maxFwd: poolKernel('maxPool2d', { src: 'f32' }, { dst: 'f32', argmax: 'i32' }, { MAX: true, FWD: true }),
+  maxBwd: poolKernel('maxPool2d_backward', { src: 'f32', argmax: 'i32' }, { dst: 'f32' }, { MAX: true, FWD: false }),
+  avgFwd: poolKernel('avgPool2d', { src: 'f32' }, { dst: 'f32' }, { MAX: false, FWD: true }),
+  avgBwd: poolKernel('avgPool2d_backward', { src: 'f32' }, { dst: 'f32' }, { MAX: false, FWD: false }),
+};
 
 function poolGeometry(op: string, x: Tensor, opts: Pool2dOptions): PoolGeometry {
   const k = opts.kernel;
@@ -56,23 +76,18 @@ interface PoolCall {
   includePad?: boolean;
 }
 
-function dispatch(engine: Engine, p: PoolGeometry, q: PoolCall): void {
+function dispatch(p: PoolGeometry, q: PoolCall): void {
+  const kernel = q.max ? (q.forward ? KERNELS.maxFwd : KERNELS.maxBwd) : q.forward ? KERNELS.avgFwd : KERNELS.avgBwd;
   const total = q.dst.size;
-  const [gx, gy] = grid1d(Math.ceil(total / WG));
-  const u = new Uint32Array([
-    total, p.h, p.w, p.oh, p.ow, p.k, p.k, p.stride, p.pad, q.src.offset, gx * WG, q.includePad === false ? 0 : 1,
-  ]);
-  const maxBwd = q.max && !q.forward;
-  engine.backend.dispatch({
-    kernel: {
-      name: `${q.max ? 'maxPool2d' : 'avgPool2d'}${q.forward ? '' : '_backward'}`,
-      source,
-      defines: { FWD: q.forward, MAX: q.max, MAX_FWD: q.max && q.forward, MAX_BWD: maxBwd, DST_BINDING: maxBwd ? 3 : 2 },
+  const g = kernel.grid(total);
+  kernel.launch({
+    inputs: q.max && !q.forward ? [q.src, q.argmax!] : [q.src],
+    outputs: q.max && q.forward ? [q.dst, q.argmax!] : [q.dst],
+    uniforms: {
+      total, h: p.h, w: p.w, oh: p.oh, ow: p.ow, kh: p.k, kw: p.k, stride: p.stride, pad: p.pad,
+      in_off: q.src.offset, row_width: g.rowWidth, include_pad: q.includePad !== false,
     },
-    inputs: maxBwd ? [q.src.buffer, q.argmax!.buffer] : [q.src.buffer],
-    outputs: q.max && q.forward ? [q.dst.buffer, q.argmax!.buffer] : [q.dst.buffer],
-    uniforms: u,
-    workgroups: [gx, gy],
+    workgroups: g.workgroups,
   });
 }
 
@@ -81,7 +96,7 @@ function poolBackward(g: Tensor, p: PoolGeometry, max: boolean, argmax?: Tensor,
   const engine = g.engine;
   const gc = contiguous(g);
   const dx = engine.empty([p.n, p.c, p.h, p.w]);
-  dispatch(engine, p, { max, forward: false, src: gc, argmax, dst: dx, includePad });
+  dispatch(p, { max, forward: false, src: gc, argmax, dst: dx, includePad });
   if (gc !== g) gc.dispose();
   return dx;
 }
@@ -93,7 +108,7 @@ export function maxPool2d(x: Tensor, opts: Pool2dOptions): Tensor {
   const xc = engine.noGrad(() => contiguous(x));
   const out = engine.empty([p.n, p.c, p.oh, p.ow]);
   const argmax = engine.empty(out.shape, 'i32');
-  dispatch(engine, p, { max: true, forward: true, src: xc, argmax, dst: out });
+  dispatch(p, { max: true, forward: true, src: xc, argmax, dst: out });
   if (xc !== x) xc.dispose();
   record(out, 'maxPool2d', [x], (g) => [poolBackward(g, p, true, argmax)]);
   if (!out.requiresGrad) argmax.dispose();
@@ -107,7 +122,7 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
   const includePad = opts.countIncludePad ?? true;
   const xc = engine.noGrad(() => contiguous(x));
   const out = engine.empty([p.n, p.c, p.oh, p.ow]);
-  dispatch(engine, p, { max: false, forward: true, src: xc, dst: out, includePad });
+  dispatch(p, { max: false, forward: true, src: xc, dst: out, includePad });
   if (xc !== x) xc.dispose();
   return record(out, 'avgPool2d', [x], (g) => [poolBackward(g, p, false, undefined, includePad)]);
 }

@@ -3,6 +3,7 @@
 import type { Engine } from '../engine.js';
 import type { Defines } from '../shader.js';
 import { grid1d } from '../runtime.js';
+import { defineKernel, type KernelDef, type KernelSpec, type UniformFields } from '../kernel.js';
 
 export interface RowLayout {
   /** Threads per row. */
@@ -26,4 +27,14 @@ export function rowLayout(engine: Engine, rows: number, length: number): RowLayo
   const wg = tpr === 1 ? 64 : 256;
   const workgroups = grid1d(Math.max(Math.ceil(rows / (wg / tpr)), 1));
   return { tpr, wg, workgroups, defines: { TPR: tpr, WG: wg, SHARED: tpr > 1 } };
+}
+
+/** A row kernel declared for each workgroup size that rowLayout picks, each made on first use. */
+export function rowKernel<U extends UniformFields>(spec: Omit<KernelSpec<U>, 'workgroupSize'>): (layout: RowLayout) => KernelDef<U> {
+  const byWg = new Map<number, KernelDef<U>>();
+  return (layout) => {
+    let def = byWg.get(layout.wg);
+    if (!def) byWg.set(layout.wg, (def = defineKernel({ ...spec, workgroupSize: layout.wg })));
+    return def;
+  };
 }

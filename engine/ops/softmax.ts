@@ -1,16 +1,28 @@
 // Softmax and log-softmax along any axis (F.softmax / F.log_softmax), one row kernel each way
-// (shaders/softmax.wgsl). The kernel walks the axis with a stride, so no axis needs a permute.
+// (softmax.wgsl). The kernel walks the axis with a stride, so no axis needs a permute.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { normAxis, numel } from '../shape.js';
-import { rowLayout } from './row-layout.js';
+import { rowKernel, rowLayout } from './row-layout.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
-import source from '../../shaders/softmax.wgsl';
+import source from './softmax.wgsl';
+
+const UNIFORMS = { outer: 'u32', r: 'u32', inner: 'u32', row_width: 'u32', off_x: 'u32', off_g: 'u32' } as const;
+
+function kernels(name: string, log: boolean) {
+  const spec = { source, uniforms: UNIFORMS, outputs: { out: 'f32' }, defines: { LOG: log } } as const;
+  return {
+    forward: rowKernel({ ...spec, name, inputs: { x: 'f32' }, defines: { ...spec.defines, BACKWARD: false } }),
+    backward: rowKernel({ ...spec, name: `${name}_backward`, inputs: { x: 'f32', g: 'f32' }, defines: { ...spec.defines, BACKWARD: true } }),
+  };
+}
+
+const KERNELS = { softmax: kernels('softmax', false), log_softmax: kernels('log_softmax', true) };
 
 /** One launch over x viewed as [outer, R, inner]; `g` makes it the backward (x is then the saved y). */
-function launch(op: string, log: boolean, axis: number, x: Tensor, g?: Tensor): Tensor {
+function launch(op: 'softmax' | 'log_softmax', axis: number, x: Tensor, g?: Tensor): Tensor {
   const engine = x.engine;
   const out = engine.empty(x.shape);
   const outer = numel(x.shape.slice(0, axis));
@@ -19,30 +31,31 @@ function launch(op: string, log: boolean, axis: number, x: Tensor, g?: Tensor): 
   // Along an inner axis neighbouring rows are neighbouring addresses: a thread per row reads coalesced.
   const layout = rowLayout(engine, outer * inner, inner > 1 ? 1 : r);
   const [gx, gy] = layout.workgroups;
-  engine.backend.dispatch({
-    kernel: { name: op, source, defines: { ...layout.defines, LOG: log, BACKWARD: !!g } },
-    inputs: g ? [x.buffer, g.buffer] : [x.buffer],
-    outputs: [out.buffer],
-    uniforms: new Uint32Array([outer, r, inner, gx, x.offset, g?.offset ?? 0, 0, 0]),
+  const kernel = (g ? KERNELS[op].backward : KERNELS[op].forward)(layout);
+  kernel.launch({
+    inputs: g ? [x, g] : [x],
+    outputs: [out],
+    uniforms: { outer, r, inner, row_width: gx, off_x: x.offset, off_g: g?.offset ?? 0 },
     workgroups: [gx, gy],
+    defines: layout.defines,
   });
   return out;
 }
 
-function rowOp(op: string, log: boolean, x: Tensor, axis: number): Tensor {
+function rowOp(op: 'softmax' | 'log_softmax', x: Tensor, axis: number): Tensor {
   const engine = checkInputs(op, [x]);
   if (x.dtype !== 'f32') throw new Error(`${op}: expects an f32 input, got ${x}`);
   const a = normAxis(op, axis, x.ndim);
   const src = engine.noGrad(() => contiguous(x));
-  const y = launch(op, log, a, src);
+  const y = launch(op, a, src);
   if (src !== x) src.dispose();
-  return record(y, op, [x], (g) => [launch(`${op}_backward`, log, a, y, contiguous(g))]);
+  return record(y, op, [x], (g) => [launch(op, a, y, contiguous(g))]);
 }
 
 export function softmax(x: Tensor, axis = -1): Tensor {
-  return rowOp('softmax', false, x, axis);
+  return rowOp('softmax', x, axis);
 }
 
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
-  return rowOp('log_softmax', true, x, axis);
+  return rowOp('log_softmax', x, axis);
 }

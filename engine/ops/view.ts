@@ -2,19 +2,42 @@
 // slice, expand, (un)squeeze. The copies that remain (contiguous, clone, copyInto) use one strided
 // copy kernel.
 
-import { Tensor } from '../tensor.js';
+import { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { collapseDims, contiguousStrides, fmt, normAxis, numel, type Shape } from '../shape.js';
-import { grid1d } from '../runtime.js';
+import { defineKernel, type KernelDef } from '../kernel.js';
 import { checkInputs, chunkFor } from './map.js';
-import { sumTo } from './reduce.js';
-import source from '../../shaders/copy_into.wgsl';
+import source from './copy_into.wgsl';
 
 /** A new tensor object over x's storage (shares memory, no tape). */
 export function alias(x: Tensor, shape: Shape, strides: Shape, offset: number): Tensor {
   x.assertAlive('view');
   x.storage.refs++;
   return new Tensor(x.engine, x.storage, shape, strides, offset, x.dtype);
+}
+
+const UNIFORMS = {
+  n: 'u32', rank: 'u32', row_width: 'u32', chunks: 'u32', off: 'vec4<u32>',
+  shape: 'array<vec4<u32>, 2>', src_str: 'array<vec4<u32>, 2>', dst_str: 'array<vec4<u32>, 2>',
+} as const;
+
+/** By VEC: the copy moves vec4s of 32-bit words, or single words. */
+const COPY: Record<'vec' | 'word', KernelDef<typeof UNIFORMS>> = {
+  vec: declareCopy('vec4<u32>', true),
+  word: declareCopy('u32', false),
+};
+
+function declareCopy(unit: 'vec4<u32>' | 'u32', vec: boolean): KernelDef<typeof UNIFORMS> {
+  return defineKernel({
+    name: 'copy',
+    source,
+    workgroupSize: 256,
+    uniforms: UNIFORMS,
+    inputs: { src: unit },
+    outputs: { dst: unit },
+    strided: ['src', 'dst'],
+    defines: { VEC: vec },
+  });
 }
 
 /** dst (any strided view) ← src, elementwise; shapes must match. Writes in place into dst's storage. */
@@ -47,26 +70,18 @@ function copy(dst: Tensor, src: Tensor, freshDst: boolean): void {
   const chunk = rank > 1 ? chunkFor(engine) : 1;
   const chunks = Math.ceil(shape[last] / chunk);
   const invocations = (numel(shape) / shape[last]) * chunks;
-  const [gx, gy] = grid1d(Math.ceil(invocations / 256));
-  const u = new Uint32Array(8 + 24);
-  u[0] = invocations;
-  u[1] = rank;
-  u[2] = gx * 256;
-  u[3] = chunks;
-  u[4] = src.offset / unit;
-  u[5] = dst.offset / unit;
-  for (let d = 0; d < rank; d++) {
-    const per = d === last ? 1 : unit;
-    u[8 + d] = shape[d];
-    u[16 + d] = flat.strides[0][d] / per;
-    u[24 + d] = flat.strides[1][d] / per;
-  }
-  engine.backend.dispatch({
-    kernel: { name: 'copy', source, defines: { VEC: vec, STRIDED: rank > 1, CHUNK: chunk } },
-    inputs: [src.buffer],
-    outputs: [dst.buffer],
-    uniforms: u,
-    workgroups: [gx, gy],
+  const kernel = vec ? COPY.vec : COPY.word;
+  const g = kernel.grid(invocations);
+  const per = (d: number) => (d === last ? 1 : unit);
+  kernel.launch({
+    inputs: [src],
+    outputs: [dst],
+    uniforms: {
+      n: invocations, rank, row_width: g.rowWidth, chunks, off: [src.offset / unit, dst.offset / unit, 0, 0], shape,
+      src_str: flat.strides[0].map((s, d) => s / per(d)), dst_str: flat.strides[1].map((s, d) => s / per(d)),
+    },
+    workgroups: g.workgroups,
+    defines: { STRIDED: rank > 1, CHUNK: chunk },
   });
 }
 
@@ -133,21 +148,6 @@ export function slice(x: Tensor, axis: number, start: number, end: number, step 
     window.dispose();
     return [gx];
   });
-}
-
-/** Broadcast to a larger shape without copying (stride 0 along new or size-1 axes). */
-export function expand(x: Tensor, shape: number[]): Tensor {
-  const lead = shape.length - x.ndim;
-  if (lead < 0) throw new Error(`expand: cannot expand ${fmt(x.shape)} to fewer dims ${fmt(shape)}`);
-  const strides = shape.map((d, i) => {
-    if (i < lead) return 0;
-    const sd = x.shape[i - lead];
-    if (sd === d) return x.strides[i - lead];
-    if (sd === 1) return 0;
-    throw new Error(`expand: cannot expand ${fmt(x.shape)} to ${fmt(shape)}`);
-  });
-  const out = alias(x, shape, strides, x.offset);
-  return record(out, 'expand', [x], (g) => [sumTo(g, x.shape)]);
 }
 
 export function unsqueeze(x: Tensor, axis: number): Tensor {

@@ -1,7 +1,7 @@
 // torch.optim.AdamW: p ← p·(1 − lr·wd), then the Adam step with bias corrections
 // (step size lr / (1 − β₁ᵗ), denominator √v / √(1 − β₂ᵗ) + ε). One fused dispatch per parameter.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { dispatchUpdate } from './update.js';
 import { Optimizer, type GroupHyper, type GroupSpec, type ParamState } from './optimizer.js';
 

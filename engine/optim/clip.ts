@@ -3,7 +3,7 @@
 // scaled in place by its factor (update.wgsl). The norms come back as a tensor the caller may
 // await; nothing waits for them.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { alias } from '../ops/view.js';
 import { checkInputs } from '../ops/map.js';
 import { defineKernel } from '../kernel.js';

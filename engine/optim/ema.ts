@@ -1,7 +1,7 @@
 // The teacher's exponential moving average of the student (DINO, BYOL): t ← m·t + (1 − m)·s in place,
 // one dispatch per tensor, no readback. The momentum usually follows a cosineSchedule.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { sameShape } from '../shape.js';
 import { checkInputs } from '../ops/map.js';
 import { dispatchUpdate } from './update.js';

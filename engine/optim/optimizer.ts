@@ -2,7 +2,7 @@
 // buffers living on the GPU, the step loop (one fused dispatch per parameter, no readback) and
 // checkpoints of that state.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { fmt, sameShape } from '../shape.js';
 import { copyInto } from '../ops/view.js';
 import { checkInputs } from '../ops/map.js';

@@ -1,7 +1,7 @@
 // torch.optim.SGD (dampening 0): d = g + wd·p; buf = μ·buf + d; p -= lr·buf (or lr·(d + μ·buf) with
 // Nesterov). One fused dispatch per parameter.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { dispatchUpdate } from './update.js';
 import { Optimizer, type GroupHyper, type GroupSpec, type ParamState } from './optimizer.js';
 

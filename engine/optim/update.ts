@@ -2,7 +2,7 @@
 // update.wgsl per tensor, updating `target` from `src` (and the optimizer's state tensors). Each kind
 // is its own kernel declaration, with only the uniforms and state bindings it reads.
 
-import type { Tensor } from '../tensor.js';
+import type { Tensor } from '../engine.js';
 import { defineKernel } from '../kernel.js';
 import source from './update.wgsl';
 

@@ -13,63 +13,22 @@
 // Inputs: 1 a, 2 b, 3 x, 4 y (contiguous [BH, N, D], at their offsets), 5 lse [BH, Nq], 6 out (dQ
 // kernel, for delta) or delta (dKV kernel). Outputs: 7, 8 = dQ, delta or dK, dV.
 
-struct Params {
-  n_own: u32,
-  n_str: u32,
-  bh: u32,
-  grid_y: u32,  // workgroups along y: head index = wid.y + wid.z * grid_y
-  a_off: u32,
-  b_off: u32,
-  x_off: u32,
-  y_off: u32,
-  scale_log2: f32,  // scale · log2(e)
-  scale: f32,
-}
+// Uniforms (attention.ts): n_own, n_str rows; bh, grid_y as in attention.wgsl; a_off, b_off, x_off,
+// y_off; scale_log2 = scale · log2(e) and scale.
 
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> a: array<${IO_T}>;
-@group(0) @binding(2) var<storage, read> b: array<${IO_T}>;
-@group(0) @binding(3) var<storage, read> x: array<${IO_T}>;
-@group(0) @binding(4) var<storage, read> y: array<${IO_T}>;
-@group(0) @binding(5) var<storage, read> lse: array<f32>;
-#if ${DKDV}
-@group(0) @binding(6) var<storage, read> delta: array<f32>;
-@group(0) @binding(7) var<storage, read_write> grad0: array<${IO_T}>;
-@group(0) @binding(8) var<storage, read_write> grad1: array<${IO_T}>;
-#else
-@group(0) @binding(6) var<storage, read> o: array<${IO_T}>;
-@group(0) @binding(7) var<storage, read_write> grad0: array<${IO_T}>;
-@group(0) @binding(8) var<storage, read_write> delta_out: array<f32>;
-#endif
-
-const D = ${D}u;
-const DC = ${DC}u;
-const PARTS = ${PARTS}u;
-const D4 = DC * PARTS;
-const TM = ${TM}u;  // rows per invocation, at most 2: a vec4 holds (s, dp) of both
-const RT = ${RT}u;
-const R = RT * TM;
-const BS = ${BS}u;
-const THREADS = RT * PARTS;
 const LOG2E = 1.4426950408889634;
 
-var<workgroup> x_tile: array<vec4<f32>, BS * D4>;
-var<workgroup> y_tile: array<vec4<f32>, BS * D4>;
+#include "attention"
+
 #if ${DKDV}
 var<workgroup> lse_tile: array<f32, BS>;    // lse·log2 e of the streamed query rows
 var<workgroup> delta_tile: array<f32, BS>;
 #endif
-var<workgroup> part: array<vec4<f32>, PARTS * BS * RT>;  // partial (s, dp) of an invocation's rows
 
-// Row vec4 loads and stores as in attention.wgsl.
-fn mask4(v: vec4<f32>, col: u32) -> vec4<f32> {
-  return select(vec4<f32>(0.0), v, vec4<u32>(col) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(D));
-}
+// Row vec4 loads and stores of the owned rows, as the streamed ones' (ld_x, ld_y).
 #if ${VEC_IO}
 fn ld_a(i: u32, col: u32) -> vec4<f32> { return mask4(a[i / 4u], col); }
 fn ld_b(i: u32, col: u32) -> vec4<f32> { return mask4(b[i / 4u], col); }
-fn ld_x(i: u32, col: u32) -> vec4<f32> { return mask4(x[i / 4u], col); }
-fn ld_y(i: u32, col: u32) -> vec4<f32> { return mask4(y[i / 4u], col); }
 fn st_grad(i: u32, col: u32, g0: vec4<f32>, g1: vec4<f32>) {
   if (col < D) {
     grad0[i / 4u] = g0;
@@ -81,8 +40,6 @@ fn st_grad(i: u32, col: u32, g0: vec4<f32>, g1: vec4<f32>) {
 #else
 fn ld_a(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(a[i], a[i + 1u], a[i + 2u], a[i + 3u]), col); }
 fn ld_b(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(b[i], b[i + 1u], b[i + 2u], b[i + 3u]), col); }
-fn ld_x(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(x[i], x[i + 1u], x[i + 2u], x[i + 3u]), col); }
-fn ld_y(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(y[i], y[i + 1u], y[i + 2u], y[i + 3u]), col); }
 fn st_grad(i: u32, col: u32, g0: vec4<f32>, g1: vec4<f32>) {
   for (var t = 0u; t < 4u; t++) {
     if (col + t < D) {
@@ -103,13 +60,11 @@ fn ld_o(i: u32, col: u32) -> vec4<f32> { return mask4(vec4<f32>(o[i], o[i + 1u],
 #endif
 #endif
 
-@compute @workgroup_size(${THREADS})
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let bh = wid.y + wid.z * u.grid_y;
+  let bh = head_of(wid);
   if (bh >= u.bh) { return; }  // uniform across the workgroup, so barriers stay in uniform control flow
-  let rt = lid % RT;
-  let h = lid / RT;
-  let row0 = wid.x * R + rt;
+  let at = slot_of(wid, lid);
   let own_head = bh * u.n_own;
 
   var ar: array<vec4<f32>, TM * DC>;
@@ -121,9 +76,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var delta_part = vec4<f32>(0.0);  // .x, .y: rows 0, 1
 #endif
   for (var t = 0u; t < TM; t++) {
-    let row = row0 + t * RT;
+    let row = at.row0 + t * RT;
     for (var c = 0u; c < DC; c++) {
-      let col = (h * DC + c) * 4u;
+      let col = (at.h * DC + c) * 4u;
       let i = (own_head + row) * D + col;
       var av = vec4<f32>(0.0);
       var bv = vec4<f32>(0.0);
@@ -147,35 +102,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #if ${DKDV}
 #else
   // delta_i = dO_i·O_i, summed over the row's parts; the part-0 invocation publishes it.
-  part[h * BS * RT + rt] = delta_part;
+  part[at.h * BS * RT + at.rt] = delta_part;
   workgroupBarrier();
   var own_delta = vec4<f32>(0.0);
-  for (var p = 0u; p < PARTS; p++) { own_delta += part[p * BS * RT + rt]; }
+  for (var p = 0u; p < PARTS; p++) { own_delta += part[p * BS * RT + at.rt]; }
   workgroupBarrier();
   var own_lse = vec4<f32>(0.0);
   for (var t = 0u; t < TM; t++) {
-    let row = row0 + t * RT;
+    let row = at.row0 + t * RT;
     if (row < u.n_own) {
       own_lse[t] = lse[own_head + row] * LOG2E;
-      if (h == 0u) { delta_out[own_head + row] = own_delta[t]; }
+      if (at.h == 0u) { delta_out[own_head + row] = own_delta[t]; }
     }
   }
 #endif
 
   let str_base = bh * u.n_str * D;
   for (var j0 = 0u; j0 < u.n_str; j0 += BS) {
-    for (var e = lid; e < BS * D4; e += THREADS) {
-      let j = j0 + e / D4;
-      let col = (e % D4) * 4u;
-      var xx = vec4<f32>(0.0);
-      var yy = vec4<f32>(0.0);
-      if (j < u.n_str) {
-        xx = ld_x(u.x_off + str_base + j * D + col, col);
-        yy = ld_y(u.y_off + str_base + j * D + col, col);
-      }
-      x_tile[e] = xx;
-      y_tile[e] = yy;
-    }
+    stage_block(lid, j0, u.n_str, str_base, u.x_off, u.y_off);
 #if ${DKDV}
     for (var e = lid; e < BS; e += THREADS) {
       let j = j0 + e;
@@ -194,21 +138,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var j = 0u; j < nj; j++) {
       var v4 = vec4<f32>(0.0);
       for (var c = 0u; c < DC; c++) {
-        let xc = x_tile[j * D4 + h * DC + c];
-        let yc = y_tile[j * D4 + h * DC + c];
+        let xc = x_tile[j * D4 + at.h * DC + c];
+        let yc = y_tile[j * D4 + at.h * DC + c];
         for (var t = 0u; t < TM; t++) {
           v4[2u * t] += dot(ar[t * DC + c], xc);
           v4[2u * t + 1u] += dot(br[t * DC + c], yc);
         }
       }
-      part[(h * BS + j) * RT + rt] = v4;
+      part[(at.h * BS + j) * RT + at.rt] = v4;
     }
     workgroupBarrier();
 
     // Pass 2: full (s, dp) summed over the parts, then p, ds and the accumulators.
     for (var j = 0u; j < nj; j++) {
       var sd = vec4<f32>(0.0);
-      for (var p = 0u; p < PARTS; p++) { sd += part[(p * BS + j) * RT + rt]; }
+      for (var p = 0u; p < PARTS; p++) { sd += part[(p * BS + j) * RT + at.rt]; }
       var pr = vec2<f32>(0.0);  // p of rows 0, 1
       var ds = vec2<f32>(0.0);
       for (var t = 0u; t < TM; t++) {
@@ -221,9 +165,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
       }
       for (var c = 0u; c < DC; c++) {
-        let xc = x_tile[j * D4 + h * DC + c];
+        let xc = x_tile[j * D4 + at.h * DC + c];
 #if ${DKDV}
-        let yc = y_tile[j * D4 + h * DC + c];
+        let yc = y_tile[j * D4 + at.h * DC + c];
 #endif
         for (var t = 0u; t < TM; t++) {
           acc0[t * DC + c] = fma(vec4<f32>(ds[t]), xc, acc0[t * DC + c]);
@@ -237,10 +181,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 
   for (var t = 0u; t < TM; t++) {
-    let row = row0 + t * RT;
+    let row = at.row0 + t * RT;
     if (row >= u.n_own) { break; }
     for (var c = 0u; c < DC; c++) {
-      let col = (h * DC + c) * 4u;
+      let col = (at.h * DC + c) * 4u;
 #if ${DKDV}
       st_grad((own_head + row) * D + col, col, acc0[t * DC + c] * u.scale, acc1[t * DC + c]);
 #else

@@ -4,20 +4,10 @@
 // `inner`; neighbouring threads read neighbouring addresses, so that walk is coalesced too.
 // Ties in argmax go to the lowest index, as in PyTorch and NumPy.
 
-struct Params {
-  outer: u32,
-  r: u32,
-  inner: u32,
-  offset: u32,
-  row_width: u32,  // workgroups per grid row (ROW) or threads per grid row (otherwise)
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<${OUT_T}>;
-
-const WG = 256u;
+// Uniforms (broadcast.ts): the input viewed as [outer, r, inner] from element `offset`; row_width is
+// the workgroups (ROW) or invocations (otherwise) per grid row. OUT_T is i32 for argmax, else f32.
 const NEG_INF = -3.4e38;
+const RED_N = WG;
 
 // Partial result: value (running sum or max) and index (argmax) or running max (logsumexp).
 struct Acc { v: f32, i: u32, m: f32 }
@@ -43,7 +33,11 @@ fn push(a: Acc, val: f32, idx: u32) -> Acc {
 #endif
 }
 
-fn merge(a: Acc, b: Acc) -> Acc {
+#include "reduce"
+
+alias Red = Acc;
+
+fn combine(a: Acc, b: Acc, op: u32) -> Acc {
 #if ${IS_SUM}
   return Acc(a.v + b.v, 0u, 0.0);
 #elif ${IS_LSE}
@@ -67,9 +61,7 @@ fn finish(a: Acc) -> ${OUT_T} {
 }
 
 #if ${ROW}
-var<workgroup> partial: array<Acc, WG>;
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * u.row_width;
   if (row >= u.outer) { return; }  // uniform across the workgroup, so barriers stay in uniform control flow
@@ -78,16 +70,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var k = lid; k < u.r; k += WG) {
     acc = push(acc, x[base + k], k);
   }
-  partial[lid] = acc;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { partial[lid] = merge(partial[lid], partial[lid + s]); }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { out[row] = finish(partial[0]); }
+  let total = reduce_group(acc, lid, lid, 0u);
+  if (lid == 0u) { out[row] = finish(total); }
 }
 #else
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x + gid.y * u.row_width;
   if (o >= u.outer * u.inner) { return; }

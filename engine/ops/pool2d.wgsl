@@ -7,26 +7,10 @@
 // argmax is this element; AVG: every window's share), so no two invocations write the same element
 // and no atomics are needed.
 
-struct Params {
-  total: u32,       // elements this dispatch covers: outputs (forward) or inputs (backward)
-  h: u32, w: u32,   // input plane
-  oh: u32, ow: u32, // output plane
-  kh: u32, kw: u32,
-  stride: u32, pad: u32,
-  in_off: u32,
-  row_width: u32,   // invocations per grid row: linear index = gid.x + gid.y * row_width
-  include_pad: u32, // AVG: divide by the whole window (1) or by its part inside the input (0)
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-#if ${MAX_BWD}
-@group(0) @binding(2) var<storage, read> argmax: array<i32>;
-#endif
-@group(0) @binding(${DST_BINDING}) var<storage, read_write> dst: array<f32>;
-#if ${MAX_FWD}
-@group(0) @binding(3) var<storage, read_write> argmax: array<i32>;
-#endif
+// Uniforms (pool.ts): total is the elements this dispatch covers, outputs (forward) or inputs
+// (backward); include_pad (AVG) divides by the whole window (1) or by its part inside the input (0).
+// Bindings: src, then MAX forward writes dst and argmax, MAX backward reads src and argmax into dst.
+#include "grid"
 
 // Window of output (oy, ox) in input coordinates, clipped to the input: [y0, y1) × [x0, x1).
 struct Window { y0: i32, y1: i32, x0: i32, x1: i32, divisor: f32 }
@@ -45,9 +29,9 @@ fn window(oy: u32, ox: u32) -> Window {
   return Window(y0, y1, x0, x1, d);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let e = gid.x + gid.y * u.row_width;
+  let e = flat_index(gid);
   if (e >= u.total) { return; }
 #if ${FWD}
   let ohw = u.oh * u.ow;

@@ -8,23 +8,9 @@
 // 1/scale_factor when the caller gave one (PyTorch's area_pixel_compute_scale). The taps are
 // floor(s) − 1 .. floor(s) + 2, clamped to the border, with Keys' cubic convolution weights, A = −0.75.
 
-struct Params {
-  n: u32,          // invocations: output elements (FORWARD) or input elements (BACKWARD)
-  row_width: u32,  // invocations per grid row: linear index = gid.x + gid.y * row_width
-  channels: u32,
-  src_off: u32,
-  src_stride: vec4<u32>,  // strides (N, C, H, W) of the tensor read: x (FORWARD) or g (BACKWARD)
-  in_h: u32,
-  in_w: u32,
-  out_h: u32,
-  out_w: u32,
-  ratio_h: f32,
-  ratio_w: f32,
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+// Uniforms (interpolate.ts): n is the invocations, output elements (FORWARD) or input elements
+// (BACKWARD); src_stride the strides (N, C, H, W) of the tensor read, x (FORWARD) or g (BACKWARD).
+#include "grid"
 
 const A = -0.75;
 
@@ -45,21 +31,34 @@ fn base_index(s: f32) -> i32 {
   return i32(floor(s));
 }
 
+/**
+ * Element i of a contiguous [N, C, h, w] walk (the output in FORWARD, the input in BACKWARD): its
+ * column and row, and where its (n, c) plane starts in src, the tensor read through its strides.
+ */
+struct Pixel {
+  x: u32,
+  y: u32,
+  plane: u32,
+}
+
+fn pixel(i: u32, h: u32, w: u32) -> Pixel {
+  let nc = i / (w * h);
+  return Pixel(i % w, (i / w) % h, u.src_off + (nc / u.channels) * u.src_stride.x + (nc % u.channels) * u.src_stride.y);
+}
+
 fn tap(b: i32, j: i32, size: u32) -> u32 {
   return u32(clamp(b - 1 + j, 0, i32(size) - 1));
 }
 
 #if ${FORWARD}
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * u.row_width;
+  let i = flat_index(gid);
   if (i >= u.n) { return; }
-  let ox = i % u.out_w;
-  let oy = (i / u.out_w) % u.out_h;
-  let nc = i / (u.out_w * u.out_h);
-  let base = u.src_off + (nc / u.channels) * u.src_stride.x + (nc % u.channels) * u.src_stride.y;
-  let sy = source_index(oy, u.ratio_h);
-  let sx = source_index(ox, u.ratio_w);
+  let o = pixel(i, u.out_h, u.out_w);
+  let base = o.plane;
+  let sy = source_index(o.y, u.ratio_h);
+  let sx = source_index(o.x, u.ratio_w);
   let by = base_index(sy);
   let bx = base_index(sx);
   let wy = cubic_weights(sy - f32(by));
@@ -104,14 +103,14 @@ fn output_range(i: u32, ratio: f32, size: u32, out_size: u32) -> vec2<u32> {
   return vec2<u32>(lo, hi);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * u.row_width;
+  let i = flat_index(gid);
   if (i >= u.n) { return; }
-  let ix = i % u.in_w;
-  let iy = (i / u.in_w) % u.in_h;
-  let nc = i / (u.in_w * u.in_h);
-  let base = u.src_off + (nc / u.channels) * u.src_stride.x + (nc % u.channels) * u.src_stride.y;
+  let p = pixel(i, u.in_h, u.in_w);
+  let ix = p.x;
+  let iy = p.y;
+  let base = p.plane;
   let ry = output_range(iy, u.ratio_h, u.in_h, u.out_h);
   let rx = output_range(ix, u.ratio_w, u.in_w, u.out_w);
   var acc = 0.0;

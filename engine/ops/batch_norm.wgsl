@@ -40,6 +40,7 @@ struct Params {
 alias V = ${VTYPE};
 const LANES = ${LANES}u;
 const WG = ${WG}u;
+const RED_N = WG;
 
 @group(0) @binding(0) var<uniform> u: Params;
 @group(0) @binding(${B_X}) var<storage, read> x: array<V>;
@@ -124,25 +125,31 @@ fn at(k: Walk, c: u32) -> u32 {
   return (k.n * u.c + c) * u.s + k.s;
 }
 
-fn weight(c: u32) -> f32 {
-#if ${HAS_W}
-  return w[u.off_w + c];
-#else
-  return 1.0;
-#endif
-}
+#include "affine"
+
+#include "reduce"
 
 #if ${STATS}
-var<workgroup> red: array<vec3<f32>, WG>;
+alias Red = vec3<f32>;
 
 /** Chan et al.'s merge of (count, mean, M2) summaries. */
-fn merge(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
+fn combine(a: vec3<f32>, b: vec3<f32>, op: u32) -> vec3<f32> {
   let n = a.x + b.x;
   if (n == 0.0) { return a; }
   let d = b.y - a.y;
   let f = b.x / n;
   return vec3(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
 }
+#else
+// GRAD_REDUCE's (Σ gm, Σ gm·x̂).
+alias Red = vec2<f32>;
+
+fn combine(a: vec2<f32>, b: vec2<f32>, op: u32) -> vec2<f32> {
+  return a + b;
+}
+#endif
+
+#if ${STATS}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -169,31 +176,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let s1 = hsum(d1);
     t = vec3(nt, m0 + s1 / nt, max(hsum(d2) - s1 * s1 / nt, 0.0));
   }
-  red[lid] = t;
-  workgroupBarrier();
 #if ${SERIAL}
+  reduce_scratch[lid] = t;
+  workgroupBarrier();
   if (lid == 0u) {
     // The exact parallel form: overall count and mean first, then each part's M2 moved to that mean.
     var n = 0.0;
     var sm = 0.0;
     for (var j = 0u; j < WG; j++) {
-      n += red[j].x;
-      sm += red[j].x * red[j].y;
+      n += reduce_scratch[j].x;
+      sm += reduce_scratch[j].x * reduce_scratch[j].y;
     }
     let mean = select(0.0, sm / n, n > 0.0);
     var m2 = 0.0;
     for (var j = 0u; j < WG; j++) {
-      let d = red[j].y - mean;
-      m2 += red[j].z + red[j].x * d * d;
+      let d = reduce_scratch[j].y - mean;
+      m2 += reduce_scratch[j].z + reduce_scratch[j].x * d * d;
     }
     part[c * u.chunks + wid.x] = vec4(n, mean, m2, 0.0);
   }
 #else
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
-    if (lid < h) { red[lid] = merge(red[lid], red[lid + h]); }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { part[c * u.chunks + wid.x] = vec4(red[0], 0.0); }
+  let total = reduce_group(t, lid, lid, 0u);
+  if (lid == 0u) { part[c * u.chunks + wid.x] = vec4(total, 0.0); }
 #endif
 }
 #endif
@@ -277,8 +281,6 @@ fn grad_at(j: u32) -> V {
 #endif
 
 #if ${GRAD_REDUCE}
-var<workgroup> red: array<vec2<f32>, WG>;
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let c = wid.y;
@@ -292,20 +294,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     sg += gv;
     sgx += gv * (x[u.off_x + j] - mean);
   }
-  red[lid] = vec2(hsum(sg), hsum(sgx) * stats[u.c + c]);
-  workgroupBarrier();
+  let v = vec2(hsum(sg), hsum(sgx) * stats[u.c + c]);
 #if ${SERIAL}
+  reduce_scratch[lid] = v;
+  workgroupBarrier();
   if (lid == 0u) {
     var t = vec2(0.0);
-    for (var j = 0u; j < WG; j++) { t += red[j]; }
+    for (var j = 0u; j < WG; j++) { t += reduce_scratch[j]; }
     part[c * u.chunks + wid.x] = vec4(t, 0.0, 0.0);
   }
 #else
-  for (var h = WG / 2u; h > 0u; h >>= 1u) {
-    if (lid < h) { red[lid] += red[lid + h]; }
-    workgroupBarrier();
-  }
-  if (lid == 0u) { part[c * u.chunks + wid.x] = vec4(red[0], 0.0, 0.0); }
+  let total = reduce_group(v, lid, lid, 0u);
+  if (lid == 0u) { part[c * u.chunks + wid.x] = vec4(total, 0.0, 0.0); }
 #endif
 }
 #endif

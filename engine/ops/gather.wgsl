@@ -21,35 +21,16 @@
 // k + dim threads, and CHAIN then reads each gradient element once: for x [1024, 384] and k = 2048 this
 // is about 100x less work than scanning.
 
-struct Params {
-  n: u32,          // elements written by this dispatch
-  rank: u32,
-  axis: u32,
-  row_width: u32,  // threads per grid row: linear index = gid.x + gid.y * row_width
-  dim: u32,        // size of the indexed axis of x: indices are clamped into [0, dim)
-  k: u32,          // SCATTER, LINKS, CHAIN: index entries along the axis; ONE_HOT: number of classes
-  src_off: u32,
-  idx_off: u32,
-  shape: array<vec4<u32>, 2>,    // shape of what is written: GATHER's output, SCATTER's and CHAIN's x-shaped gradient
-  src_str: array<vec4<u32>, 2>,  // GATHER: x's strides; SCATTER, CHAIN: the output gradient's strides
-  idx_str: array<vec4<u32>, 2>,  // LINKS: the 1-D index's stride first
-  lim: array<vec4<u32>, 2>,      // SCATTER: index shape; destinations beyond it off the axis receive 0
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-#if ${ONE_INPUT}
-@group(0) @binding(1) var<storage, read> idx: array<i32>;
-@group(0) @binding(2) var<storage, read_write> out: array<${T}>;
-#else
-// T is u32 for integer data: moving their bits through f32 could flush denormal patterns to zero.
-@group(0) @binding(1) var<storage, read> src: array<${T}>;
-@group(0) @binding(2) var<storage, read> idx: array<i32>;
-@group(0) @binding(3) var<storage, read_write> out: array<${T}>;
-#endif
-
-fn dim(v: array<vec4<u32>, 2>, i: u32) -> u32 {
-  return v[i / 4u][i % 4u];
-}
+// Uniforms (gather.ts): n is the elements written by this dispatch; dim the size of the indexed axis of x
+// (indices are clamped into [0, dim)); k the index entries along the axis (SCATTER, LINKS, CHAIN) or
+// the number of classes (ONE_HOT); shape that of what is written (GATHER's output, SCATTER's and
+// CHAIN's x-shaped gradient); src_str x's strides (GATHER) or the output gradient's (SCATTER, CHAIN);
+// idx_str the index's strides (LINKS: the 1-D index's stride first); lim (SCATTER) the index shape:
+// destinations beyond it off the axis receive 0. Bindings: src (not in LINKS, ONE_HOT), idx, out; src
+// and out are u32 for integer data, since moving their bits through f32 could flush denormal
+// patterns to zero.
+#include "grid"
+#include "dims"
 
 fn clamped(j: i32) -> u32 {
   return u32(clamp(j, 0, i32(u.dim) - 1));
@@ -68,9 +49,9 @@ fn find(start: u32, j: u32) -> i32 {
   return -1;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * u.row_width;
+  let i = flat_index(gid);
   if (i >= u.n) { return; }
 #if ${ONE_HOT}
   let label = idx[u.idx_off + i / u.k];
@@ -88,25 +69,25 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var inside = true;
   var rem = i;
   for (var d = i32(u.rank) - 1; d >= 0; d--) {
-    let size = dim(u.shape, u32(d));
+    let size = dim_of(u.shape, u32(d));
     let c = rem % size;
     rem = rem / size;
     if (u32(d) == u.axis) {
       pos = c;
     } else {
-      s += c * dim(u.src_str, u32(d));
-      q += c * dim(u.idx_str, u32(d));
-      inside = inside && c < dim(u.lim, u32(d));
+      s += c * dim_of(u.src_str, u32(d));
+      q += c * dim_of(u.idx_str, u32(d));
+      inside = inside && c < dim_of(u.lim, u32(d));
     }
   }
-  let ss = dim(u.src_str, u.axis);
+  let ss = dim_of(u.src_str, u.axis);
 #if ${GATHER}
-  q += pos * dim(u.idx_str, u.axis);
+  q += pos * dim_of(u.idx_str, u.axis);
   out[i] = src[s + clamped(idx[q]) * ss];
 #elif ${SCATTER}
   var acc = 0.0;
   if (inside) {
-    let qs = dim(u.idx_str, u.axis);
+    let qs = dim_of(u.idx_str, u.axis);
     for (var k = 0u; k < u.k; k++) {
       if (clamped(idx[q + k * qs]) == pos) {
         acc += src[s + k * ss];

@@ -45,6 +45,16 @@ alias V = f32;
 
 const CHUNK = ${CHUNK}u;
 
+// Only the strided variant takes the addressing code: the contiguous one, the common case, compiles
+// without it.
+#if ${STRIDED}
+#include "strided"
+
+fn strides_at(d: u32) -> vec4<u32> {
+  return vec4(dim_of(u.str0, d), dim_of(u.str1, d), dim_of(u.str2, d), 0u);
+}
+#endif
+
 fn f(a: f32, b: f32, c: f32, s: vec4<f32>) -> f32 {
   return ${EXPR};
 }
@@ -77,30 +87,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   // Invocation i makes CHUNK consecutive units of one row (a row: the innermost axis), so the integer
   // divisions that locate the row, which a CPU adapter runs one lane at a time, are paid once per
   // CHUNK units; the outermost axis needs no division since its index is what remains.
-  let inner = u.shape[(u.rank - 1u) / 4u][(u.rank - 1u) % 4u];
-  let row = i / u.chunks;
-  let j0 = (i - row * u.chunks) * CHUNK;
-  var rem = row;
-  var i0 = u.off.x;
-  var i1 = u.off.y;
-  var i2 = u.off.z;
-  for (var d = i32(u.rank) - 2; d >= 0; d--) {
-    let size = u.shape[d / 4][d % 4];
-    var idx = rem;
-    if (d > 0) {
-      rem = idx / size;
-      idx -= rem * size;
-    }
-    i0 += idx * u.str0[d / 4][d % 4];
-    i1 += idx * u.str1[d / 4][d % 4];
-    i2 += idx * u.str2[d / 4][d % 4];
-  }
-  let last = u.rank - 1u;
-  let s0 = u.str0[last / 4u][last % 4u];
-  let s1 = u.str1[last / 4u][last % 4u];
-  let s2 = u.str2[last / 4u][last % 4u];
-  for (var j = j0; j < min(j0 + CHUNK, inner); j++) {
-    store(row * inner + j, i0 + j * s0, i1 + j * s1, i2 + j * s2);
+  let run = run_of(i);
+  let s0 = run.step.x;
+  let s1 = run.step.y;
+  let s2 = run.step.z;
+  for (var j = run.j0; j < min(run.j0 + CHUNK, run.inner); j++) {
+    store(run.row * run.inner + j, run.at.x + j * s0, run.at.y + j * s1, run.at.z + j * s2);
   }
 #else
   // Rank 1: each input walks with stride 1 or 0.

@@ -43,19 +43,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-#if ${BIAS}
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-#endif
-@group(0) @binding(${OUT_BINDING}) var<storage, read_write> c: array<f32>;
-
-const TM = ${TM}u;
-const TN = ${TN}u;
-const WX = ${WX}u;
-const WY = ${WY}u;
-const BM = TM * WY;
-const BN = TN * WX;
+#include "gemm"
 
 // Column p of C and B as digits (i, hh, ww) of the radix (col_mid, col_inner): FWD (image, oh, ow),
 // DX (image, row, column of the phase), DW (ci, kh, kw).

@@ -7,47 +7,27 @@
 //   forward:   y = exp(x - m) / s            log: y = x - m - log(s)
 //   backward:  dx = y * (g - Σ g·y)          log: dx = g - exp(y) * Σ g
 
-struct Params {
-  outer: u32,
-  r: u32,
-  inner: u32,
-  row_width: u32,  // workgroups per grid row
-  off_x: u32,      // x: the input (forward) or the saved output y (backward)
-  off_g: u32,
+// Uniforms (softmax.ts): off_x is where x starts, the input (forward) or the saved output y (backward);
+// off_g, the output gradient's start (backward).
+const TPR = ${TPR}u;
+const RED_N = TPR;
+const NEG_INF = -3.4e38;
+const MAX = 0u;
+const SUM = 1u;
+
+#include "rows"
+#include "reduce"
+
+alias Red = f32;
+
+fn combine(a: f32, b: f32, op: u32) -> f32 {
+  return select(a + b, max(a, b), op == MAX);
 }
 
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-#if ${BACKWARD}
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-#else
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-#endif
-
-const WG = ${WG}u;
-const TPR = ${TPR}u;
-const NEG_INF = -3.4e38;
-
+/** max or sum (op) of v over the TPR threads of this thread's row (t: its index in the row). */
+fn reduce_row(v: f32, lid: u32, t: u32, op: u32) -> f32 {
 #if ${SHARED}
-var<workgroup> partial: array<f32, WG>;
-#endif
-
-/** max (is_max) or sum of v over the TPR threads of this thread's row (t: its index in the row). */
-fn reduce_row(v: f32, lid: u32, t: u32, is_max: bool) -> f32 {
-#if ${SHARED}
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
-    if (t < s) {
-      let o = partial[lid + s];
-      partial[lid] = select(partial[lid] + o, max(partial[lid], o), is_max);
-    }
-    workgroupBarrier();
-  }
-  let r = partial[lid - t];
-  workgroupBarrier();  // everyone has read the result before the next call overwrites it
-  return r;
+  return reduce_group(v, lid, t, op);
 #else
   return v;
 #endif
@@ -55,13 +35,11 @@ fn reduce_row(v: f32, lid: u32, t: u32, is_max: bool) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = lid % TPR;
-  let rr = (wid.x + wid.y * u.row_width) * (WG / TPR) + lid / TPR;
-  // Threads past the last row compute the last row again and store nothing: every thread reaches
-  // the barriers.
   let rows = u.outer * u.inner;
-  let row = min(rr, rows - 1u);
-  let live = rr < rows;
+  let slot = row_slot(wid, lid, rows);
+  let row = slot.row;
+  let t = slot.t;
+  let live = slot.live;
   let base = (row / u.inner) * u.r * u.inner + row % u.inner;
   let step = TPR * u.inner;
   let end = base + u.r * u.inner;
@@ -74,7 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     acc += g[u.off_g + j] * x[u.off_x + j];
 #endif
   }
-  let dot = reduce_row(acc, lid, t, false);
+  let dot = reduce_row(acc, lid, t, SUM);
   if (!live) { return; }
   for (var j = base + t * u.inner; j < end; j += step) {
     let y = x[u.off_x + j];
@@ -88,7 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // Max first, then the sum of exponentials: one exp per element, where a running max rescales.
   var m = NEG_INF;
   for (var j = base + t * u.inner; j < end; j += step) { m = max(m, x[u.off_x + j]); }
-  m = reduce_row(m, lid, t, true);
+  m = reduce_row(m, lid, t, MAX);
   var s = 0.0;
   for (var j = base + t * u.inner; j < end; j += step) {
     let e = exp(x[u.off_x + j] - m);
@@ -98,7 +76,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     if (live) { out[j] = e; }
 #endif
   }
-  s = reduce_row(s, lid, t, false);
+  s = reduce_row(s, lid, t, SUM);
   if (!live) { return; }
 #if ${LOG}
   let ls = log(s);

@@ -24,19 +24,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-#if ${BIAS}
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-#endif
-@group(0) @binding(${OUT_BINDING}) var<storage, read_write> c: array<f32>;
-
-const TM = ${TM}u;
-const TN = ${TN}u;
-const WX = ${WX}u;
-const WY = ${WY}u;
-const BM = TM * WY;
-const BN = TN * WX;
+#include "gemm"
 
 fn store(gm: u32, gn: u32, value: f32, c_base: u32) {
   var v = value;

@@ -8,76 +8,36 @@
 //   their threads' partials in workgroup memory.
 //   BACKWARD_W: column partial sums of g·x̂ and g over a chunk of CHUNK rows, one thread per column
 //               (neighbouring threads read neighbouring addresses); the chunks are summed afterwards.
-// Bindings that depend on the affine flags are numbered by the caller (B_* defines).
+// Uniforms (layer-norm.ts): row_width is the workgroups per grid row (FORWARD, BACKWARD_X); off_* are
+// where x, g, w and b start. Bindings: FORWARD reads x (and w, b when HAS_W, HAS_B) and writes out,
+// mean_out, rstd_out; the backward passes read x, g, mean, rstd (BACKWARD_X: and w) and write out.
 
-struct Params {
-  rows: u32,
-  d: u32,
-  row_width: u32,  // workgroups per grid row (FORWARD, BACKWARD_X)
-  eps: f32,
-  off_x: u32,
-  off_g: u32,
-  off_w: u32,
-  off_b: u32,
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-#if ${FORWARD}
-#if ${HAS_W}
-@group(0) @binding(${B_W}) var<storage, read> w: array<f32>;
-#endif
-#if ${HAS_B}
-@group(0) @binding(${B_B}) var<storage, read> b: array<f32>;
-#endif
-@group(0) @binding(${B_OUT}) var<storage, read_write> out: array<f32>;
-@group(0) @binding(${B_MEAN}) var<storage, read_write> mean_out: array<f32>;
-@group(0) @binding(${B_RSTD}) var<storage, read_write> rstd_out: array<f32>;
-#else
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read> mean: array<f32>;
-@group(0) @binding(4) var<storage, read> rstd: array<f32>;
-#if ${HAS_W}
-@group(0) @binding(${B_W}) var<storage, read> w: array<f32>;
-#endif
-@group(0) @binding(${B_OUT}) var<storage, read_write> out: array<f32>;
-#endif
-
-const WG = ${WG}u;
 const TPR = ${TPR}u;
+const RED_N = TPR;
 const CHUNK = ${CHUNK}u;
 
-#if ${SHARED}
-var<workgroup> partial: array<vec2<f32>, WG>;
-#endif
+#include "rows"
+#include "reduce"
+
+alias Red = vec2<f32>;
+
+fn combine(a: vec2<f32>, b: vec2<f32>, op: u32) -> vec2<f32> {
+  return a + b;
+}
 
 /** Sum of v over the TPR threads of this thread's row (t: its index within the row). */
 fn sum_row(v: vec2<f32>, lid: u32, t: u32) -> vec2<f32> {
 #if ${SHARED}
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var s = TPR / 2u; s > 0u; s = s >> 1u) {
-    if (t < s) { partial[lid] += partial[lid + s]; }
-    workgroupBarrier();
-  }
-  let r = partial[lid - t];
-  workgroupBarrier();  // everyone has read the result before the next call overwrites it
-  return r;
+  return reduce_group(v, lid, t, 0u);
 #else
   return v;
 #endif
 }
 
-fn weight(k: u32) -> f32 {
-#if ${HAS_W}
-  return w[u.off_w + k];
-#else
-  return 1.0;
-#endif
-}
+#include "affine"
 
 #if ${BACKWARD_W}
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let col = gid.x;
   if (col >= u.d) { return; }
@@ -95,12 +55,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #else
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = lid % TPR;
-  let r = (wid.x + wid.y * u.row_width) * (WG / TPR) + lid / TPR;
-  // Threads past the last row compute the last row again and store nothing: every thread reaches
-  // the barriers.
-  let row = min(r, u.rows - 1u);
-  let live = r < u.rows;
+  let slot = row_slot(wid, lid, u.rows);
+  let row = slot.row;
+  let t = slot.t;
+  let live = slot.live;
   let base = row * u.d;
   let n = f32(u.d);
 #if ${FORWARD}

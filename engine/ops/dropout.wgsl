@@ -9,20 +9,9 @@
 // a hash of (seed + index) does not guarantee (nearby seeds can give shifted copies of one stream).
 // A unit is kept when its 32 random bits are >= threshold = round(p * 2^32): an exact integer test.
 
-struct Params {
-  n: u32,
-  seed: u32,
-  threshold: u32,
-  row_width: u32,  // threads per grid row: linear index = gid.x + gid.y * row_width
-  scale: f32,
-  group: u32,      // consecutive elements that share one random draw
-  src_off: u32,
-  stream: u32,     // second counter word: keeps dropout's and drop-path's draws apart for one seed
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+// Uniforms (dropout.ts): group is the number of consecutive elements that share one random draw;
+// stream, the second counter word, keeps dropout's and drop-path's draws apart for one seed.
+#include "grid"
 
 // High and low words of the 64-bit product a * b (WGSL has no 32x32 -> 64 multiply).
 fn mulhilo(a: u32, b: u32) -> vec2<u32> {
@@ -47,9 +36,9 @@ fn philox2x32_10(ctr: vec2<u32>, key: u32) -> vec2<u32> {
   return c;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * u.row_width;
+  let i = flat_index(gid);
   if (i >= u.n) { return; }
   let bits = philox2x32_10(vec2<u32>(i / u.group, u.stream), u.seed).x;
   out[i] = select(0.0, src[u.src_off + i] * u.scale, bits >= u.threshold);
