@@ -143,9 +143,13 @@ export async function demoMain(argv: string[], given?: Engine): Promise<void> {
     const label = s.seeds.length > 1 ? `seed ${seed} (${i + 1}/${s.seeds.length}): ` : '';
     const r = await runSeed(engine, base, { seed, dir: seedDir(seed), runs: s.runs, sets, label });
     perSeed.push(r);
-    if (s.seeds.length > 1) await writeJson(join(seedDir(seed), 'summary.json'), { ...r, knn_train: sets.bank.length, knn_test: sets.queries.length });
   }
   const rawPixels = await knnTop1(engine, sets, 'raw_pixels', 'raw');
+  if (s.seeds.length > 1) {
+    for (const r of perSeed) {
+      await writeJson(join(seedDir(r.seed), 'summary.json'), { ...r, knn: { raw_pixels: rawPixels, ...r.knn }, knn_train: sets.bank.length, knn_test: sets.queries.length });
+    }
+  }
   const spread = spreadByKey(perSeed.map((r) => r.knn));
   printTable(base, base.views, rawPixels, spread, perSeed);
 

@@ -124,6 +124,12 @@ describe('hvp demo --seeds', () => {
     expect(summary.hardness_gap.mean_over_seeds.length).toBe(2);
     // The report names every run of a repeated recipe by its seed.
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    for (const seed of [4, 5]) for (const run of ['HVP (hardest of 4 views)', 'random views']) expect(html).toContain(`SimCLR, ${run} · seed ${seed}`);
+    for (const seed of [4, 5]) {
+      for (const run of ['HVP (hardest of 4 views)', 'random views']) expect(html).toContain(`SimCLR, ${run} · seed ${seed}`);
+      // Each seed's own random-init encoder, from its own summary.
+      const own = JSON.parse(readFileSync(join(out, `seed-${seed}`, 'summary.json'), 'utf8'));
+      expect(own.knn.raw_pixels).toBe(summary.knn.raw_pixels);
+      expect(html).toContain(`<td>random-init encoder · seed ${seed}</td><td>–</td><td>${(100 * own.knn.random_init).toFixed(2)}%</td>`);
+    }
   });
 });

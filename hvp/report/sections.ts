@@ -3,7 +3,7 @@
 
 import type { CurveChart } from './html.js';
 import { mean } from './pairs.js';
-import type { Run } from './run.js';
+import type { DemoSummary, Run } from './run.js';
 import { stackedBarsSvg } from './svg.js';
 
 function curve(id: string, title: string, runs: readonly Run[], points: (r: Run) => [number, number][], opts: Partial<CurveChart> = {}): CurveChart {
@@ -35,7 +35,12 @@ export function finalTable(runs: readonly Run[]): string {
   const row = (name: string, monitor: string, knn: string, linear: string) => rows.push(`<tr><td>${name}</td><td>${monitor}</td><td>${knn}</td><td>${linear}</td></tr>`);
   if (summary?.knn) {
     row('raw pixels', '–', pct(summary.knn.raw_pixels), pct(summary.linear?.raw_pixels));
-    row('random-init encoder', '–', pct(summary.knn.random_init), pct(summary.linear?.random_init));
+    // A multi-seed demo keeps one summary per seed, each with that seed's random-init encoder.
+    const bySeed = new Map<unknown, DemoSummary>();
+    for (const r of runs) if (r.summary?.knn && !bySeed.has(r.summary.seed)) bySeed.set(r.summary.seed, r.summary);
+    for (const [seed, s] of bySeed) {
+      row(bySeed.size > 1 ? `random-init encoder · seed ${seed}` : 'random-init encoder', '–', pct(s.knn!.random_init), pct(s.linear?.random_init));
+    }
   }
   for (const r of runs) {
     const last = r.knn[r.knn.length - 1];
