@@ -26,21 +26,28 @@ export interface EvalSets {
   /** k-NN memory bank (a head of `train`) and the images classified. */
   bank: Dataset;
   queries: Dataset;
+  /** Their labels, read once for every k-NN of the study. */
+  bankLabels: Int32Array;
+  queryLabels: Int32Array;
   /** 'test' or 'held-out N of train'. */
   description: string;
 }
 
 /** The training, bank and query sets: the test split, or with `holdout` > 0 the training split's last `holdout` images. */
-export function evalSets(trainSplit: Dataset, testSplit: Dataset, opts: { holdout: number; bank: number; queries: number }): EvalSets {
+export async function evalSets(trainSplit: Dataset, testSplit: Dataset, opts: { holdout: number; bank: number; queries: number }): Promise<EvalSets> {
   const head = (ds: Dataset, n: number) => (n > 0 && n < ds.length ? subset(ds, firstN(ds, n)) : ds);
-  if (opts.holdout <= 0) {
-    return { train: trainSplit, bank: head(trainSplit, opts.bank), queries: head(testSplit, opts.queries), description: 'test split' };
+  let train = trainSplit;
+  let queries = head(testSplit, opts.queries);
+  let description = 'test split';
+  if (opts.holdout > 0) {
+    if (opts.holdout >= trainSplit.length) throw new Error(`--holdout ${opts.holdout} leaves nothing to train on (${trainSplit.name} has ${trainSplit.length} images)`);
+    const keep = trainSplit.length - opts.holdout;
+    train = subset(trainSplit, firstN(trainSplit, keep), `${trainSplit.name}[:${keep}]`);
+    queries = head(subset(trainSplit, Array.from({ length: opts.holdout }, (_, i) => keep + i), `${trainSplit.name}[${keep}:]`), opts.queries);
+    description = `held-out last ${opts.holdout} of the training split`;
   }
-  if (opts.holdout >= trainSplit.length) throw new Error(`--holdout ${opts.holdout} leaves nothing to train on (${trainSplit.name} has ${trainSplit.length} images)`);
-  const keep = trainSplit.length - opts.holdout;
-  const train = subset(trainSplit, firstN(trainSplit, keep), `${trainSplit.name}[:${keep}]`);
-  const held = subset(trainSplit, Array.from({ length: opts.holdout }, (_, i) => keep + i), `${trainSplit.name}[${keep}:]`);
-  return { train, bank: head(train, opts.bank), queries: head(held, opts.queries), description: `held-out last ${opts.holdout} of the training split` };
+  const bank = head(train, opts.bank);
+  return { train, bank, queries, bankLabels: await labelsOf(bank), queryLabels: await labelsOf(queries), description };
 }
 
 export interface SeedResult {
@@ -62,11 +69,9 @@ async function labelsOf(ds: Dataset): Promise<Int32Array> {
 
 /** k-NN top-1 (k 20, T 0.07, the demo's protocol) of `features` on `sets`; raw pixels are centred. */
 export async function knnTop1(engine: Engine, sets: EvalSets, name: string, encoder: Backbone | 'raw'): Promise<number> {
-  const bankLabels = await labelsOf(sets.bank);
-  const queryLabels = await labelsOf(sets.queries);
   return engine.scopeAsync(async () => {
     const feats = (ds: Dataset) => (encoder === 'raw' ? rawPixelFeatures(engine, ds) : extractFeatures(engine, encoder, ds, { batch: 256, progress: `${name} ${ds.name}` }));
-    const r = await knnClassify(engine, { features: await feats(sets.bank), labels: bankLabels }, { features: await feats(sets.queries), labels: queryLabels }, {
+    const r = await knnClassify(engine, { features: await feats(sets.bank), labels: sets.bankLabels }, { features: await feats(sets.queries), labels: sets.queryLabels }, {
       k: 20,
       temperature: 0.07,
       numClasses: sets.train.classes.length,

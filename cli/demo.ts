@@ -97,10 +97,10 @@ export function demoSettings(argv: string[]): DemoSettings | null {
   const own = Object.fromEntries(Object.entries(DEMO_FLAGS).map(([k, d]) => [k, values[k] ?? d])) as Record<DemoFlag, string>;
   const settings = Object.fromEntries(Object.entries(values).filter(([k]) => !(k in DEMO_FLAGS)));
   // The Fashion-MNIST demo counts steps; another preset, or --epochs, trains whole epochs unless --steps is given.
-  const byEpochs = values.steps === undefined && ((preset ?? DEMO_PRESET) !== DEMO_PRESET || values.epochs !== undefined);
+  const builtIn = (preset ?? DEMO_PRESET) === DEMO_PRESET;
+  const byEpochs = values.steps === undefined && (!builtIn || values.epochs !== undefined);
   const steps = byEpochs ? 0 : posInt('steps', own.steps);
   const first = posInt('seed', own.seed, 0);
-  const builtIn = (preset ?? DEMO_PRESET) === DEMO_PRESET;
   const recipe = applyValues(presetConfig(preset ?? DEMO_PRESET), { ...(builtIn ? BUILT_IN_SETTINGS : {}), ...settings }, 'flag');
   const base = validateConfig({ ...recipe, seed: first, maxSteps: steps });
   return {
@@ -132,7 +132,7 @@ export async function demoMain(argv: string[], given?: Engine): Promise<void> {
   const open = (split: 'train' | 'test') => openDataset({ kind: s.base.dataset, dir: s.base.data || undefined, split, loadSize: s.base.loadSize });
   const trainSplit = await open('train');
   const testSplit = s.holdout > 0 ? trainSplit : await open('test');
-  const sets = evalSets(trainSplit, testSplit, { holdout: s.holdout, bank: s.knnTrain, queries: s.knnTest });
+  const sets = await evalSets(trainSplit, testSplit, { holdout: s.holdout, bank: s.knnTrain, queries: s.knnTest });
   const epochs = s.base.maxSteps > 0 ? Math.max(1, Math.ceil((s.base.maxSteps * s.base.batchSize) / sets.train.length)) : s.base.epochs;
   const base: TrainConfig = { ...s.base, epochs };
   await mkdir(s.out, { recursive: true });
@@ -151,7 +151,7 @@ export async function demoMain(argv: string[], given?: Engine): Promise<void> {
     }
   }
   const spread = spreadByKey(perSeed.map((r) => r.knn));
-  printTable(base, base.views, rawPixels, spread, perSeed);
+  printTable(base, rawPixels, spread, perSeed);
 
   const hardness = meanHardness(perSeed.filter((r) => r.hardness.length).map((r) => r.hardness));
   if (hardness.length) {
@@ -192,12 +192,12 @@ async function writeJson(path: string, value: unknown): Promise<void> {
   await writeFile(path, JSON.stringify(value, null, 2) + '\n');
 }
 
-function printTable(c: TrainConfig, views: number, rawPixels: number, spread: Record<string, Spread>, perSeed: SeedResult[]): void {
+function printTable(c: TrainConfig, rawPixels: number, spread: Record<string, Spread>, perSeed: SeedResult[]): void {
   const method = { simsiam: 'SimSiam', simclr: 'SimCLR', dino: 'DINO', ibot: 'iBOT' }[c.method];
   const names: Record<string, string> = {
     random_init: 'random-init encoder',
     random_views: `${method}, random views`,
-    hvp: `${method}, HVP (${c.select} of ${views} views)`,
+    hvp: `${method}, HVP (${c.select} of ${c.views} views)`,
   };
   const multi = perSeed.length > 1;
   const head = multi ? `| features | k-NN top-1 (mean ± std, ${perSeed.length} seeds) | ${perSeed.map((r) => `seed ${r.seed}`).join(' | ')} |` : '| features | k-NN top-1 |';
