@@ -34,8 +34,20 @@ export type UniformValues<U extends UniformFields> = { [K in keyof U]: UniformVa
  * (the engine has no u32 dtype: a kernel that moves bits, or unpacks bytes, declares u32).
  */
 export type BindingType = VectorType;
+/**
+ * A storage binding whose element type is chosen per launch, or that a launch may leave out.
+ * `type` is WGSL: a type above, or a template value or alias the kernel's source defines (`${T0}`,
+ * `V`); `dtype` is then what tensors it takes (u32: any, as above). An optional binding is declared
+ * only when a launch passes a tensor for it (the source tests `HAS_<NAME>`, the name upper-cased), and
+ * the bindings after it move up one.
+ */
+export interface BindingSpec {
+  type: string;
+  dtype: ScalarType;
+  optional?: boolean;
+}
 /** Storage bindings in order: name → element type. */
-export type Bindings = Record<string, BindingType>;
+export type Bindings = Record<string, BindingType | BindingSpec>;
 
 export interface KernelSpec<U extends UniformFields> {
   /** Names the pipeline in errors and profiles. */
@@ -59,11 +71,23 @@ export interface KernelSpec<U extends UniformFields> {
 }
 
 export interface LaunchArgs<U extends UniformFields> {
-  inputs: readonly Tensor[];
-  outputs: readonly Tensor[];
+  /** One per declared binding, in order; null leaves out an optional one. */
+  inputs: readonly (Tensor | null | undefined)[];
+  outputs: readonly (Tensor | null | undefined)[];
   uniforms: UniformValues<U>;
   workgroups: readonly [number, number?, number?];
   defines?: Defines;
+  /**
+   * Names this launch's variant: a string that (with `name`) fixes `defines` and which optional bindings are given.
+   * Launches with the same key reuse one compiled-kernel handle, so the runtime skips building its
+   * cache key from the defines (a hot op's host cost).
+   */
+  key?: string;
+  /** Names this launch in profiles and errors (the elementwise kernel: the op), instead of the kernel's name. */
+  name?: string;
+  /** Work of the launch, for the profiler's GFLOP/s and GB/s. */
+  flops?: number;
+  bytes?: number;
 }
 
 interface Field {
@@ -112,14 +136,24 @@ export function uniformLayout(kernel: string, fields: UniformFields): { fields: 
 
 const RANGE: Record<ScalarType, [number, number]> = { u32: [0, 2 ** 32 - 1], i32: [-(2 ** 31), 2 ** 31 - 1], f32: [-Infinity, Infinity] };
 
-function writeScalar(kernel: string, f: Field, view: DataView, at: number, v: number | boolean): void {
+/** The uniform block being packed, seen as each scalar type (one buffer per kernel, reused by every launch). */
+interface Block {
+  u32: Uint32Array;
+  i32: Int32Array;
+  f32: Float32Array;
+}
+
+function writeScalar(kernel: string, f: Field, block: Block, word: number, v: number | boolean): void {
   const x = typeof v === 'boolean' ? Number(v) : v;
+  if (f.scalar === 'f32') {
+    if (typeof x !== 'number') throw new Error(`kernel '${kernel}': uniform '${f.name}' (${f.type}) cannot hold ${String(v)}`);
+    block.f32[word] = x;
+    return;
+  }
   const [lo, hi] = RANGE[f.scalar];
-  const ok = typeof x === 'number' && (f.scalar === 'f32' || (Number.isInteger(x) && x >= lo && x <= hi));
-  if (!ok) throw new Error(`kernel '${kernel}': uniform '${f.name}' (${f.type}) cannot hold ${String(v)}`);
-  if (f.scalar === 'u32') view.setUint32(at, x, true);
-  else if (f.scalar === 'i32') view.setInt32(at, x, true);
-  else view.setFloat32(at, x, true);
+  if (!(Number.isInteger(x) && x >= lo && x <= hi)) throw new Error(`kernel '${kernel}': uniform '${f.name}' (${f.type}) cannot hold ${String(v)}`);
+  if (f.scalar === 'u32') block.u32[word] = x;
+  else block.i32[word] = x;
 }
 
 export class KernelDef<U extends UniformFields = UniformFields> {
@@ -132,9 +166,13 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   private readonly fields: Field[];
-  private readonly bindings: { name: string; scalar: ScalarType; strided: boolean }[];
+  private readonly bindings: { name: string; scalar: ScalarType; strided: boolean; optional: boolean; flag: string }[];
+  private readonly hasOptional: boolean;
   /** What the runtime compiles (and caches) when a launch adds no template values. */
   private readonly kernel: Kernel;
+  private readonly block: Block;
+  /** Compiled-kernel handles of keyed launches (LaunchArgs.key). */
+  private readonly variants = new Map<string, Kernel>();
 
   constructor(spec: KernelSpec<U>) {
     const k = spec.name;
@@ -152,17 +190,22 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     this.name = k;
     this.fields = fields;
     this.uniformBytes = size;
+    const words = new ArrayBuffer(size);
+    this.block = { u32: new Uint32Array(words), i32: new Int32Array(words), f32: new Float32Array(words) };
     this.workgroupSize = [x, y, z];
     this.inputNames = Object.keys(spec.inputs);
     this.outputNames = Object.keys(spec.outputs);
     for (const n of spec.strided ?? []) {
       if (!names.includes(n)) throw new Error(`kernel '${k}': strided binding '${n}' is not among its bindings (${names.join(', ')})`);
     }
-    this.bindings = Object.entries({ ...spec.inputs, ...spec.outputs }).map(([name, type]) => ({
+    this.bindings = Object.entries({ ...spec.inputs, ...spec.outputs }).map(([name, b]) => ({
       name,
-      scalar: parseType(k, `binding '${name}'`, type).scalar,
+      scalar: typeof b === 'string' ? parseType(k, `binding '${name}'`, b).scalar : parseType(k, `binding '${name}' dtype`, b.dtype).scalar,
       strided: !!spec.strided?.includes(name),
+      optional: typeof b !== 'string' && !!b.optional,
+      flag: name.toUpperCase(),
     }));
+    this.hasOptional = this.bindings.some((b) => b.optional);
     const header = kernelHeader(spec.uniforms, spec.inputs, spec.outputs, [x, y, z]);
     this.source = resolveIncludes(`${header}\n${spec.source}`, { ...SNIPPETS, ...spec.snippets });
     this.kernel = { name: k, source: this.source, defines: spec.defines };
@@ -170,32 +213,37 @@ export class KernelDef<U extends UniformFields = UniformFields> {
 
   /** The uniform values as the bytes of the block. Throws on a missing, extra or unrepresentable value. */
   pack(values: UniformValues<U>): Uint8Array {
-    return new Uint8Array(this.packWords(values).buffer);
+    return new Uint8Array(this.packWords(values).slice().buffer);
   }
 
-  /** pack() as 32-bit words, the form the runtime copies into its uniform ring fastest. */
+  /**
+   * pack() as 32-bit words, the form the runtime copies into its uniform ring fastest. The words are
+   * the kernel's one scratch block, valid until the next pack: dispatch copies them at once.
+   */
   private packWords(values: UniformValues<U>): Uint32Array {
     const k = this.name;
     const given = values as Record<string, number | boolean | readonly number[] | undefined>;
     let count = 0;
     for (const _ in given) count++;
-    if (count !== this.fields.length || this.fields.some((f) => given[f.name] === undefined)) this.throwFieldMismatch(Object.keys(given));
-    const words = new Uint32Array(this.uniformBytes / 4);
-    const view = new DataView(words.buffer);
+    if (count !== this.fields.length) this.throwFieldMismatch(Object.keys(given));
+    const block = this.block;
+    block.u32.fill(0);
     for (const f of this.fields) {
-      const v = given[f.name]!;
+      const v = given[f.name];
+      if (v === undefined) this.throwFieldMismatch(Object.keys(given));
+      const word = f.offset >> 2;
       if (f.lanes === 1) {
         if (typeof v === 'object') throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes a number, got [${v.join(', ')}]`);
-        writeScalar(k, f, view, f.offset, v);
+        writeScalar(k, f, block, word, v);
       } else {
         if (typeof v !== 'object' || (f.fixed ? v.length !== f.lanes : v.length > f.lanes)) {
           const count = f.fixed ? `${f.lanes}` : `at most ${f.lanes}`;
           throw new Error(`kernel '${k}': uniform '${f.name}' (${f.type}) takes ${count} numbers, got ${String(v)}`);
         }
-        for (let i = 0; i < v.length; i++) writeScalar(k, f, view, f.offset + 4 * i, v[i]);
+        for (let i = 0; i < v.length; i++) writeScalar(k, f, block, word + i, v[i]);
       }
     }
-    return words;
+    return block.u32;
   }
 
   private throwFieldMismatch(given: string[]): never {
@@ -225,25 +273,51 @@ export class KernelDef<U extends UniformFields = UniformFields> {
         throw new Error(`kernel '${k}': expects ${names.length} ${what} (${names.join(', ')}), got ${ts.length}`);
       }
     }
-    const engine = (a.inputs[0] ?? a.outputs[0])?.engine;
+    let first: Tensor | null | undefined = null;
+    for (let i = 0; i < a.inputs.length && !first; i++) first = a.inputs[i];
+    for (let i = 0; i < a.outputs.length && !first; i++) first = a.outputs[i];
+    const engine = first?.engine;
     if (!engine) throw new Error(`kernel '${k}': a launch needs at least one tensor (the engine to run on)`);
     const nIn = a.inputs.length;
+    const inputs: GPUBuffer[] = [];
+    const outputs: GPUBuffer[] = [];
     for (let i = 0; i < this.bindings.length; i++) {
       const t = i < nIn ? a.inputs[i] : a.outputs[i - nIn];
       const b = this.bindings[i];
+      if (!t) {
+        if (!b.optional) throw new Error(`kernel '${k}': binding '${b.name}' needs a tensor`);
+        continue;
+      }
       if (t.disposed) t.assertAlive(`kernel '${k}' (binding '${b.name}')`);
-      if (t.engine !== engine) throw new Error(`kernel '${k}': binding '${b.name}' ${t} lives on another device than ${a.inputs[0] ?? a.outputs[0]}`);
+      if (t.engine !== engine) throw new Error(`kernel '${k}': binding '${b.name}' ${t} lives on another device than ${first}`);
       if (b.scalar !== 'u32' && t.dtype !== b.scalar) throw new Error(`kernel '${k}': binding '${b.name}' takes ${b.scalar} data, got ${t}`);
       if (!b.strided && !t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
+      (i < nIn ? inputs : outputs).push(t.buffer);
     }
     const uniforms = this.packWords(a.uniforms);
-    engine.backend.dispatch({
-      kernel: a.defines ? { ...this.kernel, defines: { ...this.kernel.defines, ...a.defines } } : this.kernel,
-      inputs: a.inputs.map((t) => t.buffer),
-      outputs: a.outputs.map((t) => t.buffer),
-      uniforms,
-      workgroups: a.workgroups,
-    });
+    const key = a.key === undefined ? undefined : a.name === undefined ? a.key : `${a.name}\u0000${a.key}`;
+    let kernel = key === undefined ? undefined : this.variants.get(key);
+    if (!kernel) {
+      const name = a.name ?? k;
+      kernel = a.defines || this.hasOptional || a.name ? { name, source: this.source, defines: { ...this.kernel.defines, ...a.defines, ...this.bindingDefines(a) } } : this.kernel;
+      if (key !== undefined) this.variants.set(key, kernel);
+    }
+    engine.backend.dispatch({ kernel, inputs, outputs, uniforms, workgroups: a.workgroups, flops: a.flops, bytes: a.bytes });
+  }
+
+  /** HAS_<NAME> of each optional binding and B_<NAME> (the slot) of every binding from the first optional one on. */
+  private bindingDefines(a: LaunchArgs<U>): Defines {
+    if (!this.hasOptional) return {};
+    const d: Defines = {};
+    let slot = 1;
+    const nIn = a.inputs.length;
+    for (let i = 0; i < this.bindings.length; i++) {
+      const b = this.bindings[i];
+      const given = !!(i < nIn ? a.inputs[i] : a.outputs[i - nIn]);
+      if (b.optional) d[`HAS_${b.flag}`] = given;
+      d[`B_${b.flag}`] = given ? slot++ : 0;
+    }
+    return d;
   }
 }
 
@@ -259,14 +333,30 @@ export function uniformStruct(fields: UniformFields): string {
   return `struct Uniforms {\n${entries.map(([n, t]) => `  ${n}: ${t},\n`).join('')}}\n`;
 }
 
-/** Everything generated ahead of a kernel's source: the uniform struct and block, the bindings, the workgroup size. */
+/**
+ * Everything generated ahead of a kernel's source: the uniform struct and block, the bindings, the
+ * workgroup size. Once an optional binding has come, slots are template values (B_<NAME>) that the
+ * launch fills in.
+ */
 export function kernelHeader(uniforms: UniformFields, inputs: Bindings, outputs: Bindings, wg: readonly [number, number, number]): string {
   const lines: string[] = ['// Generated from the kernel declaration (engine/kernel.ts).'];
   const struct = uniformStruct(uniforms);
   if (struct) lines.push(struct + '@group(0) @binding(0) var<uniform> u: Uniforms;');
   let binding = 1;
-  for (const [name, type] of Object.entries(inputs)) lines.push(`@group(0) @binding(${binding++}) var<storage, read> ${name}: array<${type}>;`);
-  for (const [name, type] of Object.entries(outputs)) lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> ${name}: array<${type}>;`);
+  let templated = false;
+  const declare = (bindings: Bindings, access: string) => {
+    for (const [name, b] of Object.entries(bindings)) {
+      const type = typeof b === 'string' ? b : b.type;
+      const optional = typeof b !== 'string' && !!b.optional;
+      templated ||= optional;
+      const slot = templated ? `\${B_${name.toUpperCase()}}` : `${binding}`;
+      binding++;
+      const decl = `@group(0) @binding(${slot}) var<storage, ${access}> ${name}: array<${type}>;`;
+      lines.push(...(optional ? [`#if \${HAS_${name.toUpperCase()}}`, decl, '#endif'] : [decl]));
+    }
+  };
+  declare(inputs, 'read');
+  declare(outputs, 'read_write');
   lines.push(`const WG_X = ${wg[0]}u;`, `const WG_Y = ${wg[1]}u;`, `const WG_Z = ${wg[2]}u;`, `const WG = ${wg[0] * wg[1] * wg[2]}u;`);
   return lines.join('\n') + '\n';
 }

@@ -199,3 +199,75 @@ describe('launch', () => {
     for (const t of [out, idx, m, mt]) t.dispose();
   });
 });
+
+// out = a (+ b where given), with a read as vec4 or f32 per launch: optional and templated bindings.
+const SUM = {
+  name: 'test_opt_sum',
+  source: /* wgsl */ `
+@compute @workgroup_size(WG_X)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  if (i >= u.n) { return; }
+  var v = T(a[i]);
+#if \${HAS_B}
+  v += b[i];
+#endif
+  out[i] = v;
+}`,
+  workgroupSize: 64,
+  uniforms: { n: 'u32' },
+  inputs: { a: { type: '${TA}', dtype: 'f32' }, b: { type: '${TA}', dtype: 'f32', optional: true } },
+  outputs: { out: { type: '${TA}', dtype: 'f32' } },
+} as const;
+
+describe('optional and per-launch bindings', () => {
+  it('declares an optional binding under HAS_<NAME>, later slots as template values', () => {
+    const h = kernelHeader({ n: 'u32' }, { a: 'f32', b: { type: 'V', dtype: 'f32', optional: true }, c: 'f32' }, { out: 'f32' }, [64, 1, 1]);
+    expect(h).toContain('@group(0) @binding(1) var<storage, read> a: array<f32>;');
+    expect(h).toContain('#if ${HAS_B}\n@group(0) @binding(${B_B}) var<storage, read> b: array<V>;\n#endif');
+    expect(h).toContain('@group(0) @binding(${B_C}) var<storage, read> c: array<f32>;');
+    expect(h).toContain('@group(0) @binding(${B_OUT}) var<storage, read_write> out: array<f32>;');
+  });
+
+  it('runs with and without the optional binding, f32 and vec4 element types', async () => {
+    const e = await engine();
+    const def = defineKernel({ ...SUM, source: 'alias T = ${TA};\n' + SUM.source });
+    const a = e.tensor([1, 2, 3, 4, 5, 6, 7, 8]);
+    const b = e.tensor([10, 20, 30, 40, 50, 60, 70, 80]);
+    for (const [ta, units] of [['f32', 8], ['vec4<f32>', 2]] as const) {
+      const withB = e.empty([8]);
+      def.launch({ inputs: [a, b], outputs: [withB], uniforms: { n: units }, workgroups: [1], defines: { TA: ta }, key: `${ta}|b` });
+      expect([...(await withB.toArray())]).toEqual([11, 22, 33, 44, 55, 66, 77, 88]);
+      const alone = e.empty([8]);
+      def.launch({ inputs: [a, null], outputs: [alone], uniforms: { n: units }, workgroups: [1], defines: { TA: ta }, key: `${ta}|-` });
+      expect([...(await alone.toArray())]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+      // The same key again reuses its compiled variant: the binding layout still matches.
+      def.launch({ inputs: [a, b], outputs: [alone], uniforms: { n: units }, workgroups: [1], defines: { TA: ta }, key: `${ta}|b` });
+      expect([...(await alone.toArray())]).toEqual([11, 22, 33, 44, 55, 66, 77, 88]);
+      withB.dispose();
+      alone.dispose();
+    }
+    expect(() => def.launch({ inputs: [null, b], outputs: [a], uniforms: { n: 1 }, workgroups: [1], defines: { TA: 'f32' } })).toThrow(
+      /kernel 'test_opt_sum': binding 'a' needs a tensor/,
+    );
+    a.dispose();
+    b.dispose();
+  });
+
+  it('names a launch in the profile by its name, and records its work', async () => {
+    const e = await engine();
+    const x = e.zeros([4]);
+    const out = e.empty([4]);
+    const g = axpb.grid(4);
+    const u = { n: 4, scale: 1, off: 0, shift: 0, stride: [1, 1], row_width: g.rowWidth, bias: [0, 0, 0, 0] };
+    await e.sync();
+    e.backend.startProfile({ wall: true });
+    axpb.launch({ name: 'toy_renamed', inputs: [x], outputs: [out], uniforms: u, workgroups: g.workgroups, flops: 8, bytes: 32 });
+    const profile = await e.backend.stopProfile();
+    const row = profile.records.find((d) => d.name === 'toy_renamed');
+    expect(row).toBeDefined();
+    expect([row!.flops, row!.bytes]).toEqual([8, 32]);
+    x.dispose();
+    out.dispose();
+  });
+});

@@ -11,7 +11,7 @@ import { fmt, numel, sameShape } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
 import { checkParam } from './norm-params.js';
-import type { Defines } from '../shader.js';
+import { defineKernel, type BindingSpec, type Bindings, type KernelDef } from '../kernel.js';
 import source from './batch_norm.wgsl';
 
 export interface BatchNormOptions {
@@ -67,38 +67,77 @@ function plan(engine: Engine, d: Dims, vec4: boolean): Plan {
 }
 
 const FLAGS = ['STATS', 'APPLY', 'GRAD', 'GRAD_REDUCE', 'GRAD_APPLY', 'TRAIN', 'UPDATE', 'RELU', 'SERIAL'] as const;
-const BUFFERS = ['X', 'R', 'G', 'Y', 'PART', 'STATS', 'W', 'B', 'RM', 'RV', 'OUT', 'DRES', 'DW', 'DB', 'NBT'] as const;
 type Flags = Partial<Record<(typeof FLAGS)[number], boolean>>;
-type Slot = readonly [(typeof BUFFERS)[number], Tensor | null | undefined];
 
-/** Element offsets of the bound tensors, in the shader's units (loads for the big ones). */
-function uniforms(d: Dims, p: Plan, t: Partial<Record<'x' | 'r' | 'g' | 'y' | 'w' | 'b' | 'rm' | 'rv' | 'nbt', Tensor | null>>, momentum = 0, eps = 0) {
-  const u = new Uint32Array(16);
-  const big = (v?: Tensor | null) => (v ? v.offset / (p.vec4 ? 4 : 1) : 0);
-  const small = (v?: Tensor | null) => v?.offset ?? 0;
-  u.set([d.c, p.s, p.m, p.chunk, p.chunks, big(t.x), big(t.r), big(t.g), big(t.y)]);
-  u.set([small(t.w), small(t.b), small(t.rm), small(t.rv), small(t.nbt)], 9);
-  const f = new Float32Array(u.buffer);
-  f[14] = momentum;
-  f[15] = eps;
-  return u;
+const UNIFORMS = {
+  c: 'u32', s: 'u32', m: 'u32', chunk: 'u32', chunks: 'u32',
+  off_x: 'u32', off_r: 'u32', off_g: 'u32', off_y: 'u32',
+  off_w: 'u32', off_b: 'u32', off_rm: 'u32', off_rv: 'u32', off_nbt: 'u32',
+  momentum: 'f32', eps: 'f32',
+} as const;
+
+/** A big tensor's binding (V: vec4 or f32 per launch) and the optional bindings. */
+const V: BindingSpec = { type: 'V', dtype: 'f32' };
+const opt = (b: BindingSpec | 'f32' | 'i32' | 'vec4<f32>'): BindingSpec =>
+  typeof b === 'string' ? { type: b, dtype: b === 'i32' ? 'i32' : 'f32', optional: true } : { ...b, optional: true };
+
+/** The four launches' bindings. The running statistics are read-write: eval mode only reads them. */
+const LAUNCHES = {
+  batch_norm_stats: { inputs: { x: V }, outputs: { part: 'vec4<f32>' } },
+  batch_norm: {
+    inputs: { x: V, part: opt('vec4<f32>'), w: opt('f32'), b: opt('f32'), r: opt(V) },
+    outputs: { stats: 'f32', running_mean: opt('f32'), running_var: opt('f32'), out: V, nbt: opt('i32') },
+  },
+  batch_norm_backward_reduce: { inputs: { x: V, g: V, y: opt(V), stats: 'f32' }, outputs: { part: 'vec4<f32>' } },
+  batch_norm_backward: {
+    inputs: { x: V, g: V, y: opt(V), stats: 'f32', part: opt('vec4<f32>'), w: opt('f32') },
+    outputs: { out: opt(V), dres: opt(V), dw: opt('f32'), db: opt('f32') },
+  },
+} satisfies Record<string, { inputs: Bindings; outputs: Bindings }>;
+type LaunchName = keyof typeof LAUNCHES;
+type Slots = Partial<Record<string, Tensor | null>>;
+
+/** Every binding the shader tests; a launch that does not declare one has it absent. */
+const SHADER_BINDINGS = ['r', 'g', 'y', 'part', 'stats', 'w', 'b', 'running_mean', 'out', 'dres', 'dw', 'db', 'nbt'];
+
+/** Each launch declared once per workgroup size that plan() picks, made on first use. */
+const kernels = new Map<string, KernelDef<typeof UNIFORMS>>();
+function kernelFor(name: LaunchName, wg: number): KernelDef<typeof UNIFORMS> {
+  let def = kernels.get(`${name}|${wg}`);
+  if (!def) {
+    const { inputs, outputs } = LAUNCHES[name];
+    const declared: Bindings = { ...inputs, ...outputs };
+    const defines = Object.fromEntries(SHADER_BINDINGS.map((b) => [`HAS_${b.toUpperCase()}`, b in declared]));
+    def = defineKernel({ name, source, workgroupSize: wg, uniforms: UNIFORMS, inputs, outputs, defines });
+    kernels.set(`${name}|${wg}`, def);
+  }
+  return def;
 }
 
-/** One launch over the [chunks, C] grid; absent slots get no binding and the later ones move up. */
-function launch(engine: Engine, name: string, d: Dims, p: Plan, flags: Flags, ins: Slot[], outs: Slot[], u: Uint32Array): void {
-  const defines: Defines = { VTYPE: p.vec4 ? 'vec4<f32>' : 'f32', LANES: p.vec4 ? 4 : 1, VEC4: p.vec4, WG: p.wg };
-  for (const f of FLAGS) defines[f] = !!flags[f];
-  for (const b of BUFFERS) Object.assign(defines, { [`B_${b}`]: 0, [`HAS_${b}`]: false, [`ACCESS_${b}`]: 'read' });
-  let next = 1;
-  const bind = (slots: Slot[], access: string) =>
-    slots.flatMap(([b, t]) => {
-      if (!t) return [];
-      Object.assign(defines, { [`B_${b}`]: next++, [`HAS_${b}`]: true, [`ACCESS_${b}`]: access });
-      return [t.buffer];
-    });
-  const inputs = bind(ins, 'read');
-  const outputs = bind(outs, 'read_write');
-  engine.backend.dispatch({ kernel: { name, source, defines }, inputs, outputs, uniforms: u, workgroups: [p.chunks, d.c] });
+/** The uniforms: the plan, the element offsets of the bound tensors in the shader's units (loads for the big ones). */
+function uniforms(d: Dims, p: Plan, t: Partial<Record<'x' | 'r' | 'g' | 'y' | 'w' | 'b' | 'rm' | 'rv' | 'nbt', Tensor | null>>, momentum = 0, eps = 0) {
+  const big = (v?: Tensor | null) => (v ? v.offset / (p.vec4 ? 4 : 1) : 0);
+  const small = (v?: Tensor | null) => v?.offset ?? 0;
+  return {
+    c: d.c, s: p.s, m: p.m, chunk: p.chunk, chunks: p.chunks,
+    off_x: big(t.x), off_r: big(t.r), off_g: big(t.g), off_y: big(t.y),
+    off_w: small(t.w), off_b: small(t.b), off_rm: small(t.rm), off_rv: small(t.rv), off_nbt: small(t.nbt),
+    momentum, eps,
+  };
+}
+
+/** One launch over the [chunks, C] grid; bindings left out (null) are not declared. */
+function launch(name: LaunchName, d: Dims, p: Plan, flags: Flags, slots: Slots, u: ReturnType<typeof uniforms>): void {
+  const def = kernelFor(name, p.wg);
+  const pick = (names: readonly string[]) => names.map((n) => slots[n] ?? null);
+  const inputs = pick(def.inputNames);
+  const outputs = pick(def.outputNames);
+  let key = `${p.vec4}|`;
+  for (const f of FLAGS) key += flags[f] ? '1' : '0';
+  for (const t of inputs) key += t ? '1' : '0';
+  for (const t of outputs) key += t ? '1' : '0';
+  const defines = { VTYPE: p.vec4 ? 'vec4<f32>' : 'f32', LANES: p.vec4 ? 4 : 1, VEC4: p.vec4, ...Object.fromEntries(FLAGS.map((f) => [f, !!flags[f]])) };
+  def.launch({ inputs, outputs, uniforms: u, workgroups: [p.chunks, d.c], defines, key });
 }
 
 const aligned = (...ts: (Tensor | null | undefined)[]) => ts.every((t) => !t || t.offset % 4 === 0);
@@ -152,13 +191,14 @@ export function batchNorm(
   let part: Tensor | null = null;
   if (training) {
     part = engine.empty([d.c * p.chunks * 4]);
-    launch(engine, 'batch_norm_stats', d, p, { STATS: true, SERIAL: serial }, [['X', src]], [['PART', part]], uniforms(d, p, { x: src }));
+    launch('batch_norm_stats', d, p, { STATS: true, SERIAL: serial }, { x: src, part }, uniforms(d, p, { x: src }));
   }
-  const rIn = running && !training;
-  const ins: Slot[] = [['X', src], ['PART', part], ['W', weight], ['B', bias], ['R', res], ['RM', rIn ? runningMean : null], ['RV', rIn ? runningVar : null]];
-  const outs: Slot[] = [['STATS', stats], ['RM', update ? runningMean : null], ['RV', update ? runningVar : null], ['OUT', y], ['NBT', nbt]];
+  const slots: Slots = {
+    x: src, part, w: weight, b: bias, r: res, stats, out: y, nbt,
+    running_mean: running ? runningMean : null, running_var: running ? runningVar : null,
+  };
   const u = uniforms(d, p, { x: src, r: res, w: weight, b: bias, rm: runningMean, rv: runningVar, nbt }, momentum, eps);
-  launch(engine, 'batch_norm', d, p, { APPLY: true, TRAIN: training, UPDATE: update, RELU: relu }, ins, outs, u);
+  launch('batch_norm', d, p, { APPLY: true, TRAIN: training, UPDATE: update, RELU: relu }, slots, u);
   part?.dispose();
 
   const inputs = [x, weight, bias, residual].filter((t): t is Tensor => !!t);
@@ -199,16 +239,16 @@ function backward(engine: Engine, g: Tensor, d: Dims, sv: Saved): Grads {
   const y = sv.relu ? sv.y : null;
   const p = plan(engine, d, d.s % 4 === 0 && aligned(sv.src, gc));
   const u = uniforms(d, p, { x: sv.src, g: gc, y });
-  const common: Slot[] = [['X', sv.src], ['G', gc], ['Y', y], ['STATS', sv.stats]];
+  const common: Slots = { x: sv.src, g: gc, y, stats: sv.stats };
   const flags = { GRAD: true, RELU: sv.relu, TRAIN: sv.training };
   let part: Tensor | null = null;
   if ((sv.training && dx) || dw || db) {
     part = engine.empty([d.c * p.chunks * 4]);
-    launch(engine, 'batch_norm_backward_reduce', d, p, { ...flags, GRAD_REDUCE: true, SERIAL: engine.backend.isCpuAdapter }, common, [['PART', part]], u);
+    launch('batch_norm_backward_reduce', d, p, { ...flags, GRAD_REDUCE: true, SERIAL: engine.backend.isCpuAdapter }, { ...common, part }, u);
   }
-  const outs: Slot[] = [['OUT', dx], ['DRES', dres === gc ? null : dres], ['DW', dw], ['DB', db]];
-  if (outs.some(([, t]) => t)) {
-    launch(engine, 'batch_norm_backward', d, p, { ...flags, GRAD_APPLY: true }, [...common, ['PART', part], ['W', sv.weight]], outs, u);
+  const outs: Slots = { out: dx, dres: dres === gc ? null : dres, dw, db };
+  if (Object.values(outs).some((t) => t)) {
+    launch('batch_norm_backward', d, p, { ...flags, GRAD_APPLY: true }, { ...common, ...outs, part, w: sv.weight }, u);
   }
   part?.dispose();
   if (gc !== g && gc !== dres) gc.dispose();

@@ -18,72 +18,14 @@
 // the workgroup's values in a loop (CPU adapters, where every barrier swaps all invocations out).
 // Every merge runs in a fixed order, so all workgroups of a channel see bit-identical statistics.
 
-struct Params {
-  c: u32,
-  s: u32,       // plane length in V
-  m: u32,       // V per channel: N·s
-  chunk: u32,   // V per workgroup
-  chunks: u32,  // workgroups per channel
-  off_x: u32,   // offsets of x, r, g, y in V; of the per-channel tensors in f32 (i32 for nbt)
-  off_r: u32,
-  off_g: u32,
-  off_y: u32,
-  off_w: u32,
-  off_b: u32,
-  off_rm: u32,
-  off_rv: u32,
-  off_nbt: u32,
-  momentum: f32,
-  eps: f32,
-}
+// Uniforms and bindings are declared in engine/ops/batch-norm.ts, one kernel per launch above: the
+// uniforms c, s (plane length in V), m (V per channel: N·s), chunk (V per workgroup), chunks
+// (workgroups per channel), the offsets of x, r, g, y in V and of the per-channel tensors in f32 (i32
+// for nbt), momentum and eps; the optional bindings are tested as HAS_<NAME>.
 
 alias V = ${VTYPE};
 const LANES = ${LANES}u;
-const WG = ${WG}u;
 const RED_N = WG;
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(${B_X}) var<storage, read> x: array<V>;
-#if ${HAS_R}
-@group(0) @binding(${B_R}) var<storage, read> r: array<V>;
-#endif
-#if ${HAS_G}
-@group(0) @binding(${B_G}) var<storage, read> g: array<V>;
-#endif
-#if ${HAS_Y}
-@group(0) @binding(${B_Y}) var<storage, read> y: array<V>;
-#endif
-#if ${HAS_PART}
-@group(0) @binding(${B_PART}) var<storage, ${ACCESS_PART}> part: array<vec4<f32>>;
-#endif
-#if ${HAS_STATS}
-@group(0) @binding(${B_STATS}) var<storage, ${ACCESS_STATS}> stats: array<f32>;
-#endif
-#if ${HAS_W}
-@group(0) @binding(${B_W}) var<storage, read> w: array<f32>;
-#endif
-#if ${HAS_B}
-@group(0) @binding(${B_B}) var<storage, read> b: array<f32>;
-#endif
-#if ${HAS_RM}
-@group(0) @binding(${B_RM}) var<storage, ${ACCESS_RM}> running_mean: array<f32>;
-@group(0) @binding(${B_RV}) var<storage, ${ACCESS_RV}> running_var: array<f32>;
-#endif
-#if ${HAS_OUT}
-@group(0) @binding(${B_OUT}) var<storage, read_write> out: array<V>;
-#endif
-#if ${HAS_DRES}
-@group(0) @binding(${B_DRES}) var<storage, read_write> dres: array<V>;
-#endif
-#if ${HAS_DW}
-@group(0) @binding(${B_DW}) var<storage, read_write> dw: array<f32>;
-#endif
-#if ${HAS_DB}
-@group(0) @binding(${B_DB}) var<storage, read_write> db: array<f32>;
-#endif
-#if ${HAS_NBT}
-@group(0) @binding(${B_NBT}) var<storage, read_write> nbt: array<i32>;
-#endif
 
 fn hsum(v: V) -> f32 {
 #if ${VEC4}

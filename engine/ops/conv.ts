@@ -5,12 +5,13 @@
 // the device). Only the weight is ever permuted in memory; activations are read in place (a
 // non-contiguous input is made contiguous first).
 
-import type { Engine, Tensor } from '../engine.js';
+import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous, permute, reshape } from './view.js';
 import { sum } from './broadcast.js';
+import { defineKernel, type KernelDef, type ScalarType } from '../kernel.js';
 import source from './conv2d.wgsl';
 import gradWeightCpuSource from './conv2d_grad_weight_cpu.wgsl';
 
@@ -58,13 +59,20 @@ function tileFor(cpu: boolean, m: number, chunkExtent: number): Tile {
 const SPLIT_TARGET_WORKGROUPS = 128;
 const MIN_SPLIT_K = 256;
 
-/** Field order of `Params` in conv2d.wgsl. */
+/**
+ * The GEMM kernel's uniforms, in order: GEMM rows and columns; channels per tap; DW's split of K;
+ * FWD/DX: taps visited, the first one, their spacing, and B's pixel = column ± tap (tap_sign); B's
+ * plane (src_h, src_w); the kernel's geometry; the operands' offsets; column p of C and B as digits
+ * (i·col_mid + hh)·col_inner + ww scaled and shifted (col_scale, col_h0, col_w0); where C[m, p] goes
+ * (out_*: see out_base in the shader); DW: the batch, dy's size and channels, and the staged variant's
+ * BK pixels as (rows, columns).
+ */
 const FIELDS = [
   'm', 'n', 'kc', 'k_per_slice', 'taps_h', 'taps_w', 'tap_h0', 'tap_w0',
   'tap_step', 'tap_sign', 'src_h', 'src_w', 'kh', 'kw', 'stride', 'pad',
   'a_off', 'b_off', 'bias_off', 'out_off', 'col_mid', 'col_inner', 'col_scale', 'col_h0',
   'col_w0', 'out_nstride', 'out_cstride', 'out_row', 'out_h0', 'out_w0', 'out_step', 'slice',
-  'images', 'oh', 'ow', 'co', 'step_h', 'step_w', '_p0', '_p1',
+  'images', 'oh', 'ow', 'co', 'step_h', 'step_w',
 ] as const;
 /** The shape's fields: template values of conv2d.wgsl (upper-cased there). */
 const SHAPE = [
@@ -85,7 +93,29 @@ const LOOP_BOUNDS = new Set<string>(['kc', 'taps_h', 'taps_w']);
  * share one pipeline per variant that reads the shape from Params.
  */
 const SPECIALISE_MIN_FLOPS = 1e6;
-type Params = Partial<Record<(typeof FIELDS)[number], number>>;
+type Field = (typeof FIELDS)[number];
+type Params = Partial<Record<Field, number>>;
+const UNIFORMS = Object.fromEntries(FIELDS.map((f) => [f, SIGNED.has(f) ? 'i32' : 'u32'])) as Record<Field, ScalarType>;
+
+/** The GEMM declared once per tile (the workgroup size follows it), each made on first use. */
+const byTile = new Map<string, KernelDef<typeof UNIFORMS>>();
+function gemmKernel(tile: Tile): KernelDef<typeof UNIFORMS> {
+  const key = `${tile.STAGED}|${tile.TM}|${tile.TN}|${tile.WX}|${tile.WY}|${tile.BK}`;
+  let def = byTile.get(key);
+  if (!def) {
+    def = defineKernel({
+      name: 'conv2d',
+      source,
+      workgroupSize: [tile.WX, tile.WY],
+      uniforms: UNIFORMS,
+      inputs: { a: 'f32', b: 'f32', bias: { type: 'f32', dtype: 'f32', optional: true } },
+      outputs: { c: 'f32' },
+      defines: { ...tile },
+    });
+    byTile.set(key, def);
+  }
+  return def;
+}
 
 interface Launch {
   mode: Mode;
@@ -99,7 +129,7 @@ interface Launch {
   slices?: number;
 }
 
-function launch(engine: Engine, q: Launch): void {
+function launch(q: Launch): void {
   const { tile } = q;
   const p: Params = {
     ...q.params,
@@ -114,23 +144,19 @@ function launch(engine: Engine, q: Launch): void {
     const literal = SIGNED.has(f) ? `(${v}i)` : `${v}u`;
     return [f.toUpperCase(), specialise && !LOOP_BOUNDS.has(f) ? literal : `u.${f}`];
   }));
-  // Negative values (col_h0 = -padding, tap_sign = -1) wrap to their two's complement, which the
-  // shader reads as i32.
-  const uniforms = new Uint32Array(FIELDS.map((f) => p[f] ?? 0));
-  engine.backend.dispatch({
-    kernel: {
-      name: { FWD: 'conv2d', DX: 'conv2d_grad_input', DW: 'conv2d_grad_weight' }[q.mode],
-      source,
-      defines: { ...tile, ...shape, DW: q.mode === 'DW', BIAS: !!q.bias, OUT_BINDING: q.bias ? 4 : 3 },
-    },
-    inputs: q.bias ? [q.a.buffer, q.b.buffer, q.bias.buffer] : [q.a.buffer, q.b.buffer],
-    outputs: [q.out.buffer],
+  const uniforms = {} as Record<Field, number>;
+  for (const f of FIELDS) uniforms[f] = p[f] ?? 0;
+  gemmKernel(tile).launch({
+    name: { FWD: 'conv2d', DX: 'conv2d_grad_input', DW: 'conv2d_grad_weight' }[q.mode],
+    inputs: [q.a, q.b, q.bias],
+    outputs: [q.out],
     uniforms,
     workgroups: [
       Math.ceil(p.n! / (tile.TN * tile.WX)),
       Math.ceil(p.m! / (tile.TM * tile.WY)),
       q.slices ?? 1,
     ],
+    defines: { ...shape, DW: q.mode === 'DW' },
     flops,
   });
 }
@@ -170,7 +196,7 @@ function forward(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, g: 
   const out = engine.empty([g.n, g.co, g.oh, g.ow]);
   const xc = contiguous(x);
   const wk = permuted(weight, [0, 2, 3, 1]); // [Co, KH, KW, Ci]: a tap's channels are contiguous
-  launch(engine, {
+  launch({
     mode: 'FWD',
     tile: tileFor(engine.backend.isCpuAdapter, g.co, g.ci),
     params: {
@@ -212,7 +238,7 @@ function gradInput(dy: Tensor, weight: Tensor, g: Geometry): Tensor {
       const pw = phase(rw, g.w, g.kw);
       if (ph.count === 0 || pw.count === 0) continue;
       // With no tap landing in this phase the K loop is empty and the kernel writes zeros.
-      launch(engine, {
+      launch({
         mode: 'DX',
         tile,
         params: {
@@ -259,6 +285,15 @@ function cpuWeightBlocks(g: Geometry, maxWorkgroupBytes: number): { tm: number; 
   return { tm, cb };
 }
 
+const gradWeightCpuKernel = defineKernel({
+  name: 'conv2d_grad_weight_cpu',
+  source: gradWeightCpuSource,
+  workgroupSize: DW_CPU_LANES,
+  uniforms: { k_per_slice: 'u32', pixels: 'u32', a_off: 'u32', b_off: 'u32', out_off: 'u32' },
+  inputs: { dy: 'f32', x: 'f32' },
+  outputs: { partial: 'f32' },
+});
+
 function gradWeightCpu(dy: Tensor, x: Tensor, g: Geometry, blocks: { tm: number; cb: number }): Tensor {
   const engine = dy.engine;
   const lanes = DW_CPU_LANES;
@@ -272,19 +307,14 @@ function gradWeightCpu(dy: Tensor, x: Tensor, g: Geometry, blocks: { tm: number;
   const slices = Math.max(1, Math.ceil(pixels / perSlice));
   const partial = engine.empty([slices, g.co, g.ci * taps]);
   const xc = contiguous(x);
-  engine.backend.dispatch({
-    kernel: {
-      name: 'conv2d_grad_weight',
-      source: gradWeightCpuSource,
-      defines: {
-        CO: g.co, CI: g.ci, H: g.h, W: g.w, KH: g.kh, KW: g.kw, OH: g.oh, OW: g.ow,
-        STRIDE: g.stride, PAD: g.pad, LANES: lanes, TM: tm, CB: cb,
-      },
-    },
-    inputs: [dy.buffer, xc.buffer],
-    outputs: [partial.buffer],
-    uniforms: new Uint32Array([perSlice, pixels, dy.offset, xc.offset, partial.offset, 0, 0, 0]),
+  gradWeightCpuKernel.launch({
+    name: 'conv2d_grad_weight',
+    inputs: [dy, xc],
+    outputs: [partial],
+    uniforms: { k_per_slice: perSlice, pixels, a_off: dy.offset, b_off: xc.offset, out_off: partial.offset },
     workgroups: [Math.ceil(g.ci / cb), Math.ceil(g.co / tm), slices],
+    defines: { CO: g.co, CI: g.ci, H: g.h, W: g.w, KH: g.kh, KW: g.kw, OH: g.oh, OW: g.ow, STRIDE: g.stride, PAD: g.pad, TM: tm, CB: cb },
+    flops: 2 * g.co * g.ci * taps * pixels,
   });
   if (xc !== x) xc.dispose();
   return sumSlices(partial, slices, g);
@@ -317,7 +347,7 @@ function gradWeight(dy: Tensor, x: Tensor, g: Geometry): Tensor {
   const slices = Math.max(1, Math.ceil(units / perSlice)); // an empty batch still gets one (zero) slice
   const partial = engine.empty([slices, m, n]);
   const xc = contiguous(x);
-  launch(engine, {
+  launch({
     mode: 'DW',
     tile,
     params: {

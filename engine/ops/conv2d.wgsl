@@ -29,20 +29,8 @@
 // since fully unrolled loops compile for minutes on lavapipe. A network has a handful of distinct
 // shapes. On GPUs all of them read the Params fields of the same names: the staged variant's slab
 // loops, once unrolled, also take minutes to compile on lavapipe, and GPUs hide the index math.
-struct Params {
-  m: u32, n: u32, kc: u32, k_per_slice: u32,          // GEMM rows, columns; channels per tap; DW split
-  taps_h: u32, taps_w: u32, tap_h0: u32, tap_w0: u32,  // FWD/DX: taps visited and the first one
-  tap_step: u32, tap_sign: i32, src_h: u32, src_w: u32, // tap spacing; B pixel = column ± tap; B's plane
-  kh: u32, kw: u32, stride: u32, pad: u32,
-  a_off: u32, b_off: u32, bias_off: u32, out_off: u32,
-  col_mid: u32, col_inner: u32, col_scale: i32, col_h0: i32,  // column p = (i·mid + hh)·inner + ww
-  col_w0: i32, out_nstride: u32, out_cstride: u32, out_row: u32, // where C[m, p] goes: see out_base
-  out_h0: u32, out_w0: u32, out_step: u32, slice: u32,
-  images: u32, oh: u32, ow: u32, co: u32,                  // DW: batch size, dy's size and channels
-  step_h: u32, step_w: u32, _p0: u32, _p1: u32,            // DW staged: BK pixels as (rows, columns)
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
+// The uniforms are declared in engine/ops/conv.ts (FIELDS, with what each holds); the bindings are
+// a, b, bias (optional) and c.
 #include "gemm"
 
 // Column p of C and B as digits (i, hh, ww) of the radix (col_mid, col_inner): FWD (image, oh, ow),
@@ -68,7 +56,7 @@ fn out_base(p: u32, z: u32) -> u32 {
 
 fn store(m: u32, base: u32, value: f32) {
   var v = value;
-#if ${BIAS}
+#if ${HAS_BIAS}
   v += bias[u.bias_off + m];
 #endif
   c[base + m * ${OUT_CSTRIDE}] = v;

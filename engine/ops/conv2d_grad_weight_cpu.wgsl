@@ -11,15 +11,8 @@
 // idles. The workgroup sums its invocations' blocks through workgroup memory at the end (one
 // barrier), and ops/conv.ts sums the slices.
 
-struct Params {
-  k_per_slice: u32, pixels: u32, a_off: u32, b_off: u32,  // pixels per slice; batch·OH·OW
-  out_off: u32, _p0: u32, _p1: u32, _p2: u32,
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-@group(0) @binding(2) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> partial: array<f32>;
+// Uniforms (declared in engine/ops/conv.ts): k_per_slice (pixels per slice), pixels (batch·OH·OW),
+// a_off, b_off, out_off (offsets of dy, x, partial); bindings dy, x, partial.
 
 const CO: u32 = ${CO};
 const CI: u32 = ${CI};
@@ -31,7 +24,7 @@ const OH: u32 = ${OH};
 const OW: u32 = ${OW};
 const STRIDE: i32 = ${STRIDE};
 const PAD: i32 = ${PAD};
-const LANES = ${LANES}u;  // invocations per workgroup
+const LANES = WG;        // invocations per workgroup
 const TM = ${TM}u;        // output channels per workgroup
 const CB = ${CB}u;        // input channels per workgroup
 const TAPS = KH * KW;
@@ -41,7 +34,7 @@ const N = CI * TAPS;      // columns of dW
 
 var<workgroup> blocks: array<f32, LANES * TM * TN>;
 
-@compute @workgroup_size(${LANES})
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let m0 = wid.y * TM;
   let c0 = wid.x * CB;

@@ -12,36 +12,15 @@
 // outer strides are multiples of 4 (a tail past the last whole vec4 lands in the fresh output's padding,
 // as pool buffers are multiples of 64 bytes).
 
-struct Params {
-  n: u32,          // invocations that do work
-  rank: u32,
-  row_width: u32,  // threads per grid row: linear index = gid.x + gid.y * row_width
-  chunks: u32,     // STRIDED: invocations per row, ceil(inner / CHUNK)
-  s: vec4<f32>,
-  off: vec4<u32>,
-  shape: array<vec4<u32>, 2>,
-  str0: array<vec4<u32>, 2>,
-  str1: array<vec4<u32>, 2>,
-  str2: array<vec4<u32>, 2>,
-}
+// The uniforms (n: invocations that do work; row_width: threads per grid row; chunks: STRIDED,
+// invocations per row; s: the four scalars; off, shape, str0..2: offsets, merged shape and each
+// input's strides) and the bindings in0..in2 (those given), out are declared in engine/ops/map.ts.
 
 #if ${VEC}
 alias V = vec4<f32>;
 #else
 alias V = f32;
 #endif
-
-@group(0) @binding(0) var<uniform> u: Params;
-#if ${IN0}
-@group(0) @binding(1) var<storage, read> in0: array<${T0}>;
-#endif
-#if ${IN1}
-@group(0) @binding(2) var<storage, read> in1: array<${T1}>;
-#endif
-#if ${IN2}
-@group(0) @binding(3) var<storage, read> in2: array<${T2}>;
-#endif
-@group(0) @binding(${OUT_BINDING}) var<storage, read_write> out: array<V>;
 
 const CHUNK = ${CHUNK}u;
 
@@ -63,13 +42,13 @@ fn store(o: u32, i0: u32, i1: u32, i2: u32) {
   var a = V(0.0);
   var b = V(0.0);
   var c = V(0.0);
-#if ${IN0}
+#if ${HAS_IN0}
   a = V(in0[i0]);
 #endif
-#if ${IN1}
+#if ${HAS_IN1}
   b = V(in1[i1]);
 #endif
-#if ${IN2}
+#if ${HAS_IN2}
   c = V(in2[i2]);
 #endif
 #if ${VEC}
@@ -79,7 +58,7 @@ fn store(o: u32, i0: u32, i1: u32, i2: u32) {
 #endif
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * u.row_width;
   if (i >= u.n) { return; }

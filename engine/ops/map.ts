@@ -1,13 +1,40 @@
 // The launcher behind every elementwise op: broadcasting, strided inputs, up to three operands.
 
 import type { Engine, Tensor } from '../engine.js';
-import type { Kernel } from '../runtime.js';
 import { broadcastShapes, collapseDims, numel, type Shape } from '../shape.js';
-import { grid1d } from '../runtime.js';
+import { defineKernel } from '../kernel.js';
 import source from './elementwise.wgsl';
 
 const MAX_RANK = 8;
-const WG = 256;
+
+/**
+ * One declaration for every elementwise op: the inputs present and their element types (vec4 or f32,
+ * see elementwise.wgsl), the expression and the addressing variant are chosen per launch.
+ */
+const elementwise = defineKernel({
+  name: 'elementwise',
+  source,
+  workgroupSize: 256,
+  uniforms: {
+    n: 'u32',
+    rank: 'u32',
+    row_width: 'u32',
+    chunks: 'u32',
+    s: 'vec4<f32>',
+    off: 'vec4<u32>',
+    shape: 'array<vec4<u32>, 2>',
+    str0: 'array<vec4<u32>, 2>',
+    str1: 'array<vec4<u32>, 2>',
+    str2: 'array<vec4<u32>, 2>',
+  },
+  inputs: {
+    in0: { type: '${T0}', dtype: 'f32', optional: true },
+    in1: { type: '${T1}', dtype: 'f32', optional: true },
+    in2: { type: '${T2}', dtype: 'f32', optional: true },
+  },
+  outputs: { out: { type: 'V', dtype: 'f32' } },
+  strided: ['in0', 'in1', 'in2'],
+});
 
 export function checkInputs(op: string, inputs: Tensor[]): Engine {
   const engine = inputs[0].engine;
@@ -17,40 +44,6 @@ export function checkInputs(op: string, inputs: Tensor[]): Engine {
   }
   return engine;
 }
-
-/** One Kernel object per variant, so the runtime finds its pipeline without hashing the defines. */
-const kernels = new Map<string, Kernel>();
-
-function kernelFor(op: string, expr: string, types: string[], vec: boolean, strided: boolean, chunk: number): Kernel {
-  const nIn = types.length;
-  const key = `${op}\u0000${types.join(',')}|${vec}|${strided}|${chunk}|${expr}`;
-  let k = kernels.get(key);
-  if (!k) {
-    k = {
-      name: op,
-      source,
-      defines: {
-        IN0: nIn > 0,
-        IN1: nIn > 1,
-        IN2: nIn > 2,
-        T0: types[0] ?? 'f32',
-        T1: types[1] ?? 'f32',
-        T2: types[2] ?? 'f32',
-        OUT_BINDING: nIn + 1,
-        VEC: vec,
-        STRIDED: strided,
-        CHUNK: chunk,
-        EXPR: expr,
-      },
-    };
-    kernels.set(key, k);
-  }
-  return k;
-}
-
-/** Uniforms are copied out at dispatch, so one block serves every launch. */
-const u = new Uint32Array(4 + 4 + 4 + 8 * 4);
-const f = new Float32Array(u.buffer);
 
 /** Strides of `t` seen through a broadcast to `shape` (0 along broadcast axes). */
 function broadcastStrides(t: Tensor, shape: Shape): number[] {
@@ -118,25 +111,32 @@ export function mapKernel(
   const inner = unitShape[rank - 1];
   const chunks = Math.ceil(inner / chunk);
   const invocations = (numel(unitShape) / inner) * chunks;
-  u.fill(0);
-  const [gx, gy] = grid1d(Math.ceil(invocations / WG));
-  u[0] = invocations;
-  u[1] = rank;
-  u[2] = gx * WG;
-  u[3] = chunks;
-  for (let i = 0; i < 4; i++) f[4 + i] = scalars[i] ?? 0;
-  (vec?.offsets ?? offsets).forEach((o, k) => (u[8 + k] = o));
-  for (let d = 0; d < rank; d++) {
-    u[12 + d] = unitShape[d];
-    inputs.forEach((_, k) => (u[20 + 8 * k + d] = (vec?.strides ?? strides)[k][d]));
-  }
-  const type = (k: number) => (vec && strides[k]?.[rank - 1] === 1 ? 'vec4<f32>' : 'f32');
-  engine.backend.dispatch({
-    kernel: kernelFor(op, expr, inputs.map((_, k) => type(k)), !!vec, rank > 1, chunk),
-    inputs: inputs.map((t) => t.buffer),
-    outputs: [out.buffer],
-    uniforms: u,
-    workgroups: [gx, gy],
+  const { workgroups, rowWidth } = elementwise.grid(invocations);
+  const unitStrides = vec?.strides ?? strides;
+  const types = inputs.map((_, k) => (vec && strides[k]?.[rank - 1] === 1 ? 'vec4<f32>' : 'f32'));
+  const off = [0, 0, 0, 0];
+  (vec?.offsets ?? offsets).forEach((o, k) => (off[k] = o));
+  const s = [0, 0, 0, 0];
+  for (let i = 0; i < 4; i++) s[i] = scalars[i] ?? 0;
+  elementwise.launch({
+    inputs: [inputs[0], inputs[1], inputs[2]],
+    outputs: [out],
+    uniforms: {
+      n: invocations,
+      rank,
+      row_width: rowWidth,
+      chunks,
+      s,
+      off,
+      shape: unitShape,
+      str0: unitStrides[0] ?? [],
+      str1: unitStrides[1] ?? [],
+      str2: unitStrides[2] ?? [],
+    },
+    workgroups,
+    defines: { T0: types[0] ?? 'f32', T1: types[1] ?? 'f32', T2: types[2] ?? 'f32', VEC: !!vec, STRIDED: rank > 1, CHUNK: chunk, EXPR: expr },
+    name: op,
+    key: `${types.join(',')}|${!!vec}|${rank > 1}|${chunk}|${expr}`,
     bytes: (inputs.length + 1) * n * 4,
   });
   return out;

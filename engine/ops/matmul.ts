@@ -7,6 +7,7 @@ import { fmt, numel } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous, reshape, transpose } from './view.js';
 import { sum, sumTo } from './broadcast.js';
+import { defineKernel, type KernelDef } from '../kernel.js';
 import source from './matmul.wgsl';
 
 /**
@@ -19,6 +20,33 @@ import source from './matmul.wgsl';
 const LARGE_TILE = { STAGED: true, TM: 8, TN: 8, WX: 16, WY: 16, BK: 8 };
 const SMALL_TILE = { STAGED: true, TM: 8, TN: 8, WX: 8, WY: 8, BK: 16 };
 const CPU_TILE = { STAGED: false, TM: 8, TN: 8, WX: 16, WY: 16, BK: 0 };
+
+const UNIFORMS = {
+  m: 'u32', n: 'u32', k: 'u32',
+  a_off: 'u32', a_sb: 'u32', a_sm: 'u32', a_sk: 'u32',
+  b_off: 'u32', b_sb: 'u32', b_sk: 'u32', b_sn: 'u32',
+  bias_off: 'u32',
+} as const;
+
+/** The GEMM declared once per tile configuration (the workgroup size follows the tile). */
+const byTile = new Map<typeof LARGE_TILE, KernelDef<typeof UNIFORMS>>();
+function gemmKernel(tile: typeof LARGE_TILE): KernelDef<typeof UNIFORMS> {
+  let def = byTile.get(tile);
+  if (!def) {
+    def = defineKernel({
+      name: 'matmul',
+      source,
+      workgroupSize: [tile.WX, tile.WY],
+      uniforms: UNIFORMS,
+      inputs: { a: 'f32', b: 'f32', bias: { type: 'f32', dtype: 'f32', optional: true } },
+      outputs: { c: 'f32' },
+      defines: tile,
+      strided: ['a', 'b'],
+    });
+    byTile.set(tile, def);
+  }
+  return def;
+}
 
 function chooseTile(cpu: boolean, batch: number, m: number, n: number): typeof LARGE_TILE {
   if (cpu) return CPU_TILE;
@@ -58,29 +86,22 @@ function gemm(a: Operand, b: Operand, batch: number, m: number, k: number, n: nu
   const tile = chooseTile(engine.backend.isCpuAdapter, batch, m, n);
   const bm = tile.TM * tile.WY;
   const bn = tile.TN * tile.WX;
-  const u = new Uint32Array([
-    m, n, k, 0,
-    a.t.offset, a.batchStride, a.rowStride, a.colStride,
-    b.t.offset, b.batchStride, b.rowStride, b.colStride,
-    bias?.offset ?? 0, 0, 0, 0,
-  ]);
-  engine.backend.dispatch({
-    kernel: {
-      name: bias ? 'linear' : 'matmul',
-      source,
-      defines: {
-        ...tile,
-        BIAS: !!bias,
-        OUT_BINDING: bias ? 4 : 3,
-        // Stage each operand along its unit-stride axis (see the shader's comment on coalescing).
-        A_K_FAST: a.colStride === 1 || a.rowStride !== 1,
-        B_N_FAST: b.colStride === 1 || b.rowStride !== 1,
-      },
+  // Stage each operand along its unit-stride axis (see the shader's comment on coalescing).
+  const aKFast = a.colStride === 1 || a.rowStride !== 1;
+  const bNFast = b.colStride === 1 || b.rowStride !== 1;
+  gemmKernel(tile).launch({
+    name: bias ? 'linear' : 'matmul',
+    inputs: [a.t, b.t, bias],
+    outputs: [out],
+    uniforms: {
+      m, n, k,
+      a_off: a.t.offset, a_sb: a.batchStride, a_sm: a.rowStride, a_sk: a.colStride,
+      b_off: b.t.offset, b_sb: b.batchStride, b_sk: b.rowStride, b_sn: b.colStride,
+      bias_off: bias?.offset ?? 0,
     },
-    inputs: bias ? [a.t.buffer, b.t.buffer, bias.buffer] : [a.t.buffer, b.t.buffer],
-    outputs: [out.buffer],
-    uniforms: u,
     workgroups: [Math.ceil(n / bn), Math.ceil(m / bm), batch],
+    defines: { A_K_FAST: aKFast, B_N_FAST: bNFast },
+    key: `${!!bias}|${aKFast}|${bNFast}`,
     flops: 2 * batch * m * n * k,
   });
   return out;

@@ -16,19 +16,13 @@
 // Slabs are staged with the operand's unit-stride axis varying fastest across invocations, so global
 // reads stay coalesced whether the operand is transposed or not (A_K_FAST / B_N_FAST).
 
-struct Params {
-  m: u32, n: u32, k: u32, _pad: u32,
-  a_off: u32, a_sb: u32, a_sm: u32, a_sk: u32,
-  b_off: u32, b_sb: u32, b_sk: u32, b_sn: u32,
-  bias_off: u32, _p1: u32, _p2: u32, _p3: u32,
-}
-
-@group(0) @binding(0) var<uniform> u: Params;
+// Uniforms (declared in engine/ops/matmul.ts): m, n, k; each operand's offset and strides (batch, row,
+// column: a_sb, a_sm, a_sk; b_sb, b_sk, b_sn); bias_off.
 #include "gemm"
 
 fn store(gm: u32, gn: u32, value: f32, c_base: u32) {
   var v = value;
-#if ${BIAS}
+#if ${HAS_BIAS}
   v += bias[u.bias_off + gn];
 #endif
   c[c_base + gm * u.n + gn] = v;

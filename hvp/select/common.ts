@@ -3,9 +3,10 @@
 import { fmt, ops, Tensor, type Engine, type Snippets } from '../../engine/index.js';
 import { combinationTable } from './combinations.js';
 import table from './table.wgsl';
+import pair from './pair.wgsl';
 
-/** The snippets select's kernels include besides the engine's (`#include "select/table"`). */
-export const SELECT_SNIPPETS: Snippets = { 'select/table': table };
+/** The snippets select's kernels include besides the engine's (`#include "select/table"`, `"select/pair"`). */
+export const SELECT_SNIPPETS: Snippets = { 'select/table': table, 'select/pair': pair };
 
 /** A combination table: an i32 tensor [C, n], or its rows (uploaded by asTable). */
 export type TableLike = Tensor | readonly (readonly number[])[];

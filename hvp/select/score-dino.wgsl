@@ -8,19 +8,18 @@
 
 #include "grid"
 #include "select/table"
+#include "select/pair"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let o = flat_index(gid);
-  if (o >= u.batch * u.combos) { return; }
-  let b = o / u.combos;
-  let c = o % u.combos;
+  let p = pair_of(gid);
+  if (p.b >= u.batch) { return; }
   var acc = 0.0;
   for (var s = 0u; s < 2u; s++) {
-    let t = table_entry(c, s, u.globals);
-    let base = u.ce_off + (b * u.globals + t) * u.student_views;
+    let t = table_entry(p.c, s, u.globals);
+    let base = u.ce_off + (p.b * u.globals + t) * u.student_views;
     for (var k = 0u; k < u.cols; k++) {
-      let v = table_entry(c, k, u.student_views);
+      let v = table_entry(p.c, k, u.student_views);
       if (v != t) { acc += ce[base + v]; }
     }
     for (var v = u.always_from; v < u.always_to; v++) {
@@ -29,9 +28,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   var score = u.w_cls * acc;
 #if ${PATCH}
-  let ga = table_entry(c, 0u, u.globals);
-  let gb = table_entry(c, 1u, u.globals);
-  score += u.w_patch * (patch_ce[u.patch_off + ga * u.batch + b] + patch_ce[u.patch_off + gb * u.batch + b]);
+  let ga = table_entry(p.c, 0u, u.globals);
+  let gb = table_entry(p.c, 1u, u.globals);
+  score += u.w_patch * (patch_ce[u.patch_off + ga * u.batch + p.b] + patch_ce[u.patch_off + gb * u.batch + p.b]);
 #endif
-  out[o] = score;
+  out[p.o] = score;
 }

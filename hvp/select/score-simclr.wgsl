@@ -45,6 +45,7 @@ fn logaddexp(a: f32, b: f32) -> f32 {
 }
 
 #include "select/table"
+#include "select/pair"
 
 fn view(c: u32, col: u32) -> u32 {
   return table_entry(c, col, u.views);
@@ -56,14 +57,12 @@ fn row_loss(r: u32, partner: u32, i: u32, j: u32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let o = flat_index(gid);
-  if (o >= u.batch * u.combos) { return; }
-  let b = o / u.combos;
-  let c = o % u.combos;
-  let i = view(c, 0u);
-  let j = view(c, 1u);
-  let ri = i * u.batch + b;
-  let rj = j * u.batch + b;
-  out[o] = row_loss(ri, rj, i, j) + row_loss(rj, ri, i, j);
+  let p = pair_of(gid);
+  if (p.b >= u.batch) { return; }
+  let i = view(p.c, 0u);
+  let j = view(p.c, 1u);
+  let ri = i * u.batch + p.b;
+  let rj = j * u.batch + p.b;
+  out[p.o] = row_loss(ri, rj, i, j) + row_loss(rj, ri, i, j);
 }
 #endif
