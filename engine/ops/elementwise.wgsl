@@ -22,6 +22,8 @@ alias V = vec4<f32>;
 alias V = f32;
 #endif
 
+#include "grid"
+
 const CHUNK = ${CHUNK}u;
 
 // Only the strided variant takes the addressing code: the contiguous one, the common case, compiles
@@ -60,7 +62,7 @@ fn store(o: u32, i0: u32, i1: u32, i2: u32) {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * u.row_width;
+  let i = flat_index(gid);
   if (i >= u.n) { return; }
 #if ${STRIDED}
   // Invocation i makes CHUNK consecutive units of one row (a row: the innermost axis), so the integer

@@ -1,7 +1,7 @@
 // The launcher behind every elementwise op: broadcasting, strided inputs, up to three operands.
 
 import type { Engine, Tensor } from '../engine.js';
-import { broadcastShapes, collapseDims, numel, type Shape } from '../shape.js';
+import { broadcastShapes, collapseDims, numel, sameShape, type Shape } from '../shape.js';
 import { defineKernel } from '../kernel.js';
 import source from './elementwise.wgsl';
 
@@ -79,6 +79,57 @@ function vec4Layout(shape: number[], strides: number[][], offsets: number[]): { 
   };
 }
 
+/** How a launch walks the operands: in units (vec4 or f32), merged axes, each input's strides and offset. */
+interface Layout {
+  shape: number[];
+  strides: number[][];
+  offsets: number[];
+  vec: boolean;
+  /** Each input's element type: vec4<f32> when read as vec4s, f32 when read per element or splat. */
+  types: string[];
+}
+
+const VEC_TYPES = ['vec4<f32>', 'vec4<f32>', 'vec4<f32>'];
+const F32_TYPES = ['f32', 'f32', 'f32'];
+
+/**
+ * The common case inside a network, without the general path's axis merging: every input contiguous
+ * and of the output's shape, so one axis of n elements (vec4s when every offset allows).
+ */
+function sameShapeLayout(inputs: Tensor[], shape: Shape, n: number): Layout | null {
+  let vec = true;
+  for (const t of inputs) {
+    if (!sameShape(t.shape, shape) || !t.isContiguous()) return null;
+    if (t.offset % 4 !== 0) vec = false;
+  }
+  const unit = vec ? 4 : 1;
+  return {
+    shape: [Math.ceil(n / unit)],
+    strides: inputs.map(() => [1]),
+    offsets: inputs.map((t) => t.offset / unit),
+    vec,
+    types: (vec ? VEC_TYPES : F32_TYPES).slice(0, inputs.length),
+  };
+}
+
+/** Any layout: broadcast inputs (stride 0), views, with the axes that every operand walks alike merged. */
+function generalLayout(op: string, inputs: Tensor[], shape: Shape, out: Tensor): Layout {
+  // The output is contiguous, so merging axes that all inputs also walk contiguously keeps indexing valid.
+  const flat = collapseDims(shape, [out.strides, ...inputs.map((t) => broadcastStrides(t, shape))]);
+  const rank = flat.shape.length;
+  if (rank > MAX_RANK) throw new Error(`${op}: rank ${rank} exceeds ${MAX_RANK} after merging contiguous axes`);
+  const strides = flat.strides.slice(1);
+  const offsets = inputs.map((t) => t.offset);
+  const vec = vec4Layout(flat.shape, strides, offsets);
+  return {
+    shape: vec?.shape ?? flat.shape,
+    strides: vec?.strides ?? strides,
+    offsets: vec?.offsets ?? offsets,
+    vec: !!vec,
+    types: inputs.map((_, k) => (vec && strides[k][rank - 1] === 1 ? 'vec4<f32>' : 'f32')),
+  };
+}
+
 /**
  * out = EXPR(a, b, c, s) elementwise, with NumPy broadcasting. `expr` is WGSL over f32 values a, b, c
  * and the vec4 of scalars s. Returns a new contiguous tensor of the broadcast shape.
@@ -92,32 +143,25 @@ export function mapKernel(
   outShape?: Shape,
 ): Tensor {
   const engine = inputs.length ? checkInputs(op, inputs) : engineHint!;
-  const shape = outShape ?? broadcastShapes(op, ...inputs.map((t) => t.shape));
+  const shape = outShape ?? (inputs.length === 1 ? inputs[0].shape : broadcastShapes(op, ...inputs.map((t) => t.shape)));
   for (const t of inputs) {
     if (t.dtype !== 'f32') throw new Error(`${op}: expects f32 inputs, got ${t}`);
   }
   const out = engine.empty(shape);
   const n = numel(shape);
   if (n === 0) return out;
-  // The output is contiguous, so merging axes that all inputs also walk contiguously keeps indexing valid.
-  const flat = collapseDims(shape, [out.strides, ...inputs.map((t) => broadcastStrides(t, shape))]);
-  const rank = flat.shape.length;
-  if (rank > MAX_RANK) throw new Error(`${op}: rank ${rank} exceeds ${MAX_RANK} after merging contiguous axes`);
-  const strides = flat.strides.slice(1);
-  const offsets = inputs.map((t) => t.offset);
-  const vec = vec4Layout(flat.shape, strides, offsets);
-  const unitShape = vec?.shape ?? flat.shape;
+  const l = sameShapeLayout(inputs, shape, n) ?? generalLayout(op, inputs, shape, out);
+  const rank = l.shape.length;
   const chunk = rank > 1 ? chunkFor(engine) : 1;
-  const inner = unitShape[rank - 1];
+  const inner = l.shape[rank - 1];
   const chunks = Math.ceil(inner / chunk);
-  const invocations = (numel(unitShape) / inner) * chunks;
+  const invocations = (numel(l.shape) / inner) * chunks;
   const { workgroups, rowWidth } = elementwise.grid(invocations);
-  const unitStrides = vec?.strides ?? strides;
-  const types = inputs.map((_, k) => (vec && strides[k]?.[rank - 1] === 1 ? 'vec4<f32>' : 'f32'));
   const off = [0, 0, 0, 0];
-  (vec?.offsets ?? offsets).forEach((o, k) => (off[k] = o));
+  for (let k = 0; k < l.offsets.length; k++) off[k] = l.offsets[k];
   const s = [0, 0, 0, 0];
-  for (let i = 0; i < 4; i++) s[i] = scalars[i] ?? 0;
+  for (let i = 0; i < scalars.length && i < 4; i++) s[i] = scalars[i];
+  const types = l.types;
   elementwise.launch({
     inputs: [inputs[0], inputs[1], inputs[2]],
     outputs: [out],
@@ -128,16 +172,18 @@ export function mapKernel(
       chunks,
       s,
       off,
-      shape: unitShape,
-      str0: unitStrides[0] ?? [],
-      str1: unitStrides[1] ?? [],
-      str2: unitStrides[2] ?? [],
+      shape: l.shape,
+      str0: l.strides[0] ?? NONE,
+      str1: l.strides[1] ?? NONE,
+      str2: l.strides[2] ?? NONE,
     },
     workgroups,
-    defines: { T0: types[0] ?? 'f32', T1: types[1] ?? 'f32', T2: types[2] ?? 'f32', VEC: !!vec, STRIDED: rank > 1, CHUNK: chunk, EXPR: expr },
+    defines: { T0: types[0] ?? 'f32', T1: types[1] ?? 'f32', T2: types[2] ?? 'f32', VEC: l.vec, STRIDED: rank > 1, CHUNK: chunk, EXPR: expr },
     name: op,
-    key: `${types.join(',')}|${!!vec}|${rank > 1}|${chunk}|${expr}`,
+    key: `${types.join(',')}|${l.vec}|${rank > 1}|${chunk}|${expr}`,
     bytes: (inputs.length + 1) * n * 4,
   });
   return out;
 }
+
+const NONE: number[] = [];
