@@ -11,7 +11,8 @@ import { fmt } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous, permute, reshape } from './view.js';
 import { sum } from './broadcast.js';
-import { defineKernel, type KernelDef, type ScalarType } from '../kernel.js';
+import { defineKernel, type ScalarType } from '../kernel.js';
+import { gemmKernels, type GemmTile } from './gemm-kernel.js';
 import source from './conv2d.wgsl';
 import gradWeightCpuSource from './conv2d_grad_weight_cpu.wgsl';
 
@@ -29,14 +30,7 @@ interface Geometry {
 
 type Mode = 'FWD' | 'DX' | 'DW';
 
-interface Tile {
-  STAGED: boolean;
-  TM: number;
-  TN: number;
-  WX: number;
-  WY: number;
-  BK: number;
-}
+type Tile = GemmTile;
 
 /**
  * GPUs: 8×8 invocations with 8×8 blocks (64×64 tiles; 64 accumulators is the classic SGEMM register
@@ -97,25 +91,7 @@ type Field = (typeof FIELDS)[number];
 type Params = Partial<Record<Field, number>>;
 const UNIFORMS = Object.fromEntries(FIELDS.map((f) => [f, SIGNED.has(f) ? 'i32' : 'u32'])) as Record<Field, ScalarType>;
 
-/** The GEMM declared once per tile (the workgroup size follows it), each made on first use. */
-const byTile = new Map<string, KernelDef<typeof UNIFORMS>>();
-function gemmKernel(tile: Tile): KernelDef<typeof UNIFORMS> {
-  const key = `${tile.STAGED}|${tile.TM}|${tile.TN}|${tile.WX}|${tile.WY}|${tile.BK}`;
-  let def = byTile.get(key);
-  if (!def) {
-    def = defineKernel({
-      name: 'conv2d',
-      source,
-      workgroupSize: [tile.WX, tile.WY],
-      uniforms: UNIFORMS,
-      inputs: { a: 'f32', b: 'f32', bias: { type: 'f32', dtype: 'f32', optional: true } },
-      outputs: { c: 'f32' },
-      defines: { ...tile },
-    });
-    byTile.set(key, def);
-  }
-  return def;
-}
+const gemmKernel = gemmKernels({ name: 'conv2d', source, uniforms: UNIFORMS });
 
 interface Launch {
   mode: Mode;

@@ -7,7 +7,7 @@ import { fmt, numel } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous, reshape, transpose } from './view.js';
 import { sum, sumTo } from './broadcast.js';
-import { defineKernel, type KernelDef } from '../kernel.js';
+import { gemmKernels } from './gemm-kernel.js';
 import source from './matmul.wgsl';
 
 /**
@@ -28,25 +28,7 @@ const UNIFORMS = {
   bias_off: 'u32',
 } as const;
 
-/** The GEMM declared once per tile configuration (the workgroup size follows the tile). */
-const byTile = new Map<typeof LARGE_TILE, KernelDef<typeof UNIFORMS>>();
-function gemmKernel(tile: typeof LARGE_TILE): KernelDef<typeof UNIFORMS> {
-  let def = byTile.get(tile);
-  if (!def) {
-    def = defineKernel({
-      name: 'matmul',
-      source,
-      workgroupSize: [tile.WX, tile.WY],
-      uniforms: UNIFORMS,
-      inputs: { a: 'f32', b: 'f32', bias: { type: 'f32', dtype: 'f32', optional: true } },
-      outputs: { c: 'f32' },
-      defines: tile,
-      strided: ['a', 'b'],
-    });
-    byTile.set(tile, def);
-  }
-  return def;
-}
+const gemmKernel = gemmKernels({ name: 'matmul', source, uniforms: UNIFORMS, strided: ['a', 'b'] });
 
 function chooseTile(cpu: boolean, batch: number, m: number, n: number): typeof LARGE_TILE {
   if (cpu) return CPU_TILE;
