@@ -76,7 +76,8 @@ export interface LaunchArgs<U extends UniformFields> {
   outputs: readonly (Tensor | null | undefined)[];
   uniforms: UniformValues<U>;
   workgroups: readonly [number, number?, number?];
-  defines?: Defines;
+  /** Template values of this launch; a function is called only when a keyed variant is first seen. */
+  defines?: Defines | (() => Defines);
   /**
    * Names this launch's variant: a string that (with `name`) fixes `defines` and which optional bindings are given.
    * Launches with the same key reuse one compiled-kernel handle, so the runtime skips building its
@@ -172,7 +173,10 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   private readonly kernel: Kernel;
   private readonly block: Block;
   /** Compiled-kernel handles of keyed launches (LaunchArgs.key). */
-  private readonly variants = new Map<string, Kernel>();
+  private readonly variants = new Map<string | undefined, Map<string, Kernel>>();
+  /** Buffers of the launch being encoded (dispatch reads them at once). */
+  private readonly inputBuffers: GPUBuffer[] = [];
+  private readonly outputBuffers: GPUBuffer[] = [];
 
   constructor(spec: KernelSpec<U>) {
     const k = spec.name;
@@ -279,8 +283,10 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     const engine = first?.engine;
     if (!engine) throw new Error(`kernel '${k}': a launch needs at least one tensor (the engine to run on)`);
     const nIn = a.inputs.length;
-    const inputs: GPUBuffer[] = [];
-    const outputs: GPUBuffer[] = [];
+    const inputs = this.inputBuffers;
+    const outputs = this.outputBuffers;
+    inputs.length = 0;
+    outputs.length = 0;
     for (let i = 0; i < this.bindings.length; i++) {
       const t = i < nIn ? a.inputs[i] : a.outputs[i - nIn];
       const b = this.bindings[i];
@@ -295,12 +301,16 @@ export class KernelDef<U extends UniformFields = UniformFields> {
       (i < nIn ? inputs : outputs).push(t.buffer);
     }
     const uniforms = this.packWords(a.uniforms);
-    const key = a.key === undefined ? undefined : a.name === undefined ? a.key : `${a.name}\u0000${a.key}`;
-    let kernel = key === undefined ? undefined : this.variants.get(key);
+    let kernel: Kernel | undefined;
+    let byKey = this.variants.get(a.name);
+    if (a.key !== undefined) kernel = byKey?.get(a.key);
     if (!kernel) {
-      const name = a.name ?? k;
-      kernel = a.defines || this.hasOptional || a.name ? { name, source: this.source, defines: { ...this.kernel.defines, ...a.defines, ...this.bindingDefines(a) } } : this.kernel;
-      if (key !== undefined) this.variants.set(key, kernel);
+      const defines = typeof a.defines === 'function' ? a.defines() : a.defines;
+      kernel = defines || this.hasOptional || a.name ? { name: a.name ?? k, source: this.source, defines: { ...this.kernel.defines, ...defines, ...this.bindingDefines(a) } } : this.kernel;
+      if (a.key !== undefined) {
+        if (!byKey) this.variants.set(a.name, (byKey = new Map()));
+        byKey.set(a.key, kernel);
+      }
     }
     engine.backend.dispatch({ kernel, inputs, outputs, uniforms, workgroups: a.workgroups, flops: a.flops, bytes: a.bytes });
   }

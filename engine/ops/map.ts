@@ -89,8 +89,9 @@ interface Layout {
   types: string[];
 }
 
-const VEC_TYPES = ['vec4<f32>', 'vec4<f32>', 'vec4<f32>'];
-const F32_TYPES = ['f32', 'f32', 'f32'];
+const VEC_TYPES = [[], ['vec4<f32>'], ['vec4<f32>', 'vec4<f32>'], ['vec4<f32>', 'vec4<f32>', 'vec4<f32>']];
+const F32_TYPES = [[], ['f32'], ['f32', 'f32'], ['f32', 'f32', 'f32']];
+const UNIT_STRIDES = [[], [[1]], [[1], [1]], [[1], [1], [1]]];
 
 /**
  * The common case inside a network, without the general path's axis merging: every input contiguous
@@ -105,10 +106,10 @@ function sameShapeLayout(inputs: Tensor[], shape: Shape, n: number): Layout | nu
   const unit = vec ? 4 : 1;
   return {
     shape: [Math.ceil(n / unit)],
-    strides: inputs.map(() => [1]),
+    strides: UNIT_STRIDES[inputs.length],
     offsets: inputs.map((t) => t.offset / unit),
     vec,
-    types: (vec ? VEC_TYPES : F32_TYPES).slice(0, inputs.length),
+    types: (vec ? VEC_TYPES : F32_TYPES)[inputs.length],
   };
 }
 
@@ -157,33 +158,48 @@ export function mapKernel(
   const chunks = Math.ceil(inner / chunk);
   const invocations = (numel(l.shape) / inner) * chunks;
   const { workgroups, rowWidth } = elementwise.grid(invocations);
-  const off = [0, 0, 0, 0];
-  for (let k = 0; k < l.offsets.length; k++) off[k] = l.offsets[k];
-  const s = [0, 0, 0, 0];
-  for (let i = 0; i < scalars.length && i < 4; i++) s[i] = scalars[i];
+  // One uniforms object and operand list serve every launch: launch() packs and binds them at once.
+  const u = UNIFORMS;
+  u.n = invocations;
+  u.rank = rank;
+  u.row_width = rowWidth;
+  u.chunks = chunks;
+  for (let k = 0; k < 4; k++) {
+    u.s[k] = k < scalars.length ? scalars[k] : 0;
+    u.off[k] = k < l.offsets.length ? l.offsets[k] : 0;
+  }
+  u.shape = l.shape;
+  u.str0 = l.strides[0] ?? NONE;
+  u.str1 = l.strides[1] ?? NONE;
+  u.str2 = l.strides[2] ?? NONE;
+  for (let k = 0; k < 3; k++) OPERANDS[k] = inputs[k];
   const types = l.types;
+  const key = `${types.length}${l.vec ? 'v' : 'f'}${types[0] === 'f32' ? 'f' : 'v'}${types[1] === 'f32' ? 'f' : 'v'}${types[2] === 'f32' ? 'f' : 'v'}|${rank > 1}|${chunk}|${expr}`;
   elementwise.launch({
-    inputs: [inputs[0], inputs[1], inputs[2]],
+    inputs: OPERANDS,
     outputs: [out],
-    uniforms: {
-      n: invocations,
-      rank,
-      row_width: rowWidth,
-      chunks,
-      s,
-      off,
-      shape: l.shape,
-      str0: l.strides[0] ?? NONE,
-      str1: l.strides[1] ?? NONE,
-      str2: l.strides[2] ?? NONE,
-    },
+    uniforms: u,
     workgroups,
-    defines: { T0: types[0] ?? 'f32', T1: types[1] ?? 'f32', T2: types[2] ?? 'f32', VEC: l.vec, STRIDED: rank > 1, CHUNK: chunk, EXPR: expr },
+    defines: () => ({ T0: types[0] ?? 'f32', T1: types[1] ?? 'f32', T2: types[2] ?? 'f32', VEC: l.vec, STRIDED: rank > 1, CHUNK: chunk, EXPR: expr }),
     name: op,
-    key: `${types.join(',')}|${l.vec}|${rank > 1}|${chunk}|${expr}`,
+    key,
     bytes: (inputs.length + 1) * n * 4,
   });
+  OPERANDS.fill(undefined);
   return out;
 }
 
 const NONE: number[] = [];
+const OPERANDS: (Tensor | undefined)[] = [undefined, undefined, undefined];
+const UNIFORMS = {
+  n: 0,
+  rank: 0,
+  row_width: 0,
+  chunks: 0,
+  s: [0, 0, 0, 0],
+  off: [0, 0, 0, 0],
+  shape: NONE,
+  str0: NONE,
+  str1: NONE,
+  str2: NONE,
+};
