@@ -46,6 +46,10 @@ export interface BindingSpec {
   dtype: ScalarType;
   optional?: boolean;
 }
+/** The template value that tells a kernel's source whether optional binding `name` is declared. */
+export function hasFlag(name: string): string {
+  return `HAS_${name.toUpperCase()}`;
+}
 /** Storage bindings in order: name → element type. */
 export type Bindings = Record<string, BindingType | BindingSpec>;
 
@@ -167,7 +171,7 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   private readonly fields: Field[];
-  private readonly bindings: { name: string; scalar: ScalarType; strided: boolean; optional: boolean; flag: string }[];
+  private readonly bindings: { name: string; scalar: ScalarType; strided: boolean; optional: boolean }[];
   private readonly hasOptional: boolean;
   /** What the runtime compiles (and caches) when a launch adds no template values. */
   private readonly kernel: Kernel;
@@ -207,7 +211,6 @@ export class KernelDef<U extends UniformFields = UniformFields> {
       scalar: typeof b === 'string' ? parseType(k, `binding '${name}'`, b).scalar : parseType(k, `binding '${name}' dtype`, b.dtype).scalar,
       strided: !!spec.strided?.includes(name),
       optional: typeof b !== 'string' && !!b.optional,
-      flag: name.toUpperCase(),
     }));
     this.hasOptional = this.bindings.some((b) => b.optional);
     const header = kernelHeader(spec.uniforms, spec.inputs, spec.outputs, [x, y, z]);
@@ -324,8 +327,8 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     for (let i = 0; i < this.bindings.length; i++) {
       const b = this.bindings[i];
       const given = !!(i < nIn ? a.inputs[i] : a.outputs[i - nIn]);
-      if (b.optional) d[`HAS_${b.flag}`] = given;
-      d[`B_${b.flag}`] = given ? slot++ : 0;
+      if (b.optional) d[hasFlag(b.name)] = given;
+      d[slotFlag(b.name)] = given ? slot++ : 0;
     }
     return d;
   }
@@ -334,6 +337,11 @@ export class KernelDef<U extends UniformFields = UniformFields> {
 /** Declare a kernel (see KernelSpec). Declare at module level: the declaration is checked and its WGSL built once. */
 export function defineKernel<U extends UniformFields>(spec: KernelSpec<U>): KernelDef<U> {
   return new KernelDef(spec);
+}
+
+/** The template value holding binding `name`'s slot once an optional binding has come before it. */
+function slotFlag(name: string): string {
+  return `B_${name.toUpperCase()}`;
 }
 
 /** The generated WGSL uniform struct (without it when there are no fields). */
@@ -359,10 +367,10 @@ export function kernelHeader(uniforms: UniformFields, inputs: Bindings, outputs:
       const type = typeof b === 'string' ? b : b.type;
       const optional = typeof b !== 'string' && !!b.optional;
       templated ||= optional;
-      const slot = templated ? `\${B_${name.toUpperCase()}}` : `${binding}`;
+      const slot = templated ? `\${${slotFlag(name)}}` : `${binding}`;
       binding++;
       const decl = `@group(0) @binding(${slot}) var<storage, ${access}> ${name}: array<${type}>;`;
-      lines.push(...(optional ? [`#if \${HAS_${name.toUpperCase()}}`, decl, '#endif'] : [decl]));
+      lines.push(...(optional ? [`#if \${${hasFlag(name)}}`, decl, '#endif'] : [decl]));
     }
   };
   declare(inputs, 'read');

@@ -11,7 +11,7 @@ import { fmt, numel, sameShape } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
 import { checkParam } from './norm-params.js';
-import { defineKernel, type BindingSpec, type Bindings, type KernelDef } from '../kernel.js';
+import { defineKernel, hasFlag, type BindingSpec, type Bindings, type KernelDef } from '../kernel.js';
 import source from './batch_norm.wgsl';
 
 export interface BatchNormOptions {
@@ -107,7 +107,7 @@ function kernelFor(name: LaunchName, wg: number): KernelDef<typeof UNIFORMS> {
   if (!def) {
     const { inputs, outputs } = LAUNCHES[name];
     const declared: Bindings = { ...inputs, ...outputs };
-    const defines = Object.fromEntries(SHADER_BINDINGS.map((b) => [`HAS_${b.toUpperCase()}`, b in declared]));
+    const defines = Object.fromEntries(SHADER_BINDINGS.map((b) => [hasFlag(b), b in declared]));
     def = defineKernel({ name, source, workgroupSize: wg, uniforms: UNIFORMS, inputs, outputs, defines });
     kernels.set(`${name}|${wg}`, def);
   }
@@ -136,7 +136,8 @@ function launch(name: LaunchName, d: Dims, p: Plan, flags: Flags, slots: Slots, 
   for (const f of FLAGS) key += flags[f] ? '1' : '0';
   for (const t of inputs) key += t ? '1' : '0';
   for (const t of outputs) key += t ? '1' : '0';
-  const defines = { VTYPE: p.vec4 ? 'vec4<f32>' : 'f32', LANES: p.vec4 ? 4 : 1, VEC4: p.vec4, ...Object.fromEntries(FLAGS.map((f) => [f, !!flags[f]])) };
+  // The key fixes every template value, so they are built only for a variant not seen before.
+  const defines = () => ({ VTYPE: p.vec4 ? 'vec4<f32>' : 'f32', LANES: p.vec4 ? 4 : 1, VEC4: p.vec4, ...Object.fromEntries(FLAGS.map((f) => [f, !!flags[f]])) });
   def.launch({ inputs, outputs, uniforms: u, workgroups: [p.chunks, d.c], defines, key });
 }
 

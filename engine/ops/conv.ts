@@ -30,8 +30,6 @@ interface Geometry {
 
 type Mode = 'FWD' | 'DX' | 'DW';
 
-type Tile = GemmTile;
-
 /**
  * GPUs: 8×8 invocations with 8×8 blocks (64×64 tiles; 64 accumulators is the classic SGEMM register
  * budget), or 4×8 blocks when M ≤ 32 (e.g. 32 output channels) so that tiles are not half padding.
@@ -43,7 +41,7 @@ type Tile = GemmTile;
  * per multiply-add, measured 15-25% faster than 8×8 blocks on 8×8 invocations (ResNet 3×3 conv);
  * a single row of invocations keeps small-M GEMMs from padding their tiles.
  */
-function tileFor(cpu: boolean, m: number, chunkExtent: number): Tile {
+function tileFor(cpu: boolean, m: number, chunkExtent: number): GemmTile {
   if (cpu) return { STAGED: false, TM: m <= 8 ? 8 : 16, TN: m <= 8 ? 16 : 8, WX: 16, WY: 1, BK: 0 };
   const bk = chunkExtent >= 16 ? 16 : chunkExtent > 4 ? 8 : 4;
   return { STAGED: true, TM: m <= 32 ? 4 : 8, TN: 8, WX: 8, WY: 8, BK: bk };
@@ -95,7 +93,7 @@ const gemmKernel = gemmKernels({ name: 'conv2d', source, uniforms: UNIFORMS });
 
 interface Launch {
   mode: Mode;
-  tile: Tile;
+  tile: GemmTile;
   params: Params;
   a: Tensor;
   b: Tensor;
