@@ -23,7 +23,7 @@ fraction of the run's best matmul (\`of_peak\`).
 Options:
   --quick          run the quick subset
   --all            also run the extended cases (whole ResNet/ViT training steps, the largest scoring loops)
-  --filter TEXT    only cases whose name contains TEXT
+  --filter TEXT    only cases whose name and shape contain TEXT (e.g. 'conv2d fwd', 'demo stem')
   --json FILE      also write the records as JSON
   --reps N         timed repetitions per case (default 5; whole training steps: 3)
   --warmup N       untimed runs before timing (default 2; cases whose run takes seconds: 1)
@@ -65,7 +65,7 @@ export async function benchMain(argv: string[]): Promise<void> {
 
   const engine = await Engine.create();
   const tfjs = values['no-peer'] ? null : await createTfjsPeer(engine.backend.gpu);
-  const cases = ALL.filter((c) => (!values.quick || c.quick) && (values.all || !c.extended) && (!values.filter || c.name.includes(values.filter)));
+  const cases = ALL.filter((c) => (!values.quick || c.quick) && (values.all || !c.extended) && (!values.filter || `${c.name} ${c.shape}`.includes(values.filter)));
   console.log(`adapter: ${engine.description}`);
   const found = values['no-peer'] || !cases.some((c) => c.torch) ? null : await createTorchPeer();
   if (found && 'reason' in found) console.log(`torch peer skipped: ${found.reason}`);

@@ -82,10 +82,13 @@ function presetWorkload(engine: Engine, name: string, batch: number): Workload {
 
 async function benchWorkload(engine: Engine, name: string): Promise<Workload> {
   const { ALL } = await import('./cases/index.js');
-  const exact = ALL.filter((c: BenchCase) => c.name === name);
-  const found = exact.length ? exact : ALL.filter((c: BenchCase) => c.name.includes(name));
+  // A case is named by its kind and its shape ('conv2d fwd 64x8x28x28 k3 s1 -> 8 (demo layer1)'):
+  // an exact kind, else any case whose kind or full name contains the text.
+  const full = (c: BenchCase) => `${c.name} ${c.shape}`;
+  const exact = ALL.filter((c: BenchCase) => c.name === name || full(c) === name);
+  const found = exact.length === 1 ? exact : ALL.filter((c: BenchCase) => full(c).includes(name));
   if (found.length !== 1) {
-    const names = (found.length ? found : ALL).map((c: BenchCase) => `  ${c.name}`).join('\n');
+    const names = (found.length ? found : ALL).map((c: BenchCase) => `  ${full(c)}`).join('\n');
     throw new Error(`--case '${name}' matches ${found.length} bench cases; pick one of:\n${names}`);
   }
   const c = found[0];

@@ -69,15 +69,21 @@ class GradLedger {
 const FREED = (op: string) =>
   `backward of ${op}: the graph was freed by an earlier backward; pass { retainGraph: true } to the first one to run backward twice`;
 
+/** Stands in for a released node's rule (runBackward checks `released` before calling it). */
+function releasedRule(): never {
+  throw new Error(FREED('a released node'));
+}
+
 function releaseNode(node: GradNode): void {
   if (node.saved) for (const t of node.saved) t.dispose();
   node.saved = undefined;
   node.released = true;
   // The closure captures activations and views: let the garbage collector have it.
-  node.backward = () => {
-    throw new Error(FREED(node.op));
-  };
+  node.backward = releasedRule;
 }
+
+/** The walk's scratch list of replaced gradients (a walk never nests: rules run without grad). */
+const REPLACED: Tensor[] = [];
 
 export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
   root.assertAlive('backward');
@@ -111,10 +117,15 @@ export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: B
       if (node.released) throw new Error(FREED(node.op));
       // A rule's temporaries (contiguous copies, partial products) are freed as soon as it returns.
       const inGrads = engine.scope(() => node.backward(g));
-      const replaced: Tensor[] = [g];
-      node.inputs.forEach((x, i) => {
+      // g, then every pending gradient that a sum below replaced.
+      const replaced = REPLACED;
+      replaced.length = 0;
+      replaced.push(g);
+      const inputs = node.inputs;
+      for (let i = 0; i < inputs.length; i++) {
+        const x = inputs[i];
         const gi = inGrads[i];
-        if (!gi || !x.requiresGrad) return;
+        if (!gi || !x.requiresGrad) continue;
         if (!sameShape(gi.shape, x.shape)) {
           throw new Error(`backward of ${node.op}: gradient ${fmt(gi.shape)} for input ${i} of shape ${fmt(x.shape)}`);
         }
@@ -123,7 +134,7 @@ export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: B
         if (prev) replaced.push(prev);
         grads.set(x, next);
         ledger.hold(next);
-      });
+      }
       for (const r of replaced) ledger.unhold(r);
       for (const r of replaced) ledger.release(r);
       // Gradients that went into a sum, or to inputs that need none, are held by no entry.

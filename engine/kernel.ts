@@ -275,11 +275,8 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   /** Check the tensors and uniforms, then queue the dispatch. */
   launch(a: LaunchArgs<U>): void {
     const k = this.name;
-    for (const [what, ts, names] of [['inputs', a.inputs, this.inputNames], ['outputs', a.outputs, this.outputNames]] as const) {
-      if (ts.length !== names.length) {
-        throw new Error(`kernel '${k}': expects ${names.length} ${what} (${names.join(', ')}), got ${ts.length}`);
-      }
-    }
+    if (a.inputs.length !== this.inputNames.length) this.throwCount('inputs', this.inputNames, a.inputs.length);
+    if (a.outputs.length !== this.outputNames.length) this.throwCount('outputs', this.outputNames, a.outputs.length);
     let first: Tensor | null | undefined = null;
     for (let i = 0; i < a.inputs.length && !first; i++) first = a.inputs[i];
     for (let i = 0; i < a.outputs.length && !first; i++) first = a.outputs[i];
@@ -316,6 +313,10 @@ export class KernelDef<U extends UniformFields = UniformFields> {
       }
     }
     engine.backend.dispatch({ kernel, inputs, outputs, uniforms, workgroups: a.workgroups, flops: a.flops, bytes: a.bytes });
+  }
+
+  private throwCount(what: string, names: readonly string[], got: number): never {
+    throw new Error(`kernel '${this.name}': expects ${names.length} ${what} (${names.join(', ')}), got ${got}`);
   }
 
   /** HAS_<NAME> of each optional binding and B_<NAME> (the slot) of every binding from the first optional one on. */

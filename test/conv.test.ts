@@ -92,6 +92,13 @@ const convRows: ConvRow[] = [
   { name: '19 → 21 channels, 3×3 pad 1 at 5×5 (several channel and row tiles)', x: [3, 19, 5, 5], w: [21, 19, 3, 3], bias: false, stride: 1, pad: 1 },
   { name: '1×1 stride 2, 17 → 9 channels, batch 3 of 7×7', x: [3, 17, 7, 7], w: [9, 17, 1, 1], bias: false, stride: 2, pad: 0 },
   { name: 'non-contiguous input, 3 → 8 channels, 3×3 pad 1, batch 7 of 4×4', x: [7, 4, 4, 3], w: [8, 3, 3, 3], bias: true, stride: 1, pad: 1, nhwc: true },
+  // CPU adapters' direct kernel (conv2d_direct.wgsl): rows split into runs with a partial last one
+  // (37 = 13 + 13 + 11 pixels), more output channels than a block holds (11 > 8), a 5×5 kernel whose
+  // input gradient is the flipped convolution at padding 2, and a 1×1 stride-3 layer whose input
+  // gradient spreads dy over every third row and column (runs of 12, a multiple of the stride).
+  { name: 'direct: 1 → 11 channels, 3×3 pad 1, batch 2 of 5×37 (runs with a partial last one)', x: [2, 1, 5, 37], w: [11, 1, 3, 3], bias: true, stride: 1, pad: 1 },
+  { name: 'direct: 2 → 3 channels, 5×5 pad 2, batch 2 of 9×20 (flipped-kernel input gradient)', x: [2, 2, 9, 20], w: [3, 2, 5, 5], bias: false, stride: 1, pad: 2 },
+  { name: 'direct: 1×1 stride 3, 4 → 6 channels, batch 2 of 10×35, non-contiguous', x: [2, 10, 35, 4], w: [6, 4, 1, 1], bias: true, stride: 3, pad: 0, nhwc: true },
   // GEMMs of >= 1 MFLOP, where CPU adapters compile pipelines specialised to the shape (literal sizes)
   // and take the blocked weight-gradient kernel; the rows above stay below it and read the shape.
   { name: 'specialised: 1 → 8 channels, 3×3 pad 1, batch 64 of 28×28 (the demo stem)', x: [64, 1, 28, 28], w: [8, 1, 3, 3], bias: false, stride: 1, pad: 1 },
@@ -126,7 +133,42 @@ describe('conv2d against a float64 reference', async () => {
   });
 });
 
-// conv2d has a staged kernel for GPUs and an unstaged one for CPU adapters: run the GPU one here too.
+describe('conv2d: which layers take the direct kernel', async () => {
+  const e = await engine();
+  /** Kernel names and the direct kernel's SPREAD/FLIP values of one forward and backward. */
+  async function launches(x: number[], w: number[], stride: number, pad: number): Promise<string[]> {
+    e.backend.startProfile({ wall: true });
+    e.scope(() => {
+      const xt = e.zeros(x);
+      const wt = e.zeros(w);
+      xt.requiresGrad = true;
+      wt.requiresGrad = true;
+      ops.sum(ops.conv2d(xt, wt, null, { stride, padding: pad })).backward();
+    });
+    const profile = await e.backend.stopProfile();
+    return profile.records
+      .filter((r) => r.name.startsWith('conv2d'))
+      .map((r) => (r.defines && 'SPREAD' in r.defines ? `${r.name} direct${r.defines.SPREAD ? ' spread' : ''}${r.defines.FLIP ? ' flip' : ''}` : r.name));
+  }
+
+  it('a 1-channel stem: direct forward and flipped-kernel input gradient', async (ctx) => {
+    if (!e.backend.isCpuAdapter) ctx.skip();
+    expect(await launches([2, 1, 9, 9], [8, 1, 3, 3], 1, 1)).toEqual(['conv2d direct', 'conv2d_grad_input direct flip', 'conv2d_grad_weight']);
+  });
+
+  it('a 1×1 stride-2 shortcut: its input gradient in one launch instead of one per stride phase', async () => {
+    expect(await launches([2, 8, 10, 10], [16, 8, 1, 1], 2, 0)).toEqual(['conv2d', 'conv2d_grad_input direct spread', 'conv2d_grad_weight']);
+  });
+
+  it('an RGB stem and a 3×3 layer with 8 input channels keep the GEMM forward', async (ctx) => {
+    if (!e.backend.isCpuAdapter) ctx.skip();
+    expect(await launches([2, 3, 9, 9], [16, 3, 3, 3], 1, 1)).toEqual(['conv2d', 'conv2d_grad_input direct flip', 'conv2d_grad_weight']);
+    expect(await launches([2, 8, 9, 9], [8, 8, 3, 3], 1, 1)).toEqual(['conv2d', 'conv2d_grad_input', 'conv2d_grad_weight']);
+  });
+});
+
+// conv2d has a staged kernel for GPUs and an unstaged one for CPU adapters: run the GPU one here too
+// (the direct kernel's 1×1 strided input gradient runs on both).
 describe('conv2d GPU kernel variant against a float64 reference', async () => {
   const e = await gpuVariantEngine();
   for (const row of convRows) it(row.name, () => checkConv(e, row));

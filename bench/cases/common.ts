@@ -40,3 +40,20 @@ export function timeTfjs({ tfjs, time }: BenchContext, fn: () => TfTensor[]): Pr
 }
 
 export const TFJS = 'tfjs-webgpu';
+
+/**
+ * A timing of runs that each did the work `times` times, as the time of doing it once. Small kernels
+ * (a few MFLOP, well under a millisecond on some adapters) are timed over several back-to-back
+ * repetitions per run: one alone is close to the resolution of the adapter's timestamps and to the
+ * cost of the submission around it.
+ */
+export function perRepetition(t: Timing, times: number): Timing {
+  if (times === 1) return t;
+  return {
+    ...t,
+    medianMs: t.medianMs / times,
+    minMs: t.minMs / times,
+    runsMs: t.runsMs.map((ms) => ms / times),
+    wallMedianMs: t.wallMedianMs / times,
+  };
+}

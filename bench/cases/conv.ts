@@ -3,9 +3,9 @@
 // batch 64), against tfjs's conv2d (NHWC, its native layout) and tf.grads of it.
 
 import type { Tensor4D } from '@tensorflow/tfjs-core';
-import { ops, Rng } from '../../engine/index.js';
+import { ops, Rng, type Tensor } from '../../engine/index.js';
 import type { BenchCase, BenchContext } from '../case.js';
-import { timeOurs, timeTfjs, TFJS } from './common.js';
+import { perRepetition, timeOurs, timeTfjs, TFJS } from './common.js';
 
 interface ConvShape {
   /** The layer it is, e.g. 'r18 conv3_1'. */
@@ -28,9 +28,14 @@ function convFlops(s: ConvShape): number {
   return 2 * s.n * s.co * out * out * s.ci * s.k * s.k;
 }
 
+/** A run does at least this much work (see perRepetition): the demo's 1×1 shortcuts are 3-7 MFLOP. */
+const MIN_RUN_FLOPS = 30e6;
+const MAX_REPETITIONS = 16;
+
 function convCase(s: ConvShape, backward: boolean): BenchCase {
   const pad = Math.floor(s.k / 2);
   const flops = convFlops(s) * (backward ? 3 : 1);
+  const times = Math.min(MAX_REPETITIONS, Math.max(1, Math.ceil(MIN_RUN_FLOPS / flops)));
   return {
     name: backward ? 'conv2d fwd+bwd' : 'conv2d fwd',
     shape: describe(s),
@@ -45,19 +50,34 @@ function convCase(s: ConvShape, backward: boolean): BenchCase {
       const w = ctx.engine.randn([s.co, s.ci, s.k, s.k], rng, 0.05);
       x.requiresGrad = backward;
       w.requiresGrad = backward;
+      // The output gradient is made once, outside the timing: a run times the convolution's kernels.
+      const outShape = backward ? ops.conv2d(x, w, null, { stride: s.stride, padding: pad }) : null;
+      const dy = outShape ? ctx.engine.ones(outShape.shape) : null;
+      outShape?.dispose();
       const t = await timeOurs(
         ctx,
         () => {
-          const y = ops.conv2d(x, w, null, { stride: s.stride, padding: pad });
-          if (!backward) return [y];
-          y.backward(ctx.engine.ones(y.shape));
-          return [];
+          const out: Tensor[] = [];
+          for (let i = 0; i < times; i++) {
+            const y = ops.conv2d(x, w, null, { stride: s.stride, padding: pad });
+            if (!backward) out.push(y);
+            else {
+              y.backward(dy!);
+              // Each repetition makes fresh gradients rather than adding into the last ones.
+              for (const p of [x, w]) {
+                p.grad?.dispose();
+                p.grad = null;
+              }
+            }
+          }
+          return out;
         },
         [x, w],
       );
       x.dispose();
       w.dispose();
-      return t;
+      dy?.dispose();
+      return perRepetition(t, times);
     },
     peer: {
       name: TFJS,
@@ -68,10 +88,10 @@ function convCase(s: ConvShape, backward: boolean): BenchCase {
         const f = (a: Tensor4D, b: Tensor4D) =>
           tf.conv2d(a, b, s.stride, pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
         const grads = tf.grads((a, b) => f(a as Tensor4D, b as Tensor4D));
-        const t = await timeTfjs(ctx, () => (backward ? grads([x, w]) : [f(x, w)]));
+        const t = await timeTfjs(ctx, () => Array.from({ length: times }, () => (backward ? grads([x, w]) : [f(x, w)])).flat());
         x.dispose();
         w.dispose();
-        return t;
+        return perRepetition(t, times);
       },
     },
   };

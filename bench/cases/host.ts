@@ -54,6 +54,9 @@ function hostCase(withTape: boolean): BenchCase {
     name: withTape ? 'host: small-op chain + backward' : 'host: small-op chain',
     shape: `${OPS} ops (add, relu) on ${N} elements${withTape ? ', taped, then backward' : ''}`,
     quick: true,
+    // Encoding time of one run is a few tens of ms, where a garbage collection or a busy neighbour moves
+    // single runs by half: the median of 25 (after JIT warm-up) is the steady state.
+    reps: { warmup: 5, reps: 25 },
     ours: async (ctx: BenchContext): Promise<OursTiming> => {
       const { engine } = ctx;
       const x = engine.randn([N], new Rng(21));

@@ -13,6 +13,7 @@ import { contiguous, permute, reshape } from './view.js';
 import { sum } from './broadcast.js';
 import { defineKernel, type ScalarType } from '../kernel.js';
 import { gemmKernels, type GemmTile } from './gemm-kernel.js';
+import { directForward, directGradInput, type Geometry } from './conv-direct.js';
 import source from './conv2d.wgsl';
 import gradWeightCpuSource from './conv2d_grad_weight_cpu.wgsl';
 
@@ -21,12 +22,6 @@ export interface Conv2dOptions {
   padding?: number;
 }
 
-/** Sizes of one convolution: input [n, ci, h, w], weight [co, ci, kh, kw], output [n, co, oh, ow]. */
-interface Geometry {
-  n: number; ci: number; h: number; w: number;
-  co: number; kh: number; kw: number; oh: number; ow: number;
-  stride: number; pad: number;
-}
 
 type Mode = 'FWD' | 'DX' | 'DW';
 
@@ -167,8 +162,13 @@ function permuted(t: Tensor, dims: number[]): Tensor {
 
 function forward(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, g: Geometry): Tensor {
   const engine = x.engine;
-  const out = engine.empty([g.n, g.co, g.oh, g.ow]);
   const xc = contiguous(x);
+  const direct = directForward(xc, weight, bias, g);
+  if (direct) {
+    if (xc !== x) xc.dispose();
+    return direct;
+  }
+  const out = engine.empty([g.n, g.co, g.oh, g.ow]);
   const wk = permuted(weight, [0, 2, 3, 1]); // [Co, KH, KW, Ci]: a tap's channels are contiguous
   launch({
     mode: 'FWD',
@@ -192,6 +192,8 @@ function forward(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, g: 
  * phases by (ih + pad) mod s, and each phase is a dense GEMM over its own taps: no wasted K.
  */
 function gradInput(dy: Tensor, weight: Tensor, g: Geometry): Tensor {
+  const direct = directGradInput(dy, weight, g);
+  if (direct) return direct;
   const engine = dy.engine;
   const dx = engine.empty([g.n, g.ci, g.h, g.w]);
   const wk = permuted(weight, [1, 2, 3, 0]); // [Ci, KH, KW, Co]
