@@ -52,12 +52,15 @@ const MAX_CHUNKS = 256;
 function plan(engine: Engine, d: Dims, vec4: boolean): Plan {
   const s = vec4 ? d.s / 4 : d.s;
   const m = d.n * s;
-  const wg = m >= 256 ? 256 : m >= 128 ? 128 : 64;
-  // A CPU adapter runs a workgroup's invocations in turn on one core, and every barrier swaps them
-  // all: few fat chunks (8 loads an invocation), just enough of them for every core. A GPU wants
-  // thousands of invocations in flight: thin chunks, down to one load an invocation.
   const cpu = engine.backend.isCpuAdapter;
-  const loads = cpu ? 8 : 2;
+  // A CPU adapter runs a workgroup's invocations in turn on one core, a SIMD vector at a time, and
+  // every barrier swaps them all; locating an invocation's first value takes integer divisions that
+  // run one lane at a time. So there: small workgroups (four 8-lane vectors) of fat invocations (64
+  // loads each), just enough workgroups for every core. On lavapipe this ran the demo network's
+  // layers' forward + backward 1.7-3× faster than 256 invocations of 8 loads. A GPU wants thousands of
+  // invocations in flight: thin chunks, down to one load an invocation.
+  const wg = cpu ? 32 : m >= 256 ? 256 : m >= 128 ? 128 : 64;
+  const loads = cpu ? 64 : 2;
   const wanted = cpu ? 64 : 1024;
   let chunks = Math.ceil(m / (wg * loads));
   if (d.c * chunks < wanted) chunks = Math.min(Math.ceil(m / wg), Math.ceil(wanted / d.c));
