@@ -11,6 +11,10 @@ import { Rng } from './rng.js';
 export class Engine {
   gradEnabled = true;
   private scopes: Set<Tensor>[] = [];
+  /** Emptied sets of finished scopes, for the next ones. */
+  private freeScopes: Set<Tensor>[] = [];
+  /** endScope's scratch set of the tensors a scope returns. */
+  private readonly kept = new Set<Tensor>();
 
   constructor(readonly backend: Runtime) {}
 
@@ -84,7 +88,8 @@ export class Engine {
    * gradients of non-leaves at the end, so the next step reuses the same pooled buffers.
    */
   scope<T>(fn: () => T): T {
-    const created = new Set<Tensor>();
+    // A finished scope's set is emptied and reused (backward opens one per tape node).
+    const created = this.freeScopes.pop() ?? new Set<Tensor>();
     this.scopes.push(created);
     let result: T;
     try {
@@ -119,14 +124,20 @@ export class Engine {
   }
 
   private endScope(created: Set<Tensor>, result: unknown): void {
-    this.scopes.splice(this.scopes.lastIndexOf(created), 1);
-    const kept = new Set<Tensor>();
+    const at = this.scopes.lastIndexOf(created);
+    if (at === this.scopes.length - 1) this.scopes.pop();
+    else this.scopes.splice(at, 1);
+    const kept = this.kept;
+    kept.clear();
     collectTensors(result, kept);
     const parent = this.scopes[this.scopes.length - 1];
     for (const t of created) {
       if (kept.has(t)) parent?.add(t);
       else t.dispose();
     }
+    kept.clear();
+    created.clear();
+    this.freeScopes.push(created);
   }
 
   /** Exempt a tensor from every enclosing scope: the caller now owns it. */
