@@ -26,7 +26,8 @@ Workloads:
                   1x28x28 synthetic images, --views candidate views, hardest pair
   random-step     the same network's plain training step on two random views
   --preset NAME   one training step of a built-in preset (its network, views and method), at --batch
-  --case NAME     one run of a bench case (see hvp bench --help; the exact name, or a unique part)
+  --case NAME     one run of a bench case (see hvp bench --help): its exact kind, or a unique part of
+                  its kind and shape, e.g. 'fwd+bwd 64x1x28x28'
 
 Options:
   --batch N       images per step (default 64)
