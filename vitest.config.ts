@@ -15,6 +15,8 @@ export default defineConfig({
   plugins: [textAssets],
   test: {
     include: ['test/**/*.test.ts'],
+    // Temporary files of the whole run go into one directory, removed at its end (test/global-tmp.ts).
+    globalSetup: ['test/global-tmp.ts'],
     // One WebGPU device per worker; lavapipe already uses every core, so run files one at a time.
     fileParallelism: false,
     // A limit only catches a hang. Shared or loaded machines run this suite many times slower than an
