@@ -69,14 +69,13 @@ function launch(q: Pass, weight: Tensor, bias: Tensor | null | undefined, n: num
   const runs = Math.ceil(q.dstW / r);
   const invocations = n * Math.ceil(q.dstC / tm) * q.dstH * runs;
   const { workgroups, rowWidth } = kernel.grid(invocations);
-  const src = q.src;
   kernel.launch({
     name: q.spread || q.flip ? 'conv2d_grad_input' : 'conv2d',
-    inputs: [src, weight, bias],
+    inputs: [q.src, weight, bias],
     outputs: [dst],
     uniforms: {
       invocations, row_width: rowWidth, channels: q.channels,
-      src_off: src.offset, w_off: weight.offset, bias_off: bias?.offset ?? 0, dst_off: dst.offset,
+      src_off: q.src.offset, w_off: weight.offset, bias_off: bias?.offset ?? 0, dst_off: dst.offset,
     },
     workgroups,
     defines: {
