@@ -94,11 +94,17 @@ const convRows: ConvRow[] = [
   { name: 'non-contiguous input, 3 → 8 channels, 3×3 pad 1, batch 7 of 4×4', x: [7, 4, 4, 3], w: [8, 3, 3, 3], bias: true, stride: 1, pad: 1, nhwc: true },
   // CPU adapters' direct kernel (conv2d_direct.wgsl): rows split into runs with a partial last one
   // (37 = 13 + 13 + 11 pixels), more output channels than a block holds (11 > 8), a 5×5 kernel whose
-  // input gradient is the flipped convolution at padding 2, and a 1×1 stride-3 layer whose input
-  // gradient spreads dy over every third row and column (runs of 12, a multiple of the stride).
+  // input gradient is the flipped convolution at padding 2, flipped input gradients with 4 and 2 rows
+  // per invocation and a partial last block of rows (11 = 4 + 4 + 3, 7 = 2 + 2 + 2 + 1; the second at
+  // padding 0, so the flipped kernel pads by 2), and a 1×1 stride-3 layer whose input gradient spreads
+  // dy over every third row and column (runs of 12, a multiple of the stride; blocks of 3 rows, the
+  // last one partial). At stride 5 a block would need 5 rows, more than the kernel holds: the GEMM.
   { name: 'direct: 1 → 11 channels, 3×3 pad 1, batch 2 of 5×37 (runs with a partial last one)', x: [2, 1, 5, 37], w: [11, 1, 3, 3], bias: true, stride: 1, pad: 1 },
   { name: 'direct: 2 → 3 channels, 5×5 pad 2, batch 2 of 9×20 (flipped-kernel input gradient)', x: [2, 2, 9, 20], w: [3, 2, 5, 5], bias: false, stride: 1, pad: 2 },
+  { name: 'direct: 1 → 5 channels, 3×3 pad 1, batch 2 of 11×13 (input gradient 4 rows at a time)', x: [2, 1, 11, 13], w: [5, 1, 3, 3], bias: true, stride: 1, pad: 1 },
+  { name: 'direct: 4 → 3 channels, 3×3 pad 0, batch 2 of 9×18 (input gradient 2 rows at a time)', x: [2, 4, 9, 18], w: [3, 4, 3, 3], bias: false, stride: 1, pad: 0 },
   { name: 'direct: 1×1 stride 3, 4 → 6 channels, batch 2 of 10×35, non-contiguous', x: [2, 10, 35, 4], w: [6, 4, 1, 1], bias: true, stride: 3, pad: 0, nhwc: true },
+  { name: '1×1 stride 5, 3 → 4 channels, batch 2 of 11×12 (input gradient by the GEMM)', x: [2, 3, 11, 12], w: [4, 3, 1, 1], bias: false, stride: 5, pad: 0 },
   // GEMMs of >= 1 MFLOP, where CPU adapters compile pipelines specialised to the shape (literal sizes)
   // and take the blocked weight-gradient kernel; the rows above stay below it and read the shape.
   { name: 'specialised: 1 → 8 channels, 3×3 pad 1, batch 64 of 28×28 (the demo stem)', x: [64, 1, 28, 28], w: [8, 1, 3, 3], bias: false, stride: 1, pad: 1 },
@@ -135,7 +141,7 @@ describe('conv2d against a float64 reference', async () => {
 
 describe('conv2d: which layers take the direct kernel', async () => {
   const e = await engine();
-  /** Kernel names and the direct kernel's SPREAD/FLIP values of one forward and backward. */
+  /** Kernel names and the direct kernel's SPREAD/FLIP/RY values of one forward and backward. */
   async function launches(x: number[], w: number[], stride: number, pad: number): Promise<string[]> {
     e.backend.startProfile({ wall: true });
     e.scope(() => {
@@ -148,21 +154,32 @@ describe('conv2d: which layers take the direct kernel', async () => {
     const profile = await e.backend.stopProfile();
     return profile.records
       .filter((r) => r.name.startsWith('conv2d'))
-      .map((r) => (r.defines && 'SPREAD' in r.defines ? `${r.name} direct${r.defines.SPREAD ? ' spread' : ''}${r.defines.FLIP ? ' flip' : ''}` : r.name));
+      .map((r) => {
+        const d = r.defines;
+        if (!d || !('SPREAD' in d)) return r.name;
+        return `${r.name} direct${d.SPREAD ? ' spread' : ''}${d.FLIP ? ' flip' : ''} rows ${d.RY}`;
+      });
   }
 
-  it('a 1-channel stem: direct forward and flipped-kernel input gradient', async (ctx) => {
+  it('a 1-channel stem: direct forward, and its input gradient by the flipped kernel 4 rows at a time', async (ctx) => {
     if (!e.backend.isCpuAdapter) ctx.skip();
-    expect(await launches([2, 1, 9, 9], [8, 1, 3, 3], 1, 1)).toEqual(['conv2d direct', 'conv2d_grad_input direct flip', 'conv2d_grad_weight']);
+    // 9 rows in blocks of 3: the equal split of the height into blocks of at most 4.
+    expect(await launches([2, 1, 9, 9], [8, 1, 3, 3], 1, 1)).toEqual(['conv2d direct rows 1', 'conv2d_grad_input direct flip rows 3', 'conv2d_grad_weight']);
+    expect(await launches([2, 1, 28, 28], [8, 1, 3, 3], 1, 1)).toEqual(['conv2d direct rows 1', 'conv2d_grad_input direct flip rows 4', 'conv2d_grad_weight']);
   });
 
-  it('a 1×1 stride-2 shortcut: its input gradient in one launch instead of one per stride phase', async () => {
-    expect(await launches([2, 8, 10, 10], [16, 8, 1, 1], 2, 0)).toEqual(['conv2d', 'conv2d_grad_input direct spread', 'conv2d_grad_weight']);
+  it('a 1×1 stride-2 shortcut: its input gradient in one launch, a row of dy and a row of zeros per invocation', async () => {
+    expect(await launches([2, 8, 10, 10], [16, 8, 1, 1], 2, 0)).toEqual(['conv2d', 'conv2d_grad_input direct spread rows 2', 'conv2d_grad_weight']);
+    // Stride 5: 5 rows per invocation is more than the kernel's 4 accumulator rows, so the GEMM, one
+    // launch per stride phase (5²).
+    const phases = Array<string>(25).fill('conv2d_grad_input');
+    expect(await launches([2, 8, 10, 10], [16, 8, 1, 1], 5, 0)).toEqual(['conv2d', ...phases, 'conv2d_grad_weight']);
   });
 
   it('an RGB stem and a 3×3 layer with 8 input channels keep the GEMM forward', async (ctx) => {
     if (!e.backend.isCpuAdapter) ctx.skip();
-    expect(await launches([2, 3, 9, 9], [16, 3, 3, 3], 1, 1)).toEqual(['conv2d', 'conv2d_grad_input direct flip', 'conv2d_grad_weight']);
+    // 3 channels × 9 pixels × 9 taps: 3 rows per invocation stay within the unrolled body's budget.
+    expect(await launches([2, 3, 9, 9], [16, 3, 3, 3], 1, 1)).toEqual(['conv2d', 'conv2d_grad_input direct flip rows 3', 'conv2d_grad_weight']);
     expect(await launches([2, 8, 9, 9], [8, 8, 3, 3], 1, 1)).toEqual(['conv2d', 'conv2d_grad_input', 'conv2d_grad_weight']);
   });
 });

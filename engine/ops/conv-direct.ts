@@ -32,6 +32,8 @@ const MAX_TM = 8;
  * lavapipe compiles it in well under a second, and larger bodies only spill registers.
  */
 const MAX_BODY = 1200;
+/** Output rows an invocation may own: the kernel has four accumulator arrays (acc0-acc3). */
+const MAX_ROWS = 4;
 /**
  * Forward: a 1-channel stem into at most two blocks of output channels. Measured on lavapipe against
  * the GEMM (same session, min of 3 × 30 launches): 1 → 8 channels at 28² 1.17× faster; 1 → 64
@@ -60,14 +62,29 @@ function runLength(width: number, multiple: number): number {
   return Math.ceil(r / multiple) * multiple;
 }
 
+/**
+ * Output rows per invocation. SPREAD: the S rows of one row of dy (one loads, the rest are zeros).
+ * Otherwise as many as the unrolled body allows, up to MAX_ROWS, in equal parts of the height: an
+ * input row is then loaded once for every output row that reads it, which is what a narrow TM needs
+ * (loads outnumber its multiply-adds); with TM = 8 one row's loads are already few beside its stores.
+ */
+function rowsPerInvocation(q: Pass, tm: number, r: number): number {
+  if (q.spread) return q.s;
+  if (tm >= MAX_TM) return 1;
+  const most = Math.max(1, Math.min(MAX_ROWS, Math.floor(MAX_BODY / (q.kh * q.kw * tm * r))));
+  return Math.ceil(q.dstH / Math.ceil(q.dstH / most));
+}
+
 function launch(q: Pass, weight: Tensor, bias: Tensor | null | undefined, n: number): Tensor | null {
   const r = runLength(q.dstW, q.spread ? q.s : 1);
   const tm = Math.min(q.dstC, MAX_TM);
   if (q.kh * q.kw * tm * r > MAX_BODY) return null;
+  const ry = rowsPerInvocation(q, tm, r);
+  if (ry > MAX_ROWS) return null;
   const engine = q.src.engine;
   const dst = engine.empty([n, q.dstC, q.dstH, q.dstW]);
   const runs = Math.ceil(q.dstW / r);
-  const invocations = n * Math.ceil(q.dstC / tm) * q.dstH * runs;
+  const invocations = n * Math.ceil(q.dstC / tm) * Math.ceil(q.dstH / ry) * runs;
   const { workgroups, rowWidth } = kernel.grid(invocations);
   kernel.launch({
     name: q.spread || q.flip ? 'conv2d_grad_input' : 'conv2d',
@@ -80,7 +97,7 @@ function launch(q: Pass, weight: Tensor, bias: Tensor | null | undefined, n: num
     workgroups,
     defines: {
       SRC_H: q.srcH, SRC_W: q.srcW, DST_C: q.dstC, DST_H: q.dstH, DST_W: q.dstW, KH: q.kh, KW: q.kw,
-      S: q.s, P: q.p, TM: tm, R: r, RUNS: runs, W_M: q.wM, W_C: q.wC, FLIP: q.flip, SPREAD: q.spread,
+      S: q.s, P: q.p, TM: tm, R: r, RUNS: runs, RY: ry, ROW1: ry > 1, ROW2: ry > 2, ROW3: ry > 3, W_M: q.wM, W_C: q.wC, FLIP: q.flip, SPREAD: q.spread,
     },
     flops: 2 * n * q.dstC * q.channels * q.dstH * q.dstW * (q.spread ? 1 / (q.s * q.s) : q.kh * q.kw),
   });
