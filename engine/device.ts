@@ -21,7 +21,12 @@ export interface AcquiredDevice {
   description: string;
 }
 
+import { throttleDawnPolling } from './dawn-polling.js';
+
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** Adapters that run on the CPU: their work shares the cores with this process. */
+export const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
 
 async function gpuEntryPoint(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
@@ -71,5 +76,7 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const description = [info.vendor, info.architecture, info.device, info.description]
     .filter((s) => s && s.length > 0)
     .join(' / ') || 'unknown adapter';
+  // Dawn's busy-polling for finished work would take a core from a CPU adapter (dawn-polling.ts).
+  if (isNode && SOFTWARE_ADAPTER.test(description)) throttleDawnPolling();
   return { gpu, adapter, device, features: new Set(requiredFeatures), description };
 }

@@ -3,7 +3,7 @@
 // buffers and kernels, nothing of tensors' meaning or of models.
 
 import { BufferPool, bucketSize, type PoolStats } from './buffer-pool.js';
-import { acquireDevice, type DeviceOptions } from './device.js';
+import { acquireDevice, SOFTWARE_ADAPTER, type DeviceOptions } from './device.js';
 import { preprocess, type Defines } from './shader.js';
 import { DispatchProfiler, type Profile } from './profile.js';
 
@@ -107,7 +107,7 @@ export class Runtime {
     this.limits = device.limits;
     this.maxBuffersPerStage = this.limits.maxStorageBuffersPerShaderStage;
     this.maxWorkgroupsPerDim = this.limits.maxComputeWorkgroupsPerDimension;
-    this.isCpuAdapter = kernels === 'auto' ? /llvmpipe|lavapipe|swiftshader|software/i.test(description) : kernels === 'cpu';
+    this.isCpuAdapter = kernels === 'auto' ? SOFTWARE_ADAPTER.test(description) : kernels === 'cpu';
     this.pool = new BufferPool(device, device.limits.maxStorageBufferBindingSize);
     this.uniformRing = device.createBuffer({
       size: this.uniformCpu.byteLength,
