@@ -99,6 +99,9 @@ const convRows: ConvRow[] = [
   // padding 0, so the flipped kernel pads by 2), and a 1×1 stride-3 layer whose input gradient spreads
   // dy over every third row and column (runs of 12, a multiple of the stride; blocks of 3 rows, the
   // last one partial). At stride 5 a block would need 5 rows, more than the kernel holds: the GEMM.
+  // The 1×1 strided forwards with at most 16 output channels take the pointwise kernel on CPU
+  // adapters: vec4 stores where the output plane is whole quads (4×4, 4×12), guarded scalar ones
+  // where it is not (3×3); '1×1 stride 2 (downsample shortcut)' above has 17 and keeps the GEMM.
   { name: 'direct: 1 → 11 channels, 3×3 pad 1, batch 2 of 5×37 (runs with a partial last one)', x: [2, 1, 5, 37], w: [11, 1, 3, 3], bias: true, stride: 1, pad: 1 },
   { name: 'direct: 2 → 3 channels, 5×5 pad 2, batch 2 of 9×20 (flipped-kernel input gradient)', x: [2, 2, 9, 20], w: [3, 2, 5, 5], bias: false, stride: 1, pad: 2 },
   { name: 'direct: 1 → 5 channels, 3×3 pad 1, batch 2 of 11×13 (input gradient 4 rows at a time)', x: [2, 1, 11, 13], w: [5, 1, 3, 3], bias: true, stride: 1, pad: 1 },
@@ -156,6 +159,7 @@ describe('conv2d: which layers take the direct kernel', async () => {
       .filter((r) => r.name.startsWith('conv2d'))
       .map((r) => {
         const d = r.defines;
+        if (d && 'VEC_OUT' in d) return `${r.name} pointwise`;
         if (!d || !('SPREAD' in d)) return r.name;
         return `${r.name} direct${d.SPREAD ? ' spread' : ''}${d.FLIP ? ' flip' : ''} rows ${d.RY}`;
       });
@@ -169,11 +173,14 @@ describe('conv2d: which layers take the direct kernel', async () => {
   });
 
   it('a 1×1 stride-2 shortcut: its input gradient in one launch, a row of dy and a row of zeros per invocation', async () => {
-    expect(await launches([2, 8, 10, 10], [16, 8, 1, 1], 2, 0)).toEqual(['conv2d', 'conv2d_grad_input direct spread rows 2', 'conv2d_grad_weight']);
+    // The forward: on CPU adapters the pointwise kernel up to 16 output channels, the GEMM above.
+    const narrow = e.backend.isCpuAdapter ? 'conv2d pointwise' : 'conv2d';
+    expect(await launches([2, 8, 10, 10], [16, 8, 1, 1], 2, 0)).toEqual([narrow, 'conv2d_grad_input direct spread rows 2', 'conv2d_grad_weight']);
+    expect(await launches([2, 8, 10, 10], [32, 8, 1, 1], 2, 0)).toEqual(['conv2d', 'conv2d_grad_input direct spread rows 2', 'conv2d_grad_weight']);
     // Stride 5: 5 rows per invocation is more than the kernel's 4 accumulator rows, so the GEMM, one
     // launch per stride phase (5²).
     const phases = Array<string>(25).fill('conv2d_grad_input');
-    expect(await launches([2, 8, 10, 10], [16, 8, 1, 1], 5, 0)).toEqual(['conv2d', ...phases, 'conv2d_grad_weight']);
+    expect(await launches([2, 8, 10, 10], [16, 8, 1, 1], 5, 0)).toEqual([narrow, ...phases, 'conv2d_grad_weight']);
   });
 
   it('an RGB stem and a 3×3 layer with 8 input channels keep the GEMM forward', async (ctx) => {

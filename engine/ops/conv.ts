@@ -14,6 +14,7 @@ import { sum } from './broadcast.js';
 import { defineKernel, type ScalarType } from '../kernel.js';
 import { gemmKernels, type GemmTile } from './gemm-kernel.js';
 import { directForward, directGradInput, type Geometry } from './conv-direct.js';
+import { pointwiseForward } from './conv-pointwise.js';
 import source from './conv2d.wgsl';
 import gradWeightCpuSource from './conv2d_grad_weight_cpu.wgsl';
 
@@ -163,7 +164,7 @@ function permuted(t: Tensor, dims: number[]): Tensor {
 function forward(x: Tensor, weight: Tensor, bias: Tensor | null | undefined, g: Geometry): Tensor {
   const engine = x.engine;
   const xc = contiguous(x);
-  const direct = directForward(xc, weight, bias, g);
+  const direct = directForward(xc, weight, bias, g) ?? pointwiseForward(xc, weight, bias, g);
   if (direct) {
     if (xc !== x) xc.dispose();
     return direct;
