@@ -31,6 +31,7 @@
 // Uniforms: invocations, row_width (grid), channels (src channels), the four offsets.
 
 #include "grid"
+#include "bias"
 
 const SRC_H: i32 = ${SRC_H};
 const SRC_W: i32 = ${SRC_W};
@@ -83,10 +84,7 @@ fn store_row(acc: ptr<function, array<f32, TM * R>>, n: u32, m0: u32, y: u32, x0
   for (var i = 0u; i < TM; i++) {
     let m = m0 + i;
     if (m < DST_C) {
-      var b = 0.0;
-#if ${HAS_BIAS}
-      b = bias[u.bias_off + m];
-#endif
+      let b = bias_at(m);
       for (var r = 0u; r < R; r++) {
         if (x0 + r < DST_W) { dst[out + m * DST_H * DST_W + r] = (*acc)[i * R + r] + b; }
       }

@@ -16,6 +16,7 @@
 // Uniforms: invocations, row_width (grid), the four offsets (dst_off in TD elements).
 
 #include "grid"
+#include "bias"
 
 const CI: u32 = ${CI};
 const SRC_W: u32 = ${SRC_W};
@@ -59,11 +60,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   for (var i = 0u; i < TM; i++) {
     let m = m0 + i;
     if (m < DST_C) {
-      var b = 0.0;
-#if ${HAS_BIAS}
-      b = bias[u.bias_off + m];
-#endif
-      let r = acc[i] + b;
+      let r = acc[i] + bias_at(m);
 #if ${VEC_OUT}
       dst[u.dst_off + (n * DST_C + m) * QUADS + quad] = r;
 #else

@@ -2,6 +2,7 @@
 // WGSL has no include of its own; shader.ts pastes a snippet in place of the directive.
 
 import affine from './affine.wgsl';
+import bias from './bias.wgsl';
 import attention from './attention.wgsl';
 import dims from './dims.wgsl';
 import gemm from './gemm.wgsl';
@@ -11,4 +12,4 @@ import reduce from './reduce.wgsl';
 import rows from './rows.wgsl';
 import strided from './strided.wgsl';
 
-export const SNIPPETS: Readonly<Record<string, string>> = { affine, attention, dims, gemm, grid, nan, reduce, rows, strided };
+export const SNIPPETS: Readonly<Record<string, string>> = { affine, attention, bias, dims, gemm, grid, nan, reduce, rows, strided };
