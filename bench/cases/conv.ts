@@ -36,6 +36,8 @@ function convFlops(s: ConvShape): number {
 /** A run does at least this much work (see perRepetition): the demo's 1×1 shortcuts are 3-7 MFLOP. */
 const MIN_RUN_FLOPS = 30e6;
 const MAX_REPETITIONS = 16;
+/** Timed runs of the cases that repeat their work (see convCase's reps). */
+const SMALL_CASE_REPS = 15;
 
 function convCase(s: ConvShape, backward: boolean): BenchCase {
   const pad = Math.floor(s.k / 2);
@@ -48,7 +50,9 @@ function convCase(s: ConvShape, backward: boolean): BenchCase {
     // forward + the two backward GEMMs (dX, dW), each as many multiply-adds as the forward
     flops,
     // Above ~1 GFLOP a run takes a fair fraction of a second here and the peer's several times that.
-    reps: flops > 1e9 ? { warmup: 1 } : undefined,
+    // The repeated small cases take a millisecond or two a run, where one burst of a neighbour's work
+    // on a shared 2-core machine moves a median of 5 by half: they take the median of 15.
+    reps: flops > 1e9 ? { warmup: 1 } : times > 1 ? { reps: SMALL_CASE_REPS } : undefined,
     ours: async (ctx: BenchContext) => {
       const rng = new Rng(2);
       const x = ctx.engine.randn([s.n, s.ci, s.hw, s.hw], rng);
