@@ -1,6 +1,8 @@
 // Acquiring a WebGPU adapter and device: Dawn's Node bindings (npm `webgpu`) under Node, and
 // `navigator.gpu` in a browser, through the same code path.
 
+import { throttleDawnPolling } from './dawn-polling.js';
+
 export interface DeviceOptions {
   /** Prefer a discrete/high-performance adapter where there is a choice. */
   powerPreference?: GPUPowerPreference;
@@ -20,8 +22,6 @@ export interface AcquiredDevice {
   features: Set<string>;
   description: string;
 }
-
-import { throttleDawnPolling } from './dawn-polling.js';
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;
 

@@ -38,7 +38,7 @@ const MAX_ROWS = 4;
  * Forward: a 1-channel stem into at most two blocks of output channels. Measured on lavapipe against
  * the GEMM (same session, min of 3 × 30 launches): 1 → 8 channels at 28² 1.17× faster; 1 → 64
  * channels 0.74× (every block reloads the input), 3 → 64 channels 0.5×, and 1×1 stride-2 layers
- * level (0.84-1.13×), so those keep the GEMM.
+ * level (0.84-1.13×), so those keep the GEMM (or, narrow ones, take conv-pointwise.ts).
  */
 const STEM_MAX_OUT = 2 * MAX_TM;
 /** Input gradient (stride 1): at most this many input channels (the GEMM's M) take the flipped kernel. */

@@ -5,13 +5,13 @@
 // kernel runs the demo's 8 → 16 channel shortcut 1.6-1.9× as fast.
 //
 // An invocation owns 4 neighbouring pixels of one image's flattened output plane (a quad may cross a
-// row) for TM output channels. Per input channel it gathers the 4 input pixels once into a vec4 and
+// row) for all DST_C (at most 16) output channels, so each input pixel is gathered once. Per input channel it gathers the 4 input pixels once into a vec4 and
 // adds w[m, c] times it to each channel's vec4 accumulator; both loops have literal bounds and
 // unroll (with the channel count read from the uniforms the layer ran 1.3× slower). Where the plane is a whole number of quads (VEC_OUT) each channel's
 // 4 outputs are one vec4 store; otherwise four guarded scalar stores.
 //
 // Template values (ops/conv-pointwise.ts): SRC_H, SRC_W (src plane), DST_C, DST_W, PLANE (output
-// pixels per channel), S, TM, CI (input channels), VEC_OUT, TD (dst's element type: vec4<f32> with
+// pixels per channel), S, CI (input channels), VEC_OUT, TD (dst's element type: vec4<f32> with
 // VEC_OUT, else f32).
 // Uniforms: invocations, row_width (grid), the four offsets (dst_off in TD elements).
 
@@ -25,20 +25,16 @@ const DST_C: u32 = ${DST_C};
 const DST_W: u32 = ${DST_W};
 const PLANE: u32 = ${PLANE};
 const S: u32 = ${S};
-const TM: u32 = ${TM};
 const QUADS: u32 = (PLANE + 3u) / 4u;
-const MBLOCKS: u32 = (DST_C + TM - 1u) / TM;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let id = flat_index(gid);
   if (id >= u.invocations) { return; }
-  // id = (n · MBLOCKS + block) · QUADS + quad: neighbouring invocations take neighbouring quads.
+  // id = n · QUADS + quad: neighbouring invocations take neighbouring quads.
   let quad = id % QUADS;
-  let block = (id / QUADS) % MBLOCKS;
-  let n = id / (QUADS * MBLOCKS);
+  let n = id / QUADS;
   let p0 = quad * 4u;
-  let m0 = block * TM;
   // The input pixel of each output pixel; a last quad's pixels past the plane read the plane's last
   // pixel (finite, never stored).
   var at: array<u32, 4>;
@@ -46,29 +42,23 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let p = min(p0 + j, PLANE - 1u);
     at[j] = (p / DST_W) * S * SRC_W + (p % DST_W) * S;
   }
-  // Channels past DST_C read the last one's weights (finite, never stored).
-  var w_rows: array<u32, TM>;
-  for (var i = 0u; i < TM; i++) { w_rows[i] = u.w_off + min(m0 + i, DST_C - 1u) * CI; }
-  var acc: array<vec4<f32>, TM>;
+  var acc: array<vec4<f32>, DST_C>;
   let img = u.src_off + n * CI * SRC_PLANE;
   for (var c = 0u; c < CI; c++) {
     let base = img + c * SRC_PLANE;
     let v = vec4(src[base + at[0]], src[base + at[1]], src[base + at[2]], src[base + at[3]]);
-    for (var i = 0u; i < TM; i++) { acc[i] = fma(vec4(w[w_rows[i] + c]), v, acc[i]); }
+    for (var m = 0u; m < DST_C; m++) { acc[m] = fma(vec4(w[u.w_off + m * CI + c]), v, acc[m]); }
   }
 
-  for (var i = 0u; i < TM; i++) {
-    let m = m0 + i;
-    if (m < DST_C) {
-      let r = acc[i] + bias_at(m);
+  for (var m = 0u; m < DST_C; m++) {
+    let r = acc[m] + bias_at(m);
 #if ${VEC_OUT}
-      dst[u.dst_off + (n * DST_C + m) * QUADS + quad] = r;
+    dst[u.dst_off + (n * DST_C + m) * QUADS + quad] = r;
 #else
-      let o = u.dst_off + (n * DST_C + m) * PLANE + p0;
-      for (var j = 0u; j < 4u; j++) {
-        if (p0 + j < PLANE) { dst[o + j] = r[j]; }
-      }
-#endif
+    let o = u.dst_off + (n * DST_C + m) * PLANE + p0;
+    for (var j = 0u; j < 4u; j++) {
+      if (p0 + j < PLANE) { dst[o + j] = r[j]; }
     }
+#endif
   }
 }
