@@ -15,22 +15,27 @@ function topoOrder(root: Tensor): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();
   // Iterative DFS: deep networks (ViT-B, 50-layer ResNets) would overflow a recursive walk's stack.
-  const stack: [Tensor, number][] = [[root, 0]];
+  // The stack as two arrays (tensor, next input to visit) rather than a pair allocated per node.
+  const stack: Tensor[] = [root];
+  const next: number[] = [0];
   seen.add(root);
   while (stack.length) {
-    const top = stack[stack.length - 1];
-    const [t, i] = top;
-    const inputs = t.node?.inputs ?? [];
-    if (i < inputs.length) {
-      top[1]++;
+    const top = stack.length - 1;
+    const t = stack[top];
+    const i = next[top];
+    const inputs = t.node?.inputs;
+    if (inputs && i < inputs.length) {
+      next[top] = i + 1;
       const child = inputs[i];
       if (child.requiresGrad && !seen.has(child)) {
         seen.add(child);
-        stack.push([child, 0]);
+        stack.push(child);
+        next.push(0);
       }
     } else {
       order.push(t);
       stack.pop();
+      next.pop();
     }
   }
   return order;
@@ -53,16 +58,14 @@ class GradLedger {
     this.holds.set(g, (this.holds.get(g) ?? 0) + 1);
   }
 
-  /** One map entry stopped holding g. */
+  /** One map entry stopped holding g. A count falls to 0 rather than being deleted: a map that shrinks rehashes. */
   unhold(g: Tensor): void {
-    const n = (this.holds.get(g) ?? 0) - 1;
-    if (n > 0) this.holds.set(g, n);
-    else this.holds.delete(g);
+    this.holds.set(g, (this.holds.get(g) ?? 0) - 1);
   }
 
   /** Dispose g if backward made it and nothing holds or owns it. */
   release(g: Tensor): void {
-    if (g.id >= this.firstId && !this.holds.has(g) && !this.claimed.has(g)) g.dispose();
+    if (g.id >= this.firstId && !((this.holds.get(g) ?? 0) > 0) && !this.claimed.has(g)) g.dispose();
   }
 }
 
@@ -84,6 +87,7 @@ function releaseNode(node: GradNode): void {
 
 /** The walk's scratch list of replaced gradients (a walk never nests: rules run without grad). */
 const REPLACED: Tensor[] = [];
+const NO_TENSOR = undefined as unknown as Tensor;
 
 export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
   root.assertAlive('backward');
@@ -106,7 +110,9 @@ export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: B
       const t = order[k];
       const g = grads.get(t);
       if (!g) continue;
-      grads.delete(t);
+      // t's entry stays: every node that reads t came before it in this order, so none looks it up
+      // again, and deleting entries would make the map rehash as it shrinks.
+      grads.set(t, NO_TENSOR);
       if (!t.node) {
         accumulateLeaf(engine, t, g, ledger);
         ledger.unhold(g);
@@ -117,10 +123,11 @@ export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: B
       if (node.released) throw new Error(FREED(node.op));
       // A rule's temporaries (contiguous copies, partial products) are freed as soon as it returns.
       const inGrads = engine.scope(() => node.backward(g));
-      // g, then every pending gradient that a sum below replaced.
+      // g, then every pending gradient that a sum below replaced (written in place: an array emptied
+      // with length = 0 gives up its storage and would allocate again at the next push).
       const replaced = REPLACED;
-      replaced.length = 0;
-      replaced.push(g);
+      let nReplaced = 0;
+      replaced[nReplaced++] = g;
       const inputs = node.inputs;
       for (let i = 0; i < inputs.length; i++) {
         const x = inputs[i];
@@ -131,12 +138,14 @@ export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: B
         }
         const prev = grads.get(x);
         const next = prev ? add(prev, gi) : gi;
-        if (prev) replaced.push(prev);
+        if (prev) replaced[nReplaced++] = prev;
         grads.set(x, next);
         ledger.hold(next);
       }
-      for (const r of replaced) ledger.unhold(r);
-      for (const r of replaced) ledger.release(r);
+      for (let i = 0; i < nReplaced; i++) ledger.unhold(replaced[i]);
+      for (let i = 0; i < nReplaced; i++) ledger.release(replaced[i]);
+      // Let the garbage collector have the gradients once they are disposed.
+      for (let i = 0; i < nReplaced; i++) replaced[i] = NO_TENSOR;
       // Gradients that went into a sum, or to inputs that need none, are held by no entry.
       for (const gi of inGrads) if (gi) ledger.release(gi);
       if (!opts.retainGraph) releaseNode(node);

@@ -5,7 +5,7 @@
 
 import { Runtime } from './runtime.js';
 import type { DeviceOptions } from './device.js';
-import { checkShape, contiguousStrides, fmt, numel, type Shape } from './shape.js';
+import { checkShape, contiguousStrides, copyDims, fmt, numel, type Shape } from './shape.js';
 import { Rng } from './rng.js';
 
 export class Engine {
@@ -13,8 +13,8 @@ export class Engine {
   private scopes: Set<Tensor>[] = [];
   /** Emptied sets of finished scopes, for the next ones. */
   private freeScopes: Set<Tensor>[] = [];
-  /** endScope's scratch set of the tensors a scope returns. */
-  private readonly kept = new Set<Tensor>();
+  /** Counts finished scopes: endScope marks the tensors a scope returns with the count (Tensor.keptBy). */
+  private scopeEnds = 0;
 
   constructor(readonly backend: Runtime) {}
 
@@ -127,16 +127,16 @@ export class Engine {
     const at = this.scopes.lastIndexOf(created);
     if (at === this.scopes.length - 1) this.scopes.pop();
     else this.scopes.splice(at, 1);
-    const kept = this.kept;
-    kept.clear();
-    collectTensors(result, kept);
+    // Marks rather than a set of the returned tensors: a backward ends a scope per tape node, and a
+    // set emptied for each would allocate a fresh table every time.
+    const mark = ++this.scopeEnds;
+    markTensors(result, mark);
     const parent = this.scopes[this.scopes.length - 1];
     for (const t of created) {
-      if (kept.has(t)) parent?.add(t);
+      if (t.keptBy === mark) parent?.add(t);
       else t.dispose();
     }
-    kept.clear();
-    created.clear();
+    if (created.size) created.clear();
     this.freeScopes.push(created);
   }
 
@@ -182,11 +182,12 @@ export class Engine {
   }
 }
 
-function collectTensors(x: unknown, out: Set<Tensor>): void {
-  if (x instanceof Tensor) out.add(x);
-  else if (Array.isArray(x)) for (const v of x) collectTensors(v, out);
+/** Set keptBy of every tensor in x (a tensor, or arrays and plain objects holding tensors). */
+function markTensors(x: unknown, mark: number): void {
+  if (x instanceof Tensor) x.keptBy = mark;
+  else if (Array.isArray(x)) for (let i = 0; i < x.length; i++) markTensors(x[i], mark);
   else if (x && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
-    for (const v of Object.values(x)) collectTensors(v, out);
+    for (const v of Object.values(x)) markTensors(v, mark);
   }
 }
 
@@ -270,6 +271,8 @@ export class Tensor {
   node: GradNode | null = null;
   /** Parameter or buffer name, for error messages and checkpoints. */
   name?: string;
+  /** The last scope end that found this tensor among the scope's results (Engine.endScope). */
+  keptBy = 0;
   private disposedFlag = false;
 
   constructor(
@@ -280,8 +283,8 @@ export class Tensor {
     readonly offset = 0,
     readonly dtype: DType = 'f32',
   ) {
-    this.shape = [...shape];
-    this.strides = strides ? [...strides] : contiguousStrides(shape);
+    this.shape = copyDims(shape);
+    this.strides = strides ? copyDims(strides) : contiguousStrides(shape);
     this.size = numel(shape);
     engine.track(this);
   }

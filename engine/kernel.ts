@@ -9,7 +9,7 @@
 // (read_write, which also lets a kernel update a tensor in place).
 
 import type { Tensor } from './engine.js';
-import type { Kernel } from './runtime.js';
+import type { DispatchArgs, Kernel } from './runtime.js';
 import { grid1d, UNIFORM_SLOT } from './runtime.js';
 import { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader.js';
 
@@ -161,6 +161,44 @@ function writeScalar(kernel: string, f: Field, block: Block, word: number, v: nu
   else block.i32[word] = x;
 }
 
+/**
+ * Packs a whole block at once, or returns false at the first value it cannot write (the caller then
+ * packs again through the checking path, which names the field and the value).
+ */
+type Packer = (values: object, u32: Uint32Array, i32: Int32Array, f32: Float32Array) => boolean;
+
+/**
+ * A packer for one kernel's fields, generated as straight-line code with the field names spelt out.
+ * A training step launches dozens of kernels, each with its own uniform object: a loop reading
+ * `values[field.name]` for all of them sees so many object layouts that every read takes the
+ * engine's slowest lookup, where the generated code's reads each see one layout. Words of padding
+ * are never written, so they keep the zeros the block was made with; an array's lanes past its
+ * values are zeroed.
+ */
+function compilePacker(fields: Field[]): Packer {
+  const store = (scalar: ScalarType, word: string): string =>
+    scalar === 'u32'
+      ? `if ((v >>> 0) !== v) return false; u32[${word}] = v;`
+      : scalar === 'i32'
+        ? `if ((v | 0) !== v) return false; i32[${word}] = v;`
+        : `if (typeof v !== 'number') return false; f32[${word}] = v;`;
+  const lines = [`let count = 0; for (const _ in g) count++; if (count !== ${fields.length}) return false;`, 'let v, a;'];
+  for (const f of fields) {
+    const w = f.offset >> 2;
+    if (f.lanes === 1) {
+      lines.push(`v = g.${f.name}; if (typeof v === 'boolean') v = +v; ${store(f.scalar, `${w}`)}`);
+      continue;
+    }
+    lines.push(
+      `a = g.${f.name}; if (typeof a !== 'object' || a === null || a.length ${f.fixed ? '!==' : '>'} ${f.lanes}) return false;`,
+      `for (let i = 0; i < a.length; i++) { v = a[i]; if (typeof v === 'boolean') v = +v; ${store(f.scalar, `${w} + i`)} }`,
+    );
+    if (!f.fixed) lines.push(`for (let i = a.length; i < ${f.lanes}; i++) u32[${w} + i] = 0;`);
+  }
+  lines.push('return true;');
+  return new Function('g', 'u32', 'i32', 'f32', lines.join('\n')) as Packer;
+}
+
 export class KernelDef<U extends UniformFields = UniformFields> {
   readonly name: string;
   /** The kernel's WGSL with the generated declarations prepended and its includes resolved. */
@@ -176,11 +214,17 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   /** What the runtime compiles (and caches) when a launch adds no template values. */
   private readonly kernel: Kernel;
   private readonly block: Block;
+  private readonly packer: Packer;
   /** Compiled-kernel handles of keyed launches (LaunchArgs.key). */
   private readonly variants = new Map<string | undefined, Map<string, Kernel>>();
-  /** Buffers of the launch being encoded (dispatch reads them at once). */
-  private readonly inputBuffers: GPUBuffer[] = [];
-  private readonly outputBuffers: GPUBuffer[] = [];
+  /**
+   * Buffers of the launch being encoded (dispatch reads them at once), one array per count of
+   * tensors given: rewritten in place by every launch, never emptied and regrown.
+   */
+  private readonly inputBuffers: GPUBuffer[][] = [];
+  private readonly outputBuffers: GPUBuffer[][] = [];
+  /** The arguments of the dispatch being queued, rewritten by every launch (dispatch reads them at once). */
+  private readonly dispatchArgs: DispatchArgs;
 
   constructor(spec: KernelSpec<U>) {
     const k = spec.name;
@@ -200,6 +244,7 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     this.uniformBytes = size;
     const words = new ArrayBuffer(size);
     this.block = { u32: new Uint32Array(words), i32: new Int32Array(words), f32: new Float32Array(words) };
+    this.packer = compilePacker(fields);
     this.workgroupSize = [x, y, z];
     this.inputNames = Object.keys(spec.inputs);
     this.outputNames = Object.keys(spec.outputs);
@@ -216,6 +261,7 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     const header = kernelHeader(spec.uniforms, spec.inputs, spec.outputs, [x, y, z]);
     this.source = resolveIncludes(`${header}\n${spec.source}`, { ...SNIPPETS, ...spec.snippets });
     this.kernel = { name: k, source: this.source, defines: spec.defines };
+    this.dispatchArgs = { kernel: this.kernel, inputs: [], outputs: [], uniforms: this.block.u32, workgroups: [1], flops: undefined, bytes: undefined };
   }
 
   /** The uniform values as the bytes of the block. Throws on a missing, extra or unrepresentable value. */
@@ -228,6 +274,13 @@ export class KernelDef<U extends UniformFields = UniformFields> {
    * the kernel's one scratch block, valid until the next pack: dispatch copies them at once.
    */
   private packWords(values: UniformValues<U>): Uint32Array {
+    const block = this.block;
+    if (this.packer(values, block.u32, block.i32, block.f32)) return block.u32;
+    return this.packChecked(values);
+  }
+
+  /** packWords field by field, throwing at a missing, extra or unrepresentable value. */
+  private packChecked(values: UniformValues<U>): Uint32Array {
     const k = this.name;
     const given = values as Record<string, number | boolean | readonly number[] | undefined>;
     let count = 0;
@@ -283,10 +336,14 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     const engine = first?.engine;
     if (!engine) throw new Error(`kernel '${k}': a launch needs at least one tensor (the engine to run on)`);
     const nIn = a.inputs.length;
-    const inputs = this.inputBuffers;
-    const outputs = this.outputBuffers;
-    inputs.length = 0;
-    outputs.length = 0;
+    let given = 0;
+    for (let i = 0; i < nIn; i++) if (a.inputs[i]) given++;
+    const inputs = this.buffersFor(given);
+    given = 0;
+    for (let i = 0; i < a.outputs.length; i++) if (a.outputs[i]) given++;
+    const outputs = this.buffersFor(given, true);
+    let nInputs = 0;
+    let nOutputs = 0;
     for (let i = 0; i < this.bindings.length; i++) {
       const t = i < nIn ? a.inputs[i] : a.outputs[i - nIn];
       const b = this.bindings[i];
@@ -298,7 +355,8 @@ export class KernelDef<U extends UniformFields = UniformFields> {
       if (t.engine !== engine) throw new Error(`kernel '${k}': binding '${b.name}' ${t} lives on another device than ${first}`);
       if (b.scalar !== 'u32' && t.dtype !== b.scalar) throw new Error(`kernel '${k}': binding '${b.name}' takes ${b.scalar} data, got ${t}`);
       if (!b.strided && !t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
-      (i < nIn ? inputs : outputs).push(t.buffer);
+      if (i < nIn) inputs[nInputs++] = t.buffer;
+      else outputs[nOutputs++] = t.buffer;
     }
     const uniforms = this.packWords(a.uniforms);
     let kernel: Kernel | undefined;
@@ -312,7 +370,21 @@ export class KernelDef<U extends UniformFields = UniformFields> {
         byKey.set(a.key, kernel);
       }
     }
-    engine.backend.dispatch({ kernel, inputs, outputs, uniforms, workgroups: a.workgroups, flops: a.flops, bytes: a.bytes });
+    const d = this.dispatchArgs;
+    d.kernel = kernel;
+    d.inputs = inputs;
+    d.outputs = outputs;
+    d.uniforms = uniforms;
+    d.workgroups = a.workgroups;
+    d.flops = a.flops;
+    d.bytes = a.bytes;
+    engine.backend.dispatch(d);
+  }
+
+  /** The scratch array for `count` buffers of a launch's inputs (or outputs). */
+  private buffersFor(count: number, outputs = false): GPUBuffer[] {
+    const byCount = outputs ? this.outputBuffers : this.inputBuffers;
+    return (byCount[count] ??= new Array<GPUBuffer>(count));
   }
 
   private throwCount(what: string, names: readonly string[], got: number): never {

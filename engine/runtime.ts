@@ -79,7 +79,11 @@ export class Runtime {
   private pass: GPUComputePassEncoder | null = null;
   /** The pipeline last set on `pass`: setting it again would be a wasted native call. */
   private passPipeline: GPUComputePipeline | null = null;
-  private readonly dynOffset = new Uint32Array(1);
+  /**
+   * The uniform slot's offset, the one dynamic offset of every bind group. A plain array that every
+   * dispatch rewrites: Dawn's bindings convert it faster than a typed array with a start and length.
+   */
+  private readonly dynOffset = [0];
   private profiler: DispatchProfiler | null = null;
   /** Limits read on every dispatch, copied once: each read of device.limits is a native call. */
   private readonly maxBuffersPerStage: number;
@@ -286,7 +290,7 @@ export class Runtime {
       this.passPipeline = p.pipeline;
     }
     this.dynOffset[0] = slot * UNIFORM_SLOT;
-    pass.setBindGroup(0, bg, this.dynOffset, 0, 1);
+    pass.setBindGroup(0, bg, this.dynOffset);
     pass.dispatchWorkgroups(x, y, z);
     this.batchKernels.push(a.kernel.name);
     this.counters.dispatches++;

@@ -2,16 +2,46 @@
 
 export type Shape = readonly number[];
 
+// Shapes reach these functions as arrays of several internal kinds (literals, copies, results of
+// map): indexed loops stay fast over all of them, where for-of allocates an iterator once a call
+// site has seen too many kinds to be optimised for each.
+
 export function numel(shape: Shape): number {
   let n = 1;
-  for (const d of shape) n *= d;
+  for (let i = 0; i < shape.length; i++) n *= shape[i];
   return n;
 }
 
+/**
+ * A copy of a shape or strides as an array literal up to rank 6, so that every tensor's arrays are of
+ * one kind and of exactly their length (an array grown by push keeps room for more).
+ */
+export function copyDims(d: Shape): number[] {
+  switch (d.length) {
+    case 0: return [];
+    case 1: return [d[0]];
+    case 2: return [d[0], d[1]];
+    case 3: return [d[0], d[1], d[2]];
+    case 4: return [d[0], d[1], d[2], d[3]];
+    case 5: return [d[0], d[1], d[2], d[3], d[4]];
+    case 6: return [d[0], d[1], d[2], d[3], d[4], d[5]];
+  }
+  const out: number[] = [];
+  for (let i = 0; i < d.length; i++) out.push(d[i]);
+  return out;
+}
+
 export function contiguousStrides(shape: Shape): number[] {
-  const s = new Array<number>(shape.length);
+  const n = shape.length;
+  if (n === 0) return [];
+  if (n === 1) return [1];
+  if (n === 2) return [shape[1], 1];
+  if (n === 3) return [shape[1] * shape[2], shape[2], 1];
+  if (n === 4) return [shape[1] * shape[2] * shape[3], shape[2] * shape[3], shape[3], 1];
+  const s: number[] = [];
+  for (let i = 0; i < n; i++) s.push(1);
   let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
+  for (let i = n - 1; i >= 0; i--) {
     s[i] = acc;
     acc *= shape[i];
   }
@@ -23,7 +53,9 @@ export function fmt(shape: Shape): string {
 }
 
 export function sameShape(a: Shape, b: Shape): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** NumPy broadcasting of any number of shapes; throws naming the op and every shape. */
@@ -53,7 +85,8 @@ export function normAxis(op: string, axis: number, rank: number): number {
 }
 
 export function checkShape(op: string, shape: Shape): void {
-  for (const d of shape) {
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
     if (!Number.isInteger(d) || d < 0) throw new Error(`${op}: invalid shape ${fmt(shape)}`);
   }
 }

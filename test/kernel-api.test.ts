@@ -55,6 +55,21 @@ describe('uniform packing', () => {
     expect([...bytes]).toEqual([...new Uint8Array(expected)]);
   });
 
+  it('packs the same bytes after a rejected pack that had written part of the block', () => {
+    const uniforms = { a: 'u32', b: 'f32', c: 'i32', v: 'vec4<u32>', s: 'array<vec4<f32>, 1>' } as const;
+    const k = defineKernel({ name: 'test_repack', source: '', workgroupSize: 1, uniforms, inputs: {}, outputs: {} });
+    const good = { a: 3, b: -1.5, c: -7, v: [1, 2, 3, 4], s: [0.5, 0.25] };
+    const first = [...k.pack(good)];
+    // Fields before the bad lane are written before the fast path gives up; the checked path then throws.
+    expect(() => k.pack({ a: 9, b: 9, c: 9, v: [5, 6, -1, 8], s: [1, 2, 3, 4] })).toThrow(/uniform 'v' \(vec4<u32>\) cannot hold -1/);
+    expect(() => k.pack({ ...good, extra: 1 } as typeof good)).toThrow(/not declared: extra/);
+    expect(() => k.pack({ a: 3, b: -1.5, c: -7, v: [1, 2, 3, 4] } as typeof good)).toThrow(/missing s/);
+    expect([...k.pack(good)]).toEqual(first);
+    const words = new DataView(k.pack(good).buffer);
+    expect([words.getUint32(0, true), words.getFloat32(4, true), words.getInt32(8, true)]).toEqual([3, -1.5, -7]);
+    expect([32, 36, 40, 44].map((o) => words.getFloat32(o, true))).toEqual([0.5, 0.25, 0, 0]);
+  });
+
   it('rejects values a field cannot hold', () => {
     const k = defineKernel({ name: 'test_range', source: '', workgroupSize: 1, uniforms: { n: 'u32', i: 'i32', v: 'vec2<f32>' }, inputs: {}, outputs: {} });
     expect(() => k.pack({ n: -1, i: 0, v: [0, 0] })).toThrow(/'test_range': uniform 'n' \(u32\) cannot hold -1/);
@@ -72,6 +87,9 @@ describe('uniform packing', () => {
     const words = new Uint32Array(k.pack({ rank: 3, shape: [5, 6, 7], tail: 9 }).buffer);
     expect([...words]).toEqual([3, 0, 0, 0, 5, 6, 7, 0, 0, 0, 0, 0, 9, 0, 0, 0]);
     expect(() => k.pack({ rank: 9, shape: [1, 1, 1, 1, 1, 1, 1, 1, 1], tail: 0 })).toThrow(/uniform 'shape' \(array<vec4<u32>, 2>\) takes at most 8 numbers/);
+    // The block is reused by every pack: a shorter array after a longer one leaves zeros, not the old lanes.
+    k.pack({ rank: 8, shape: [1, 2, 3, 4, 5, 6, 7, 8], tail: 1 });
+    expect([...new Uint32Array(k.pack({ rank: 1, shape: [4], tail: 2 }).buffer)]).toEqual([1, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0]);
     expect(() => defineKernel({ name: 'b', source: '', workgroupSize: 1, uniforms: {}, inputs: { x: 'array<vec4<u32>, 2>' as 'u32' }, outputs: {} })).toThrow(
       /binding 'x' has type 'array<vec4<u32>, 2>'/,
     );

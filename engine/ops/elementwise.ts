@@ -26,7 +26,7 @@ function binary(
   if (typeof b === 'number') out = mapKernel(op, expr('a', 's.x'), [a as Tensor], [b]);
   else if (typeof a === 'number') out = mapKernel(op, expr('s.x', 'a'), [b], [a]);
   else out = mapKernel(op, expr('a', 'b'), [a, b]);
-  const tensors = [a, b].filter((x): x is Tensor => typeof x !== 'number');
+  const tensors = typeof a === 'number' ? [b as Tensor] : typeof b === 'number' ? [a] : [a, b];
   return record(out, op, tensors, (g) => {
     const [ga, gb] = back(g, a, b);
     const res: (Tensor | null)[] = [];

@@ -99,19 +99,26 @@ const UNIT_STRIDES = [[], [[1]], [[1], [1]], [[1], [1], [1]]];
  */
 function sameShapeLayout(inputs: Tensor[], shape: Shape, n: number): Layout | null {
   let vec = true;
-  for (const t of inputs) {
+  for (let k = 0; k < inputs.length; k++) {
+    const t = inputs[k];
     if (!sameShape(t.shape, shape) || !t.isContiguous()) return null;
     if (t.offset % 4 !== 0) vec = false;
   }
+  // The one layout object, rewritten by every launch of this path (mapKernel reads it at once).
   const unit = vec ? 4 : 1;
-  return {
-    shape: [Math.ceil(n / unit)],
-    strides: UNIT_STRIDES[inputs.length],
-    offsets: inputs.map((t) => t.offset / unit),
-    vec,
-    types: (vec ? VEC_TYPES : F32_TYPES)[inputs.length],
-  };
+  const l = SAME_SHAPE;
+  const offsets = SAME_SHAPE_OFFSETS[inputs.length];
+  for (let k = 0; k < inputs.length; k++) offsets[k] = inputs[k].offset / unit;
+  l.shape[0] = Math.ceil(n / unit);
+  l.strides = UNIT_STRIDES[inputs.length];
+  l.offsets = offsets;
+  l.vec = vec;
+  l.types = (vec ? VEC_TYPES : F32_TYPES)[inputs.length];
+  return l;
 }
+
+const SAME_SHAPE: Layout = { shape: [0], strides: [], offsets: [], vec: false, types: [] };
+const SAME_SHAPE_OFFSETS = [[], [0], [0, 0], [0, 0, 0]];
 
 /** Any layout: broadcast inputs (stride 0), views, with the axes that every operand walks alike merged. */
 function generalLayout(op: string, inputs: Tensor[], shape: Shape, out: Tensor): Layout {
@@ -158,7 +165,6 @@ export function mapKernel(
   const chunks = Math.ceil(inner / chunk);
   const invocations = (numel(l.shape) / inner) * chunks;
   const { workgroups, rowWidth } = elementwise.grid(invocations);
-  // One uniforms object and operand list serve every launch: launch() packs and binds them at once.
   const u = UNIFORMS;
   u.n = invocations;
   u.rank = rank;
@@ -174,23 +180,51 @@ export function mapKernel(
   u.str2 = l.strides[2] ?? NONE;
   for (let k = 0; k < 3; k++) OPERANDS[k] = inputs[k];
   const types = l.types;
-  const key = `${types.length}${l.vec ? 'v' : 'f'}${types[0] === 'f32' ? 'f' : 'v'}${types[1] === 'f32' ? 'f' : 'v'}${types[2] === 'f32' ? 'f' : 'v'}|${rank > 1}|${chunk}|${expr}`;
-  elementwise.launch({
-    inputs: OPERANDS,
-    outputs: [out],
-    uniforms: u,
-    workgroups,
-    defines: () => ({ T0: types[0] ?? 'f32', T1: types[1] ?? 'f32', T2: types[2] ?? 'f32', VEC: l.vec, STRIDED: rank > 1, CHUNK: chunk, EXPR: expr }),
-    name: op,
-    key,
-    bytes: (inputs.length + 1) * n * 4,
-  });
+  const a = LAUNCH;
+  a.workgroups = workgroups;
+  a.name = op;
+  a.key = variantKey(expr, types, l.vec, rank > 1, chunk);
+  a.bytes = (inputs.length + 1) * n * 4;
+  OUTPUT[0] = out;
+  const v = VARIANT;
+  v.types = types;
+  v.vec = l.vec;
+  v.strided = rank > 1;
+  v.chunk = chunk;
+  v.expr = expr;
+  elementwise.launch(a);
   OPERANDS.fill(undefined);
+  OUTPUT[0] = undefined;
   return out;
 }
 
+/** The variant of the launch being made, for its defines (read only when the variant is new). */
+const VARIANT = { types: [] as readonly string[], vec: false, strided: false, chunk: 1, expr: '' };
+
+function variantDefines() {
+  const v = VARIANT;
+  return { T0: v.types[0] ?? 'f32', T1: v.types[1] ?? 'f32', T2: v.types[2] ?? 'f32', VEC: v.vec, STRIDED: v.strided, CHUNK: v.chunk, EXPR: v.expr };
+}
+
+/** Variant keys by expression, then by the layout's code: each launch finds its key without building a string. */
+const KEYS = new Map<string, Map<number, string>>();
+
+/** The launch's variant key (LaunchArgs.key): the expression and everything the layout sets in the defines. */
+function variantKey(expr: string, types: readonly string[], vec: boolean, strided: boolean, chunk: number): string {
+  let code = types.length;
+  for (let k = 0; k < types.length; k++) if (types[k] !== 'f32') code |= 4 << k;
+  code |= (vec ? 32 : 0) | (strided ? 64 : 0) | (chunk << 7);
+  let byCode = KEYS.get(expr);
+  if (!byCode) KEYS.set(expr, (byCode = new Map()));
+  let key = byCode.get(code);
+  if (key === undefined) byCode.set(code, (key = `${code}|${expr}`));
+  return key;
+}
+
 const NONE: number[] = [];
+// One uniforms object, operand list and launch serve every launch: launch() packs and binds them at once.
 const OPERANDS: (Tensor | undefined)[] = [undefined, undefined, undefined];
+const OUTPUT: (Tensor | undefined)[] = [undefined];
 const UNIFORMS = {
   n: 0,
   rank: 0,
@@ -202,4 +236,14 @@ const UNIFORMS = {
   str0: NONE,
   str1: NONE,
   str2: NONE,
+};
+const LAUNCH: Parameters<typeof elementwise.launch>[0] = {
+  inputs: OPERANDS,
+  outputs: OUTPUT,
+  uniforms: UNIFORMS,
+  workgroups: [1],
+  defines: variantDefines,
+  name: '',
+  key: '',
+  bytes: 0,
 };
