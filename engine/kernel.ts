@@ -15,6 +15,9 @@ import { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader
 
 export { grid1d };
 
+/** grid1d's default limit per grid dimension (WebGPU's guaranteed maxComputeWorkgroupsPerDimension). */
+const MAX_GRID_DIM = 65535;
+
 export type ScalarType = 'u32' | 'i32' | 'f32';
 export type VectorType = ScalarType | `vec2<${ScalarType}>` | `vec4<${ScalarType}>`;
 /**
@@ -319,10 +322,21 @@ export class KernelDef<U extends UniformFields = UniformFields> {
    * flat_index needs.
    */
   grid(count: number, each: 'invocation' | 'workgroup' = 'invocation'): { workgroups: [number, number]; rowWidth: number } {
+    const workgroups: [number, number] = [0, 0];
+    return { workgroups, rowWidth: this.gridInto(count, workgroups, each) };
+  }
+
+  /** grid() written into `workgroups`, returning the row width: a hot launch path keeps one array for it. */
+  gridInto(count: number, workgroups: [number, number], each: 'invocation' | 'workgroup' = 'invocation'): number {
     const per = this.workgroupSize[0] * this.workgroupSize[1] * this.workgroupSize[2];
     const perGroup = each === 'workgroup';
-    const [gx, gy] = grid1d(perGroup ? count : Math.ceil(count / per));
-    return { workgroups: [gx, gy], rowWidth: perGroup ? gx : gx * per };
+    // grid1d's split, without the array it returns.
+    const groups = perGroup ? count : Math.ceil(count / per);
+    const gy = groups <= MAX_GRID_DIM ? 1 : Math.ceil(groups / MAX_GRID_DIM);
+    const gx = gy === 1 ? groups : Math.ceil(groups / gy);
+    workgroups[0] = gx;
+    workgroups[1] = gy;
+    return perGroup ? gx : gx * per;
   }
 
   /** Check the tensors and uniforms, then queue the dispatch. */

@@ -13,6 +13,9 @@ function gradTo(g: Tensor, x: Tensor): Tensor {
   return sameShape(g.shape, x.shape) ? g : sumTo(g, x.shape);
 }
 
+/** Each binary op's expressions for (tensor, scalar), (scalar, tensor) and (tensor, tensor), by op name. */
+const BINARY_EXPRS = new Map<string, [string, string, string]>();
+
 /** A binary op where either side may be a plain number (folded into the kernel as a scalar). */
 function binary(
   op: string,
@@ -22,10 +25,14 @@ function binary(
   back: (g: Tensor, a: Operand, b: Operand) => [Tensor | null, Tensor | null],
 ): Tensor {
   if (typeof a === 'number' && typeof b === 'number') throw new Error(`${op}: at least one operand must be a tensor`);
+  // The op's three expressions, built once: a string built per call would be hashed anew by every
+  // cache lookup that follows.
+  let exprs = BINARY_EXPRS.get(op);
+  if (!exprs) BINARY_EXPRS.set(op, (exprs = [expr('a', 's.x'), expr('s.x', 'a'), expr('a', 'b')]));
   let out: Tensor;
-  if (typeof b === 'number') out = mapKernel(op, expr('a', 's.x'), [a as Tensor], [b]);
-  else if (typeof a === 'number') out = mapKernel(op, expr('s.x', 'a'), [b], [a]);
-  else out = mapKernel(op, expr('a', 'b'), [a, b]);
+  if (typeof b === 'number') out = mapKernel(op, exprs[0], [a as Tensor], [b]);
+  else if (typeof a === 'number') out = mapKernel(op, exprs[1], [b], [a]);
+  else out = mapKernel(op, exprs[2], [a, b]);
   const tensors = typeof a === 'number' ? [b as Tensor] : typeof b === 'number' ? [a] : [a, b];
   return record(out, op, tensors, (g) => {
     const [ga, gb] = back(g, a, b);

@@ -164,7 +164,8 @@ export function mapKernel(
   const inner = l.shape[rank - 1];
   const chunks = Math.ceil(inner / chunk);
   const invocations = (numel(l.shape) / inner) * chunks;
-  const { workgroups, rowWidth } = elementwise.grid(invocations);
+  const workgroups = GRID;
+  const rowWidth = elementwise.gridInto(invocations, workgroups);
   const u = UNIFORMS;
   u.n = invocations;
   u.rank = rank;
@@ -225,6 +226,7 @@ const NONE: number[] = [];
 // One uniforms object, operand list and launch serve every launch: launch() packs and binds them at once.
 const OPERANDS: (Tensor | undefined)[] = [undefined, undefined, undefined];
 const OUTPUT: (Tensor | undefined)[] = [undefined];
+const GRID: [number, number] = [1, 1];
 const UNIFORMS = {
   n: 0,
   rank: 0,
