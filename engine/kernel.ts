@@ -10,13 +10,10 @@
 
 import type { Tensor } from './engine.js';
 import type { DispatchArgs, Kernel } from './runtime.js';
-import { grid1d, UNIFORM_SLOT } from './runtime.js';
+import { grid1d, gridRows, UNIFORM_SLOT } from './runtime.js';
 import { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader.js';
 
 export { grid1d };
-
-/** grid1d's default limit per grid dimension (WebGPU's guaranteed maxComputeWorkgroupsPerDimension). */
-const MAX_GRID_DIM = 65535;
 
 export type ScalarType = 'u32' | 'i32' | 'f32';
 export type VectorType = ScalarType | `vec2<${ScalarType}>` | `vec4<${ScalarType}>`;
@@ -332,8 +329,8 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     const perGroup = each === 'workgroup';
     // grid1d's split, without the array it returns.
     const groups = perGroup ? count : Math.ceil(count / per);
-    const gy = groups <= MAX_GRID_DIM ? 1 : Math.ceil(groups / MAX_GRID_DIM);
-    const gx = gy === 1 ? groups : Math.ceil(groups / gy);
+    const gy = gridRows(groups);
+    const gx = Math.ceil(groups / gy);
     workgroups[0] = gx;
     workgroups[1] = gy;
     return perGroup ? gx : gx * per;

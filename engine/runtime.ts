@@ -427,7 +427,11 @@ function summarize(names: string[]): string {
 
 /** Split a 1-D workgroup count into a 2-D grid that fits the per-dimension limit. */
 export function grid1d(workgroups: number, maxDim = 65535): [number, number] {
-  if (workgroups <= maxDim) return [workgroups, 1];
-  const y = Math.ceil(workgroups / maxDim);
+  const y = gridRows(workgroups, maxDim);
   return [Math.ceil(workgroups / y), y];
+}
+
+/** The rows (y) of grid1d's split, for a caller that writes the grid into an array it keeps. */
+export function gridRows(workgroups: number, maxDim = 65535): number {
+  return workgroups <= maxDim ? 1 : Math.ceil(workgroups / maxDim);
 }

@@ -164,8 +164,7 @@ export function mapKernel(
   const inner = l.shape[rank - 1];
   const chunks = Math.ceil(inner / chunk);
   const invocations = (numel(l.shape) / inner) * chunks;
-  const workgroups = GRID;
-  const rowWidth = elementwise.gridInto(invocations, workgroups);
+  const rowWidth = elementwise.gridInto(invocations, GRID);
   const u = UNIFORMS;
   u.n = invocations;
   u.rank = rank;
@@ -182,7 +181,6 @@ export function mapKernel(
   for (let k = 0; k < 3; k++) OPERANDS[k] = inputs[k];
   const types = l.types;
   const a = LAUNCH;
-  a.workgroups = workgroups;
   a.name = op;
   a.key = variantKey(expr, types, l.vec, rank > 1, chunk);
   a.bytes = (inputs.length + 1) * n * 4;
@@ -243,7 +241,7 @@ const LAUNCH: Parameters<typeof elementwise.launch>[0] = {
   inputs: OPERANDS,
   outputs: OUTPUT,
   uniforms: UNIFORMS,
-  workgroups: [1],
+  workgroups: GRID,
   defines: variantDefines,
   name: '',
   key: '',
