@@ -1,7 +1,8 @@
 // The `hvp` command line: one entry, a subcommand per job, `--help` on each.
 
 import { parseArgs } from 'node:util';
-import { Engine } from '../engine/index.js';
+import { DEVICE_SETTINGS_HELP, Engine, setDeviceDefaults, takeDeviceSettings } from '../engine/index.js';
+import { doctorMain } from './doctor.js';
 import { smoke } from './smoke.js';
 import { embedMain } from './embed.js';
 import { demoMain } from './demo.js';
@@ -25,8 +26,11 @@ Commands:
   bench     kernel throughput against tfjs-webgpu on the same adapter
   profile   time every kernel dispatch of a training step (or bench case); table and Chrome trace
   info      print the WebGPU adapter, its features and limits
+  doctor    list every adapter Dawn sees; if a GPU is present but unused, what is missing and the fix
 
-Run 'hvp <command> --help' for the options of a command.`;
+Run 'hvp <command> --help' for the options of a command.
+
+${DEVICE_SETTINGS_HELP}`;
 
 const SMOKE_HELP = `Usage: hvp smoke [options]
 
@@ -38,7 +42,9 @@ Options:
   --hidden N   hidden width (default 64)
   --batch N    points in the data set, one full batch (default 512)
   --lr X       peak learning rate (default 0.01)
-  --seed N     random seed (default 0)`;
+  --seed N     random seed (default 0)
+
+${DEVICE_SETTINGS_HELP}`;
 
 function int(name: string, v: string | undefined, min = 1): number {
   const n = Number(v);
@@ -71,7 +77,7 @@ async function runSmoke(argv: string[]): Promise<void> {
 }
 
 async function runInfo(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) return console.log('Usage: hvp info\n\nPrints the WebGPU adapter, its features and limits.');
+  if (argv.includes('--help') || argv.includes('-h')) return console.log(`Usage: hvp info\n\nPrints the WebGPU adapter, its features and limits.\n\n${DEVICE_SETTINGS_HELP}`);
   const engine = await Engine.create();
   const rt = engine.backend;
   console.log(`adapter:  ${rt.description}`);
@@ -84,7 +90,10 @@ async function runInfo(argv: string[]): Promise<void> {
   engine.destroy();
 }
 
-async function main(argv: string[]): Promise<void> {
+async function main(args: string[]): Promise<void> {
+  // The device settings apply to whichever command opens the GPU, so they are taken out first.
+  const { rest: argv, settings } = takeDeviceSettings(args, process.env);
+  setDeviceDefaults(settings);
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'demo':
@@ -112,6 +121,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('../bench/profile.js')).profileMain(rest);
     case 'info':
       return runInfo(rest);
+    case 'doctor':
+      return doctorMain(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -25,3 +25,5 @@ export {
   type UniformValues,
 } from './kernel.js';
 export { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader.js';
+export { setDeviceDefaults, type DeviceOptions } from './device.js';
+export { DEVICE_SETTINGS_HELP, takeDeviceSettings } from './device-settings.js';

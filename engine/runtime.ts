@@ -127,8 +127,8 @@ export class Runtime {
   }
 
   static async create(opts: DeviceOptions = {}): Promise<Runtime> {
-    const { gpu, adapter, device, description, features } = await acquireDevice(opts);
-    return new Runtime(gpu, adapter, device, description, features, opts.kernels);
+    const { gpu, adapter, device, description, features, kernels } = await acquireDevice(opts);
+    return new Runtime(gpu, adapter, device, description, features, kernels);
   }
 
   // ---------------------------------------------------------------- pipelines
