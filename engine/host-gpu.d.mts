@@ -32,3 +32,4 @@ export function runCommand(cmd: string, args: string[]): string | null;
 export function gatherHostFacts(host?: { root?: string; env?: Record<string, string | undefined>; run?: CommandRunner }): HostFacts;
 export function diagnose(facts: HostFacts, adapters: { name: string; software: boolean }[]): Diagnosis;
 export function formatDiagnosis(d: Diagnosis): string[];
+export function unusedGpuWarning(d: Diagnosis, adapter: string | null, installing: boolean): string | null;

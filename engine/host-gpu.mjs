@@ -143,9 +143,9 @@ export function diagnose(facts, adapters) {
   // Without `graphics` the container toolkit mounts neither the ICD file nor the library it names.
   const capsMissing = facts.nvidia && facts.container && !hasGraphics(facts.driverCapabilities);
   if (capsMissing) {
-    const caps = facts.driverCapabilities ?? "unset (the toolkit's default leaves it out)";
+    const caps = facts.driverCapabilities ?? 'unset, so compute,utility';
     problems.push({
-      missing: `graphics in the container's NVIDIA_DRIVER_CAPABILITIES (${caps}): without it the NVIDIA Vulkan driver is not mounted`,
+      missing: `graphics in NVIDIA_DRIVER_CAPABILITIES (${caps}): no NVIDIA Vulkan driver in the container`,
       fix: 'run the container with -e NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics (or all)',
     });
   }
@@ -186,7 +186,8 @@ export function formatDiagnosis(d) {
     lines.push('No GPU on this host (no /proc/driver/nvidia/gpus, /dev/nvidia*, /dev/dri/renderD*, nvidia-smi):');
     lines.push('  a software adapter (lavapipe) running on the CPU is what it has.');
   } else {
-    lines.push(`A GPU is present (${d.gpus.join(', ')}),`);
+    const more = d.gpus.length > 3 ? ` and ${d.gpus.length - 3} more` : '';
+    lines.push(`A GPU is present (${d.gpus.slice(0, 3).join(', ')}${more}),`);
     lines.push('but Dawn offers only a software adapter (or none), so work would run on the CPU.');
   }
   for (const p of d.problems) {
@@ -194,4 +195,25 @@ export function formatDiagnosis(d) {
     lines.push(`  fix: ${p.fix}`);
   }
   return lines;
+}
+
+/**
+ * Setup's warning for a host whose GPU Dawn does not reach, in a box that stands out among apt's
+ * output; null where there is nothing to warn of. `adapter` is the software adapter's name, if any.
+ */
+export function unusedGpuWarning(d, adapter, installing) {
+  if (d.status !== 'gpu-unused') return null;
+  const lines = [
+    'WARNING: this host has a GPU, but WebGPU (Dawn) cannot reach it.',
+    ...formatDiagnosis(d),
+    installing
+      ? "Installing Mesa's lavapipe as a fallback: a software adapter that runs on the CPU, many times slower."
+      : adapter
+        ? `Everything would run on the software adapter (${adapter}), on the CPU.`
+        : 'Nothing can run until Dawn has an adapter.',
+    'Fix the above, then check with `hvp doctor`; `--device gpu` refuses to run on the CPU.',
+  ];
+  const width = Math.max(...lines.map((l) => l.length));
+  const bar = '!'.repeat(width + 4);
+  return ['', bar, ...lines.map((l) => `! ${l.padEnd(width)} !`), bar, ''].join('\n');
 }

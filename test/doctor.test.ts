@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defineKernel, Engine, takeDeviceSettings } from '../engine/index.js';
-import { diagnose, formatDiagnosis, gatherHostFacts, type HostFacts } from '../engine/node.js';
+import { diagnose, formatDiagnosis, gatherHostFacts, unusedGpuWarning, type HostFacts } from '../engine/node.js';
 
 const LOADER = '/usr/lib/x86_64-linux-gnu/libvulkan.so.1';
 const LVP_ICD = '/usr/share/vulkan/icd.d/lvp_icd.json';
@@ -69,7 +69,7 @@ describe('host diagnosis on simulated hosts', () => {
     const v = verdict(facts);
     // The capability is the cause: with it the toolkit mounts the ICD, so no driver install is suggested.
     expect(v.problems).toHaveLength(1);
-    expect(v.problems[0].missing).toMatch(/graphics .*\(compute,utility\)/);
+    expect(v.problems[0].missing).toMatch(/graphics in NVIDIA_DRIVER_CAPABILITIES \(compute,utility\)/);
     expect(v.problems[0].fix).toBe('run the container with -e NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics (or all)');
     // With graphics (or all) granted, that problem is gone.
     for (const caps of ['compute,utility,graphics', 'all']) {
@@ -118,6 +118,26 @@ describe('host diagnosis on simulated hosts', () => {
   it('an AMD or Intel GPU (a render node, no NVIDIA) with only lavapipe installed: mesa-vulkan-drivers', () => {
     const v = verdict(host(['/dev/dri/renderD128', LOADER, LVP_ICD]));
     expect(v.problems.map((p) => p.fix)).toEqual([expect.stringMatching(/^apt-get install mesa-vulkan-drivers/)]);
+  });
+});
+
+describe("setup's warning", () => {
+  it('boxes the diagnosis and its fix where a GPU is present but unused, and says lavapipe is a fallback', () => {
+    const d = diagnose(host([...NVIDIA_GPU, LVP_ICD]), []);
+    const box = unusedGpuWarning(d, null, true)!.trim().split('\n');
+    expect(box[0]).toMatch(/^!+$/);
+    expect(box.at(-1)).toBe(box[0]);
+    for (const line of box.slice(1, -1)) expect(line).toMatch(new RegExp(`^! .{${box[0].length - 4}} !$`));
+    const text = box.join('\n');
+    expect(text).toMatch(/WARNING: this host has a GPU, but WebGPU \(Dawn\) cannot reach it/);
+    expect(text).toMatch(/fix: apt-get install libvulkan1/);
+    expect(text).toMatch(/Installing Mesa's lavapipe as a fallback/);
+    expect(unusedGpuWarning(d, 'llvmpipe', false)).toMatch(/Everything would run on the software adapter \(llvmpipe\)/);
+  });
+
+  it('says nothing on a host without a GPU, or where Dawn sees the GPU', () => {
+    expect(unusedGpuWarning(diagnose(host([LOADER, LVP_ICD]), []), null, true)).toBeNull();
+    expect(unusedGpuWarning(diagnose(host([...NVIDIA_GPU]), [{ name: 'H100', software: false }]), null, false)).toBeNull();
   });
 });
 
