@@ -1,5 +1,5 @@
 // Entry of dist/bench.js (`npm run bench`).
-import { setDeviceDefaults, takeDeviceSettings } from '../engine/index.js';
+import { DEVICE_SETTINGS_HELP, setDeviceDefaults, takeDeviceSettings } from '../engine/index.js';
 import { benchMain } from './main.js';
 
 // The device settings (--device, --adapter, --kernels, or HVP_*) as `hvp bench` takes them.
@@ -7,6 +7,7 @@ const run = async (args: string[]) => {
   const { rest, settings } = takeDeviceSettings(args, process.env);
   setDeviceDefaults(settings);
   await benchMain(rest);
+  if (rest.includes('--help') || rest.includes('-h')) console.log(`\n${DEVICE_SETTINGS_HELP}`);
 };
 
 run(process.argv.slice(2)).then(

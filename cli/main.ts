@@ -42,9 +42,7 @@ Options:
   --hidden N   hidden width (default 64)
   --batch N    points in the data set, one full batch (default 512)
   --lr X       peak learning rate (default 0.01)
-  --seed N     random seed (default 0)
-
-${DEVICE_SETTINGS_HELP}`;
+  --seed N     random seed (default 0)`;
 
 function int(name: string, v: string | undefined, min = 1): number {
   const n = Number(v);
@@ -77,7 +75,7 @@ async function runSmoke(argv: string[]): Promise<void> {
 }
 
 async function runInfo(argv: string[]): Promise<void> {
-  if (argv.includes('--help') || argv.includes('-h')) return console.log(`Usage: hvp info\n\nPrints the WebGPU adapter, its features and limits.\n\n${DEVICE_SETTINGS_HELP}`);
+  if (argv.includes('--help') || argv.includes('-h')) return console.log('Usage: hvp info\n\nPrints the WebGPU adapter, its features and limits.');
   const engine = await Engine.create();
   const rt = engine.backend;
   console.log(`adapter:  ${rt.description}`);
@@ -90,10 +88,20 @@ async function runInfo(argv: string[]): Promise<void> {
   engine.destroy();
 }
 
+/** Commands that open the GPU, whose help ends with a pointer to the device options. */
+const GPU_COMMANDS = new Set(['demo', 'pretrain', 'eval', 'report', 'score', 'smoke', 'embed', 'bench', 'profile', 'info']);
+const DEVICE_OPTIONS_LINE = '\nAlso --device auto|gpu|cpu, --adapter NAME, --kernels auto|gpu|cpu (or HVP_*): see `hvp --help`.';
+
 async function main(args: string[]): Promise<void> {
   // The device settings apply to whichever command opens the GPU, so they are taken out first.
   const { rest: argv, settings } = takeDeviceSettings(args, process.env);
   setDeviceDefaults(settings);
+  await run(argv);
+  const [cmd, ...rest] = argv;
+  if (GPU_COMMANDS.has(cmd) && (rest.includes('--help') || rest.includes('-h'))) console.log(DEVICE_OPTIONS_LINE);
+}
+
+async function run(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'demo':

@@ -217,7 +217,8 @@ describe('the built CLI on this machine (lavapipe, no GPU)', () => {
     const bad = hvp(['--kernels', 'fast', 'info']);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toBe("hvp: --kernels must be one of auto, gpu, cpu, got 'fast'\n");
-    expect(hvp(['--help']).stdout).toMatch(/--device auto\|gpu\|cpu/);
+    expect(hvp(['--help']).stdout).toMatch(/^ {2}--device auto\|gpu\|cpu {3}gpu: refuse a software adapter/m);
+    expect(hvp(['--device', 'gpu', 'smoke', '--help']).stdout).toMatch(/--seed N[\s\S]*\nAlso --device auto\|gpu\|cpu, --adapter NAME, --kernels auto\|gpu\|cpu/);
   });
 
   it("keeps Dawn's clamp notices off stderr, while the Vulkan loader's own warnings still come through", () => {
