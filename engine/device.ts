@@ -1,5 +1,6 @@
-// Acquiring a WebGPU adapter and device: Dawn's Node bindings (npm `webgpu`) under Node, and
-// `navigator.gpu` in a browser, through the same code path.
+// Acquiring a WebGPU adapter and device: Dawn's Node bindings (npm `webgpu`, through dawn-node.ts)
+// under Node, and `navigator.gpu` in a browser, through the same code path. The user's device
+// settings (--device, --adapter, --kernels) arrive once through setDeviceDefaults.
 
 import { describeAdapter, isSoftwareAdapter, SOFTWARE_ADAPTER } from './adapter-info.js';
 import { throttleDawnPolling } from './dawn-polling.js';
