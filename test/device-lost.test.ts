@@ -4,9 +4,9 @@
 // rejects instead of hanging. A training run whose device is lost at step 3 stops with an error
 // naming that step and the checkpoint to resume from, and that checkpoint (of step 2, the end of
 // epoch 0) is untouched, loads into a fresh engine with the model exactly as it was when saved, and
-// resumes to the end. Every engine here is its own: a destroyed device cannot be shared.
+// resumes to the end; lost before any checkpoint, the error says so. Every engine here is its own: a destroyed device cannot be shared.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DeviceLostError, Engine, ops, Rng, type Tensor } from '../engine/index.js';
@@ -103,7 +103,7 @@ describe('a training run whose device is lost', () => {
     const run = pretrain(c, { engine: doomed, dataset: syntheticDataset(1), progress: false, wrapMethod: lose });
     const err = await run.then(() => null, (x: unknown) => x as Error);
     expect(err).toBeInstanceOf(Error);
-    expect(err!.message).toMatch(/^the GPU device was lost at step 3 \(epoch 1, batch 1\) \(destroyed: .+; during .+\); /);
+    expect(err!.message).toMatch(/^the GPU device was lost at step 3 \(epoch 1, batch 1\) during .+ \(Dawn: destroyed, ".+"\); /);
     expect(err!.message).toContain(`the last checkpoint, ${path}, is from step 2: resume with --resume`);
     expect(err!.cause).toBeInstanceOf(DeviceLostError);
 
@@ -124,5 +124,20 @@ describe('a training run whose device is lost', () => {
     expect([resumed.steps, resumed.interrupted]).toEqual([2, false]);
     expect(resumed.losses.every(Number.isFinite)).toBe(true);
     fresh.destroy();
+  });
+
+  it('lost before the first checkpoint: the error says there is none to resume from', async () => {
+    const c = tiny({ method: 'simsiam', views: 3, select: 'hardest', trainLimit: 16, epochs: 2 });
+    const doomed = await Engine.create();
+    const lose = (m: Method): Method => ({
+      ...m,
+      trainStep(views, ctx, gather) {
+        if (ctx.step === 1) doomed.backend.device.destroy();
+        return m.trainStep(views, ctx, gather);
+      },
+    });
+    const run = pretrain(c, { engine: doomed, dataset: syntheticDataset(1), progress: false, wrapMethod: lose });
+    await expect(run).rejects.toThrow(/^the GPU device was lost at step 1 \(epoch 0, batch 1\) during .+; no checkpoint was saved yet, so the run starts over$/);
+    expect(existsSync(join(c.out, CHECKPOINT))).toBe(false);
   });
 });

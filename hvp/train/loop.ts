@@ -63,7 +63,10 @@ export async function checkResumable(path: string, config: TrainConfig): Promise
 
 /** The error that ends a run whose GPU device was lost at `step`: where, why, and what to resume from. */
 async function deviceLost(cause: unknown, step: number, stepsPerEpoch: number, ckptPath: string): Promise<Error> {
-  const why = cause instanceof DeviceLostError ? `${cause.reason}${cause.dawnMessage ? `: ${cause.dawnMessage}` : ''}; during ${cause.during}` : cause instanceof Error ? cause.message : String(cause);
+  const why =
+    cause instanceof DeviceLostError
+      ? `during ${cause.during} (Dawn: ${cause.reason}${cause.dawnMessage ? `, "${cause.dawnMessage}"` : ''})`
+      : `(${cause instanceof Error ? cause.message : String(cause)})`;
   let last = 'no checkpoint was saved yet, so the run starts over';
   if (existsSync(ckptPath)) {
     last = await readCheckpointMeta(ckptPath).then(
@@ -72,7 +75,7 @@ async function deviceLost(cause: unknown, step: number, stepsPerEpoch: number, c
     );
   }
   const where = `step ${step} (epoch ${Math.floor(step / stepsPerEpoch)}, batch ${step % stepsPerEpoch})`;
-  return new Error(`the GPU device was lost at ${where} (${why}); ${last}`, { cause });
+  return new Error(`the GPU device was lost at ${where} ${why}; ${last}`, { cause });
 }
 
 export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
