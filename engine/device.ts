@@ -124,3 +124,21 @@ export async function acquireDevice(given: DeviceOptions = {}): Promise<Acquired
   if (isNode && SOFTWARE_ADAPTER.test(description)) throttleDawnPolling();
   return { gpu, adapter, device, features: new Set(requiredFeatures), description, kernels: opts.kernels ?? 'auto' };
 }
+
+/**
+ * The WebGPU device is gone (a driver reset, a GPU fault, the device destroyed): every later launch,
+ * upload, readback or sync of its engine fails with this error instead of hanging or reporting a
+ * validation error of a dead device. `reason` and `dawnMessage` are what the device's `lost` promise
+ * reported ('destroyed' or 'unknown', and the driver's words).
+ */
+export class DeviceLostError extends Error {
+  override readonly name = 'DeviceLostError';
+  constructor(
+    readonly reason: string,
+    readonly dawnMessage: string,
+    /** What the engine was doing when it learnt of the loss. */
+    readonly during: string,
+  ) {
+    super(`the WebGPU device was lost (${reason}${dawnMessage ? `: ${dawnMessage}` : ''}) during ${during}`);
+  }
+}

@@ -2,6 +2,7 @@
 export { Engine } from './engine.js';
 export { Tensor, type DType } from './engine.js';
 export { Runtime } from './runtime.js';
+export { DeviceLostError } from './device.js';
 export { chromeTrace, formatKernelTable, kernelTable, type Profile } from './profile.js';
 export { Rng } from './rng.js';
 export * from './shape.js';

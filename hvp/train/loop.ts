@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { Engine, Rng } from '../../engine/index.js';
+import { DeviceLostError, Engine, Rng } from '../../engine/index.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../../models/checkpoint.js';
 import { Progress } from '../progress.js';
 import { BatchLoader, firstN, openDataset, subset } from '../data/index.js';
@@ -59,6 +59,23 @@ export async function checkResumable(path: string, config: TrainConfig): Promise
   if (conflicts.length) {
     throw new Error(`--resume: ${conflicts.join('; ')} (${path}; only --${RESUME_MUTABLE.filter((k) => k !== 'resume').map((k) => kebabKey(k)).join(', --')} may change on resume)`);
   }
+}
+
+/** The error that ends a run whose GPU device was lost at `step`: where, why, and what to resume from. */
+async function deviceLost(cause: unknown, step: number, stepsPerEpoch: number, ckptPath: string): Promise<Error> {
+  const why =
+    cause instanceof DeviceLostError
+      ? `during ${cause.during} (Dawn: ${cause.reason}${cause.dawnMessage ? `, "${cause.dawnMessage}"` : ''})`
+      : `(${cause instanceof Error ? cause.message : String(cause)})`;
+  let last = 'no checkpoint was saved yet, so the run starts over';
+  if (existsSync(ckptPath)) {
+    last = await readCheckpointMeta(ckptPath).then(
+      (m) => `the last checkpoint, ${ckptPath}, is from step ${m.step}: resume with --resume`,
+      (e: unknown) => `the checkpoint ${ckptPath} cannot be read (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
+  const where = `step ${step} (epoch ${Math.floor(step / stepsPerEpoch)}, batch ${step % stepsPerEpoch})`;
+  return new Error(`the GPU device was lost at ${where} ${why}; ${last}`, { cause });
 }
 
 export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
@@ -141,6 +158,9 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     if (pending) await settle(pending);
     pending = null;
   };
+  // The step the loop is working on, for an error that stops it (the step counter has moved on by the
+  // time a step's checkpoint is written).
+  let at = start;
 
   try {
     // The curve starts at the initial weights; a resumed run's first point was logged before it stopped.
@@ -148,6 +168,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     outer: for (let epoch = Math.floor(start / stepsPerEpoch); step < totalSteps; epoch++) {
       for await (const batch of loader.epochBatches(epoch, step % stepsPerEpoch)) {
         const ctx = { step, epoch, totalSteps };
+        at = step;
         // Logged steps record their phases' times: a GPU sync after each (and one before, so the
         // previous step's work is not counted).
         const times = isLoggedStep(config, step, totalSteps) || opts.times ? zeroTimes() : undefined;
@@ -182,6 +203,10 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
         }
       }
     }
+  } catch (e) {
+    // A lost device fails whatever touched it next; the run cannot go on, but its checkpoint can.
+    if (e instanceof DeviceLostError || engine.backend.isLost) throw await deviceLost(e, at, stepsPerEpoch, ckptPath);
+    throw e;
   } finally {
     process.off('SIGINT', onSigint);
     progress?.done();
