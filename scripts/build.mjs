@@ -1,8 +1,9 @@
-// Bundle the CLI and the bench with esbuild, and the explorer page for the browser (dist/explorer/,
-// what `hvp serve` serves). WGSL shaders and YAML presets are imported as text; native addons
-// (`webgpu`, `sharp`) stay external.
+// Bundle the CLI and the bench with esbuild, the explorer page for the browser (dist/explorer/,
+// what `hvp serve` serves), and the library (scripts/build-lib.mjs: dist/lib, dist/types, dist/api).
+// WGSL shaders and YAML presets are imported as text; native addons (`webgpu`, `sharp`) stay external.
 import { build } from 'esbuild';
 import { buildExplorer, nodeOnlyInputs } from './browser-bundle.mjs';
+import { buildLibrary } from './build-lib.mjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
@@ -42,4 +43,5 @@ await build({
 if (!extra.length) {
   const leaks = nodeOnlyInputs(await buildExplorer('dist/explorer'));
   if (leaks.length) throw new Error(`the explorer's browser bundle imports Node-only code: ${leaks.join(', ')}`);
+  await buildLibrary({ plugins: [rawText] });
 }

@@ -147,7 +147,7 @@ export function scoreDino(student: Tensor, teacher: Tensor, center: Tensor, opts
 
 /** iBOT's head outputs for scoring: all views' [CLS] and the global views' patches, view-major. */
 export interface IbotScoreInputs {
-  /** [G+L, B, K]: the G (masked) global views, then the L locals. */
+  /** Shape [G+L, B, K]: the G (masked) global views, then the L locals. */
   studentCls: Tensor;
   /** [G, B, K]. */
   teacherCls: Tensor;
