@@ -8,7 +8,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const entries = { hvp: 'cli/main.ts', bench: 'bench/run.ts' };
-const extra = process.argv.slice(2);
+// `--no-lib` skips the library (declarations and API reference take most of the build's time), for
+// tests that need only the CLI or the explorer page.
+const noLib = process.argv.includes('--no-lib');
+const extra = process.argv.slice(2).filter((a) => a !== '--no-lib');
 // With arguments, bundle just those files (scratch scripts); otherwise the CLI and the bench.
 const entryPoints = extra.length
   ? Object.fromEntries(extra.map((p) => [p.replace(/^.*\/|\.ts$/g, ''), p]))
@@ -43,5 +46,5 @@ await build({
 if (!extra.length) {
   const leaks = nodeOnlyInputs(await buildExplorer('dist/explorer'));
   if (leaks.length) throw new Error(`the explorer's browser bundle imports Node-only code: ${leaks.join(', ')}`);
-  await buildLibrary({ plugins: [rawText] });
+  if (!noLib) await buildLibrary({ plugins: [rawText] });
 }
