@@ -6,9 +6,13 @@ export type { DeviceOptions } from './device.js';
 export { chromeTrace, formatKernelTable, kernelTable, type Profile, type ProfileClock, type DispatchRecord, type KernelRow } from './profile.js';
 export { Rng } from './rng.js';
 export * from './shape.js';
+/** Differentiable tensor operations: elementwise, reductions, views, matmul, convolution, pooling, normalisation, losses, attention. */
 export * as ops from './ops/index.js';
+/** Layers as PyTorch names them: Module, Linear, Conv2d, BatchNorm, LayerNorm, Sequential. */
 export * as nn from './nn/index.js';
+/** Optimizers (SGD, AdamW), schedules, gradient clipping and the EMA update. */
 export * as optim from './optim/index.js';
+/** Safetensors files: read, write, and move state dicts between files and modules. */
 export * as io from './io/index.js';
 export {
   defineKernel,

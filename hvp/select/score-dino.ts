@@ -56,6 +56,7 @@ const ibotKernel = defineKernel({
   snippets: SELECT_SNIPPETS,
 });
 
+/** Temperatures of DINO's selection score. */
 export interface DinoScoreOptions {
   /** τ_t of the current epoch (DINO: 0.04, possibly warmed up). */
   teacherTemp?: number;
@@ -159,6 +160,7 @@ export interface IbotScoreInputs {
   masks: Tensor;
 }
 
+/** Temperatures and weights of iBOT's selection score. */
 export interface IbotScoreOptions extends DinoScoreOptions {
   center: Tensor;
   /** [K2], iBOT's center2. */

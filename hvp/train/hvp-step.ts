@@ -11,6 +11,7 @@ import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type Pipeline
 import type { TrainConfig } from './config.js';
 import { stepRng } from './rng.js';
 
+/** What one HVP step returns: loss, selection, the scored combinations and the views' parameters. */
 export interface StepResult {
   loss: Tensor;
   /** [B] i32: index into `rows` of each sample's combination. */
@@ -45,6 +46,7 @@ export interface StepTimes {
   train: number;
 }
 
+/** Step phase times, all zero. */
 export function zeroTimes(): StepTimes {
   return { views: 0, selectionForward: 0, select: 0, gather: 0, train: 0 };
 }
@@ -54,6 +56,7 @@ export function isLoggedStep(c: TrainConfig, step: number, totalSteps: number): 
   return step % c.logEvery === 0 || step === totalSteps - 1;
 }
 
+/** What hvpStep runs: engine, method, configuration, normalisation, and optionally a scorer of one's own. */
 export interface HvpStepOptions {
   engine: Engine;
   method: Method;
@@ -125,6 +128,7 @@ export function selectionForward(engine: Engine, method: Method, views: Tensor[]
   }
 }
 
+/** One HVP step: render candidate views, score every combination (the method's loss or `scorer`), keep one per sample, train on it. */
 export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepContext): Promise<StepResult> {
   const { engine, method, config: c } = o;
   const b = batch.labels.length;
