@@ -3,7 +3,7 @@
 // `webgpu` stubbed as the explorer's bundle does), declarations from tsc (dist/types/) and the API
 // reference from their doc comments (TypeDoc, dist/api/, any warning fails the build).
 import { build } from 'esbuild';
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { browserBundleOptions, nodeOnlyInputs } from './browser-bundle.mjs';
@@ -21,8 +21,13 @@ function filesUnder(dir) {
   return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? filesUnder(join(dir, n)) : [join(dir, n)]));
 }
 
+/** Run a Node script of a dev dependency; rejects when it fails. */
 function run(bin, args) {
-  execFileSync(process.execPath, [bin, ...args], { stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${bin} ${args.join(' ')} exited with ${code}`))));
+  });
 }
 
 export async function buildLibrary({ plugins = [] } = {}) {
@@ -48,7 +53,9 @@ export async function buildLibrary({ plugins = [] } = {}) {
   const leaks = nodeOnlyInputs(browser.metafile);
   if (leaks.length) throw new Error(`the browser entry imports Node-only code: ${leaks.join(', ')}`);
 
-  run('node_modules/typescript/bin/tsc', ['-p', 'tsconfig.lib.json']);
+  // Declarations and the reference are independent compilations of the same sources: run both at once.
+  rmSync('dist/api', { recursive: true, force: true });
+  await Promise.all([run('node_modules/typescript/bin/tsc', ['-p', 'tsconfig.lib.json']), run('node_modules/typedoc/bin/typedoc', ['--logLevel', 'Warn'])]);
   // The sources import shaders and presets as text; their declarations must not, or a consumer's
   // compiler would need the same loaders' module declarations.
   const leaky = filesUnder('dist/types').filter((f) => TEXT_MODULE.test(readFileSync(f, 'utf8')));
@@ -58,7 +65,4 @@ export async function buildLibrary({ plugins = [] } = {}) {
     const path = join('dist/types', f);
     writeFileSync(path, `/// <reference types="@webgpu/types" />\n${readFileSync(path, 'utf8')}`);
   }
-
-  rmSync('dist/api', { recursive: true, force: true });
-  run('node_modules/typedoc/bin/typedoc', ['--logLevel', 'Warn']);
 }

@@ -78,6 +78,11 @@ const step = await engine.scopeAsync(async () => {
   return { loss: await r.loss.item(), choice: [...(await r.choice.toArray())], rows: r.rows, params: r.params[0] };
 });
 assert.ok(Number.isFinite(step.loss), 'finite loss');
+// A criterion of the wrong shape is refused, naming the shape it must have.
+await assert.rejects(
+  engine.scopeAsync(() => hvpStep({ engine, method, config, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], scorer: ({ engine: e }) => e.zeros([2]) }, batch, { step: 1, epoch: 0, totalSteps: 2 })),
+  /the scorer returned f32 \[2\], expected f32 \[4, 3\]/,
+);
 const B = config.batchSize;
 step.choice.forEach((c, b) => {
   const gaps = step.rows.map(([p, q]) => Math.abs(area(step.params[p * B + b]) - area(step.params[q * B + b])));
