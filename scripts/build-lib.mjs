@@ -10,8 +10,8 @@ import { browserBundleOptions, nodeOnlyInputs } from './browser-bundle.mjs';
 
 /** Package entry point → source; the keys are the file names under dist/lib and dist/types. */
 export const LIB_ENTRIES = { index: 'engine/index.ts', models: 'models/index.ts', hvp: 'hvp/index.ts' };
-/** Entries whose browser build differs (no Dawn): the engine alone. */
-export const BROWSER_ENTRIES = { index: 'engine/index.ts' };
+/** Entries with a browser build (no Dawn, no Node built-ins): the engine and the models; `hvp` reads files. */
+export const BROWSER_ENTRIES = { index: 'engine/index.ts', models: 'models/index.ts' };
 /** Declarations of each entry, as tsc emits them under dist/types. */
 export const TYPE_ENTRIES = { index: 'engine/index.d.ts', models: 'models/index.d.ts', hvp: 'hvp/index.d.ts' };
 

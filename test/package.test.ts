@@ -55,7 +55,7 @@ beforeAll(() => {
   const files = packed[0].files.map((f) => f.path);
   // Only what a consumer needs: built modules, declarations, the CLI, README and LICENSE.
   expect(files.filter((f) => !/^(dist\/(lib|types|explorer)\/|dist\/hvp\.js$|bin\/hvp\.js$|README\.md$|LICENSE$|package\.json$)/.test(f))).toEqual([]);
-  for (const f of ['dist/lib/index.js', 'dist/lib/models.js', 'dist/lib/hvp.js', 'dist/lib/browser/index.js', 'dist/types/engine/index.d.ts', 'LICENSE']) expect(files).toContain(f);
+  for (const f of ['dist/lib/index.js', 'dist/lib/models.js', 'dist/lib/hvp.js', 'dist/lib/browser/index.js', 'dist/lib/browser/models.js', 'dist/types/engine/index.d.ts', 'LICENSE']) expect(files).toContain(f);
 
   project = join(work, 'consumer');
   mkdirSync(join(project, 'node_modules'), { recursive: true });
