@@ -8,8 +8,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const entries = { hvp: 'cli/main.ts', bench: 'bench/run.ts' };
-// `--no-lib` skips the library (declarations and API reference take most of the build's time), for
-// tests that need only the CLI or the explorer page.
+// `--no-lib` skips the library (declarations and API reference take most of the build's time): the
+// demo, the bench, the server and the CLI's tests use only the CLI, the bench and the explorer page.
 const noLib = process.argv.includes('--no-lib');
 const extra = process.argv.slice(2).filter((a) => a !== '--no-lib');
 // With arguments, bundle just those files (scratch scripts); otherwise the CLI and the bench.
