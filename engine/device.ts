@@ -7,6 +7,7 @@ import { throttleDawnPolling } from './dawn-polling.js';
 
 export { SOFTWARE_ADAPTER };
 
+/** How Engine.create picks its WebGPU adapter and kernel variants. */
 export interface DeviceOptions {
   /** Prefer a discrete/high-performance adapter where there is a choice. */
   powerPreference?: GPUPowerPreference;

@@ -15,7 +15,9 @@ import { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader
 
 export { grid1d };
 
+/** WGSL scalar types a uniform or binding may hold. */
 export type ScalarType = 'u32' | 'i32' | 'f32';
+/** A scalar type or a vec2/vec4 of one. */
 export type VectorType = ScalarType | `vec2<${ScalarType}>` | `vec4<${ScalarType}>`;
 /**
  * A uniform field: a scalar, a vec2 or vec4, or an array of N vec4s (`array<vec4<u32>, 2>`: the
@@ -25,7 +27,9 @@ export type VectorType = ScalarType | `vec2<${ScalarType}>` | `vec4<${ScalarType
 export type UniformType = VectorType | `array<vec4<${ScalarType}>, ${number}>`;
 /** Uniform fields in declaration order, e.g. `{ n: 'u32', scale: 'f32', mean: 'vec4<f32>' }`. */
 export type UniformFields = Record<string, UniformType>;
+/** The JavaScript value of one uniform: a number (or boolean) for a scalar, numbers for a vector or array. */
 export type UniformValue<T extends UniformType> = T extends ScalarType ? number | boolean : readonly number[];
+/** Values of every uniform of a declaration, checked against its types. */
 export type UniformValues<U extends UniformFields> = { [K in keyof U]: UniformValue<U[K]> };
 
 /**
@@ -53,6 +57,7 @@ export function hasFlag(name: string): string {
 /** Storage bindings in order: name → element type. */
 export type Bindings = Record<string, BindingType | BindingSpec>;
 
+/** A kernel declaration: name, WGSL body, workgroup size, uniforms and the input and output bindings. */
 export interface KernelSpec<U extends UniformFields> {
   /** Names the pipeline in errors and profiles. */
   name: string;
@@ -74,6 +79,7 @@ export interface KernelSpec<U extends UniformFields> {
   strided?: readonly string[];
 }
 
+/** One launch of a declared kernel: tensors for its bindings in declaration order, uniform values, workgroup counts. */
 export interface LaunchArgs<U extends UniformFields> {
   /** One per declared binding, in order; null leaves out an optional one. */
   inputs: readonly (Tensor | null | undefined)[];
@@ -199,6 +205,7 @@ function compilePacker(fields: Field[]): Packer {
   return new Function('g', 'u32', 'i32', 'f32', lines.join('\n')) as Packer;
 }
 
+/** A declared kernel (see defineKernel): its generated WGSL, uniform packing, launch grid and launch. */
 export class KernelDef<U extends UniformFields = UniformFields> {
   readonly name: string;
   /** The kernel's WGSL with the generated declarations prepended and its includes resolved. */

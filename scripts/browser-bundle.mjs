@@ -23,12 +23,9 @@ const dawnStub = {
   },
 };
 
-/** Bundle the page into `outdir` (explorer.js, its source map, index.html, explorer.css); returns esbuild's metafile. */
-export async function buildExplorer(outdir = 'dist/explorer') {
-  mkdirSync(outdir, { recursive: true });
-  const result = await build({
-    entryPoints: { explorer: EXPLORER_ENTRY },
-    outdir,
+/** esbuild options of a browser bundle (the page's, the package's browser entry): ESM, text assets, Dawn stubbed. */
+export function browserBundleOptions() {
+  return {
     bundle: true,
     platform: 'browser',
     format: 'esm',
@@ -39,7 +36,13 @@ export async function buildExplorer(outdir = 'dist/explorer') {
     loader: { '.wgsl': 'text', '.yaml': 'text' },
     logLevel: 'warning',
     plugins: [dawnStub],
-  });
+  };
+}
+
+/** Bundle the page into `outdir` (explorer.js, its source map, index.html, explorer.css); returns esbuild's metafile. */
+export async function buildExplorer(outdir = 'dist/explorer') {
+  mkdirSync(outdir, { recursive: true });
+  const result = await build({ ...browserBundleOptions(), entryPoints: { explorer: EXPLORER_ENTRY }, outdir });
   for (const f of EXPLORER_STATIC) copyFileSync(f, join(outdir, f.replace(/^.*\//, '')));
   return result.metafile;
 }

@@ -102,6 +102,7 @@ function backwardWB(engine: Engine, s: Saved, g: Tensor): [Tensor, Tensor] {
   return [reshape(slice(both, 0, 0, 1), [s.d]), reshape(slice(both, 0, 1, 2), [s.d])];
 }
 
+/** Layer normalisation over the last axis, with optional weight and bias. */
 export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
   const op = 'layer_norm';
   const engine = checkInputs(op, [x]);

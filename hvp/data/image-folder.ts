@@ -10,10 +10,14 @@ import sharp from 'sharp';
 import { checkIndex, type Split } from './idx.js';
 import type { Dataset, Image } from './types.js';
 
+/** ImageNet's per-channel mean (RGB, 0-1). */
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+/** ImageNet's per-channel standard deviation (RGB, 0-1). */
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+/** File extensions an image folder reads. */
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'] as const;
 
+/** Load size and normalisation statistics of an image folder. */
 export interface ImageFolderOptions {
   /** Resize so that the shorter side is this many pixels (e.g. 256 for 224 crops); keeps memory bounded. */
   loadSize?: number;
@@ -80,6 +84,7 @@ function hwcToChw(hwc: Uint8Array, height: number, width: number): Uint8Array {
   return chw;
 }
 
+/** Class folders of images (<class>/<image>), labelled as torchvision's ImageFolder labels them. */
 export class ImageFolder implements Dataset {
   readonly channels = 3;
   readonly mean: readonly number[];

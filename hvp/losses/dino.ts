@@ -94,6 +94,7 @@ export function emaInto(center: Tensor, batchCenter: Tensor, momentum: number): 
   });
 }
 
+/** Dimensions, temperatures and centre momentum of DINO's loss. */
 export interface DinoLossOptions {
   /** K, the head's output dimension. */
   outDim: number;
@@ -109,6 +110,7 @@ export interface DinoLossOptions {
   centerMomentum?: number;
 }
 
+/** DINO's loss with its centre and teacher-temperature schedule, as in facebookresearch/dino. */
 export class DinoLoss extends nn.Module {
   /** [1, K], saved in checkpoints as DINO saves `dino_loss.state_dict()`. */
   readonly center: Tensor;

@@ -6,6 +6,7 @@ import type { Engine, nn, optim, Rng, Tensor } from '../../engine/index.js';
 import type { TrainConfig } from '../train/config.js';
 import type { StudentBackbone } from './backbone.js';
 
+/** The optimizers a method trains with. */
 export type AnyOptimizer = optim.SGD | optim.AdamW;
 
 /** Candidate views of one output size, drawn per image. Views are stacked view-major: row v·B + b. */
@@ -24,6 +25,7 @@ export interface StepContext {
   totalSteps: number;
 }
 
+/** What the training loop needs from an SSL method: its views, combinations, selection score and training step. */
 export interface Method {
   readonly name: string;
   /** Everything a checkpoint saves: the student backbone is always the child `backbone`. */
@@ -49,6 +51,7 @@ export interface Method {
   trainStep(views: Tensor[], ctx: StepContext, gather: (perView: Tensor, group: number) => Tensor): Tensor;
 }
 
+/** What createMethod builds a method from. */
 export interface MethodInit {
   engine: Engine;
   config: TrainConfig;

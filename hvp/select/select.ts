@@ -9,7 +9,9 @@ import { withContiguous } from './common.js';
 
 export { drawLimit } from './combinations.js';
 
+/** Which combination a sample keeps: the highest score, the lowest, or a random one. */
 export type SelectMode = 'hardest' | 'easiest' | 'random';
+/** Every selection mode. */
 export const SELECT_MODES: readonly SelectMode[] = ['hardest', 'easiest', 'random'];
 
 /** One thread per sample; EASIEST picks argmin instead of argmax. */
@@ -22,6 +24,7 @@ const kernel = defineKernel({
   outputs: { choice: 'i32', best: 'f32' },
 });
 
+/** Each sample's chosen combination and its score. */
 export interface Selection {
   /** i32 [B]: the chosen row of the combination table per sample. */
   choice: Tensor;

@@ -14,11 +14,14 @@ import dinoSmall from '../presets/dino-small.yaml';
 import ibotSmall from '../presets/ibot-small.yaml';
 import studyCifar from '../presets/study-cifar10.yaml';
 
+/** The SSL methods. */
 export const METHODS = ['simsiam', 'simclr', 'dino', 'ibot'] as const;
+/** An SSL method's name. */
 export type MethodName = (typeof METHODS)[number];
 export const SELECT_MODES = ['hardest', 'easiest', 'random'] as const;
 export type SelectMode = (typeof SELECT_MODES)[number];
 
+/** Every option of a pretraining run (the CLI's flags, camel-cased). */
 export interface TrainConfig {
   method: MethodName;
   /** Backbone: resnet18/34/50 or vit_tiny/small/base. */
@@ -118,6 +121,7 @@ export interface TrainConfig {
   knnQueries: number;
 }
 
+/** Every training option's default (the CLI's defaults). */
 export const DEFAULTS: TrainConfig = {
   method: 'simsiam',
   arch: 'resnet18',
@@ -180,6 +184,7 @@ export const DEFAULTS: TrainConfig = {
   knnQueries: 500,
 };
 
+/** Training presets (YAML text) by name. */
 export const PRESETS: Record<string, string> = {
   'simsiam-fashion-mnist': simsiamFashion,
   'simsiam-cifar10': simsiamCifar,

@@ -11,6 +11,7 @@ import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type Pipeline
 import type { TrainConfig } from './config.js';
 import { stepRng } from './rng.js';
 
+/** What one HVP step returns: loss, selection, the scored combinations and the views' parameters. */
 export interface StepResult {
   loss: Tensor;
   /** [B] i32: index into `rows` of each sample's combination. */
@@ -45,6 +46,7 @@ export interface StepTimes {
   train: number;
 }
 
+/** Step phase times, all zero. */
 export function zeroTimes(): StepTimes {
   return { views: 0, selectionForward: 0, select: 0, gather: 0, train: 0 };
 }
@@ -54,6 +56,7 @@ export function isLoggedStep(c: TrainConfig, step: number, totalSteps: number): 
   return step % c.logEvery === 0 || step === totalSteps - 1;
 }
 
+/** What hvpStep runs: engine, method, configuration, normalisation, and optionally a scorer of one's own. */
 export interface HvpStepOptions {
   engine: Engine;
   method: Method;
@@ -62,7 +65,30 @@ export interface HvpStepOptions {
   std: readonly number[];
   /** Sync after each phase and fill `times` (slower; for the bench breakdown). */
   times?: StepTimes;
+  /**
+   * A selection criterion in place of the method's own loss: the score of every combination per
+   * sample, [B, rows.length] f32, of which `config.select` keeps the highest ('hardest') or lowest.
+   */
+  scorer?: Scorer;
 }
+
+/** What a custom selection criterion (HvpStepOptions.scorer) is given. */
+export interface ScorerInput {
+  engine: Engine;
+  method: Method;
+  /** Group g's candidate views [n_g·B, C, S, S], view-major, at the selection resolution. */
+  views: Tensor[];
+  /** The combinations to score, as candidate view indices over the groups in order. */
+  rows: number[][];
+  /** Parameters of every candidate view, per group, view-major (view v of image b at v·B + b). */
+  params: ViewParams[][];
+  /** Images in the batch (B). */
+  batchSize: number;
+  ctx: StepContext;
+}
+
+/** A pair-selection criterion: every combination's score per sample, [B, rows.length] f32, without gradients. */
+export type Scorer = (input: ScorerInput) => Tensor;
 
 /** Every candidate view's parameters, per group, view-major (view v of image b at v·B + b). */
 export function drawParams(groups: readonly ViewGroup[], batch: ImageBatch, rng: Rng): ViewParams[][] {
@@ -102,6 +128,7 @@ export function selectionForward(engine: Engine, method: Method, views: Tensor[]
   }
 }
 
+/** One HVP step: render candidate views, score every combination (the method's loss or `scorer`), keep one per sample, train on it. */
 export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepContext): Promise<StepResult> {
   const { engine, method, config: c } = o;
   const b = batch.labels.length;
@@ -131,7 +158,13 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   } else {
     const scoreViews = c.selectRes > 0 ? render(c.selectRes) : views;
     t = await mark(o, 'views', t);
-    const scores = selectionForward(engine, method, scoreViews, rows, ctx);
+    const scores = o.scorer
+      ? engine.noGrad(() => o.scorer!({ engine, method, views: scoreViews, rows, params, batchSize: b, ctx }))
+      : selectionForward(engine, method, scoreViews, rows, ctx);
+    if (o.scorer && (scores.shape.length !== 2 || scores.shape[0] !== b || scores.shape[1] !== rows.length || scores.dtype !== 'f32')) {
+      scores.dispose();
+      throw new Error(`hvpStep: the scorer returned ${scores.dtype} [${scores.shape.join(', ')}], expected f32 [${b}, ${rows.length}] (one score per sample and combination)`);
+    }
     if (scoreViews !== views) for (const v of scoreViews) v.dispose();
     t = await mark(o, 'selectionForward', t);
     ({ choice, score } = selectCombination(scores, c.select));

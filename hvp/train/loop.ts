@@ -18,6 +18,7 @@ import { hvpStep, isLoggedStep, zeroTimes, type StepResult, type StepTimes } fro
 import { KnnMonitor, type KnnSets } from './knn-monitor.js';
 import { JsonLog } from './log.js';
 
+/** Engine, data set and progress output of a pretraining run. */
 export interface PretrainOptions {
   engine?: Engine;
   /** Dataset to train on instead of opening `config.data` (tests, the demo's subsets). */
@@ -33,6 +34,7 @@ export interface PretrainOptions {
   knnSets?: KnnSets;
 }
 
+/** What a pretraining run returns: method, steps, losses, checkpoint, throughput. */
 export interface PretrainResult {
   method: Method;
   engine: Engine;
@@ -44,6 +46,7 @@ export interface PretrainResult {
   imagesPerSecond: number;
 }
 
+/** File name of a run's checkpoint in its output directory. */
 export const CHECKPOINT = 'checkpoint.safetensors';
 
 /** The training images of a run: `given` or the configured dataset, cut to its first `trainLimit` images. */
@@ -78,6 +81,8 @@ async function deviceLost(cause: unknown, step: number, stepsPerEpoch: number, c
   return new Error(`the GPU device was lost at ${where} ${why}; ${last}`, { cause });
 }
 
+
+/** Pretrain with HVP as `config` says: logs, a checkpoint every epoch, resume, NaN checks. */
 export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
   const engine = opts.engine ?? (await Engine.create());
   const dataset = await trainDataset(config, opts.dataset);
