@@ -1,5 +1,6 @@
 // The pretraining loop: epochs of HVP steps over a seeded, resumable loader; JSON-lines logs and the
-// configuration next to the run; an atomic checkpoint every epoch and on Ctrl-C; exact resume; a
+// configuration next to the run; an atomic checkpoint every epoch, every --save-every steps and when
+// SIGINT or SIGTERM stops the run (stop.ts); exact resume from any step; a
 // NaN/Inf loss or selection score stops the run naming the step, leaving the last good checkpoint in place.
 
 import { existsSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { kebabKey, resumeConflicts, storedConfig, RESUME_MUTABLE, type TrainConf
 import { hvpStep, isLoggedStep, zeroTimes, type StepResult, type StepTimes } from './hvp-step.js';
 import { KnnMonitor, type KnnSets } from './knn-monitor.js';
 import { JsonLog } from './log.js';
+import { StopRequest, type StopSignal } from './stop.js';
 
 export interface PretrainOptions {
   engine?: Engine;
@@ -26,6 +28,11 @@ export interface PretrainOptions {
   progress?: boolean;
   /** Stop (with a checkpoint) after this many steps of this invocation, as Ctrl-C would. */
   stopAfter?: number;
+  /**
+   * Where stop requests come from (default: a StopRequest listening for SIGINT and SIGTERM while the
+   * loop runs). A caller that passes its own also listens and closes it itself.
+   */
+  stopRequest?: StopRequest;
   times?: StepTimes;
   /** Wrap the method the run builds (instrumentation; tests inject faults through it). */
   wrapMethod?: (m: Method) => Method;
@@ -40,7 +47,12 @@ export interface PretrainResult {
   /** Loss of every step of this invocation, in order. */
   losses: number[];
   checkpoint: string;
+  /** The run stopped before its last step (a signal, or `stopAfter`), with a checkpoint of the step reached. */
   interrupted: boolean;
+  /** The signal that stopped the run, if one did: the CLI exits with 130 (SIGINT) or 143 (SIGTERM). */
+  signal: StopSignal | null;
+  /** Steps done in all, the checkpoint's step. */
+  step: number;
   imagesPerSecond: number;
 }
 
@@ -62,6 +74,16 @@ export async function checkResumable(path: string, config: TrainConfig): Promise
 }
 
 export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
+  // Listen from the start, so that a signal during setup also ends in a checkpoint after the first step.
+  const stopRequest = opts.stopRequest ?? new StopRequest().listen();
+  try {
+    return await run(config, opts, stopRequest);
+  } finally {
+    if (!opts.stopRequest) stopRequest.close();
+  }
+}
+
+async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: StopRequest): Promise<PretrainResult> {
   const engine = opts.engine ?? (await Engine.create());
   const dataset = await trainDataset(config, opts.dataset);
   if (dataset.length < config.batchSize) {
@@ -102,10 +124,6 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     });
   };
   let interrupted = false;
-  const onSigint = () => {
-    interrupted = true;
-  };
-  process.on('SIGINT', onSigint);
   const progress = opts.progress === false ? null : new Progress(`${config.method}${config.select === 'random' ? '' : ' hvp'}`, totalSteps);
   const losses: number[] = [];
   let pending: { step: number; result: StepResult; times?: StepTimes } | null = null;
@@ -165,7 +183,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
           await flush();
           await monitorAt(step);
         }
-        const stop = interrupted || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
+        const stop = stopRequest.signal !== null || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
         if (step >= totalSteps || stop) {
           await flush();
           await save(step);
@@ -180,10 +198,13 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
           await save(step);
           break;
         }
+        if (config.saveEvery > 0 && step % config.saveEvery === 0) {
+          await flush();
+          await save(step);
+        }
       }
     }
   } finally {
-    process.off('SIGINT', onSigint);
     progress?.done();
     if (loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog.path})`);
     await runLog.close();
@@ -196,6 +217,8 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     losses,
     checkpoint: ckptPath,
     interrupted,
+    signal: interrupted ? stopRequest.signal : null,
+    step,
     imagesPerSecond: ((step - start) * config.batchSize) / seconds,
   };
 }
