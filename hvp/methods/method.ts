@@ -6,7 +6,7 @@ import type { Engine, nn, optim, Rng, Tensor } from '../../engine/index.js';
 import type { TrainConfig } from '../train/config.js';
 import type { StudentBackbone } from './backbone.js';
 
-export type AnyOptimizer = optim.SGD | optim.AdamW;
+export type AnyOptimizer = optim.SGD | optim.AdamW | optim.LARS;
 
 /** Candidate views of one output size, drawn per image. Views are stacked view-major: row v·B + b. */
 export interface ViewGroup {
