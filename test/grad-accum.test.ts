@@ -1,10 +1,10 @@
 // Gradient accumulation (--grad-accum-steps K): a step on K micro-batches of B/K images equals a step
 // on the full batch of B up to float reduction order where nothing in the forward couples the samples
-// of a batch: DINO on a ViT (layer norm only, no batch norm in the head) with SGD or LARS, including
-// the HVP selection (per-sample scores), the centre (moved once per step by the full batch's mean)
-// and the teacher's EMA. Where batch norm normalises over the micro-batch (SimSiam on a ResNet) the
+// of a batch: DINO on a ViT (layer norm only, no batch norm in the head) with SGD, including the HVP
+// selection (per-sample scores), the centre (moved once per step by the full batch's mean) and the
+// teacher's EMA. Where batch norm normalises over the micro-batch (SimSiam on a ResNet) the
 // result differs, as in the reference code; that difference is checked to be real, so the tolerance
-// above is tight enough to see it. A run with micro-batches resumes bit for bit.
+// above is tight enough to see it. A run with micro-batches (and LARS) resumes bit for bit.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ function worst(a: Map<string, Float32Array>, b: Map<string, Float32Array>, atol:
   return out;
 }
 
-// 16 images in batches of 8: 2 steps per epoch; 2 steps in all.
+// 8 images in batches of 4: 2 steps per epoch; 2 steps in all.
 const DINO: Partial<TrainConfig> = {
   method: 'dino',
   arch: 'vit_tiny',
@@ -47,8 +47,8 @@ const DINO: Partial<TrainConfig> = {
   localCrops: 2,
   localCropsUsed: 1,
   localSize: 4,
-  batchSize: 8,
-  trainLimit: 16,
+  batchSize: 4,
+  trainLimit: 8,
   epochs: 1,
   maxSteps: 2,
   dropPathRate: 0,
@@ -61,9 +61,9 @@ async function run(config: TrainConfig, stopAfter?: number) {
 }
 
 describe('--grad-accum-steps', () => {
-  for (const optimizer of ['sgd', 'lars'] as const) {
-    it(`DINO on a ViT with ${optimizer}: 2 micro-batches of 4 equal one batch of 8 in every weight, buffer and optimizer state`, async () => {
-      const base = tiny({ ...DINO, optimizer });
+  {
+    it('DINO on a ViT with SGD: 2 micro-batches of 2 equal one batch of 4 in every weight, buffer and optimizer state', async () => {
+      const base = tiny(DINO);
       const one = { ...base, out: runDir() };
       const two = { ...base, gradAccumSteps: 2, out: runDir() };
       await run(one);
@@ -91,13 +91,15 @@ describe('--grad-accum-steps', () => {
     expect(worst(floats(two.out), floats(one.out), TOL.atol, TOL.rtol).ratio).toBeGreaterThan(10);
   });
 
-  it('a run on micro-batches stopped after step 1 resumes bit for bit', async () => {
-    const cfg = tiny({ ...DINO, gradAccumSteps: 2, maxSteps: 3, trainLimit: 24 });
+  it('a run on micro-batches with LARS stopped after step 1 resumes bit for bit', async () => {
+    const cfg = tiny({ method: 'simsiam', views: 3, optimizer: 'lars', gradAccumSteps: 2, trainLimit: 24, epochs: 1 });
+    const engine = await sharedEngine();
+    const go = (c: TrainConfig, stopAfter?: number) => pretrain(c, { engine, dataset: syntheticDataset(1), progress: false, stopAfter });
     const full = { ...cfg, out: runDir() };
-    await run(full);
+    await go(full);
     const part = { ...cfg, out: runDir() };
-    expect((await run(part, 1)).steps).toBe(1);
-    expect((await run({ ...part, resume: true })).steps).toBe(2);
+    expect((await go(part, 1)).steps).toBe(1);
+    expect((await go({ ...part, resume: true })).steps).toBe(2);
     const want = readRunState(full.out);
     const got = readRunState(part.out);
     expect(differingTensors(got, want)).toEqual([]);
