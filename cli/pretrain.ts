@@ -43,9 +43,9 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
   --data DIR            dataset directory (default: Debian's Fashion-MNIST)
   --dataset auto|fashion-mnist|mnist|cifar10|folder       --train-limit N   first N images only
   --epochs N  --max-steps N  --batch-size N  --seed N  --lr X  --weight-decay X
-  --optimizer sgd|adamw|lars   lars: SGD momentum with a layer-wise trust ratio
-                        --lars-eta X * ||w|| / ||g + wd*w||; biases and norm weights (1-d) keep
-                        plain SGD without weight decay (the reference's choice for convnets at large batch)
+  --optimizer sgd|adamw|lars
+                        lars (convnets at large batch): SGD momentum, each weight's step scaled by
+                        --lars-eta * ||w|| / ||g + wd*w||; biases and norm weights: plain SGD, no decay
   --grad-accum-steps K  split each batch into K micro-batches of batch-size/K (forward and backward
                         each), one optimizer step on their averaged gradients; batch norm and SimCLR's
                         negatives work per micro-batch (see docs/method.md)

@@ -2,11 +2,13 @@
 // candidate combination with the method's own loss in a gradient-free selection forward, keep the
 // hardest (or easiest, or a random) combination per sample, gather those views into the training
 // batch on the GPU and run the method's ordinary training step. Nothing is read back unless asked.
+// With --grad-accum-steps K the batch is split into K micro-batches that each go through these
+// phases and a forward and backward, and the optimizer steps once after the last (docs/method.md §5).
 
 import { nn, ops, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext, type ViewGroup } from '../methods/method.js';
-import { drawLimit, gatherSelected, limitCombinations, scoreSum as sumScores, selectCombination } from '../select/index.js';
+import { drawLimit, gatherSelected, limitCombinations, randomDraws, scoreSum as sumScores, selectCombination } from '../select/index.js';
 import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
 import type { TrainConfig } from './config.js';
 import { sliceBatch, sliceViewParams } from './micro-batch.js';
@@ -123,15 +125,14 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   const all = method.combinations;
   const rows = c.limit > 0 && c.limit < all.length ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
   // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
-  const draws = c.select === 'random' || rows.length === 1 ? Array.from(randomChoiceValues(b, rows.length, selRng)) : null;
+  const draws = c.select === 'random' || rows.length === 1 ? randomDraws(b, rows.length, selRng) : null;
 
   const k = c.gradAccumSteps;
   let micro: MicroResult[];
   if (k === 1) {
     micro = [await microStep(o, batch, params, rows, draws, ctx, (views, gather) => method.trainStep(views, ctx, gather))];
   } else {
-    const { accumulate, update } = method;
-    if (!accumulate || !update) throw new Error(`${method.name} cannot split a step into micro-batches: use --grad-accum-steps 1`);
+    if (!method.accumulate || !method.update) throw new Error(`${method.name} cannot split a step into micro-batches: use --grad-accum-steps 1`);
     if (b % k !== 0) throw new Error(`a batch of ${b} images cannot be split into --grad-accum-steps ${k} equal micro-batches`);
     const m = b / k;
     micro = [];
@@ -139,22 +140,15 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
       const part = sliceBatch(batch, i * m, m);
       const partParams = sliceViewParams(params, method.groups, b, i * m, m);
       const partDraws = draws && draws.slice(i * m, (i + 1) * m);
-      micro.push(await microStep(o, part, partParams, rows, partDraws, ctx, (views, gather) => accumulate(views, ctx, gather, k)));
+      micro.push(await microStep(o, part, partParams, rows, partDraws, ctx, (views, gather) => method.accumulate!(views, ctx, gather, k)));
     }
     const t = performance.now();
-    update(ctx);
+    method.update(ctx);
     await mark(o, 'train', t);
   }
   // The rate this step trained with: the loop logs it one step late, after the next step set its own.
   const lr = method.optimizer.groups[0].lr;
   return { ...combineMicroResults(engine, micro, c.logSamples), rows, params, lr, indices: Int32Array.from(batch.indices) };
-}
-
-/** `count` uniform draws from `rng`, as randomChoice makes them (the same values for the same stream). */
-function randomChoiceValues(count: number, combinations: number, rng: Rng): Int32Array {
-  const choice = new Int32Array(count);
-  for (let i = 0; i < count; i++) choice[i] = rng.int(combinations);
-  return choice;
 }
 
 /** Views, selection, gather and `train` (a full training step, or one micro-batch's share of it) on `batch`. */
@@ -234,7 +228,7 @@ function combineMicroResults(engine: Engine, micro: MicroResult[], logSamples: n
         if (rows > 0) parts.push(ops.slice(m.sampleScores!, 0, 0, rows));
         taken += rows;
       }
-      sampleScores = ops.clone(ops.concat(parts, 0));
+      sampleScores = ops.concat(parts, 0);
     }
     return { loss, choice: cat(micro.map((m) => m.choice))!, score: cat(micro.map((m) => m.score)), scoreSum, sampleScores };
   });
