@@ -20,7 +20,7 @@ import {
   type TrainConfig,
 } from '../hvp/train/config.js';
 import { checkResumable, CHECKPOINT, pretrain } from '../hvp/train/loop.js';
-import { signalExitCode, stoppedMessage } from '../hvp/train/stop.js';
+import { signalExitCode, StopRequest, stoppedMessage } from '../hvp/train/stop.js';
 
 export const PRETRAIN_HELP = `Usage: hvp pretrain [--preset NAME | --config FILE.yaml] [--setting value ...]
 
@@ -125,7 +125,10 @@ async function resumeConfig(values: Record<string, string>, source: string | und
 export async function pretrainMain(argv: string[]): Promise<void> {
   const config = await resolveConfig(argv);
   if (!config) return console.log(PRETRAIN_HELP);
-  const r = await pretrain(config);
+  // Listening until the process exits: a second signal, however late, cannot cut the checkpoint, the
+  // message or the exit status short (SIGKILL still can; the checkpoint is renamed into place whole).
+  const stopRequest = new StopRequest().listen();
+  const r = await pretrain(config, { stopRequest });
   const last = r.losses.length ? r.losses[r.losses.length - 1].toFixed(4) : '-';
   console.log(
     `${r.interrupted ? 'interrupted' : 'finished'} after ${r.steps} steps (${r.imagesPerSecond.toFixed(1)} img/s); last loss ${last}; checkpoint ${r.checkpoint}`,

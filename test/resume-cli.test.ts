@@ -40,14 +40,15 @@ function hvp(args: string[], watch?: (child: ChildProcess) => () => void): Promi
   });
 }
 
-/** Run until the log holds the record of step `after`, then send `signal`. */
-function signalAfterStep(args: string[], out: string, signal: NodeJS.Signals, after = 1): Promise<Run> {
+/** Run until the log holds the record of step `after`, then send `signal` (`times` times, 20 ms apart). */
+function signalAfterStep(args: string[], out: string, signal: NodeJS.Signals, after = 1, times = 1): Promise<Run> {
   return hvp(args, (child) => {
+    let sent = 0;
     const poll = setInterval(() => {
       const log = join(out, 'log.jsonl');
-      if (existsSync(log) && readFileSync(log, 'utf8').includes(`"step":${after},`)) {
-        clearInterval(poll);
-        child.kill(signal);
+      if (sent > 0 || (existsSync(log) && readFileSync(log, 'utf8').includes(`"step":${after},`))) {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+        if (++sent === times) clearInterval(poll);
       }
     }, 20);
     return () => clearInterval(poll);
@@ -113,8 +114,10 @@ describe.skipIf(!haveData)('resume through the CLI', () => {
   it('SIGTERM mid-run writes a checkpoint of the step reached and exits 143; --resume is bit-exact', async () => {
     const full = await fullRun();
     const part = runDir();
-    // Stopped in the second epoch, between epoch checkpoints: the checkpoint can only come from the signal.
-    const b = await signalAfterStep([...SETTINGS, '--out', part], part, 'SIGTERM', 9);
+    // Stopped in the second epoch, between epoch checkpoints: the checkpoint can only come from the
+    // signal. A second SIGTERM follows the first (an impatient scheduler): the run still finishes its
+    // step, its checkpoint and its message.
+    const b = await signalAfterStep([...SETTINGS, '--out', part], part, 'SIGTERM', 9, 2);
     expect(b.code, b.stderr).toBe(143);
     const stopped = (await readCheckpointMeta(join(part, CHECKPOINT))).step;
     expect(stopped).toBeGreaterThanOrEqual(10);

@@ -4,9 +4,9 @@
 // so that `hvp pretrain ... && hvp eval ...` does not go on with a half-trained model.
 //
 // The loop polls `StopRequest.signal` once per step, so a stop never cuts a step in half. A second
-// signal while the checkpoint is written changes nothing: the handler stays installed until the
-// loop returns, and the checkpoint is a temporary file renamed over the old one, so even a SIGKILL
-// leaves either the previous checkpoint or the new one. A data-parallel run combines the ranks'
+// signal while the checkpoint is written changes nothing: the handler stays installed (the CLI keeps
+// it until the process exits), and the checkpoint is a temporary file renamed over the old one, so
+// even a SIGKILL leaves either the previous checkpoint or the new one. A data-parallel run combines the ranks'
 // requests at the same boundary (any rank's signal stops every rank) before acting on them.
 
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
