@@ -124,6 +124,7 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
     });
   };
   let interrupted = false;
+  let stoppedBy: StopSignal | null = null;
   const progress = opts.progress === false ? null : new Progress(`${config.method}${config.select === 'random' ? '' : ' hvp'}`, totalSteps);
   const losses: number[] = [];
   let pending: { step: number; result: StepResult; times?: StepTimes } | null = null;
@@ -183,12 +184,14 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
           await flush();
           await monitorAt(step);
         }
-        const stop = stopRequest.signal !== null || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
+        const signal = await stopRequest.atStepBoundary();
+        const stop = signal !== null || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
         if (step >= totalSteps || stop) {
           await flush();
           await save(step);
           if (stop && step < totalSteps) {
             interrupted = true;
+            stoppedBy = signal;
             break outer;
           }
           break;
@@ -217,7 +220,7 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
     losses,
     checkpoint: ckptPath,
     interrupted,
-    signal: interrupted ? stopRequest.signal : null,
+    signal: stoppedBy,
     step,
     imagesPerSecond: ((step - start) * config.batchSize) / seconds,
   };

@@ -27,6 +27,15 @@ export class StopRequest {
     return this.received;
   }
 
+  /**
+   * What the loop acts on at each step boundary: the signal received, if any. Every rank of a
+   * data-parallel run calls it at the same step, so a subclass can combine the ranks' requests there
+   * (an all-reduce of one number) and stop them all at that step.
+   */
+  async atStepBoundary(): Promise<StopSignal | null> {
+    return this.received;
+  }
+
   /** Ask the run to stop as `signal` would (a rank told by another rank to stop, or a test). */
   request(signal: StopSignal): void {
     this.received ??= signal;
