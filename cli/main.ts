@@ -142,7 +142,8 @@ async function run(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).then(
-  () => process.exit(0),
+  // A command may set process.exitCode (a run stopped by a signal exits 130 or 143).
+  () => process.exit(),
   (e: unknown) => {
     console.error(`hvp: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);

@@ -15,6 +15,7 @@ import { stepRng } from '../train/rng.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { AnyOptimizer, Method, MethodInit, StepContext, ViewGroup } from './method.js';
 import { buildOptimizer } from './optimizer.js';
+import { backwardShare } from './pair-method.js';
 
 export class Tower extends nn.Module {
   readonly backbone: nn.Module;
@@ -129,6 +130,24 @@ export function createDino(init: MethodInit): Method {
   const model = new TeacherStudentModel(student, teacher, 'dino_loss', loss);
   const opt = teacherStudentOptim(c, student, teacher, init.stepsPerEpoch);
   const tempAt = (epoch: number) => loss.teacherTempSchedule[Math.min(epoch, loss.teacherTempSchedule.length - 1)];
+  // One drop-path stream per step, shared by its micro-batches so their draws continue rather than repeat.
+  let drop: { step: number; rng: Rng } | null = null;
+  const dropRngAt = (step: number): Rng => (drop?.step === step ? drop.rng : (drop = { step, rng: stepRng(c.seed, step, 2) }).rng);
+  // The teacher sees only its micro-batch; the centre moves once per step by the full batch's mean.
+  const accumulate = (views: Tensor[], ctx: StepContext, _gather: unknown, microBatches: number): Tensor => {
+    const teacherOut = engine.noGrad(() => teacher.forward(views[0]));
+    const dropRng = dropRngAt(ctx.step);
+    const outs = views.map((v) => student.forward(v, dropRng));
+    const studentOut = outs.length > 1 ? ops.concat(outs, 0) : outs[0];
+    const l = loss.forward(studentOut, teacherOut, Math.min(ctx.epoch, c.epochs - 1), { deferCenter: microBatches > 1 });
+    backwardShare(l, microBatches);
+    return l;
+  };
+  const update = (ctx: StepContext): void => {
+    opt.schedule(ctx.step);
+    loss.applyPendingCenter();
+    opt.update(ctx.step, ctx.epoch);
+  };
 
   return {
     name: 'dino',
@@ -152,16 +171,12 @@ export function createDino(init: MethodInit): Method {
       for (const x of [t, sAll, ...s]) x.dispose();
       return scores;
     },
-    trainStep(views: Tensor[], ctx: StepContext): Tensor {
-      opt.schedule(ctx.step);
-      const teacherOut = engine.noGrad(() => teacher.forward(views[0]));
-      const dropRng = stepRng(c.seed, ctx.step, 2);
-      const outs = views.map((v) => student.forward(v, dropRng));
-      const studentOut = outs.length > 1 ? ops.concat(outs, 0) : outs[0];
-      const l = loss.forward(studentOut, teacherOut, Math.min(ctx.epoch, c.epochs - 1));
-      l.backward();
-      opt.update(ctx.step, ctx.epoch);
+    trainStep(views: Tensor[], ctx: StepContext, gather): Tensor {
+      const l = accumulate(views, ctx, gather, 1);
+      update(ctx);
       return l;
     },
+    accumulate,
+    update,
   };
 }

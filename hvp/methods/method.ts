@@ -7,7 +7,7 @@ import type { TrainConfig } from '../train/config.js';
 import type { StudentBackbone } from './backbone.js';
 
 /** The optimizers a method trains with. */
-export type AnyOptimizer = optim.SGD | optim.AdamW;
+export type AnyOptimizer = optim.SGD | optim.AdamW | optim.LARS;
 
 /** Candidate views of one output size, drawn per image. Views are stacked view-major: row v·B + b. */
 export interface ViewGroup {
@@ -49,6 +49,16 @@ export interface Method {
    * way (iBOT's patch masks).
    */
   trainStep(views: Tensor[], ctx: StepContext, gather: (perView: Tensor, group: number) => Tensor): Tensor;
+  /**
+   * Gradient accumulation (--grad-accum-steps K), the first half of `trainStep` for one of a step's K
+   * micro-batches: forward, loss and a backward of loss / K, so that the K backward passes add up to the
+   * gradient of the mean loss over the full batch. Returns the micro-batch's loss (unscaled). Whatever
+   * the full batch shares (DINO's centre update) waits for `update`. Absent where a method cannot split
+   * its step (iBOT, whose patch masks are drawn per full batch).
+   */
+  accumulate?(views: Tensor[], ctx: StepContext, gather: (perView: Tensor, group: number) => Tensor, microBatches: number): Tensor;
+  /** The second half, once after the last micro-batch: schedules, clipping, the optimizer step, zeroed gradients, EMA, DINO's centre. */
+  update?(ctx: StepContext): void;
 }
 
 /** What createMethod builds a method from. */

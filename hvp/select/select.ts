@@ -72,10 +72,15 @@ export function selectCombination(scores: Tensor, mode: SelectMode, rng?: Rng): 
  * uploaded: the `random` selection without scores, when no selection forward runs.
  */
 export function randomChoice(engine: Engine, batch: number, count: number, rng: Rng): Tensor {
+  return engine.tensor(randomDraws(batch, count, rng), [batch], { dtype: 'i32' });
+}
+
+/** The draws randomChoice uploads, on the CPU (a step split into micro-batches hands each its share). */
+export function randomDraws(batch: number, count: number, rng: Rng): number[] {
   if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(count) || count < 1) {
     throw new Error(`randomChoice: batch and combination count must be positive integers, got ${batch} and ${count}`);
   }
-  return engine.tensor(Array.from({ length: batch }, () => rng.int(count)), [batch], { dtype: 'i32' });
+  return Array.from({ length: batch }, () => rng.int(count));
 }
 
 /** The selection on the CPU (for logs and the CLI). Throws, naming the samples, if any score is NaN. */

@@ -2,13 +2,16 @@
 // candidate combination with the method's own loss in a gradient-free selection forward, keep the
 // hardest (or easiest, or a random) combination per sample, gather those views into the training
 // batch on the GPU and run the method's ordinary training step. Nothing is read back unless asked.
+// With --grad-accum-steps K the batch is split into K micro-batches that each go through these
+// phases and a forward and backward, and the optimizer steps once after the last (docs/method.md §5).
 
 import { nn, ops, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext, type ViewGroup } from '../methods/method.js';
-import { drawLimit, gatherSelected, limitCombinations, randomChoice, scoreSum as sumScores, selectCombination } from '../select/index.js';
+import { drawLimit, gatherSelected, limitCombinations, randomDraws, scoreSum as sumScores, selectCombination } from '../select/index.js';
 import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
 import type { TrainConfig } from './config.js';
+import { sliceBatch, sliceViewParams } from './micro-batch.js';
 import { stepRng } from './rng.js';
 
 /** What one HVP step returns: loss, selection, the scored combinations and the views' parameters. */
@@ -128,13 +131,67 @@ export function selectionForward(engine: Engine, method: Method, views: Tensor[]
   }
 }
 
+/** What one micro-batch (or the whole batch, with one) leaves of a step: its loss and its selection. */
+interface MicroResult {
+  loss: Tensor;
+  choice: Tensor;
+  score: Tensor | null;
+  scoreSum: Tensor | null;
+  sampleScores: Tensor | null;
+}
+
 /** One HVP step: render candidate views, score every combination (the method's loss or `scorer`), keep one per sample, train on it. */
 export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepContext): Promise<StepResult> {
   const { engine, method, config: c } = o;
   const b = batch.labels.length;
+  // Every random draw is made for the full batch, in the order a step without micro-batches makes it,
+  // and each micro-batch takes its samples' share: so the views and random choices of a sample do not
+  // depend on --grad-accum-steps.
+  const params = drawParams(method.groups, batch, stepRng(c.seed, ctx.step, 0));
+  const selRng = stepRng(c.seed, ctx.step, 1);
+  const all = method.combinations;
+  const rows = c.limit > 0 && c.limit < all.length ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
+  // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
+  const draws = c.select === 'random' || rows.length === 1 ? randomDraws(b, rows.length, selRng) : null;
+
+  const k = c.gradAccumSteps;
+  let micro: MicroResult[];
+  if (k === 1) {
+    micro = [await microStep(o, batch, params, rows, draws, ctx, (views, gather) => method.trainStep(views, ctx, gather))];
+  } else {
+    if (!method.accumulate || !method.update) throw new Error(`${method.name} cannot split a step into micro-batches: use --grad-accum-steps 1`);
+    if (b % k !== 0) throw new Error(`a batch of ${b} images cannot be split into --grad-accum-steps ${k} equal micro-batches`);
+    const m = b / k;
+    micro = [];
+    for (let i = 0; i < k; i++) {
+      const part = sliceBatch(batch, i * m, m);
+      const partParams = sliceViewParams(params, method.groups, b, i * m, m);
+      const partDraws = draws && draws.slice(i * m, (i + 1) * m);
+      micro.push(await microStep(o, part, partParams, rows, partDraws, ctx, (views, gather) => method.accumulate!(views, ctx, gather, k)));
+    }
+    const t = performance.now();
+    method.update(ctx);
+    await mark(o, 'train', t);
+  }
+  // The rate this step trained with: the loop logs it one step late, after the next step set its own.
+  const lr = method.optimizer.groups[0].lr;
+  return { ...combineMicroResults(engine, micro, c.logSamples), rows, params, lr, indices: Int32Array.from(batch.indices) };
+}
+
+/** Views, selection, gather and `train` (a full training step, or one micro-batch's share of it) on `batch`. */
+async function microStep(
+  o: HvpStepOptions,
+  batch: ImageBatch,
+  params: ViewParams[][],
+  rows: number[][],
+  draws: number[] | null,
+  ctx: StepContext,
+  train: (views: Tensor[], gather: (perView: Tensor, group: number) => Tensor) => Tensor,
+): Promise<MicroResult> {
+  const { engine, method, config: c } = o;
+  const b = batch.labels.length;
   let t = performance.now();
   const src = uploadBatch(engine, batch);
-  const params = drawParams(method.groups, batch, stepRng(c.seed, ctx.step, 0));
   // Views for --select-res reuse the same parameters; σ is in output pixels, so it scales with the size.
   const render = (size: number) =>
     method.groups.map((g, i) => {
@@ -145,19 +202,16 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   const views = render(method.groups[0].size);
   t = await mark(o, 'views', t);
 
-  const selRng = stepRng(c.seed, ctx.step, 1);
-  const all = method.combinations;
-  const rows = c.limit > 0 && c.limit < all.length ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
   let choice: Tensor;
   let score: Tensor | null = null;
   let scoreSum: Tensor | null = null;
   let sampleScores: Tensor | null = null;
-  if (c.select === 'random' || rows.length === 1) {
-    // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
-    choice = randomChoice(engine, b, rows.length, selRng);
+  if (draws) {
+    choice = engine.tensor(draws, [b], { dtype: 'i32' });
   } else {
     const scoreViews = c.selectRes > 0 ? render(c.selectRes) : views;
     t = await mark(o, 'views', t);
+    // Batch norm in the selection forward normalises over this (micro-)batch, as in its training forward.
     const scores = o.scorer
       ? engine.noGrad(() => o.scorer!({ engine, method, views: scoreViews, rows, params, batchSize: b, ctx }))
       : selectionForward(engine, method, scoreViews, rows, ctx);
@@ -178,14 +232,37 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   // A group none of whose views is chosen among (iBOT's locals) is trained on whole.
   const tables = views.map((_, g) => groupTable(method, rows, g));
   const gather = (x: Tensor, g: number) => (tables[g][0].length === 0 ? x : gatherSelected(x, choice, tables[g]));
-  const train = views.map((v, g) => gather(v, g));
-  for (const v of views) if (!train.includes(v)) v.dispose();
+  const trainViews = views.map((v, g) => gather(v, g));
+  for (const v of views) if (!trainViews.includes(v)) v.dispose();
   src.dispose();
   t = await mark(o, o.times?.gather === undefined ? 'select' : 'gather', t);
-  const loss = method.trainStep(train, ctx, gather);
-  // The rate this step trained with: the loop logs it one step late, after the next step set its own.
-  const lr = method.optimizer.groups[0].lr;
-  for (const v of train) v.dispose();
+  const loss = train(trainViews, gather);
+  for (const v of trainViews) v.dispose();
   await mark(o, 'train', t);
-  return { loss, choice, score, rows, params, lr, scoreSum, indices: Int32Array.from(batch.indices), sampleScores };
+  return { loss, choice, score, scoreSum, sampleScores };
+}
+
+/**
+ * One step's result from its micro-batches: the mean of their losses (the full batch's mean loss), the
+ * choices and scores in sample order, the sum of every score, and the first `logSamples` samples' scores.
+ */
+function combineMicroResults(engine: Engine, micro: MicroResult[], logSamples: number): MicroResult {
+  if (micro.length === 1) return micro[0];
+  return engine.noGrad(() => {
+    const cat = (ts: (Tensor | null)[]) => (ts.every((x): x is Tensor => x !== null) ? ops.concat(ts, 0) : null);
+    const loss = ops.mul(micro.map((m) => m.loss).reduce((a, x) => ops.add(a, x)), 1 / micro.length);
+    const scoreSum = micro.every((m) => m.scoreSum) ? micro.map((m) => m.scoreSum!).reduce((a, x) => ops.add(a, x)) : null;
+    let sampleScores: Tensor | null = null;
+    if (micro[0].sampleScores) {
+      const parts: Tensor[] = [];
+      let taken = 0;
+      for (const m of micro) {
+        const rows = Math.min(logSamples - taken, m.sampleScores?.shape[0] ?? 0);
+        if (rows > 0) parts.push(ops.slice(m.sampleScores!, 0, 0, rows));
+        taken += rows;
+      }
+      sampleScores = ops.concat(parts, 0);
+    }
+    return { loss, choice: cat(micro.map((m) => m.choice))!, score: cat(micro.map((m) => m.score)), scoreSum, sampleScores };
+  });
 }

@@ -1,5 +1,6 @@
 // The pretraining loop: epochs of HVP steps over a seeded, resumable loader; JSON-lines logs and the
-// configuration next to the run; an atomic checkpoint every epoch and on Ctrl-C; exact resume; a
+// configuration next to the run; an atomic checkpoint every epoch, every --save-every steps and when
+// SIGINT or SIGTERM stops the run (stop.ts); exact resume from any step; a
 // NaN/Inf loss or selection score stops the run naming the step, leaving the last good checkpoint in place.
 
 import { existsSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { kebabKey, resumeConflicts, storedConfig, RESUME_MUTABLE, type TrainConf
 import { hvpStep, isLoggedStep, zeroTimes, type StepResult, type StepTimes } from './hvp-step.js';
 import { KnnMonitor, type KnnSets } from './knn-monitor.js';
 import { JsonLog } from './log.js';
+import { StopRequest, type StopSignal } from './stop.js';
 
 /** Engine, data set and progress output of a pretraining run. */
 export interface PretrainOptions {
@@ -27,6 +29,11 @@ export interface PretrainOptions {
   progress?: boolean;
   /** Stop (with a checkpoint) after this many steps of this invocation, as Ctrl-C would. */
   stopAfter?: number;
+  /**
+   * Where stop requests come from (default: a StopRequest listening for SIGINT and SIGTERM while the
+   * loop runs). A caller that passes its own also listens and closes it itself.
+   */
+  stopRequest?: StopRequest;
   times?: StepTimes;
   /** Wrap the method the run builds (instrumentation; tests inject faults through it). */
   wrapMethod?: (m: Method) => Method;
@@ -42,7 +49,12 @@ export interface PretrainResult {
   /** Loss of every step of this invocation, in order. */
   losses: number[];
   checkpoint: string;
+  /** The run stopped before its last step (a signal, or `stopAfter`), with a checkpoint of the step reached. */
   interrupted: boolean;
+  /** The signal that stopped the run, if one did: the CLI exits with 130 (SIGINT) or 143 (SIGTERM). */
+  signal: StopSignal | null;
+  /** Steps done in all, the checkpoint's step. */
+  step: number;
   imagesPerSecond: number;
 }
 
@@ -84,6 +96,16 @@ async function deviceLost(cause: unknown, step: number, stepsPerEpoch: number, c
 
 /** Pretrain with HVP as `config` says: logs, a checkpoint every epoch, resume, NaN checks. */
 export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
+  // Listen from the start, so that a signal during setup also ends in a checkpoint after the first step.
+  const stopRequest = opts.stopRequest ?? new StopRequest().listen();
+  try {
+    return await run(config, opts, stopRequest);
+  } finally {
+    if (!opts.stopRequest) stopRequest.close();
+  }
+}
+
+async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: StopRequest): Promise<PretrainResult> {
   const engine = opts.engine ?? (await Engine.create());
   const dataset = await trainDataset(config, opts.dataset);
   if (dataset.length < config.batchSize) {
@@ -124,10 +146,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     });
   };
   let interrupted = false;
-  const onSigint = () => {
-    interrupted = true;
-  };
-  process.on('SIGINT', onSigint);
+  let stoppedBy: StopSignal | null = null;
   const progress = opts.progress === false ? null : new Progress(`${config.method}${config.select === 'random' ? '' : ' hvp'}`, totalSteps);
   const losses: number[] = [];
   let pending: { step: number; result: StepResult; times?: StepTimes } | null = null;
@@ -191,12 +210,14 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
           await flush();
           await monitorAt(step);
         }
-        const stop = interrupted || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
+        const signal = await stopRequest.atStepBoundary();
+        const stop = signal !== null || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
         if (step >= totalSteps || stop) {
           await flush();
           await save(step);
           if (stop && step < totalSteps) {
             interrupted = true;
+            stoppedBy = signal;
             break outer;
           }
           break;
@@ -206,6 +227,10 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
           await save(step);
           break;
         }
+        if (config.saveEvery > 0 && step % config.saveEvery === 0) {
+          await flush();
+          await save(step);
+        }
       }
     }
   } catch (e) {
@@ -213,7 +238,6 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     if (e instanceof DeviceLostError || engine.backend.isLost) throw await deviceLost(e, at, stepsPerEpoch, ckptPath);
     throw e;
   } finally {
-    process.off('SIGINT', onSigint);
     progress?.done();
     if (loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog.path})`);
     await runLog.close();
@@ -226,6 +250,8 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     losses,
     checkpoint: ckptPath,
     interrupted,
+    signal: stoppedBy,
+    step,
     imagesPerSecond: ((step - start) * config.batchSize) / seconds,
   };
 }
