@@ -36,7 +36,12 @@ export interface BenchCase {
   torch?: boolean;
   ours: (ctx: BenchContext) => Promise<OursTiming>;
   /** Timed in rounds alternating with ours; on the tfjs side unless `needs` names another. */
-  peer?: { name: string; needs?: 'tfjs' | 'torchvision'; run: (ctx: BenchContext) => Promise<Timing> };
+  peer?: { name: string; needs?: 'tfjs' | 'torchvision'; run: (ctx: BenchContext) => Promise<PeerTiming> };
+}
+
+/** A peer's timing and optionally its own `figures`, recorded as `peer_<name>`. */
+export interface PeerTiming extends Timing {
+  figures?: Record<string, number>;
 }
 
 /**
@@ -87,7 +92,7 @@ export interface BenchRecord {
    * then the PyTorch peer's `torch_ms`, `torch_ratio` = torch_ms / ours_ms, `torch_views_ms`,
    * `torch_params`, `torch_threads`, or `torch_skipped` with the reason (with rounds, `torch_ratio`
    * is the median of the rounds' and `torch_ratio_min`/`torch_ratio_max` its spread); with `images`
-   * and a peer, `peer_images_per_s`.
+   * and a peer, `peer_images_per_s`; the peer's figures as `peer_<name>`.
    */
   [figure: string]: string | number | null | undefined;
 }

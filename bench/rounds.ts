@@ -4,7 +4,7 @@
 // with the peer's measurement right after it; the record reports the median of the per-round ratios
 // and their spread (the lowest and highest), and ours_ms / peer_ms as the medians of the rounds'.
 
-import type { BenchCase, BenchRecord, OursTiming } from './case.js';
+import type { BenchCase, BenchRecord, OursTiming, PeerTiming } from './case.js';
 import type { TorchOutcome, TorchStepTiming } from './peers/torch.js';
 import { TORCH } from './peers/torch.js';
 import { round, toRecord } from './report.js';
@@ -12,11 +12,11 @@ import { STAMPS_INVALID, type Timing } from './timing.js';
 
 export interface Round {
   ours: OursTiming;
-  peer: Timing | null;
+  peer: PeerTiming | null;
 }
 
 /** `rounds` rounds of `ours()` then `peer()` (when there is one), strictly alternating. */
-export async function interleave(rounds: number, ours: () => Promise<OursTiming>, peer: (() => Promise<Timing>) | null): Promise<Round[]> {
+export async function interleave(rounds: number, ours: () => Promise<OursTiming>, peer: (() => Promise<PeerTiming>) | null): Promise<Round[]> {
   if (!(Number.isInteger(rounds) && rounds > 0)) throw new Error(`rounds must be a positive integer, got ${rounds}`);
   const out: Round[] = [];
   for (let i = 0; i < rounds; i++) {
@@ -84,8 +84,12 @@ export function mergeOurs(os: readonly OursTiming[]): OursTiming {
  */
 export function roundsRecord(c: BenchCase, rounds: readonly Round[]): BenchRecord {
   if (rounds.length === 0) throw new Error(`${c.name}: no rounds`);
-  const peers = rounds.map((r) => r.peer).filter((p): p is Timing => p !== null);
+  const peers = rounds.map((r) => r.peer).filter((p): p is PeerTiming => p !== null);
   const rec = toRecord(c, mergeOurs(rounds.map((r) => r.ours)), peers.length === rounds.length ? mergeTimings(peers) : null);
+  if (rec.peer !== null) {
+    const names = [...new Set(peers.flatMap((p) => Object.keys(p.figures ?? {})))];
+    for (const n of names) rec[`peer_${n}`] = round(median(peers.map((p) => p.figures?.[n]).filter((v): v is number => v !== undefined)));
+  }
   if (rounds.length === 1) return rec;
   rec.rounds = rounds.length;
   // Each round's ratio on the clock the record compares by.

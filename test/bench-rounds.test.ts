@@ -1,6 +1,7 @@
 // Peers timed in rounds alternating with ours: the harness calls ours and the peer strictly in turn,
 // and the record's ratio is the median of the per-round ratios with its min and max, on the clock the
-// record compares by; one round gives exactly the single-measurement record. Fake sides with fixed
+// record compares by; one round gives exactly the single-measurement record; a peer's figures are
+// recorded as peer_<name>. Fake sides with fixed
 // times: nothing here is timed.
 
 import { describe, expect, it } from 'vitest';
@@ -51,11 +52,13 @@ describe('roundsRecord', () => {
     // Per-round ratios 2, 1, 4 (median 2); the ratio of the medians would be 20 / 10 = 2.0 only by chance,
     // so the peer's times are picked to make it differ: medians ours 10, peer 12 -> 1.2.
     const rounds = [
-      { ours: timing(10), peer: timing(20) },
-      { ours: timing(12), peer: timing(12) },
-      { ours: timing(2), peer: timing(8) },
+      { ours: timing(10), peer: { ...timing(20), figures: { cpu_ms_per_image: 3 } } },
+      { ours: timing(12), peer: { ...timing(12), figures: { cpu_ms_per_image: 1 } } },
+      { ours: timing(2), peer: { ...timing(8), figures: { cpu_ms_per_image: 2.5 } } },
     ];
     const r = roundsRecord(c, rounds);
+    // The peer's own figures, each the median of the rounds'.
+    expect(r.peer_cpu_ms_per_image).toBe(2.5);
     expect([r.ours_ms, r.peer_ms]).toEqual([10, 12]);
     expect([r.ratio, r.ratio_min, r.ratio_max, r.rounds]).toEqual([2, 1, 4, 3]);
     expect([r.images_per_s, r.peer_images_per_s]).toEqual([10000, 8333.333]);

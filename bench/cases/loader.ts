@@ -2,14 +2,17 @@
 // shorter side, CHW, packed batches of 64), on a JPEG folder generated here, against torchvision's
 // DataLoader (ImageFolder + Resize(256) + PILToTensor, one worker per core) on the same files.
 // A GPU step of ResNet-50 consumes hundreds to thousands of images per second; this says whether
-// the CPU can decode that fast. No GPU work: `ours_ms` is the wall time of one epoch.
+// the CPU can decode that fast. No GPU work: `ours_ms` is the wall time of one epoch. Both sides
+// also report their CPU time per image (`cpu_ms_per_image`, `peer_cpu_ms_per_image`): on a machine
+// shared with other work, the side with more threads gets more of the CPU, and this says which side
+// decodes more cheaply. `decode_threads` and `uv_threads` say how many threads decoded.
 
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Rng } from '../../engine/index.js';
-import { BatchLoader, openImageFolder } from '../../hvp/data/index.js';
+import { BatchLoader, libuvThreads, openImageFolder, sharedDecodePool } from '../../hvp/data/index.js';
 import type { BenchCase } from '../case.js';
 import { TORCHVISION } from '../peers/torch-loader.js';
 import type { Timing } from '../timing.js';
@@ -65,19 +68,26 @@ function loaderFolder(): Promise<string> {
   return folder;
 }
 
-/** Wall time of whole epochs (shuffled, seed per epoch), as a Timing. */
-async function timeEpochs(epoch: (e: number) => Promise<number>, opts: { warmup?: number; reps?: number }): Promise<Timing> {
+/**
+ * Wall time of whole epochs (shuffled, seed per epoch), as a Timing, and the process's CPU time per
+ * image over the timed epochs (every thread: main, decode workers, libuv's pool).
+ */
+async function timeEpochs(epoch: (e: number) => Promise<number>, opts: { warmup?: number; reps?: number }): Promise<Timing & { cpuMsPerImage: number }> {
   const runs: number[] = [];
   const warmup = opts.warmup ?? 1;
+  let cpu = process.cpuUsage();
   for (let e = 0; e < warmup + Math.max(opts.reps ?? 1, 1); e++) {
+    if (e === warmup) cpu = process.cpuUsage();
     const t0 = performance.now();
     const n = await epoch(e);
     if (n !== LOADER_FOLDER.images) throw new Error(`loader bench: an epoch read ${n} images, not ${LOADER_FOLDER.images}`);
     if (e >= warmup) runs.push(performance.now() - t0);
   }
+  const used = process.cpuUsage(cpu);
   const sorted = [...runs].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)];
-  return { medianMs: median, minMs: sorted[0], runsMs: runs, method: 'wall', wallMedianMs: median };
+  const cpuMsPerImage = (used.user + used.system) / 1000 / (runs.length * LOADER_FOLDER.images);
+  return { medianMs: median, minMs: sorted[0], runsMs: runs, method: 'wall', wallMedianMs: median, cpuMsPerImage };
 }
 
 /** One epoch per run, ours and torchvision's alternating (hvp bench's interleaved peers). */
@@ -92,11 +102,13 @@ export const loaderCases: BenchCase[] = [
       const root = await loaderFolder();
       const ds = await openImageFolder(root, 'train', { loadSize: LOADER_SIZE });
       const loader = new BatchLoader(ds, { batchSize: LOADER_BATCH, seed: 0 });
-      return timeEpochs(async (e) => {
+      const { cpuMsPerImage, ...timing } = await timeEpochs(async (e) => {
         let n = 0;
         for await (const b of loader.epochBatches(e)) n += b.indices.length;
         return n;
       }, ctx.time);
+      const figures = { cpu_ms_per_image: cpuMsPerImage, decode_threads: sharedDecodePool().size, uv_threads: libuvThreads() };
+      return { ...timing, figures };
     },
     peer: {
       name: TORCHVISION,

@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Timing } from '../timing.js';
+import type { PeerTiming } from '../case.js';
 import { PYTHONS, lastLine, runPython } from './torch.js';
 
 export const TORCHVISION = 'torchvision';
@@ -23,8 +23,12 @@ export interface LoaderPeerSpec {
 export interface LoaderPeer {
   python: string;
   version: string;
-  /** Wall time of `spec.reps` epochs after `spec.warmup` untimed ones (which also start the workers). */
-  epochs(spec: LoaderPeerSpec): Promise<Timing>;
+  /**
+   * Wall time of `spec.reps` epochs after `spec.warmup` untimed ones (which also start the workers),
+   * and where /proc exists the figure `cpu_ms_per_image`: CPU time of the timed epochs, main and
+   * worker processes together, per image.
+   */
+  epochs(spec: LoaderPeerSpec): Promise<PeerTiming>;
 }
 
 /** torch_loader.py: beside this file in the sources, under bench/peers/ from the bundle in dist/. */
@@ -34,9 +38,9 @@ export function loaderScript(): string | null {
 }
 
 /** The script's JSON line, or null when it died before printing one (stderr then says why). */
-function parseLast(stdout: string): { runs_ms?: number[]; error?: string } | null {
+function parseLast(stdout: string): { runs_ms?: number[]; cpu_ms?: number | null; images?: number; error?: string } | null {
   try {
-    return JSON.parse(lastLine(stdout)) as { runs_ms?: number[]; error?: string };
+    return JSON.parse(lastLine(stdout)) as { runs_ms?: number[]; cpu_ms?: number | null; images?: number; error?: string };
   } catch {
     return null;
   }
@@ -66,7 +70,8 @@ export async function createLoaderPeer(opts: { pythons?: string[]; timeoutMs?: n
         const runs = parsed.runs_ms;
         const sorted = [...runs].sort((a, b) => a - b);
         const median = sorted[Math.floor(sorted.length / 2)];
-        return { medianMs: median, minMs: sorted[0], runsMs: runs, method: 'wall', wallMedianMs: median };
+        const cpu = typeof parsed.cpu_ms === 'number' && parsed.images ? { figures: { cpu_ms_per_image: parsed.cpu_ms / (parsed.images * runs.length) } } : {};
+        return { medianMs: median, minMs: sorted[0], runsMs: runs, method: 'wall', wallMedianMs: median, ...cpu };
       },
     };
   }

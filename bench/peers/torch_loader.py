@@ -2,11 +2,26 @@
 # writes it (ImageFolder + Resize + PILToTensor in a DataLoader with worker processes, shuffled,
 # batches stacked), timed per epoch. One JSON argument:
 #   {"root": DIR, "batch": 64, "size": 256, "workers": 16, "warmup": 1, "reps": 1}
-# Prints one JSON line: {"runs_ms": [...], "images": N, "workers": W, "torch": ..., "torchvision": ...},
-# or {"error": "..."}.
+# Prints one JSON line: {"runs_ms": [...], "cpu_ms": C, "images": N, "workers": W, "torch": ...,
+# "torchvision": ...}, or {"error": "..."}. cpu_ms: CPU time of the timed epochs, this process and its
+# worker processes together (from /proc; null where there is none).
 import json
+import os
 import sys
 import time
+
+
+def cpu_ms(pids):
+    """User + system CPU time of the processes `pids` so far, in ms (None without /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -20,7 +35,12 @@ def main():
     workers = spec["workers"]
     loader = DataLoader(ds, batch_size=spec["batch"], shuffle=True, num_workers=workers, persistent_workers=workers > 0)
     runs = []
+    cpu_start = None
     for epoch in range(spec["warmup"] + spec["reps"]):
+        if epoch == spec["warmup"]:
+            # Persistent workers: the iterator of the warm-up epochs holds the worker processes.
+            pids = [os.getpid()] + [w.pid for w in getattr(loader._iterator, "_workers", [])]
+            cpu_start = cpu_ms(pids)
         t0 = time.perf_counter()
         n = 0
         for images, _ in loader:
@@ -29,7 +49,9 @@ def main():
             raise RuntimeError(f"an epoch read {n} images, not {len(ds)}")
         if epoch >= spec["warmup"]:
             runs.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({"runs_ms": runs, "images": len(ds), "workers": workers, "torch": torch.__version__, "torchvision": torchvision.__version__}))
+    cpu_end = cpu_ms(pids) if cpu_start is not None else None
+    cpu = cpu_end - cpu_start if cpu_end is not None else None
+    print(json.dumps({"runs_ms": runs, "cpu_ms": cpu, "images": len(ds), "workers": workers, "torch": torch.__version__, "torchvision": torchvision.__version__}))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,11 @@
 // GPU waits. Worker threads, one per core, each run sharp (libvips) and lay the pixels out
 // channel-major, then hand the buffer over without a copy (a transferred ArrayBuffer).
 //
+// sharp's work itself runs on libuv's thread pool, which every worker shares: UV_THREADPOOL_SIZE
+// threads (libuv's default 4) fixed when the process starts, before any of our code runs under an
+// ES module entry. A machine with more cores decodes on all of them only when the process is
+// started with UV_THREADPOOL_SIZE at least the core count; the pool says so once when it is not.
+//
 // The workers run the very function the main thread's decodeImage runs (decodeWith, by its source
 // text), so both paths give the same bytes; test/data-decode-pool.test.ts compares them.
 
@@ -23,6 +28,13 @@ parentPort.on('message', ({ id, path, loadSize }) => {
   );
 });
 `;
+
+const UV_THREADS_AT_START = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+
+/** Threads of libuv's pool, which runs sharp's decodes (set by UV_THREADPOOL_SIZE when the process started). */
+export function libuvThreads(): number {
+  return Math.min(Math.max(Math.floor(UV_THREADS_AT_START), 1), 1024);
+}
 
 interface Pending {
   resolve: (img: Decoded) => void;
@@ -79,6 +91,13 @@ export class DecodePool {
     // sharp is resolved here, where the bundle's own `import sharp` resolves it: the worker's code is
     // evaluated text, which would otherwise look for sharp from the current directory.
     const sharpPath = createRequire(import.meta.url).resolve('sharp');
+    if (this.size > libuvThreads() && !warnedThreads) {
+      warnedThreads = true;
+      console.warn(
+        `image decoding: ${this.size} workers but libuv's pool has ${libuvThreads()} threads; ` +
+          `start with UV_THREADPOOL_SIZE=${this.size} to decode on all of them`,
+      );
+    }
     for (let i = 0; i < this.size; i++) {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sharp: sharpPath } });
       const slot: Slot = { worker, inFlight: 0 };
@@ -106,6 +125,7 @@ export class DecodePool {
 }
 
 let shared: DecodePool | null = null;
+let warnedThreads = false;
 
 /** The process's decode pool, one worker per core, shared by every image folder. */
 export function sharedDecodePool(): DecodePool {
