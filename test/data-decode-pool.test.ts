@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../engine/rng.js';
-import { BatchLoader, DecodePool, openImageFolder, type ImageBatch } from '../hvp/data/index.js';
+import { BatchLoader, DecodePool, decodeImage, openImageFolder, type ImageBatch } from '../hvp/data/index.js';
 import { writeJpegFolder } from '../bench/cases/loader.js';
 
 let root: string;
@@ -56,6 +56,24 @@ const plain = (b: ImageBatch) => ({
   indices: Array.from(b.indices),
 });
 
+describe('decodeImage', () => {
+  it('lays RGB out channel-major exactly, whether the plane is a multiple of 4 pixels or not', async () => {
+    const rng = new Rng(9);
+    const pool = new DecodePool(1);
+    for (const [w, h] of [[8, 6], [7, 5], [4, 1], [3, 1]]) {
+      const hwc = Uint8Array.from({ length: w * h * 3 }, () => rng.int(256));
+      const file = join(root, `exact-${w}x${h}.png`);
+      await sharp(hwc, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
+      const img = await decodeImage(file);
+      const want = [0, 1, 2].flatMap((c) => Array.from({ length: w * h }, (_, p) => hwc[3 * p + c]));
+      expect([img.height, img.width]).toEqual([h, w]);
+      expect(Array.from(img.pixels)).toEqual(want);
+      expect(Array.from((await pool.decode(file)).pixels)).toEqual(want);
+    }
+    await pool.close();
+  });
+});
+
 describe('image folder decoded in worker threads', () => {
   for (const loadSize of [undefined, 16]) {
     it(`gives the same batches, bytes and skips as the calling thread (loadSize ${loadSize ?? 'none'})`, async () => {
@@ -82,6 +100,12 @@ describe('image folder decoded in worker threads', () => {
     await pool.close();
     await expect(pool.decode(join(root, 'c2', 'rgba.png'))).rejects.toThrow(/closed/);
     expect(() => new DecodePool(0)).toThrow(/positive integer/);
+    // A worker that goes away fails the reads in flight with a clear error instead of leaving them hanging.
+    const dying = new DecodePool(1);
+    const read = dying.decode(join(root, 'c2', 'rgba.png'));
+    await (dying as unknown as { slots: { worker: { terminate(): Promise<number> } }[] }).slots[0].worker.terminate();
+    await expect(read).rejects.toThrow(/image decoding worker failed: exited with code/);
+    expect(dying.isClosed).toBe(true);
     await expect(openImageFolder(root, 'train', { threads: -1 })).rejects.toThrow(/threads must be an integer >= 0/);
   });
 });

@@ -111,12 +111,20 @@ export class DecodePool {
         else p?.resolve(m.img!);
       });
       worker.on('error', (e: Error) => this.fail(e));
+      // A worker gone without an error event (terminated from outside) must not leave reads hanging.
+      worker.on('exit', (code) => {
+        if (!this.closed) this.fail(new Error(`exited with code ${code}`));
+      });
       this.slots.push(slot);
     }
   }
 
-  /** A worker that died (out of memory, a crash in a codec) fails every request in flight and the pool. */
+  /**
+   * A worker that died (out of memory, a crash in a codec) fails every request in flight and closes
+   * the pool; its owner starts a new one for later reads.
+   */
   private fail(e: Error): void {
+    if (this.closed) return;
     const error = new Error(`image decoding worker failed: ${e.message}`, { cause: e });
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();

@@ -100,7 +100,7 @@ export class ImageFolder implements Dataset {
 
   private decodePool(): DecodePool {
     if (this.threads === undefined) return sharedDecodePool();
-    this.pool ??= new DecodePool(this.threads);
+    if (!this.pool || this.pool.isClosed) this.pool = new DecodePool(this.threads);
     return this.pool;
   }
 }
