@@ -25,9 +25,9 @@ fraction of the run's best matmul (\`of_peak\`).
 Options:
   --quick          run the quick subset
   --all            also run the extended cases (whole ResNet/ViT training steps, the largest scoring loops)
-  --filter TEXT    only cases whose name and shape contain TEXT (e.g. 'conv2d fwd', 'demo stem')
+  --filter TEXT    only cases whose name and shape contain TEXT (e.g. 'conv2d fwd', 'demo stem', 'loader')
   --json FILE      also write the records as JSON
-  --reps N         timed repetitions per case (default 5; whole training steps: 3)
+  --reps N         timed repetitions per case, per round (default 5; whole training steps: 2-3)
   --warmup N       untimed runs before timing (default 2; cases whose run takes seconds: 1)
   --rounds N       cases with a peer: N rounds of ours then the peer's (each --warmup and --reps),
                    alternating; the ratio is the median of the rounds' ratios, with its min-max
