@@ -1,13 +1,18 @@
 // Peers timed in rounds alternating with ours: the harness calls ours and the peer strictly in turn,
 // and the record's ratio is the median of the per-round ratios with its min and max, on the clock the
 // record compares by; one round gives exactly the single-measurement record; a peer's figures are
-// recorded as peer_<name>. Fake sides with fixed
+// recorded as peer_<name>. The torchvision peer itself is detected (or says why not) and, where
+// python3 has torchvision, reads a small generated folder. Fake sides with fixed
 // times: nothing here is timed.
 
 import { describe, expect, it } from 'vitest';
 import type { BenchCase, OursTiming } from '../bench/case.js';
 import { runCases } from '../bench/main.js';
-import type { LoaderPeer } from '../bench/peers/torch-loader.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeJpegFolder } from '../bench/cases/loader.js';
+import { createLoaderPeer, type LoaderPeer } from '../bench/peers/torch-loader.js';
 import type { TorchPeer, TorchStepTiming } from '../bench/peers/torch.js';
 import { markdownTable, progressLine, toRecord } from '../bench/report.js';
 import { interleave, median, mergeTimings, roundsRecord } from '../bench/rounds.js';
@@ -118,5 +123,33 @@ describe('runCases with rounds', () => {
     expect(n).toBe(1);
     await runCases(engine, null, [step], { reps: 1, warmup: 0, rounds: 4 }, () => {}, {} as TorchPeer);
     expect(n).toBe(5);
+  });
+});
+
+describe('torchvision loader peer', () => {
+  it('gives a reason, not a throw, when no interpreter has torchvision', async () => {
+    const r = await createLoaderPeer({ pythons: ['/nonexistent/bin/python3'] });
+    expect(r).toEqual({ reason: expect.stringMatching(/\/nonexistent\/bin\/python3: not found.*apt-get install python3-torchvision/) });
+  });
+
+  it('times epochs of a generated folder and reports its CPU time per image', async () => {
+    const found = await createLoaderPeer();
+    if (!('epochs' in found)) {
+      console.warn(`bench-rounds: torchvision peer not run: ${found.reason}`);
+      return;
+    }
+    const root = await mkdtemp(join(tmpdir(), 'hvp-tv-peer-'));
+    try {
+      // Large enough that the worker's CPU time spans many of /proc's 10 ms ticks.
+      await writeJpegFolder(root, { images: 16, width: 500, height: 375, classes: 2 });
+      const t = await found.epochs({ root, batch: 4, size: 256, workers: 1, warmup: 1, reps: 2 });
+      expect(t.runsMs).toHaveLength(2);
+      expect(t.runsMs.every((ms) => ms > 0)).toBe(true);
+      expect(t.medianMs).toBe([...t.runsMs].sort((a, b) => a - b)[1]);
+      expect(t.figures?.cpu_ms_per_image).toBeGreaterThan(0);
+      await expect(found.epochs({ root: join(root, 'missing'), batch: 4, size: 8, workers: 0, warmup: 0, reps: 1 })).rejects.toThrow(/torch_loader\.py: FileNotFoundError/);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

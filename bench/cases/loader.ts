@@ -95,7 +95,8 @@ export const loaderCases: BenchCase[] = [
   {
     name: 'loader',
     shape: `${LOADER_FOLDER.images} JPEGs ${LOADER_FOLDER.width}x${LOADER_FOLDER.height}, resize ${LOADER_SIZE}, batch ${LOADER_BATCH}`,
-    quick: true,
+    // Writing the folder and the peer's worker processes take tens of seconds: not in the quick subset.
+    quick: false,
     images: LOADER_FOLDER.images,
     reps: { warmup: 1, reps: 1 },
     ours: async (ctx) => {
