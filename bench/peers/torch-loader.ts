@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { PeerTiming } from '../case.js';
+import type { Timing } from '../timing.js';
 import { PYTHONS, lastLine, runPython } from './torch.js';
 
 export const TORCHVISION = 'torchvision';
@@ -28,7 +28,7 @@ export interface LoaderPeer {
    * and where /proc exists the figure `cpu_ms_per_image`: CPU time of the timed epochs, main and
    * worker processes together, per image.
    */
-  epochs(spec: LoaderPeerSpec): Promise<PeerTiming>;
+  epochs(spec: LoaderPeerSpec): Promise<Timing & { figures?: Record<string, number> }>;
 }
 
 /** torch_loader.py: beside this file in the sources, under bench/peers/ from the bundle in dist/. */
