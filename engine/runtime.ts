@@ -98,6 +98,8 @@ export class Runtime {
   private stagingFree = new Map<number, GPUBuffer[]>();
   /** Counters for tests and the bench. */
   readonly counters = { dispatches: 0, submits: 0, pipelinesCreated: 0, bindGroupsCreated: 0, readbacks: 0 };
+  /** Launch scratch of each kernel declaration and op launcher on this device (scratchFor). */
+  private readonly scratch = new Map<object, unknown>();
 
   private constructor(
     readonly gpu: GPU,
@@ -134,6 +136,18 @@ export class Runtime {
   static async create(opts: DeviceOptions = {}): Promise<Runtime> {
     const { gpu, adapter, device, description, features, kernels } = await acquireDevice(opts);
     return new Runtime(gpu, adapter, device, description, features, kernels);
+  }
+
+  /**
+   * The scratch state that `owner` (a kernel declaration, an op's launcher) reuses across its launches
+   * on this device, made by `make` on first use. Declarations live at module level and serve every
+   * device, so their reusable objects live here: two engines never share one, and a launch on one
+   * device cannot see the half-written state of a launch on another.
+   */
+  scratchFor<T>(owner: object, make: () => T): T {
+    let s = this.scratch.get(owner) as T | undefined;
+    if (s === undefined) this.scratch.set(owner, (s = make()));
+    return s;
   }
 
   // ---------------------------------------------------------------- pipelines
