@@ -38,7 +38,8 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
   --dataset auto|fashion-mnist|mnist|cifar10|folder       --train-limit N   first N images only
   --epochs N  --max-steps N  --batch-size N  --seed N  --lr X  --weight-decay X  --optimizer sgd|adamw
   --select hardest|easiest|random   --views V   --limit K (score K drawn combinations; 0 = all)
-  --select-res R        score views rendered at R px, train at --size
+  --select-res R        score the candidate views rendered at R px, train at --size (DINO's local
+                        crops are scored as rendered; not for iBOT, whose masks are drawn for --size)
   --select-layer L      score by feature similarity after stage L (stem, layer1..layer4; ViT block)
   --anchor              view 0 fixed, only its partner is chosen
   --size S  --scale-min X  --scale-max X  --local-crops L  --local-crops-used n  --local-size S

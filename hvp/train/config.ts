@@ -312,6 +312,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   } else if (!Number.isInteger(c.views) || c.views < 2) fail(`--views must be an integer >= 2, got ${c.views}`);
   if (c.arch.startsWith('vit') && ![4, 8, 16].includes(c.patchSize)) fail(`--patch-size must be 4, 8 or 16, got ${c.patchSize}`);
   if (c.selectRes > 0 && c.selectRes >= c.size) fail(`--select-res (${c.selectRes}) must be smaller than --size (${c.size})`);
+  if (c.selectRes > 0 && c.method === 'ibot') fail(`--select-res (${c.selectRes}) does not apply to iBOT: its patch masks are drawn for --size (${c.size}), the same masks in scoring and training; drop --select-res`);
   if (c.anchor && dinoLike) fail(`--anchor fixes view 0 of a pair; it applies to simsiam and simclr, not ${c.method}`);
   if (c.selectLayer && dinoLike) fail(`--select-layer scores pairs by feature similarity; it applies to simsiam and simclr, not ${c.method}`);
   if (c.method === 'simsiam' && c.dim % 1 !== 0) fail('--dim must be an integer');

@@ -108,14 +108,12 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   let t = performance.now();
   const src = uploadBatch(engine, batch);
   const params = drawParams(method.groups, batch, stepRng(c.seed, ctx.step, 0));
-  // Views for --select-res reuse the same parameters; σ is in output pixels, so it scales with the size.
-  const render = (size: number) =>
-    method.groups.map((g, i) => {
-      const s = i === 0 ? size : g.size;
-      const p = s === g.size ? params[i] : params[i].map((v) => (v.blurSigma ? { ...v, blurSigma: (v.blurSigma * s) / g.size } : v));
-      return renderViews(engine, src, p, { size: s, mean: o.mean, std: o.std });
-    });
-  const views = render(method.groups[0].size);
+  const render = (g: number, size: number) => {
+    // --select-res renders group 0 again from the same parameters; σ is in output pixels, so it scales with the size.
+    const p = size === method.groups[g].size ? params[g] : params[g].map((v) => (v.blurSigma ? { ...v, blurSigma: (v.blurSigma * size) / method.groups[g].size } : v));
+    return renderViews(engine, src, p, { size, mean: o.mean, std: o.std });
+  };
+  const views = method.groups.map((g, i) => render(i, g.size));
   t = await mark(o, 'views', t);
 
   const selRng = stepRng(c.seed, ctx.step, 1);
@@ -129,10 +127,12 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
     // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
     choice = randomChoice(engine, b, rows.length, selRng);
   } else {
-    const scoreViews = c.selectRes > 0 ? render(c.selectRes) : views;
+    // Only the first group (the candidates the pair is chosen among) is scored at --select-res; the
+    // other groups' views (DINO's local crops) are scored as rendered for training.
+    const scoreViews = c.selectRes > 0 ? [render(0, c.selectRes), ...views.slice(1)] : views;
     t = await mark(o, 'views', t);
     const scores = selectionForward(engine, method, scoreViews, rows, ctx);
-    if (scoreViews !== views) for (const v of scoreViews) v.dispose();
+    if (scoreViews !== views) scoreViews[0].dispose();
     t = await mark(o, 'selectionForward', t);
     ({ choice, score } = selectCombination(scores, c.select));
     scoreSum = sumScores(scores);
