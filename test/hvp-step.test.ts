@@ -7,23 +7,59 @@ import { BatchLoader } from '../hvp/data/index.js';
 import { createMethod } from '../hvp/methods/index.js';
 import { hvpStep } from '../hvp/train/hvp-step.js';
 import type { TrainConfig } from '../hvp/train/config.js';
+import type { Method } from '../hvp/methods/method.js';
+import { gatherSelected } from '../hvp/select/index.js';
+import { groupColumns } from '../hvp/train/hvp-step.js';
 import { sharedEngine, syntheticDataset, tiny } from './train-helpers.js';
 
-/** Dispatch names of one HVP step of `c` (first batch of the synthetic set). */
-async function stepDispatches(e: Engine, c: TrainConfig): Promise<string[]> {
+/** A method for `c` and a runner of its HVP steps on the synthetic set's first batch. */
+async function stepper(e: Engine, c: TrainConfig): Promise<{ method: Method; run: (step: number) => Promise<void> }> {
   const ds = syntheticDataset(1, 16, 16);
   const method = createMethod({ engine: e, config: c, channels: 1, stepsPerEpoch: 2, totalSteps: 4, rng: new Rng(c.seed) });
   const loader = new BatchLoader(ds, { batchSize: c.batchSize, shuffle: false });
   const batch = (await loader.epochBatches(0)[Symbol.asyncIterator]().next()).value!;
+  const run = (step: number) =>
+    e.scopeAsync(async () => {
+      await hvpStep({ engine: e, method, config: c, mean: ds.mean, std: ds.std }, batch, { step, epoch: 0, totalSteps: 4 });
+    });
+  return { method, run };
+}
+
+/** Dispatch names of one HVP step of `c`. */
+async function stepDispatches(e: Engine, c: TrainConfig): Promise<string[]> {
+  const { run } = await stepper(e, c);
   const spy = vi.spyOn(e.backend, 'dispatch');
   try {
-    await e.scopeAsync(async () => {
-      await hvpStep({ engine: e, method, config: c, mean: ds.mean, std: ds.std }, batch, { step: 0, epoch: 0, totalSteps: 4 });
-    });
+    await run(0);
     return spy.mock.calls.map(([a]) => a.kernel.name);
   } finally {
     spy.mockRestore();
   }
+}
+
+/** The i32 uploads of `fn`, as arrays. */
+async function i32Uploads(e: Engine, fn: () => Promise<void>): Promise<number[][]> {
+  const spy = vi.spyOn(e.backend, 'write');
+  try {
+    await fn();
+    return spy.mock.calls.filter(([, , d]) => d instanceof Int32Array).map(([, , d]) => [...(d as Int32Array)]);
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+/** Every block of adjacent columns of `rows`, flattened row-major, with its first column's values shifted to start anywhere. */
+function looksLikeTable(upload: number[], rows: number[][]): boolean {
+  const n = rows[0].length;
+  for (let from = 0; from < n; from++) {
+    for (let to = from + 1; to <= n; to++) {
+      const block = rows.flatMap((r) => r.slice(from, to));
+      if (block.length !== upload.length) continue;
+      const shift = block[0] - upload[0];
+      if (block.every((v, i) => v - shift === upload[i])) return true;
+    }
+  }
+  return false;
 }
 
 const dino = (over: Partial<TrainConfig>) =>
@@ -44,5 +80,39 @@ describe('--select-res', () => {
 
   it('iBOT refuses --select-res at validation, naming both sizes', () => {
     expect(() => tiny({ method: 'ibot', arch: 'vit_tiny', patchSize: 4, size: 12, selectRes: 8 })).toThrow(/--select-res \(8\).*iBOT.*--size \(12\)/);
+  });
+});
+
+describe('the combination table', () => {
+  it.each([
+    ['SimSiam, 4 views', () => tiny({ method: 'simsiam', views: 4, batchSize: 4 })],
+    ['DINO, 4 globals and 2 locals', () => dino({})],
+  ])('%s: uploaded once per run, not again by any later step\'s scorer or gather', async (_, config) => {
+    const e = await sharedEngine();
+    const { method, run } = await stepper(e, config());
+    const first = (await i32Uploads(e, () => run(0))).filter((u) => looksLikeTable(u, method.combinations));
+    expect(first.length).toBeLessThanOrEqual(1);
+    const later = (await i32Uploads(e, () => run(1))).filter((u) => looksLikeTable(u, method.combinations));
+    expect(later).toEqual([]);
+  });
+});
+
+describe('the gather of the training batch', () => {
+  it('takes each view group\'s columns of the one table, as the per-group tables on the CPU would', async () => {
+    const e = await sharedEngine();
+    const { method } = await stepper(e, dino({}));
+    const rows = method.combinations;
+    expect(groupColumns(method, rows)).toEqual([{ columns: [0, 2], viewOffset: 0 }, { columns: [2, 4], viewOffset: 4 }]);
+    const b = 3;
+    const rng = new Rng(9);
+    const choiceRows = Array.from({ length: b }, () => rng.int(rows.length));
+    const locals = e.tensor(Float32Array.from({ length: 2 * b * 5 }, (_, i) => i), [2 * b, 5]);
+    const choice = e.tensor(choiceRows, [b], { dtype: 'i32' });
+    const got = await e.scope(() => gatherSelected(locals, choice, rows, { columns: [2, 4], viewOffset: 4 })).toArray();
+    // Slot s of sample i: local view rows[choice[i]][2 + s] - 4 of that sample.
+    const want = [0, 1].flatMap((s) => choiceRows.flatMap((r, i) => Array.from({ length: 5 }, (_, k) => ((rows[r][2 + s] - 4) * b + i) * 5 + k)));
+    expect([...got]).toEqual(want);
+    locals.dispose();
+    choice.dispose();
   });
 });

@@ -9,7 +9,7 @@
 import { nn, ops, optim, type Rng, type Tensor } from '../../engine/index.js';
 import { DinoHead } from '../../models/heads.js';
 import { DinoLoss } from '../losses/index.js';
-import { dinoCombinations, scoreDino } from '../select/index.js';
+import { dinoCombinations, scoreDino, type TableLike } from '../select/index.js';
 import { effectiveLr, type TrainConfig } from '../train/config.js';
 import { stepRng } from '../train/rng.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
@@ -137,7 +137,7 @@ export function createDino(init: MethodInit): Method {
     optimizer: opt.optimizer,
     groups: dinoGroups(c),
     combinations: dinoCombinations(c.views, c.localCrops, nUsed),
-    score(views: Tensor[], rows: number[][], ctx: StepContext): Tensor {
+    score(views: Tensor[], rows: TableLike, ctx: StepContext): Tensor {
       const b = views[0].shape[0] / c.views;
       const t = teacher.forward(views[0]);
       const s = views.map((v) => student.forward(v));

@@ -6,3 +6,4 @@ export { scoreSimClr } from './score-simclr.js';
 export { scoreDino, scoreIbot, type DinoScoreOptions, type IbotScoreInputs, type IbotScoreOptions } from './score-dino.js';
 export { selectCombination, randomChoice, readSelection, scoreSum, SELECT_MODES, type SelectMode, type Selection } from './select.js';
 export { gatherSelected, type GatherOptions } from './gather.js';
+export type { TableLike } from './common.js';

@@ -6,7 +6,7 @@
 import { nn, ops, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext, type ViewGroup } from '../methods/method.js';
-import { drawLimit, gatherSelected, limitCombinations, randomChoice, scoreSum as sumScores, selectCombination } from '../select/index.js';
+import { combinationTable, drawLimit, gatherSelected, limitCombinations, randomChoice, scoreSum as sumScores, selectCombination, sharedCombinationTable, type TableLike } from '../select/index.js';
 import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
 import type { TrainConfig } from './config.js';
 import { stepRng } from './rng.js';
@@ -77,9 +77,26 @@ export function drawParams(groups: readonly ViewGroup[], batch: ImageBatch, rng:
   });
 }
 
-/** The rows of `table` restricted to the columns that come from group `g`, as indices within that group. */
-function groupTable(method: Method, rows: number[][], g: number): number[][] {
-  return rows.map((r) => columnGroups(r, method.groups).filter((c) => c.group === g).map((c) => c.index));
+/**
+ * Where each group's views sit in a combination row: the columns [from, to) that hold group g's views
+ * and the index of its first view (subtracted to index within the group), or null for a group none of
+ * whose views is chosen among (iBOT's locals, trained on whole). Every row must agree.
+ */
+export function groupColumns(method: Method, rows: readonly number[][]): ({ columns: [number, number]; viewOffset: number } | null)[] {
+  const starts = method.groups.map((_, g) => method.groups.slice(0, g).reduce((n, x) => n + x.pipelines.length, 0));
+  const groupOf = rows[0].map((_, col) => columnGroups([rows[0][col]], method.groups)[0].group);
+  for (const r of rows) {
+    if (r.length !== groupOf.length || columnGroups(r, method.groups).some((c, col) => c.group !== groupOf[col])) {
+      throw new Error(`${method.name}: combination [${r.join(', ')}] does not hold its view groups in the columns of [${rows[0].join(', ')}]`);
+    }
+  }
+  return method.groups.map((_, g) => {
+    const from = groupOf.indexOf(g);
+    if (from < 0) return null;
+    const to = groupOf.lastIndexOf(g) + 1;
+    if (groupOf.slice(from, to).some((x) => x !== g)) throw new Error(`${method.name}: the views of group ${g} are not in adjacent columns`);
+    return { columns: [from, to], viewOffset: starts[g] };
+  });
 }
 
 async function mark(o: HvpStepOptions, phase: keyof StepTimes, t0: number): Promise<number> {
@@ -91,7 +108,7 @@ async function mark(o: HvpStepOptions, phase: keyof StepTimes, t0: number): Prom
 }
 
 /** The selection forward: every combination's score per sample, [B, rows.length], without gradients. */
-export function selectionForward(engine: Engine, method: Method, views: Tensor[], rows: number[][], ctx: StepContext): Tensor {
+export function selectionForward(engine: Engine, method: Method, views: Tensor[], rows: TableLike, ctx: StepContext): Tensor {
   // Batch statistics for the selection forward only: training mode's running statistics must come
   // back even when scoring throws, or every later step would train without updating them.
   nn.setBatchStatsOnly(method.model, true);
@@ -118,7 +135,10 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
 
   const selRng = stepRng(c.seed, ctx.step, 1);
   const all = method.combinations;
-  const rows = c.limit > 0 && c.limit < all.length ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
+  const limited = c.limit > 0 && c.limit < all.length;
+  const rows = limited ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
+  // One table for the scorer and every gather: uploaded once per run, or once per step for a --limit draw.
+  const table = limited ? combinationTable(engine, rows) : sharedCombinationTable(engine, rows);
   let choice: Tensor;
   let score: Tensor | null = null;
   let scoreSum: Tensor | null = null;
@@ -131,7 +151,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
     // other groups' views (DINO's local crops) are scored as rendered for training.
     const scoreViews = c.selectRes > 0 ? [render(0, c.selectRes), ...views.slice(1)] : views;
     t = await mark(o, 'views', t);
-    const scores = selectionForward(engine, method, scoreViews, rows, ctx);
+    const scores = selectionForward(engine, method, scoreViews, table, ctx);
     if (scoreViews !== views) scoreViews[0].dispose();
     t = await mark(o, 'selectionForward', t);
     ({ choice, score } = selectCombination(scores, c.select));
@@ -143,8 +163,8 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   }
   t = await mark(o, 'select', t);
   // A group none of whose views is chosen among (iBOT's locals) is trained on whole.
-  const tables = views.map((_, g) => groupTable(method, rows, g));
-  const gather = (x: Tensor, g: number) => (tables[g][0].length === 0 ? x : gatherSelected(x, choice, tables[g]));
+  const columns = groupColumns(method, rows);
+  const gather = (x: Tensor, g: number) => (columns[g] ? gatherSelected(x, choice, table, columns[g]!) : x);
   const train = views.map((v, g) => gather(v, g));
   for (const v of views) if (!train.includes(v)) v.dispose();
   src.dispose();
@@ -153,6 +173,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   // The rate this step trained with: the loop logs it one step late, after the next step set its own.
   const lr = method.optimizer.groups[0].lr;
   for (const v of train) v.dispose();
+  if (limited) table.dispose();
   await mark(o, 'train', t);
   return { loss, choice, score, rows, params, lr, scoreSum, indices: Int32Array.from(batch.indices), sampleScores };
 }
