@@ -37,6 +37,8 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
   --data DIR            dataset directory (default: Debian's Fashion-MNIST)
   --dataset auto|fashion-mnist|mnist|cifar10|folder       --train-limit N   first N images only
   --epochs N  --max-steps N  --batch-size N  --seed N  --lr X  --weight-decay X  --optimizer sgd|adamw
+  --max-steps N         the run is N steps long (when fewer than --epochs give; 0 = no limit): every
+                        method's schedules (lr, warm-up, weight decay, teacher momentum) end at its last step
   --select hardest|easiest|random   --views V   --limit K (score K drawn combinations; 0 = all)
   --select-res R        score the candidate views rendered at R px, train at --size (DINO's local
                         crops are scored as rendered; not for iBOT, whose masks are drawn for --size)

@@ -1,6 +1,8 @@
 // The HVP step's own costs: --select-res renders only the first view group again (DINO's local crops
 // once), iBOT refuses --select-res at validation, and what the step uploads and gathers.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { Rng, type Engine } from '../engine/index.js';
 import { BatchLoader } from '../hvp/data/index.js';
@@ -10,6 +12,7 @@ import type { TrainConfig } from '../hvp/train/config.js';
 import type { Method } from '../hvp/methods/method.js';
 import { gatherSelected } from '../hvp/select/index.js';
 import { groupColumns } from '../hvp/train/hvp-step.js';
+import { pretrain } from '../hvp/train/loop.js';
 import { sharedEngine, syntheticDataset, tiny } from './train-helpers.js';
 
 /** A method for `c` and a runner of its HVP steps on the synthetic set's first batch. */
@@ -114,5 +117,19 @@ describe('the gather of the training batch', () => {
     expect([...got]).toEqual(want);
     locals.dispose();
     choice.dispose();
+  });
+});
+
+describe('--max-steps', () => {
+  it.each(['simsiam', 'simclr', 'dino'] as const)('%s: the learning rate\'s cosine spans the run\'s --max-steps steps, not the epochs', async (method) => {
+    const e = await sharedEngine();
+    const over = method === 'dino' ? { outDim: 16, localCrops: 0, localCropsUsed: 0, views: 2, select: 'random' as const } : { views: 2, select: 'random' as const };
+    // 48 images in batches of 8: 6 steps per epoch, 2 epochs = 12 steps; --max-steps 4 makes the run 4 steps.
+    const c = tiny({ method, minLr: 0, warmupEpochs: 0, epochs: 2, maxSteps: 4, lr: 0.1, lrScaling: false, ...over });
+    await pretrain(c, { engine: e, dataset: syntheticDataset(1), progress: false });
+    const lrs = readFileSync(join(c.out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.lr !== undefined).map((l) => l.lr as number);
+    const want = [0, 1, 2, 3].map((k) => 0.1 * 0.5 * (1 + Math.cos((Math.PI * k) / 4)));
+    expect(lrs).toHaveLength(4);
+    lrs.forEach((lr, k) => expect(lr).toBeCloseTo(want[k], 12));
   });
 });

@@ -61,9 +61,17 @@ function paramGroups(m: nn.Module): { params: Tensor[]; weightDecay?: number }[]
   return [{ params: params.filter((p) => p.ndim > 1) }, { params: params.filter((p) => p.ndim <= 1), weightDecay: 0 }];
 }
 
-/** Schedule value at `step`, holding the last value when --max-steps runs past the planned epochs. */
+/** Schedule value at `step` (the last value past the end). */
 function at(schedule: Float64Array, step: number): number {
   return schedule[Math.min(step, schedule.length - 1)];
+}
+
+/**
+ * DINO's cosine_scheduler over the run's `totalSteps` (--max-steps when it cuts the epochs short, as
+ * for every method: docs/method.md §5), with `warmupSteps` of linear warm-up (at most the whole run).
+ */
+function runSchedule(base: number, final: number, totalSteps: number, warmupSteps = 0): Float64Array {
+  return optim.cosineSchedule(base, final, totalSteps, 1, Math.min(warmupSteps, totalSteps));
 }
 
 /** The student/teacher pair's optimisation, shared by DINO and iBOT. */
@@ -75,12 +83,12 @@ export interface TeacherStudentOptim {
   update(step: number, epoch: number): void;
 }
 
-export function teacherStudentOptim(c: TrainConfig, student: Tower, teacher: Tower, stepsPerEpoch: number): TeacherStudentOptim {
+export function teacherStudentOptim(c: TrainConfig, student: Tower, teacher: Tower, stepsPerEpoch: number, totalSteps: number): TeacherStudentOptim {
   const lr = effectiveLr(c);
   const optimizer = buildOptimizer(c, paramGroups(student), lr);
-  const lrs = optim.cosineSchedule(lr, c.minLr, c.epochs, stepsPerEpoch, c.warmupEpochs);
-  const wds = optim.cosineSchedule(c.weightDecay, c.weightDecayEnd, c.epochs, stepsPerEpoch);
-  const momenta = optim.cosineSchedule(c.momentumTeacher, 1, c.epochs, stepsPerEpoch);
+  const lrs = runSchedule(lr, c.minLr, totalSteps, c.warmupEpochs * stepsPerEpoch);
+  const wds = runSchedule(c.weightDecay, c.weightDecayEnd, totalSteps);
+  const momenta = runSchedule(c.momentumTeacher, 1, totalSteps);
   const trainable = student.parameters().filter((p) => p.requiresGrad);
   return {
     optimizer,
@@ -127,7 +135,7 @@ export function createDino(init: MethodInit): Method {
     studentTemp: c.studentTemp,
   });
   const model = new TeacherStudentModel(student, teacher, 'dino_loss', loss);
-  const opt = teacherStudentOptim(c, student, teacher, init.stepsPerEpoch);
+  const opt = teacherStudentOptim(c, student, teacher, init.stepsPerEpoch, init.totalSteps);
   const tempAt = (epoch: number) => loss.teacherTempSchedule[Math.min(epoch, loss.teacherTempSchedule.length - 1)];
 
   return {

@@ -47,7 +47,7 @@ export function createIbot(init: MethodInit): Method {
     lambda2: c.lambda2,
   });
   const model = new TeacherStudentModel(student, teacher, 'ibot_loss', loss);
-  const opt = teacherStudentOptim(c, student, teacher, init.stepsPerEpoch);
+  const opt = teacherStudentOptim(c, student, teacher, init.stepsPerEpoch, init.totalSteps);
   const grid = c.size / c.patchSize;
   const masking = new BlockMaskingGenerator();
   const epochOf = (ctx: StepContext) => Math.min(ctx.epoch, c.epochs - 1);
