@@ -47,6 +47,8 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
   --size S  --scale-min X  --scale-max X  --local-crops L  --local-crops-used n  --local-size S
   --out DIR             run directory (default runs/pretrain)     --resume   continue OUT's checkpoint
   --log-every N         log selections and view parameters every N steps
+  --time-every N        logged steps at multiples of N also record their phases' times (a GPU wait
+                        after each phase, left out of images/s; default 100, 0 = never)
   --log-samples K       also log every combination's score for the first K samples of a logged step
   --knn-every N         k-NN monitor: top-1 every N steps on the first --knn-bank train and
                         --knn-queries test images (0 = off); see hvp report RUN

@@ -13,7 +13,7 @@ import type { Method } from '../hvp/methods/method.js';
 import { gatherSelected } from '../hvp/select/index.js';
 import { groupColumns } from '../hvp/train/hvp-step.js';
 import { pretrain } from '../hvp/train/loop.js';
-import { sharedEngine, syntheticDataset, tiny } from './train-helpers.js';
+import { readRunState, sharedEngine, syntheticDataset, tiny } from './train-helpers.js';
 
 /** A method for `c` and a runner of its HVP steps on the synthetic set's first batch. */
 async function stepper(e: Engine, c: TrainConfig): Promise<{ method: Method; run: (step: number) => Promise<void> }> {
@@ -131,5 +131,47 @@ describe('--max-steps', () => {
     const want = [0, 1, 2, 3].map((k) => 0.1 * 0.5 * (1 + Math.cos((Math.PI * k) / 4)));
     expect(lrs).toHaveLength(4);
     lrs.forEach((lr, k) => expect(lr).toBeCloseTo(want[k], 12));
+  });
+});
+
+describe('logging a step', () => {
+  it('engine.readAll reads several tensors (f32, i32, a strided view) in one readback, equal to toArray', async () => {
+    const e = await sharedEngine();
+    const a = e.tensor([1.5, -2, 3.25], [3]);
+    const b = e.tensor([7, -1, 4, 9], [2, 2], { dtype: 'i32' });
+    const c = e.tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    const ct = c.transpose(0, 1);
+    const before = e.backend.counters.readbacks;
+    const [ra, rb, rc] = await e.readAll([a, b, ct]);
+    expect(e.backend.counters.readbacks - before).toBe(1);
+    expect(rb).toBeInstanceOf(Int32Array);
+    expect([[...ra], [...rb], [...rc]]).toEqual([[...(await a.toArray())], [...(await b.toArray())], [...(await ct.toArray())]]);
+    for (const t of [a, b, c, ct]) t.dispose();
+  });
+
+  it('a logged step adds no GPU wait and no readback; its record is the one a timed (synchronised) step writes', async () => {
+    const e = await sharedEngine();
+    const run = async (over: Partial<TrainConfig>) => {
+      const c = tiny({ method: 'simsiam', views: 3, maxSteps: 4, logSamples: 2, ...over });
+      const sync = vi.spyOn(e.backend, 'sync');
+      const readbacks = e.backend.counters.readbacks;
+      try {
+        await pretrain(c, { engine: e, dataset: syntheticDataset(1), progress: false });
+        return { syncs: sync.mock.calls.length, readbacks: e.backend.counters.readbacks - readbacks, records: readRunState(c.out).log };
+      } finally {
+        sync.mockRestore();
+      }
+    };
+    // Logged: steps 0 and 3 (the last) against every step; no phase times.
+    const few = await run({ logEvery: 100, timeEvery: 0 });
+    const all = await run({ logEvery: 1, timeEvery: 0 });
+    expect(few.records.map((r) => r.step)).toEqual([0, 3]);
+    expect(all.records.map((r) => r.step)).toEqual([0, 1, 2, 3]);
+    expect(all.syncs).toBe(few.syncs);
+    expect(all.readbacks).toBe(few.readbacks);
+    // Every step timed (a GPU wait after each phase): the same records.
+    const timed = await run({ logEvery: 1, timeEvery: 1 });
+    expect(timed.syncs).toBeGreaterThan(all.syncs);
+    expect(all.records).toEqual(timed.records);
   });
 });

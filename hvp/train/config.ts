@@ -106,6 +106,11 @@ export interface TrainConfig {
   out: string;
   /** Log loss, lr, throughput, selections and view parameters every N steps. */
   logEvery: number;
+  /**
+   * Logged steps whose index is a multiple of N also time their phases (times_ms: a GPU sync after
+   * each phase); their time is left out of images/s. 0 = never.
+   */
+  timeEvery: number;
   /** Resume from out/checkpoint.safetensors, with the configuration stored in it (see RESUME_MUTABLE). */
   resume: boolean;
   /** Log every candidate combination's score for the first K samples of each logged step (the report's heat maps). */
@@ -173,6 +178,7 @@ export const DEFAULTS: TrainConfig = {
   lambda2: 1,
   out: 'runs/pretrain',
   logEvery: 10,
+  timeEvery: 100,
   resume: false,
   logSamples: 4,
   knnEvery: 0,
@@ -197,7 +203,7 @@ export const PRESETS: Record<string, string> = {
  * The logging and monitoring settings never touch the weights. Every other setting shapes the model, the data order, the views or a schedule, so a resumed run that
  * changed one would no longer be the run its checkpoint belongs to.
  */
-export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'out', 'resume', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries'];
+export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'timeEvery', 'out', 'resume', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries'];
 
 /** A value as a flag would take it (`8,16,32,64`, `(none)`). */
 function show(v: unknown): string {
@@ -295,7 +301,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   for (const k of ['epochs', 'batchSize', 'size', 'logEvery'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) fail(`--${kebabKey(k)} must be a positive integer, got ${c[k]}`);
   }
-  for (const k of ['maxSteps', 'limit', 'selectRes', 'trainLimit', 'seed', 'localCrops', 'localCropsUsed', 'warmupEpochs', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries'] as const) {
+  for (const k of ['maxSteps', 'limit', 'selectRes', 'trainLimit', 'seed', 'localCrops', 'localCropsUsed', 'warmupEpochs', 'logSamples', 'timeEvery', 'knnEvery', 'knnBank', 'knnQueries'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 0) fail(`--${kebabKey(k)} must be a non-negative integer, got ${c[k]}`);
   }
   if (c.knnEvery > 0 && (c.knnBank < 20 || c.knnQueries < 1)) fail(`the k-NN monitor (k = 20) needs --knn-bank >= 20 and --knn-queries >= 1, got ${c.knnBank} and ${c.knnQueries}`);

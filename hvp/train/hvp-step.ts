@@ -54,6 +54,11 @@ export function isLoggedStep(c: TrainConfig, step: number, totalSteps: number): 
   return step % c.logEvery === 0 || step === totalSteps - 1;
 }
 
+/** Whether the loop times the phases of step `step` (a logged step at a multiple of --time-every). */
+export function isTimedStep(c: TrainConfig, step: number, totalSteps: number): boolean {
+  return c.timeEvery > 0 && step % c.timeEvery === 0 && isLoggedStep(c, step, totalSteps);
+}
+
 export interface HvpStepOptions {
   engine: Engine;
   method: Method;
