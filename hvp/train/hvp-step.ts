@@ -7,7 +7,7 @@ import { nn, ops, type Engine, type Rng, type Tensor } from '../../engine/index.
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext, type ViewGroup } from '../methods/method.js';
 import { combinationTable, drawLimit, gatherSelected, limitCombinations, randomChoice, scoreSum as sumScores, selectCombination, sharedCombinationTable, type TableLike } from '../select/index.js';
-import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
+import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type UploadedBatch, type ViewParams } from '../views/index.js';
 import type { TrainConfig } from './config.js';
 import { stepRng } from './rng.js';
 
@@ -124,26 +124,71 @@ export function selectionForward(engine: Engine, method: Method, views: Tensor[]
   }
 }
 
+/** A step's candidates (docs/method.md §1 steps 1-2): every view of every group, and the combinations scored. */
+export interface Candidates {
+  /** The batch's images on the GPU. */
+  src: UploadedBatch;
+  /** Every candidate view's parameters, per group, view-major. */
+  params: ViewParams[][];
+  /** Group g's candidate views [n_g·B, C, S, S]. */
+  views: Tensor[];
+  /** The combinations scored (all of them, or the --limit draw) and their i32 table. */
+  rows: number[][];
+  table: Tensor;
+  /** The table was uploaded for this step alone (a --limit draw); otherwise it is the run's shared one. */
+  ownTable: boolean;
+  /** Group g's views rendered again at `size` from the same parameters. */
+  render(g: number, size: number): Tensor;
+}
+
+/**
+ * Draw a step's candidates as every HVP step does: the images uploaded, each group's view parameters
+ * from the step's stream 0, the views rendered, and the combinations (a --limit subset drawn from `selRng`).
+ */
+export function drawCandidates(
+  engine: Engine,
+  scorer: Pick<Method, 'groups' | 'combinations'>,
+  c: TrainConfig,
+  stats: { mean: readonly number[]; std: readonly number[] },
+  batch: ImageBatch,
+  step: number,
+  selRng: Rng,
+): Candidates {
+  const src = uploadBatch(engine, batch);
+  const { groups } = scorer;
+  const params = drawParams(groups, batch, stepRng(c.seed, step, 0));
+  const render = (g: number, size: number) => {
+    // σ is in output pixels, so it scales with the size.
+    const p = size === groups[g].size ? params[g] : params[g].map((v) => (v.blurSigma ? { ...v, blurSigma: (v.blurSigma * size) / groups[g].size } : v));
+    return renderViews(engine, src, p, { size, mean: stats.mean, std: stats.std });
+  };
+  const views = groups.map((g, i) => render(i, g.size));
+  const all = scorer.combinations;
+  const ownTable = c.limit > 0 && c.limit < all.length;
+  const rows = ownTable ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
+  // One table for the scorer and every gather: uploaded once per run, or once per step for a --limit draw.
+  const table = ownTable ? combinationTable(engine, rows) : sharedCombinationTable(engine, rows);
+  return { src, params, views, rows, table, ownTable, render };
+}
+
+/**
+ * The views the selection forward scores: with --select-res the first group (the candidates the pair
+ * is chosen among) rendered again at that size, the other groups' views (DINO's local crops) as
+ * rendered for training. The caller disposes `[0]` when it is not `cand.views[0]`.
+ */
+export function selectionViews(c: TrainConfig, cand: Candidates): Tensor[] {
+  return c.selectRes > 0 ? [cand.render(0, c.selectRes), ...cand.views.slice(1)] : cand.views;
+}
+
 export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepContext): Promise<StepResult> {
   const { engine, method, config: c } = o;
   const b = batch.labels.length;
   let t = performance.now();
-  const src = uploadBatch(engine, batch);
-  const params = drawParams(method.groups, batch, stepRng(c.seed, ctx.step, 0));
-  const render = (g: number, size: number) => {
-    // --select-res renders group 0 again from the same parameters; σ is in output pixels, so it scales with the size.
-    const p = size === method.groups[g].size ? params[g] : params[g].map((v) => (v.blurSigma ? { ...v, blurSigma: (v.blurSigma * size) / method.groups[g].size } : v));
-    return renderViews(engine, src, p, { size, mean: o.mean, std: o.std });
-  };
-  const views = method.groups.map((g, i) => render(i, g.size));
+  const selRng = stepRng(c.seed, ctx.step, 1);
+  const cand = drawCandidates(engine, method, c, o, batch, ctx.step, selRng);
+  const { src, params, views, rows, table } = cand;
   t = await mark(o, 'views', t);
 
-  const selRng = stepRng(c.seed, ctx.step, 1);
-  const all = method.combinations;
-  const limited = c.limit > 0 && c.limit < all.length;
-  const rows = limited ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
-  // One table for the scorer and every gather: uploaded once per run, or once per step for a --limit draw.
-  const table = limited ? combinationTable(engine, rows) : sharedCombinationTable(engine, rows);
   let choice: Tensor;
   let score: Tensor | null = null;
   let scoreSum: Tensor | null = null;
@@ -152,9 +197,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
     // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
     choice = randomChoice(engine, b, rows.length, selRng);
   } else {
-    // Only the first group (the candidates the pair is chosen among) is scored at --select-res; the
-    // other groups' views (DINO's local crops) are scored as rendered for training.
-    const scoreViews = c.selectRes > 0 ? [render(0, c.selectRes), ...views.slice(1)] : views;
+    const scoreViews = selectionViews(c, cand);
     t = await mark(o, 'views', t);
     const scores = selectionForward(engine, method, scoreViews, table, ctx);
     if (scoreViews !== views) scoreViews[0].dispose();
@@ -178,7 +221,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   // The rate this step trained with: the loop logs it one step late, after the next step set its own.
   const lr = method.optimizer.groups[0].lr;
   for (const v of train) v.dispose();
-  if (limited) table.dispose();
+  if (cand.ownTable) table.dispose();
   await mark(o, 'train', t);
   return { loss, choice, score, rows, params, lr, scoreSum, indices: Int32Array.from(batch.indices), sampleScores };
 }
