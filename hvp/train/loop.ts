@@ -115,7 +115,14 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   let monitorMs = 0;
   // Steps that timed their phases (a GPU wait after each), left out of the throughput with their images.
   const timedSteps: { step: number; ms: number }[] = [];
-  const timedUpTo = (s: number) => timedSteps.filter((t) => t.step <= s);
+  /** Images per second over steps start .. last, without the timed ones (with them when every step was timed). */
+  const throughput = (last: number) => {
+    const timed = timedSteps.filter((t) => t.step <= last);
+    const steps = last + 1 - start;
+    const ms = performance.now() - t0 - monitorMs;
+    const timedMs = timed.reduce((a, t) => a + t.ms, 0);
+    return steps > timed.length ? ((steps - timed.length) * config.batchSize) / ((ms - timedMs) / 1000) : (steps * config.batchSize) / (ms / 1000);
+  };
   const monitorAt = async (at: number) => {
     const m0 = performance.now();
     await monitor!.run(method, at, runLog);
@@ -141,9 +148,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     const sum = sumA ? sumA[0] : 0;
     if (!Number.isFinite(sum)) throw diverged(`a selection score became ${sum} (NaN or infinite)`, p.step);
     losses.push(loss);
-    const timed = timedUpTo(p.step);
-    const images = (p.step + 1 - start - timed.length) * config.batchSize;
-    const ips = images / ((performance.now() - t0 - monitorMs - timed.reduce((a, t) => a + t.ms, 0)) / 1000);
+    const ips = throughput(p.step);
     if (logged) {
       const read = { choice: choiceA as Int32Array, score: scoreA as Float32Array | null, sampleScores: samplesA as Float32Array | null };
       runLog.step(p.step, loss, r, read, ips, p.times, sum);
@@ -162,8 +167,8 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     outer: for (let epoch = Math.floor(start / stepsPerEpoch); step < totalSteps; epoch++) {
       for await (const batch of loader.epochBatches(epoch, step % stepsPerEpoch)) {
         const ctx = { step, epoch, totalSteps };
-        // Logged steps record their phases' times: a GPU sync after each (and one before, so the
-        // previous step's work is not counted).
+        // Logged steps at multiples of --time-every record their phases' times: a GPU sync after each
+        // (and one before, so the previous step's work is not counted); images/s leaves them out.
         const timed = isTimedStep(config, step, totalSteps);
         const times = timed || opts.times ? zeroTimes() : undefined;
         const s0 = performance.now();
@@ -205,7 +210,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     if (loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog.path})`);
     await runLog.close();
   }
-  const seconds = (performance.now() - t0 - monitorMs - timedSteps.reduce((a, t) => a + t.ms, 0)) / 1000;
+  const imagesPerSecond = throughput(step - 1);
   return {
     method,
     engine,
@@ -213,6 +218,6 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     losses,
     checkpoint: ckptPath,
     interrupted,
-    imagesPerSecond: ((step - start - timedSteps.length) * config.batchSize) / seconds,
+    imagesPerSecond,
   };
 }
