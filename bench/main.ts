@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { Engine } from '../engine/index.js';
 import type { BenchCase, BenchContext, BenchRecord } from './case.js';
 import { ALL } from './cases/index.js';
+import { kitSelection } from './cases/kit.js';
 import { createTfjsPeer, type TfjsPeer } from './peers/tfjs.js';
 import { createTorchPeer, type TorchPeer } from './peers/torch.js';
 import type { GpuClock } from './timing.js';
@@ -28,6 +29,12 @@ Options:
   --reps N         timed repetitions per case (default 5; whole training steps: 3)
   --warmup N       untimed runs before timing (default 2; cases whose run takes seconds: 1)
   --no-peer        skip the peers (tfjs; PyTorch on the CPU for training steps)
+  --kit            the GPU kit's selection: kernel cases of every family, the loader, the demo steps and
+                   whole ResNet-50 SimSiam / ViT-S/16 DINO steps at batch 64 (tiny shapes with --quick);
+                   no tfjs peer
+  --torch-device D where the PyTorch peer of training steps runs: cpu (default) or cuda (fp32, then
+                   autocast bf16, cudnn.benchmark on)
+  --budget SECONDS start no case after this many seconds; the cases left are listed as skipped
   --profile CASE   instead of timing, profile one run of CASE kernel by kernel (hvp profile --case CASE;
                    --trace FILE and --wall as there)
   -h, --help       show this help`;
@@ -43,6 +50,9 @@ export async function benchMain(argv: string[]): Promise<void> {
       reps: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '2' },
       'no-peer': { type: 'boolean', default: false },
+      kit: { type: 'boolean', default: false },
+      'torch-device': { type: 'string', default: 'cpu' },
+      budget: { type: 'string' },
       profile: { type: 'string' },
       trace: { type: 'string' },
       wall: { type: 'boolean', default: false },
@@ -62,22 +72,37 @@ export async function benchMain(argv: string[]): Promise<void> {
   const warmup = Number(values.warmup);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer, got ${values.reps}`);
   if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup must be a non-negative integer, got ${values.warmup}`);
+  const device = values['torch-device'];
+  if (device !== 'cpu' && device !== 'cuda') throw new Error(`--torch-device must be cpu or cuda, got '${device}'`);
+  const budget = values.budget === undefined ? Infinity : Number(values.budget);
+  if (!(budget >= 0)) throw new Error(`--budget must be a number of seconds >= 0, got '${values.budget}'`);
+  const t0 = performance.now();
 
   const engine = await Engine.create();
-  const tfjs = values['no-peer'] ? null : await createTfjsPeer(engine.backend.gpu);
-  const cases = ALL.filter((c) => (!values.quick || c.quick) && (values.all || !c.extended) && (!values.filter || `${c.name} ${c.shape}`.includes(values.filter)));
+  const tfjs = values['no-peer'] || values.kit ? null : await createTfjsPeer(engine.backend.gpu);
+  const pool = values.kit ? kitSelection(ALL, values.quick) : ALL.filter((c) => (!values.quick || c.quick) && (values.all || !c.extended));
+  const cases = pool.filter((c) => !values.filter || `${c.name} ${c.shape}`.includes(values.filter));
   console.log(`adapter: ${engine.description}`);
-  const found = values['no-peer'] || !cases.some((c) => c.torch) ? null : await createTorchPeer();
+  const found = values['no-peer'] || !cases.some((c) => c.torch) ? null : await createTorchPeer({ device });
   if (found && 'reason' in found) console.log(`torch peer skipped: ${found.reason}`);
   const torch = found && 'step' in found ? found : null;
-  if (torch) console.log(`torch peer: ${torch.python}, torch ${torch.version}, ${torch.threads} threads on the CPU`);
-  const t0 = performance.now();
-  const records = await runCases(engine, tfjs, cases, { reps, warmup }, (r) => console.log(progressLine(r)), torch);
-  console.log(`\n${markdownTable(records)}\n\n${cases.length} cases in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  if (values.json) {
-    writeFileSync(values.json, JSON.stringify({ adapter: engine.description, records }, null, 2) + '\n');
-    console.log(`wrote ${values.json}`);
-  }
+  if (torch) console.log(`torch peer: ${torch.python}, torch ${torch.version}, ${torch.device === 'cuda' ? torch.deviceName : `${torch.threads} threads on the CPU`}`);
+  // Rewritten after every case, so a run stopped from outside keeps what it measured.
+  const write = (records: BenchRecord[], skipped: string[]) => {
+    if (values.json) writeFileSync(values.json, JSON.stringify({ adapter: engine.description, torch_peer: found && 'reason' in found ? { skipped: found.reason } : torch && { version: torch.version, device: torch.device, name: torch.deviceName }, records, skipped }, null, 2) + '\n');
+  };
+  const records: BenchRecord[] = [];
+  const deadline = t0 + budget * 1000;
+  const skipped = await runCasesUntil(engine, tfjs, cases, { reps, warmup }, (r) => {
+    console.log(progressLine(r));
+    records.push(r);
+    write(records, []);
+  }, torch, deadline);
+  addOfPeak(records);
+  if (skipped.length) console.log(`budget of ${budget} s spent: ${skipped.length} cases skipped (${skipped.join('; ')})`);
+  write(records, skipped);
+  console.log(`\n${markdownTable(records)}\n\n${records.length} cases in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  if (values.json) console.log(`wrote ${values.json}`);
   engine.destroy();
 }
 
@@ -99,15 +124,34 @@ export async function runCases(
   torch: TorchPeer | null = null,
 ): Promise<BenchRecord[]> {
   const records: BenchRecord[] = [];
-  for (const c of cases) {
+  await runCasesUntil(engine, tfjs, cases, time, (r) => {
+    records.push(r);
+    onRecord(r);
+  }, torch, Infinity);
+  addOfPeak(records);
+  return records;
+}
+
+/**
+ * Run the cases in order as runCases does, starting none after `deadline` (a performance.now() time);
+ * returns the names of the cases skipped for it. of_peak is left to the caller.
+ */
+async function runCasesUntil(
+  engine: Engine,
+  tfjs: TfjsPeer | null,
+  cases: BenchCase[],
+  time: { reps: number; warmup: number },
+  onRecord: (r: BenchRecord) => void,
+  torch: TorchPeer | null,
+  deadline: number,
+): Promise<string[]> {
+  for (const [i, c] of cases.entries()) {
+    if (performance.now() > deadline) return cases.slice(i).map((s) => `${s.name} ${s.shape}`);
     const reps = { ...time, ...c.reps };
     const ctx: BenchContext = { engine, tfjs, torch, time: { ...reps, clock: engineClock(engine) } };
     const ours = await c.ours(ctx);
     const peer = c.peer && tfjs ? await c.peer.run({ ...ctx, time: { ...reps, clock: tfjs.clock } }) : null;
-    const rec = toRecord(c, ours, peer);
-    records.push(rec);
-    onRecord(rec);
+    onRecord(toRecord(c, ours, peer));
   }
-  addOfPeak(records);
-  return records;
+  return [];
 }

@@ -1,5 +1,7 @@
 """The bench's PyTorch peer: times the SimSiam training steps of bench/cases/hvp-step.ts in PyTorch on
-this machine's CPU, with torch's threads set to the number of cores.
+this machine's CPU, with torch's threads set to the number of cores, or on its CUDA GPU ("device":
+"cuda", cudnn.benchmark on), there in fp32 or under torch.autocast ("amp": "bf16" or "fp16", the
+latter with a GradScaler).
 
 Usage: python3 torch_step.py SPEC_JSON   (or the spec on stdin). Prints one JSON object: the median and
 per-repetition milliseconds of whole steps, the median milliseconds of their view generation, the
@@ -40,9 +42,10 @@ SPEC_KEYS = {
     'widths': list, 'channels': int, 'size': int, 'batch': int, 'views': int, 'mode': str,
     'select_res': int, 'dim': int, 'pred_dim': int, 'lr': float, 'momentum': float,
     'weight_decay': float, 'zero_init_residual': bool, 'warmup': int, 'reps': int,
-    'expect_params': int, 'seed': int, 'count_only': bool,
+    'expect_params': int, 'seed': int, 'count_only': bool, 'device': str, 'amp': str,
 }
-OPTIONAL = {'select_res': 0, 'zero_init_residual': False, 'expect_params': 0, 'seed': 0, 'count_only': False}
+OPTIONAL = {'select_res': 0, 'zero_init_residual': False, 'expect_params': 0, 'seed': 0, 'count_only': False, 'device': 'cpu', 'amp': ''}
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 MAX_SIZE_WITHOUT_BLUR = 32
 MEAN, STD = 0.5, 0.25
 
@@ -73,6 +76,14 @@ def parse_spec(text):
         raise ValueError(f"spec: mode random trains on views 0 and 1 and needs views 2, got {out['views']}")
     if out['views'] < 2 or out['batch'] < 2 or out['reps'] < 1 or out['warmup'] < 0:
         raise ValueError('spec: needs views >= 2, batch >= 2, reps >= 1, warmup >= 0')
+    if out['device'] not in ('cpu', 'cuda'):
+        raise ValueError(f"spec: device must be cpu or cuda, got {out['device']!r}")
+    if out['amp'] not in ('', *AMP_DTYPES):
+        raise ValueError(f"spec: amp must be '', bf16 or fp16, got {out['amp']!r}")
+    if out['amp'] and out['device'] != 'cuda':
+        raise ValueError('spec: amp (autocast) is timed on cuda only')
+    if out['device'] == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'spec: device cuda, but torch {torch.__version__} sees no CUDA device')
     if out['channels'] not in (1, 3):
         raise ValueError(f"spec: channels must be 1 or 3, got {out['channels']}")
     if out['size'] > MAX_SIZE_WITHOUT_BLUR:
@@ -197,7 +208,7 @@ LUMA = torch.tensor([0.299, 0.587, 0.114])
 
 
 def luminance(x):
-    return (x * LUMA.view(1, 3, 1, 1)).sum(1, keepdim=True) if x.shape[1] == 3 else x
+    return (x * LUMA.to(x.device).view(1, 3, 1, 1)).sum(1, keepdim=True) if x.shape[1] == 3 else x
 
 
 def hue_rotation(angles):
@@ -212,7 +223,7 @@ def hue_rotation(angles):
 
 def render(images, index, params, size):
     """[N, C, size, size] normalised views of images[index] with per-view params."""
-    theta, factors, gray = params
+    theta, factors, gray = (t.to(images.device) for t in params)
     src = images.index_select(0, index).float().div_(255)
     n, c = src.shape[:2]
     grid = F.affine_grid(theta, [n, c, size, size], align_corners=False)
@@ -224,7 +235,7 @@ def render(images, index, params, size):
     if c == 3:
         g = luminance(x)
         x = ((x - g) * col(factors[:, 2]) + g).clamp_(0, 1)
-        x = torch.einsum('nij,njhw->nihw', hue_rotation(factors[:, 3]), x).clamp_(0, 1)
+        x = torch.einsum('nij,njhw->nihw', hue_rotation(factors[:, 3].cpu()).to(x.device), x).clamp_(0, 1)
         x = torch.lerp(x, luminance(x).expand_as(x), col(gray))
     return x.sub_(MEAN).div_(STD)
 
@@ -244,15 +255,23 @@ def simsiam_loss(p1, p2, z1, z2):
 
 def make_step(spec, model, optimizer, images, rng):
     v, b, size = spec['views'], spec['batch'], spec['size']
+    dev = images.device
     pairs = [(a, c) for a in range(v) for c in range(a + 1, v)]
-    pi = torch.tensor([a for a, _ in pairs])
-    pj = torch.tensor([c for _, c in pairs])
-    index = torch.arange(b).repeat(v)
-    rows = torch.arange(b)
+    pi = torch.tensor([a for a, _ in pairs], device=dev)
+    pj = torch.tensor([c for _, c in pairs], device=dev)
+    index = torch.arange(b, device=dev).repeat(v)
+    rows = torch.arange(b, device=dev)
     rgb = spec['channels'] == 3
     total = 1000
+    cuda = dev.type == 'cuda'
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    amp = AMP_DTYPES.get(spec['amp'])
+    # The forward passes under autocast (fp32 when amp is off); fp16 scales the loss against underflow.
+    autocast = lambda: torch.autocast('cuda', dtype=amp, enabled=amp is not None) if cuda else torch.autocast('cpu', enabled=False)
+    scaler = torch.cuda.amp.GradScaler() if amp is torch.float16 else None
 
     def step(k):
+        sync()
         t0 = time.perf_counter()
         params = draw_params(rng, v * b, images.shape[2], images.shape[3], rgb)
         views = render(images, index, params, size).view(v, b, *images.shape[1:2], size, size)
@@ -260,26 +279,35 @@ def make_step(spec, model, optimizer, images, rng):
             sel = views
             if spec['select_res']:
                 sel = render(images, index, params, spec['select_res']).view(v, b, -1, spec['select_res'], spec['select_res'])
+            sync()
             views_ms = (time.perf_counter() - t0) * 1e3
             batch_stats_only(model, True)
-            with torch.no_grad():
+            with torch.no_grad(), autocast():
                 out = [model.embed(sel[a]) for a in range(v)]
             batch_stats_only(model, False)
-            z = torch.stack([o[0] for o in out])
-            p = torch.stack([o[1] for o in out])
+            z = torch.stack([o[0] for o in out]).float()
+            p = torch.stack([o[1] for o in out]).float()
             choice = pair_scores(p, z, pi, pj).argmax(0)
             x1, x2 = views[pi[choice], rows], views[pj[choice], rows]
         else:
+            sync()
             views_ms = (time.perf_counter() - t0) * 1e3
             x1, x2 = views[0], views[1]
         now = 0.5 * spec['lr'] * (1 + math.cos(math.pi * k / total))
         optimizer.param_groups[0]['lr'] = now
-        z1, p1 = model.embed(x1)
-        z2, p2 = model.embed(x2)
-        loss = simsiam_loss(p1, p2, z1, z2)
+        with autocast():
+            z1, p1 = model.embed(x1)
+            z2, p2 = model.embed(x2)
+        loss = simsiam_loss(p1.float(), p2.float(), z1.float(), z2.float())
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        sync()
         return (time.perf_counter() - t0) * 1e3, views_ms
 
     return step
@@ -294,17 +322,20 @@ def run(spec):
     torch.set_num_threads(threads)
     torch.manual_seed(spec['seed'])
     rng = random.Random(spec['seed'])
+    dev = torch.device(spec['device'])
+    if dev.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
     model = SimSiam(spec)
     params = sum(p.numel() for p in model.parameters())
     if spec['count_only']:
         return {'params': params}
     if spec['expect_params'] and params != spec['expect_params']:
         raise ValueError(f"the PyTorch network has {params} parameters and ours {spec['expect_params']}: they are not the same network")
-    model.train()
+    model.to(dev).train()
     hyper = dict(lr=spec['lr'], momentum=spec['momentum'], weight_decay=spec['weight_decay'])
     trunk = list(model.backbone.parameters()) + list(model.projector.parameters())
     optimizer = torch.optim.SGD([{'params': trunk}, {'params': list(model.predictor.parameters())}], **hyper)
-    images = torch.randint(0, 256, (spec['batch'], spec['channels'], spec['size'], spec['size']), dtype=torch.uint8)
+    images = torch.randint(0, 256, (spec['batch'], spec['channels'], spec['size'], spec['size']), dtype=torch.uint8).to(dev)
     step = make_step(spec, model, optimizer, images, rng)
     runs, views = [], []
     for k in range(spec['warmup'] + spec['reps']):
@@ -315,6 +346,7 @@ def run(spec):
     return {
         'median_ms': median(runs), 'min_ms': min(runs), 'runs_ms': runs, 'views_median_ms': median(views),
         'params': params, 'threads': torch.get_num_threads(), 'torch': torch.__version__,
+        'device': spec['device'], 'amp': spec['amp'],
     }
 
 
