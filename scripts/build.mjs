@@ -6,7 +6,8 @@ import { buildExplorer, nodeOnlyInputs } from './browser-bundle.mjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-const entries = { hvp: 'cli/main.ts', bench: 'bench/run.ts' };
+// selfcheck: the test suite's kernel and model checks as a program (test/selfcheck/), for the GPU kit.
+const entries = { hvp: 'cli/main.ts', bench: 'bench/run.ts', selfcheck: 'test/selfcheck/main.ts' };
 const extra = process.argv.slice(2);
 // With arguments, bundle just those files (scratch scripts); otherwise the CLI and the bench.
 const entryPoints = extra.length
