@@ -116,6 +116,8 @@ export async function measure(engine: Engine, net: StepNet, config: TrainConfig,
 /** What torch_step.py times for a case: the network, views and SGD settings of `config`. */
 export function torchStepSpec(net: StepNet, config: TrainConfig, time: { warmup?: number; reps?: number }, params: number): TorchStepSpec {
   return {
+    arch: net.arch === 'resnet50' ? 'resnet50' : 'resnet18',
+    smallImage: !net.standardStem,
     widths: net.widths.length ? net.widths : [64, 128, 256, 512],
     channels: net.channels,
     size: net.size,
@@ -149,7 +151,7 @@ export function modelParams(engine: Engine, net: StepNet, config: TrainConfig): 
  */
 async function torchStep(ctx: BenchContext, net: StepNet, config: TrainConfig, params: number): Promise<{ fp32?: TorchOutcome; amp?: TorchOutcome }> {
   if (!ctx.torch) return {};
-  if (!torchPorted(net)) return { fp32: { skipped: `no PyTorch port of ${net.arch}${net.standardStem ? ' with the standard stem' : ''}` } };
+  if (!torchPorted(net)) return { fp32: { skipped: `no PyTorch port of ${net.arch}` } };
   const spec = torchStepSpec(net, config, ctx.time, params);
   const attempt = async (amp: '' | 'bf16'): Promise<TorchOutcome> => {
     try {
@@ -163,9 +165,9 @@ async function torchStep(ctx: BenchContext, net: StepNet, config: TrainConfig, p
   return ctx.torch.device === 'cuda' ? { fp32, amp: await attempt('bf16') } : { fp32 };
 }
 
-/** Whether torch_step.py builds this network (the small-image ResNet-18 of any widths). */
+/** Whether torch_step.py builds this network (ResNet-18 and ResNet-50, either stem, any widths; no ViT). */
 export function torchPorted(net: StepNet): boolean {
-  return net.arch === 'resnet18' && !net.standardStem;
+  return net.arch === 'resnet18' || net.arch === 'resnet50';
 }
 
 /** The scoring kernel alone on [V, B, dim] head outputs (all V(V-1)/2 pairs). */

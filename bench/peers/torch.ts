@@ -18,7 +18,11 @@ export const PYTHONS = ['python3', '/usr/bin/python3'];
 
 /** What bench/cases/hvp-step.ts asks torch_step.py to time (the script's JSON spec, in camelCase). */
 export interface TorchStepSpec {
-  /** Stage widths of the small-image ResNet-18. */
+  /** The ResNet (default resnet18). */
+  arch?: 'resnet18' | 'resnet50';
+  /** The small-image stem (3×3 stride 1, no max-pool; the default) or torchvision's standard one. */
+  smallImage?: boolean;
+  /** Stage widths of the ResNet. */
   widths: number[];
   channels: number;
   size: number;
@@ -160,6 +164,8 @@ export async function createTorchPeer(opts: TorchPeerOptions = {}): Promise<Torc
 /** Run torch_step.py on `spec` and return its JSON output; its error, or a crash, as an Error that names the spec. */
 async function runScript(python: string, script: string, spec: TorchStepSpec, countOnly: boolean, timeoutMs: number): Promise<Record<string, unknown>> {
   const json = JSON.stringify({
+    arch: spec.arch ?? 'resnet18',
+    small_image: spec.smallImage ?? true,
     widths: spec.widths,
     channels: spec.channels,
     size: spec.size,

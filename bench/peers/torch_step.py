@@ -13,8 +13,9 @@ Each timed step does what our hvpStep does, in the same order:
 - views: per-view parameters drawn in Python (RandomResizedCrop as torchvision draws it, flip, colour
   jitter with probability 0.8, grayscale on RGB), then all V·B views rendered in one batched pass:
   crop + resize + flip as one affine_grid/grid_sample (bilinear), brightness, contrast, saturation,
-  hue (a YIQ rotation), grayscale, normalisation. No blur: the pipelines turn it off at 32 px and
-  below, and sizes above 32 are refused. The jitter order is fixed here (ours draws it per view).
+  hue (a YIQ rotation), grayscale, and above 32 px a Gaussian blur with probability 0.5 (sigma
+  uniform in [0.1, 2], a kernel of about 10% of the size, separable, reflected border), then
+  normalisation. The jitter order is fixed here (ours draws it per view).
 - mode "hvp": the selection forward of the V views (at select_res when set) through the model, one
   view at a time, under no_grad, with train-mode BatchNorm on batch statistics and the running
   statistics untouched; SimSiam pair scores -1/2[cos(p_i, z_j) + cos(p_j, z_i)] of all V(V-1)/2 pairs;
@@ -23,8 +24,9 @@ Each timed step does what our hvpStep does, in the same order:
 - the ordinary SimSiam step on the two views: each view through the model, the symmetric
   negative-cosine loss with stop-gradient, backward, SGD (momentum, weight decay) with a cosine rate
   on the backbone and projector and the base rate on the predictor.
-The network is the small-image ResNet-18 of models/resnet.ts (3x3 stride-1 stem, no max-pool, the
-given stage widths, no fc) with the projector and predictor of models/heads.ts.
+The network is the ResNet-18 or ResNet-50 of models/resnet.ts ("arch"; the small-image stem, 3x3
+stride 1 without max-pool, or with "small_image": false torchvision's 7x7 stride-2 stem and max-pool;
+the given stage widths, no fc) with the projector and predictor of models/heads.ts.
 """
 
 import json
@@ -42,11 +44,14 @@ SPEC_KEYS = {
     'widths': list, 'channels': int, 'size': int, 'batch': int, 'views': int, 'mode': str,
     'select_res': int, 'dim': int, 'pred_dim': int, 'lr': float, 'momentum': float,
     'weight_decay': float, 'zero_init_residual': bool, 'warmup': int, 'reps': int,
-    'expect_params': int, 'seed': int, 'count_only': bool, 'device': str, 'amp': str,
+    'expect_params': int, 'seed': int, 'count_only': bool, 'device': str, 'amp': str, 'arch': str,
+    'small_image': bool,
 }
-OPTIONAL = {'select_res': 0, 'zero_init_residual': False, 'expect_params': 0, 'seed': 0, 'count_only': False, 'device': 'cpu', 'amp': ''}
+OPTIONAL = {'select_res': 0, 'zero_init_residual': False, 'expect_params': 0, 'seed': 0, 'count_only': False, 'device': 'cpu', 'amp': '',
+            'arch': 'resnet18', 'small_image': True}
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 MAX_SIZE_WITHOUT_BLUR = 32
+BLUR_P, BLUR_SIGMA = 0.5, (0.1, 2.0)
 MEAN, STD = 0.5, 0.25
 
 
@@ -86,8 +91,8 @@ def parse_spec(text):
         raise ValueError(f'spec: device cuda, but torch {torch.__version__} sees no CUDA device')
     if out['channels'] not in (1, 3):
         raise ValueError(f"spec: channels must be 1 or 3, got {out['channels']}")
-    if out['size'] > MAX_SIZE_WITHOUT_BLUR:
-        raise ValueError(f"spec: size {out['size']} > {MAX_SIZE_WITHOUT_BLUR} would need the blur, which this peer does not render")
+    if out['arch'] not in ARCHS:
+        raise ValueError(f"spec: arch must be one of {sorted(ARCHS)}, got {out['arch']!r}")
     return out
 
 
@@ -98,6 +103,8 @@ def conv(in_c, out_c, k, stride):
 
 
 class BasicBlock(nn.Module):
+    expansion = 1
+
     def __init__(self, inplanes, planes, stride):
         super().__init__()
         self.conv1 = conv(inplanes, planes, 3, stride)
@@ -113,25 +120,59 @@ class BasicBlock(nn.Module):
         return F.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
-class SmallImageResNet18(nn.Module):
-    def __init__(self, in_channels, widths, zero_init_residual):
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride):
         super().__init__()
-        self.conv1 = conv(in_channels, widths[0], 3, 1)
+        out = planes * 4
+        self.conv1 = conv(inplanes, planes, 1, 1)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv(planes, planes, 3, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = conv(planes, out, 1, 1)
+        self.bn3 = nn.BatchNorm2d(out)
+        self.downsample = None
+        if stride != 1 or inplanes != out:
+            self.downsample = nn.Sequential(conv(inplanes, out, 1, stride), nn.BatchNorm2d(out))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+# torchvision's resnet18 and resnet50: block type and blocks per stage.
+ARCHS = {'resnet18': (BasicBlock, [2, 2, 2, 2]), 'resnet50': (Bottleneck, [3, 4, 6, 3])}
+
+
+class ResNet(nn.Module):
+    """models/resnet.ts: torchvision's ResNet without fc; the small-image stem (3x3 stride 1, no
+    max-pool) or the standard one (7x7 stride 2, 3x3 max-pool)."""
+
+    def __init__(self, arch, in_channels, widths, small_image, zero_init_residual):
+        super().__init__()
+        block, counts = ARCHS[arch]
+        self.conv1 = conv(in_channels, widths[0], 3, 1) if small_image else nn.Conv2d(in_channels, widths[0], 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
+        self.small_image = small_image
         inplanes = widths[0]
-        for s, planes in enumerate(widths):
+        for s, (planes, count) in enumerate(zip(widths, counts)):
             blocks = []
-            for b in range(2):
-                blocks.append(BasicBlock(inplanes, planes, 2 if s > 0 and b == 0 else 1))
-                inplanes = planes
+            for b in range(count):
+                blocks.append(block(inplanes, planes, 2 if s > 0 and b == 0 else 1))
+                inplanes = planes * block.expansion
             if zero_init_residual:
-                for block in blocks:
-                    nn.init.zeros_(block.bn2.weight)
+                for m in blocks:
+                    nn.init.zeros_((m.bn3 if block is Bottleneck else m.bn2).weight)
             self.add_module(f'layer{s + 1}', nn.Sequential(*blocks))
         self.feature_dim = inplanes
 
     def forward(self, x):
         x = F.relu(self.bn1(self.conv1(x)))
+        if not self.small_image:
+            x = F.max_pool2d(x, 3, 2, 1)
         for s in range(1, 5):
             x = getattr(self, f'layer{s}')(x)
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
@@ -140,7 +181,7 @@ class SmallImageResNet18(nn.Module):
 class SimSiam(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        self.backbone = SmallImageResNet18(spec['channels'], spec['widths'], spec['zero_init_residual'])
+        self.backbone = ResNet(spec['arch'], spec['channels'], spec['widths'], spec['small_image'], spec['zero_init_residual'])
         f, dim, pred = self.backbone.feature_dim, spec['dim'], spec['pred_dim']
         self.projector = nn.Sequential(
             nn.Linear(f, f, bias=False), nn.BatchNorm1d(f), nn.ReLU(inplace=True),
@@ -188,9 +229,10 @@ def crop_box(rng, h, w, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3)):
     return (h - ch) // 2, (w - cw) // 2, ch, cw
 
 
-def draw_params(rng, n, h, w, rgb):
-    """Per view: affine theta of crop + flip, jitter factors (brightness, contrast, saturation, hue), gray flag."""
-    theta, factors, gray = [], [], []
+def draw_params(rng, n, h, w, rgb, blur):
+    """Per view: affine theta of crop + flip, jitter factors (brightness, contrast, saturation, hue), gray
+    flag, blur sigma in output pixels (0: none; drawn only when `blur`, above 32 px as in pipelines.ts)."""
+    theta, factors, gray, sigma = [], [], [], []
     for _ in range(n):
         top, left, ch, cw = crop_box(rng, h, w)
         sx = cw / w * (-1 if rng.random() < 0.5 else 1)
@@ -201,7 +243,29 @@ def draw_params(rng, n, h, w, rgb):
         else:
             factors.append([1.0, 1.0, 1.0, 0.0])
         gray.append(1.0 if rgb and rng.random() < 0.2 else 0.0)
-    return torch.tensor(theta), torch.tensor(factors), torch.tensor(gray)
+        on = blur and rng.random() < BLUR_P
+        sigma.append(rng.uniform(*BLUR_SIGMA) if on else 0.0)
+    return torch.tensor(theta), torch.tensor(factors), torch.tensor(gray), torch.tensor(sigma)
+
+
+def blur_kernel_size(size):
+    """pipelines.ts's blurKernelSize: about 10% of the size, odd (224 -> 23)."""
+    return 2 * ((size // 10) // 2) + 1
+
+
+def gaussian_blur(x, sigma):
+    """Per-view separable Gaussian blur (reflected border); sigma 0 leaves a view as it is."""
+    n, c, h, w = x.shape
+    k = blur_kernel_size(h)
+    r = torch.arange(k, device=x.device, dtype=x.dtype) - k // 2
+    s = sigma.to(x.device, x.dtype).clamp_min(1e-6).view(n, 1)
+    g = torch.exp(-0.5 * (r.view(1, k) / s) ** 2)
+    g = torch.where(sigma.to(x.device).view(n, 1) > 0, g / g.sum(1, keepdim=True), (r == 0).to(x.dtype).expand(n, k))
+    g = g.repeat_interleave(c, 0)
+    y = F.pad(x.reshape(1, n * c, h, w), (k // 2, k // 2, k // 2, k // 2), mode='reflect')
+    y = F.conv2d(y, g.view(n * c, 1, k, 1), groups=n * c)
+    y = F.conv2d(y, g.view(n * c, 1, 1, k), groups=n * c)
+    return y.view(n, c, h, w)
 
 
 LUMA = torch.tensor([0.299, 0.587, 0.114])
@@ -223,7 +287,7 @@ def hue_rotation(angles):
 
 def render(images, index, params, size):
     """[N, C, size, size] normalised views of images[index] with per-view params."""
-    theta, factors, gray = (t.to(images.device) for t in params)
+    theta, factors, gray, sigma = (t.to(images.device) for t in params)
     src = images.index_select(0, index).float().div_(255)
     n, c = src.shape[:2]
     grid = F.affine_grid(theta, [n, c, size, size], align_corners=False)
@@ -237,6 +301,8 @@ def render(images, index, params, size):
         x = ((x - g) * col(factors[:, 2]) + g).clamp_(0, 1)
         x = torch.einsum('nij,njhw->nihw', hue_rotation(factors[:, 3].cpu()).to(x.device), x).clamp_(0, 1)
         x = torch.lerp(x, luminance(x).expand_as(x), col(gray))
+    if size > MAX_SIZE_WITHOUT_BLUR and bool((sigma > 0).any()):
+        x = gaussian_blur(x, sigma)
     return x.sub_(MEAN).div_(STD)
 
 
@@ -273,7 +339,7 @@ def make_step(spec, model, optimizer, images, rng):
     def step(k):
         sync()
         t0 = time.perf_counter()
-        params = draw_params(rng, v * b, images.shape[2], images.shape[3], rgb)
+        params = draw_params(rng, v * b, images.shape[2], images.shape[3], rgb, size > MAX_SIZE_WITHOUT_BLUR)
         views = render(images, index, params, size).view(v, b, *images.shape[1:2], size, size)
         if spec['mode'] == 'hvp':
             sel = views
