@@ -2,7 +2,8 @@
 // sizes a GPU trains at (ResNet-50 with SimSiam at 224 px and batch 64, random views, HVP with V = 4,
 // and HVP selecting at 112 px; ViT-S/16 with DINO at batch 64 with 2 global and 6 local crops), the
 // demo network's steps, and the loader where the bench has such a case. `--kit --quick` runs the same
-// steps on tiny shapes (a few seconds each on a CPU adapter), so the kit can be proven without a GPU.
+// steps on tiny shapes (up to tens of seconds each on a CPU adapter, most of it compiling pipelines),
+// so the kit can be proven without a GPU.
 // The step cases here are extended: a plain `hvp bench` never runs them.
 
 import { DEFAULTS, presetConfig, validateConfig, type TrainConfig } from '../../hvp/train/config.js';
@@ -10,7 +11,7 @@ import type { StepTimes } from '../../hvp/train/hvp-step.js';
 import type { BenchCase, BenchContext, OursTiming } from '../case.js';
 import { hvpStepCase, measure, NARROW, type StepNet } from './hvp-step.js';
 
-/** Kernel families the kit times (case-name prefixes), fastest first. */
+/** Kernel families the kit times (case-name prefixes); the cases keep the bench's order. */
 const KERNEL_FAMILIES = ['copy', 'matmul', 'conv2d', 'attention', 'layer_norm', 'softmax', 'batch_norm', 'score'];
 
 const R50: StepNet = { label: 'resnet50', arch: 'resnet50', widths: [], size: 224, channels: 3, batch: 64, dim: 2048, predDim: 512, standardStem: true };
