@@ -4,6 +4,7 @@
 
 import type sharpType from 'sharp';
 
+/** A decoded image: its pixels, channel-major, and its size. */
 export interface Decoded {
   /** uint8 RGB, channel-major (C, H, W). */
   pixels: Uint8Array;
