@@ -8,6 +8,22 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { browserBundleOptions, nodeOnlyInputs } from './browser-bundle.mjs';
 
+/**
+ * esbuild options every Node bundle shares (the CLI, the bench, the library): ES modules for Node 20,
+ * shaders and presets as text, the native addons external, and `require` for bundled CommonJS code.
+ */
+export const NODE_BUNDLE = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: true,
+  loader: { '.wgsl': 'text', '.yaml': 'text' },
+  external: ['webgpu', 'sharp'],
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  logLevel: 'warning',
+};
+
 /** Package entry point → source; the keys are the file names under dist/lib and dist/types. */
 export const LIB_ENTRIES = { index: 'engine/index.ts', models: 'models/index.ts', hvp: 'hvp/index.ts' };
 /** Entries with a browser build (no Dawn, no Node built-ins): the engine and the models; `hvp` reads files. */
@@ -35,18 +51,10 @@ export async function buildLibrary({ plugins = [] } = {}) {
   rmSync('dist/types', { recursive: true, force: true });
   await build({
     entryPoints: LIB_ENTRIES,
+    ...NODE_BUNDLE,
     outdir: 'dist/lib',
-    bundle: true,
     splitting: true,
     chunkNames: 'chunks/[name]-[hash]',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    sourcemap: true,
-    loader: { '.wgsl': 'text', '.yaml': 'text' },
-    external: ['webgpu', 'sharp'],
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-    logLevel: 'warning',
     plugins,
   });
   const browser = await build({ ...browserBundleOptions(), entryPoints: BROWSER_ENTRIES, outdir: 'dist/lib/browser', splitting: true, minify: false });

@@ -3,7 +3,7 @@
 // WGSL shaders and YAML presets are imported as text; native addons (`webgpu`, `sharp`) stay external.
 import { build } from 'esbuild';
 import { buildExplorer, nodeOnlyInputs } from './browser-bundle.mjs';
-import { buildLibrary } from './build-lib.mjs';
+import { buildLibrary, NODE_BUNDLE } from './build-lib.mjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
@@ -30,17 +30,9 @@ const rawText = {
 };
 
 await build({
+  ...NODE_BUNDLE,
   entryPoints,
   outdir: 'dist',
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  sourcemap: true,
-  loader: { '.wgsl': 'text', '.yaml': 'text' },
-  external: ['webgpu', 'sharp'],
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  logLevel: 'warning',
   plugins: [rawText],
 });
 
