@@ -20,6 +20,7 @@ import {
   type TrainConfig,
 } from '../hvp/train/config.js';
 import { checkResumable, CHECKPOINT, pretrain } from '../hvp/train/loop.js';
+import { DataParallel } from '../hvp/distributed/data-parallel.js';
 
 export const PRETRAIN_HELP = `Usage: hvp pretrain [--preset NAME | --config FILE.yaml] [--setting value ...]
 
@@ -47,6 +48,12 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
   --log-samples K       also log every combination's score for the first K samples of a logged step
   --knn-every N         k-NN monitor: top-1 every N steps on the first --knn-bank train and
                         --knn-queries test images (0 = off); see hvp report RUN
+
+Data-parallel training: mpirun -np N hvp pretrain ... (or srun) trains one model on N processes, one
+per GPU. --batch-size stays the global batch (each rank takes batch / N, which must be whole); rank 0's
+weights are copied to every rank at start, gradients are averaged after every backward, and only rank 0
+writes OUT. Batch norm normalises over each rank's share. --resume needs the N the run was started with.
+  --allow-shared-device true   run even where two ranks opened the same GPU (CPU adapters, tests)
 
 --resume continues with the configuration stored in the checkpoint (not a preset, --config or
 OUT/config.yaml); only ${RESUME_MUTABLE.filter((k) => k !== 'resume').map((k) => `--${kebabKey(k)}`).join(', ')} may change, and any
@@ -112,7 +119,18 @@ async function resumeConfig(values: Record<string, string>, source: string | und
 export async function pretrainMain(argv: string[]): Promise<void> {
   const config = await resolveConfig(argv);
   if (!config) return console.log(PRETRAIN_HELP);
-  const r = await pretrain(config);
+  // Launched by mpirun/srun with several ranks: this process is one of them (MPI is never loaded otherwise).
+  const distributed = DataParallel.fromLauncher();
+  const r = await pretrain(config, { distributed });
+  if (distributed && !distributed.isRoot) return;
+  if (distributed) {
+    const t = distributed.times;
+    const per = (ms: number) => (ms / Math.max(1, t.steps)).toFixed(1);
+    console.log(
+      `${distributed.world} ranks; gradient averaging per step: ${per(t.readback + t.allreduce + t.upload)} ms ` +
+        `(readback ${per(t.readback)}, all-reduce ${per(t.allreduce)}, upload ${per(t.upload)}) of ${(t.bytes / Math.max(1, t.steps) / 1e6).toFixed(2)} MB`,
+    );
+  }
   const last = r.losses.length ? r.losses[r.losses.length - 1].toFixed(4) : '-';
   console.log(
     `${r.interrupted ? 'interrupted' : 'finished'} after ${r.steps} steps (${r.imagesPerSecond.toFixed(1)} img/s); last loss ${last}; checkpoint ${r.checkpoint}`,

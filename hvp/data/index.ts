@@ -7,4 +7,5 @@ export * from './cifar.js';
 export * from './image-folder.js';
 export * from './open.js';
 export * from './loader.js';
+export * from './slice.js';
 export { pixelStats } from './stats.js';

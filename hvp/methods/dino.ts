@@ -152,7 +152,7 @@ export function createDino(init: MethodInit): Method {
       for (const x of [t, sAll, ...s]) x.dispose();
       return scores;
     },
-    trainStep(views: Tensor[], ctx: StepContext): Tensor {
+    async trainStep(views: Tensor[], ctx: StepContext): Promise<Tensor> {
       opt.schedule(ctx.step);
       const teacherOut = engine.noGrad(() => teacher.forward(views[0]));
       const dropRng = stepRng(c.seed, ctx.step, 2);
@@ -160,6 +160,10 @@ export function createDino(init: MethodInit): Method {
       const studentOut = outs.length > 1 ? ops.concat(outs, 0) : outs[0];
       const l = loss.forward(studentOut, teacherOut, Math.min(ctx.epoch, c.epochs - 1));
       l.backward();
+      // The centre moved towards this rank's teacher mean; it is an EMA, so the mean over ranks of
+      // the moved centres is the centre moved towards the global batch's mean (DINO's update_center).
+      await init.sync?.gradients(student.parameters());
+      await init.sync?.average([loss.center]);
       opt.update(ctx.step, ctx.epoch);
       return l;
     },

@@ -97,7 +97,7 @@ export function createIbot(init: MethodInit): Method {
       for (const x of [t.cls, t.patch, s.cls, s.patch, studentCls, local]) x?.dispose();
       return scores;
     },
-    trainStep(views: Tensor[], ctx: StepContext, gather): Tensor {
+    async trainStep(views: Tensor[], ctx: StepContext, gather): Promise<Tensor> {
       opt.schedule(ctx.step);
       const b = views[0].shape[0] / 2;
       const m = gather(masksAt(ctx, b), 0);
@@ -107,6 +107,8 @@ export function createIbot(init: MethodInit): Method {
       const local = views.length > 1 ? student.forward(views[1], dropRng) : null;
       const terms = loss.forward(s, t, local, m, epochOf(ctx));
       terms.loss.backward();
+      await init.sync?.gradients(student.parameters());
+      await init.sync?.average([loss.center, loss.center2]);
       opt.update(ctx.step, ctx.epoch);
       return terms.loss;
     },

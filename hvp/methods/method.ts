@@ -46,7 +46,19 @@ export interface Method {
    * `gather` selects rows of any other per-candidate-view tensor of group g ([n_g·B, ...]) the same
    * way (iBOT's patch masks).
    */
-  trainStep(views: Tensor[], ctx: StepContext, gather: (perView: Tensor, group: number) => Tensor): Tensor;
+  trainStep(views: Tensor[], ctx: StepContext, gather: (perView: Tensor, group: number) => Tensor): Promise<Tensor>;
+}
+
+/**
+ * How the replicas of a data-parallel run stay one model (hvp/distributed): a method calls
+ * `gradients` between its backward and its optimizer step, and `average` on state that is a running
+ * mean of per-batch values (DINO's centre), so every rank steps as one process on the global batch would.
+ */
+export interface ReplicaSync {
+  /** Replace each parameter's gradient by its mean over the ranks. */
+  gradients(params: readonly Tensor[]): Promise<void>;
+  /** Replace each tensor's values by their mean over the ranks. */
+  average(tensors: readonly Tensor[]): Promise<void>;
 }
 
 export interface MethodInit {
@@ -57,6 +69,8 @@ export interface MethodInit {
   stepsPerEpoch: number;
   totalSteps: number;
   rng: Rng;
+  /** Set in a data-parallel run (more than one rank); absent for a single process. */
+  sync?: ReplicaSync;
 }
 
 /** The group (and the index within it) of every column of a combination, given the group sizes. */

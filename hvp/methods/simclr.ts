@@ -46,12 +46,13 @@ export function createSimClr(init: MethodInit): Method {
       z.dispose();
       return scores;
     },
-    trainStep(views: Tensor[], ctx: StepContext): Tensor {
+    async trainStep(views: Tensor[], ctx: StepContext): Promise<Tensor> {
       optimizer.setLr('all', cosineLr(lr, ctx, warmup, c.minLr));
       optimizer.setWeightDecay('all', weightDecayAt(c, ctx));
       const [x1, x2] = ops.chunk(views[0], 2, 0);
       const loss = ntXentLoss(model.embed(x1), model.embed(x2), { temperature: c.temperature });
       loss.backward();
+      await init.sync?.gradients(model.parameters());
       clip(c, model);
       optimizer.step();
       model.zeroGrad();

@@ -53,7 +53,7 @@ export function createSimSiam(init: MethodInit): Method {
       p.dispose();
       return scores;
     },
-    trainStep(views: Tensor[], ctx: StepContext): Tensor {
+    async trainStep(views: Tensor[], ctx: StepContext): Promise<Tensor> {
       const now = cosineLr(lr, ctx, warmup, c.minLr);
       optimizer.setLr(0, now);
       optimizer.setLr(1, c.fixPredLr ? lr : now);
@@ -63,6 +63,7 @@ export function createSimSiam(init: MethodInit): Method {
       const [z2, p2] = model.embed(x2);
       const loss = simsiamLoss(p1, p2, z1, z2);
       loss.backward();
+      await init.sync?.gradients(model.parameters());
       clip(c, model);
       optimizer.step();
       model.zeroGrad();

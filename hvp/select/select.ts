@@ -68,11 +68,13 @@ export function selectCombination(scores: Tensor, mode: SelectMode, rng?: Rng): 
  * i32 [B] of combination indices drawn uniformly per sample on the CPU (b draws of rng.int(count)),
  * uploaded: the `random` selection without scores, when no selection forward runs.
  */
-export function randomChoice(engine: Engine, batch: number, count: number, rng: Rng): Tensor {
+export function randomChoice(engine: Engine, batch: number, count: number, rng: Rng, range: [number, number] = [0, batch]): Tensor {
   if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(count) || count < 1) {
     throw new Error(`randomChoice: batch and combination count must be positive integers, got ${batch} and ${count}`);
   }
-  return engine.tensor(Array.from({ length: batch }, () => rng.int(count)), [batch], { dtype: 'i32' });
+  // Drawn for the whole batch, so a data-parallel rank's share `range` gets the draws its samples get in one process.
+  const all = Array.from({ length: batch }, () => rng.int(count)).slice(range[0], range[1]);
+  return engine.tensor(all, [all.length], { dtype: 'i32' });
 }
 
 /** The selection on the CPU (for logs and the CLI). Throws, naming the samples, if any score is NaN. */

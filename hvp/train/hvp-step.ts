@@ -4,6 +4,7 @@
 // batch on the GPU and run the method's ordinary training step. Nothing is read back unless asked.
 
 import { nn, ops, type Engine, type Rng, type Tensor } from '../../engine/index.js';
+import { sliceBatch } from '../data/slice.js';
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext, type ViewGroup } from '../methods/method.js';
 import { drawLimit, gatherSelected, limitCombinations, randomChoice, scoreSum as sumScores, selectCombination } from '../select/index.js';
@@ -62,6 +63,12 @@ export interface HvpStepOptions {
   std: readonly number[];
   /** Sync after each phase and fill `times` (slower; for the bench breakdown). */
   times?: StepTimes;
+  /**
+   * A data-parallel rank's samples [lo, hi) of the global batch it is given: every random draw is
+   * made for the global batch (as one process makes it) and the rank keeps its share, so the ranks'
+   * shares together are the single-process step.
+   */
+  shard?: [number, number];
 }
 
 /** Every candidate view's parameters, per group, view-major (view v of image b at v·B + b). */
@@ -104,10 +111,15 @@ export function selectionForward(engine: Engine, method: Method, views: Tensor[]
 
 export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepContext): Promise<StepResult> {
   const { engine, method, config: c } = o;
-  const b = batch.labels.length;
+  const globalB = batch.labels.length;
+  const [lo, hi] = o.shard ?? [0, globalB];
+  const b = hi - lo;
   let t = performance.now();
+  const globalParams = drawParams(method.groups, batch, stepRng(c.seed, ctx.step, 0));
+  // View-major: view v of sample i at v·B + i, so a share is a slice of every view's block.
+  const params = o.shard ? globalParams.map((g) => g.filter((_, k) => k % globalB >= lo && k % globalB < hi)) : globalParams;
+  if (o.shard) batch = sliceBatch(batch, lo, hi);
   const src = uploadBatch(engine, batch);
-  const params = drawParams(method.groups, batch, stepRng(c.seed, ctx.step, 0));
   // Views for --select-res reuse the same parameters; σ is in output pixels, so it scales with the size.
   const render = (size: number) =>
     method.groups.map((g, i) => {
@@ -127,7 +139,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   let sampleScores: Tensor | null = null;
   if (c.select === 'random' || rows.length === 1) {
     // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
-    choice = randomChoice(engine, b, rows.length, selRng);
+    choice = randomChoice(engine, globalB, rows.length, selRng, [lo, hi]);
   } else {
     const scoreViews = c.selectRes > 0 ? render(c.selectRes) : views;
     t = await mark(o, 'views', t);
@@ -149,7 +161,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepCon
   for (const v of views) if (!train.includes(v)) v.dispose();
   src.dispose();
   t = await mark(o, o.times?.gather === undefined ? 'select' : 'gather', t);
-  const loss = method.trainStep(train, ctx, gather);
+  const loss = await method.trainStep(train, ctx, gather);
   // The rate this step trained with: the loop logs it one step late, after the next step set its own.
   const lr = method.optimizer.groups[0].lr;
   for (const v of train) v.dispose();

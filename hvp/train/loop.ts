@@ -17,6 +17,7 @@ import { kebabKey, resumeConflicts, storedConfig, RESUME_MUTABLE, type TrainConf
 import { hvpStep, isLoggedStep, zeroTimes, type StepResult, type StepTimes } from './hvp-step.js';
 import { KnnMonitor, type KnnSets } from './knn-monitor.js';
 import { JsonLog } from './log.js';
+import { shardRange, type DataParallel } from '../distributed/data-parallel.js';
 
 export interface PretrainOptions {
   engine?: Engine;
@@ -31,6 +32,11 @@ export interface PretrainOptions {
   wrapMethod?: (m: Method) => Method;
   /** The k-NN monitor's bank and queries (default: the first --knn-bank train and --knn-queries test images of the configured data). */
   knnSets?: KnnSets;
+  /**
+   * A data-parallel run (hvp/distributed): this process is one rank. `--batch-size` stays the global
+   * batch; this rank trains on its contiguous share, and only rank 0 writes the run directory.
+   */
+  distributed?: DataParallel | null;
 }
 
 export interface PretrainResult {
@@ -63,6 +69,11 @@ export async function checkResumable(path: string, config: TrainConfig): Promise
 
 export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
   const engine = opts.engine ?? (await Engine.create());
+  const dp = opts.distributed ?? null;
+  // Rank 0 alone writes the run directory (config, log, checkpoints, the k-NN monitor).
+  const root = !dp || dp.isRoot;
+  const shard = dp ? shardRange(config.batchSize, dp.rank, dp.world) : undefined;
+  if (dp) dp.checkDevices(engine.description, config.allowSharedDevice);
   const dataset = await trainDataset(config, opts.dataset);
   if (dataset.length < config.batchSize) {
     throw new Error(`${dataset.name} has ${dataset.length} images, fewer than one batch of ${config.batchSize}: lower --batch-size`);
@@ -82,23 +93,32 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   if (config.resume) {
     if (!existsSync(ckptPath)) throw new Error(`--resume: no checkpoint at ${ckptPath} (start without --resume, or point --out at the run)`);
     await checkResumable(ckptPath, config);
+    const saved = Number((await readCheckpointMeta(ckptPath)).world_size ?? 1);
+    const world = dp?.world ?? 1;
+    if (saved !== world) {
+      throw new Error(`--resume: the checkpoint was written by a run on ${saved} rank${saved === 1 ? '' : 's'}, this run has ${world}; resume with mpirun -np ${saved}${saved === 1 ? ' or without mpirun' : ''}`);
+    }
   }
-  const built = createMethod({ engine, config, channels: dataset.channels, stepsPerEpoch, totalSteps, rng: new Rng(config.seed) });
+  const built = createMethod({ engine, config, channels: dataset.channels, stepsPerEpoch, totalSteps, rng: new Rng(config.seed), sync: dp ?? undefined });
   const method = opts.wrapMethod ? opts.wrapMethod(built) : built;
-  await mkdir(config.out, { recursive: true });
+  if (root) await mkdir(config.out, { recursive: true });
 
   let start = 0;
   if (config.resume) start = (await loadCheckpoint(ckptPath, { model: method.model, optimizer: method.optimizer })).meta.step;
-  await writeFile(join(config.out, 'config.yaml'), toYaml(Object.fromEntries(Object.entries(config).map(([k, v]) => [kebabKey(k, '_'), v]))));
-  log = new JsonLog(join(config.out, 'log.jsonl'), config.resume);
+  // Every rank starts from rank 0's weights and buffers (a resumed run's ranks all read the same checkpoint).
+  if (dp) await dp.broadcast([...method.model.parameters(), ...method.model.namedBuffers().map(([, t]) => t)]);
+  if (root) await writeFile(join(config.out, 'config.yaml'), toYaml(Object.fromEntries(Object.entries(config).map(([k, v]) => [kebabKey(k, '_'), v]))));
+  log = root ? new JsonLog(join(config.out, 'log.jsonl'), config.resume) : null;
   const runLog = log;
-  const monitor = config.knnEvery > 0 ? await KnnMonitor.create(engine, config, dataset, opts.knnSets) : null;
+  if (dp && runLog) runLog.write({ event: 'distributed', step: start, world_size: dp.world, rank_batch: config.batchSize / dp.world, sync_bn: false });
+  const monitor = root && config.knnEvery > 0 ? await KnnMonitor.create(engine, config, dataset, opts.knnSets) : null;
 
   const save = async (step: number) => {
+    if (!root) return;
     await saveCheckpoint(ckptPath, {
       model: method.model,
       optimizer: method.optimizer,
-      meta: { arch: config.arch, method: config.method, epoch: Math.floor(step / stepsPerEpoch), step, config, dataset: dataset.name },
+      meta: { arch: config.arch, method: config.method, epoch: Math.floor(step / stepsPerEpoch), step, config, dataset: dataset.name, ...(dp ? { world_size: dp.world } : {}) },
     });
   };
   let interrupted = false;
@@ -106,7 +126,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     interrupted = true;
   };
   process.on('SIGINT', onSigint);
-  const progress = opts.progress === false ? null : new Progress(`${config.method}${config.select === 'random' ? '' : ' hvp'}`, totalSteps);
+  const progress = opts.progress === false || !root ? null : new Progress(`${config.method}${config.select === 'random' ? '' : ' hvp'}`, totalSteps);
   const losses: number[] = [];
   let pending: { step: number; result: StepResult; times?: StepTimes } | null = null;
   let step = start;
@@ -115,7 +135,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   let monitorMs = 0;
   const monitorAt = async (at: number) => {
     const m0 = performance.now();
-    await monitor!.run(method, at, runLog);
+    await monitor!.run(method, at, runLog!);
     monitorMs += performance.now() - m0;
   };
 
@@ -126,14 +146,16 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
         `The last good checkpoint is ${existsSync(ckptPath) ? ckptPath : 'absent (none was saved yet)'}; try a lower --lr or --clip-grad`,
     );
   const settle = async (p: { step: number; result: StepResult; times?: StepTimes }) => {
-    const loss = await p.result.loss.item();
+    // A rank's loss is the mean over its share; the run's loss is the mean over the ranks.
+    const local = await p.result.loss.item();
+    const loss = dp ? dp.sum(Float64Array.of(local))[0] / dp.world : local;
     if (!Number.isFinite(loss)) throw diverged(`loss became ${loss}`, p.step);
     const sum = p.result.scoreSum ? await p.result.scoreSum.item() : 0;
     if (!Number.isFinite(sum)) throw diverged(`a selection score became ${sum} (NaN or infinite)`, p.step);
     losses.push(loss);
     const images = (p.step + 1 - start) * config.batchSize;
     const ips = images / ((performance.now() - t0 - monitorMs) / 1000);
-    if (isLoggedStep(config, p.step, totalSteps)) await runLog.step(p.step, loss, method, p.result, ips, p.times, sum);
+    if (runLog && isLoggedStep(config, p.step, totalSteps)) await runLog.step(p.step, loss, method, p.result, ips, p.times, sum);
     progress?.update(p.step + 1 - start, `loss ${loss.toFixed(4)} · ${ips.toFixed(1)} img/s`);
     for (const t of [p.result.loss, p.result.choice, p.result.score, p.result.scoreSum, p.result.sampleScores]) t?.dispose();
   };
@@ -153,7 +175,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
         const times = isLoggedStep(config, step, totalSteps) || opts.times ? zeroTimes() : undefined;
         if (times) await engine.sync();
         const result = await engine.scopeAsync(async () => {
-          const r = await hvpStep({ engine, method, config, mean: dataset.mean, std: dataset.std, times }, batch, ctx);
+          const r = await hvpStep({ engine, method, config, mean: dataset.mean, std: dataset.std, times, shard }, batch, ctx);
           for (const t of [r.loss, r.choice, r.score, r.scoreSum, r.sampleScores]) if (t) engine.keep(t);
           return r;
         });
@@ -165,7 +187,9 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
           await flush();
           await monitorAt(step);
         }
-        const stop = interrupted || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
+        let stop = interrupted || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
+        // Every rank stops at the same step when any rank was asked to (a collective would wait forever otherwise).
+        if (dp) stop = dp.sum(Float64Array.of(stop ? 1 : 0))[0] > 0;
         if (step >= totalSteps || stop) {
           await flush();
           await save(step);
@@ -185,8 +209,8 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   } finally {
     process.off('SIGINT', onSigint);
     progress?.done();
-    if (loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog.path})`);
-    await runLog.close();
+    if (root && loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog!.path})`);
+    await runLog?.close();
   }
   const seconds = (performance.now() - t0 - monitorMs) / 1000;
   return {
