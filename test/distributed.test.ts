@@ -129,12 +129,16 @@ m.finalize();`,
   });
 
   // DINO on a ViT (layer norm only, so no batch statistics couple the samples): 3 steps of global
-  // batch 16 with the hardest of 6 view pairs, AdamW. The ranks sum their gradients in another order
-  // than one process sums its batch, and AdamW divides by sqrt(v): float32 rounding, amplified over
-  // 3 steps, stays within rtol 1e-3 + atol 1e-5 (measured worst: see the assertion message).
+  // batch 16 with the hardest of 6 view pairs. The ranks sum their gradients in another order than
+  // one process sums its batch, so the states agree to float32 rounding, not bit for bit. SGD keeps
+  // that rounding where it is; AdamW's first steps move every weight by about ±lr whatever the size
+  // of its gradient, so a gradient that is zero up to rounding (the two runs' signs differ) moves a
+  // weight by 2·lr between them: AdamW runs agree in their losses, not element by element. With SGD
+  // every tensor agrees within |a - b| <= 1e-6 + 1e-4·|b| (measured on the project's 2-core machine,
+  // lavapipe: at most 4.8e-7 apart, 11.4M of 31.4M values not bit-equal).
   it('DINO: 2 ranks at global batch 16 equal one process at batch 16 in every weight, buffer and optimizer state', async () => {
     const settings = ['pretrain', '--method', 'dino', '--arch', 'vit_tiny', '--patch-size', '4', '--size', '8', '--train-limit', '16', '--batch-size', '16', '--epochs', '3'];
-    const common = [...settings, '--views', '4', '--local-crops', '0', '--optimizer', 'adamw', '--out-dim', '32', '--log-every', '1', '--drop-path-rate', '0'];
+    const common = [...settings, '--views', '4', '--local-crops', '0', '--optimizer', 'sgd', '--out-dim', '32', '--log-every', '1', '--drop-path-rate', '0', '--knn-every', '0'];
     const one = runDir();
     const two = runDir();
     const a = await hvp([...common, '--out', one]);
@@ -142,7 +146,7 @@ m.finalize();`,
     const b = await mpirunHvp([...common, '--out', two, '--allow-shared-device', 'true']);
     expect(b.code, b.stderr).toBe(0);
     expect(b.stdout).toMatch(/2 ranks; gradient averaging per step/);
-    const { bad, worst } = compareStates(two, one, 1e-3, 1e-5);
+    const { bad, worst } = compareStates(two, one, 1e-4, 1e-6);
     expect(bad, `worst |a-b| / (atol + rtol|b|) = ${worst}`).toEqual([]);
     const logTwo = readRunState(two).log;
     expect(logTwo[0]).toMatchObject({ event: 'distributed', world_size: 2, rank_batch: 8 });
@@ -156,7 +160,7 @@ m.finalize();`,
     expect(readdirSync(two).sort()).toEqual(['checkpoint.safetensors', 'config.yaml', 'log.jsonl']);
   });
 
-  const SIMSIAM = ['pretrain', '--method', 'simsiam', '--widths', '4,4,8,8', '--small-image', 'true', '--size', '8', '--dim', '16', '--pred-dim', '8', '--views', '2', '--select', 'random', '--log-every', '1'];
+  const SIMSIAM = ['pretrain', '--method', 'simsiam', '--widths', '4,4,8,8', '--small-image', 'true', '--size', '8', '--dim', '16', '--pred-dim', '8', '--views', '2', '--select', 'random', '--log-every', '1', '--knn-every', '0'];
 
   it('a wrong launch stops with a clear error: an uneven batch, a shared GPU, a resume with another rank count', async () => {
     const uneven = await mpirunHvp([...SIMSIAM, '--train-limit', '16', '--batch-size', '7', '--max-steps', '1', '--out', runDir(), '--allow-shared-device', 'true']);

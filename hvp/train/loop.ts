@@ -183,9 +183,10 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
         if (pending) await settle(pending);
         pending = { step, result, times: isLoggedStep(config, step, totalSteps) ? times : undefined };
         step++;
-        if (monitor?.due(step, totalSteps)) {
+        // Every rank settles at the same steps (settling is a collective in a data-parallel run); rank 0 alone runs the monitor.
+        if (config.knnEvery > 0 && (step % config.knnEvery === 0 || step === totalSteps)) {
           await flush();
-          await monitorAt(step);
+          if (monitor) await monitorAt(step);
         }
         let stop = interrupted || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
         // Every rank stops at the same step when any rank was asked to (a collective would wait forever otherwise).
