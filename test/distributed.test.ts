@@ -136,8 +136,14 @@ m.finalize();`,
   // weight by 2·lr between them: AdamW runs agree in their losses, not element by element. With SGD
   // every tensor agrees within |a - b| <= 1e-6 + 1e-4·|b| (measured on the project's 2-core machine,
   // lavapipe: at most 4.8e-7 apart, 11.4M of 31.4M values not bit-equal).
-  it('DINO: 2 ranks at global batch 16 equal one process at batch 16 in every weight, buffer and optimizer state', async () => {
-    const settings = ['pretrain', '--method', 'dino', '--arch', 'vit_tiny', '--patch-size', '4', '--size', '8', '--train-limit', '16', '--batch-size', '16', '--epochs', '3'];
+  // iBOT adds patch masks (drawn for the global batch, each rank keeping its samples' rows) and a
+  // second centre.
+  const METHODS = [
+    ['DINO', ['--method', 'dino']],
+    ['iBOT', ['--method', 'ibot']],
+  ] as const;
+  it.each(METHODS)('%s: 2 ranks at global batch 16 equal one process at batch 16 in every weight, buffer and optimizer state', async (_name, method) => {
+    const settings = ['pretrain', ...method, '--arch', 'vit_tiny', '--patch-size', '4', '--size', '8', '--train-limit', '16', '--batch-size', '16', '--epochs', '3'];
     const common = [...settings, '--views', '4', '--local-crops', '0', '--optimizer', 'sgd', '--out-dim', '32', '--log-every', '1', '--drop-path-rate', '0', '--knn-every', '0'];
     const one = runDir();
     const two = runDir();
@@ -150,7 +156,7 @@ m.finalize();`,
     expect(bad, `worst |a-b| / (atol + rtol|b|) = ${worst}`).toEqual([]);
     const logTwo = readRunState(two).log;
     expect(logTwo[0]).toMatchObject({ event: 'distributed', world_size: 2, rank_batch: 8 });
-    // Rank 0 logs the whole global batch's selections and the mean loss over the ranks.
+    // Rank 0 logs its own share's samples (the first half of the global batch) and the mean loss over the ranks.
     const stepsOne = readRunState(one).log.filter((r) => r.step !== undefined && r.loss !== undefined);
     const stepsTwo = logTwo.filter((r) => r.loss !== undefined);
     expect(stepsTwo.map((r) => r.indices)).toEqual(stepsOne.map((r) => (r.indices as number[]).slice(0, 8)));

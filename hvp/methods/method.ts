@@ -22,6 +22,11 @@ export interface StepContext {
   step: number;
   epoch: number;
   totalSteps: number;
+  /**
+   * In a data-parallel run, this rank's samples [lo, hi) of the global batch of `batch`: a method that
+   * draws per sample (iBOT's masks) draws for the global batch and keeps these, as one process would.
+   */
+  shard?: { lo: number; hi: number; batch: number };
 }
 
 export interface Method {

@@ -109,10 +109,11 @@ export function selectionForward(engine: Engine, method: Method, views: Tensor[]
   }
 }
 
-export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepContext): Promise<StepResult> {
+export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, stepCtx: StepContext): Promise<StepResult> {
   const { engine, method, config: c } = o;
   const globalB = batch.labels.length;
   const [lo, hi] = o.shard ?? [0, globalB];
+  const ctx: StepContext = o.shard ? { ...stepCtx, shard: { lo, hi, batch: globalB } } : stepCtx;
   const b = hi - lo;
   let t = performance.now();
   const globalParams = drawParams(method.groups, batch, stepRng(c.seed, ctx.step, 0));
