@@ -113,10 +113,16 @@ export class DataParallel implements ReplicaSync {
 
   /** Copy rank 0's values of `tensors` (parameters, buffers, optimizer state) to every rank. */
   async broadcast(tensors: readonly Tensor[]): Promise<void> {
-    for (const group of buckets(tensors)) {
+    for (const group of buckets(tensors.filter((t) => t.dtype === 'f32'))) {
       const host = await readAll(group);
       this.mpi.broadcast(host, 0);
       writeAll(group, host);
+    }
+    // Integer state (batch norm's num_batches_tracked), one tensor at a time: it is small.
+    for (const t of tensors.filter((t) => t.dtype !== 'f32')) {
+      const host = Int32Array.from(await t.toArray());
+      this.mpi.broadcast(host, 0);
+      writeAll([t], host);
     }
   }
 
@@ -190,7 +196,7 @@ async function readAll(tensors: readonly Tensor[]): Promise<Float32Array> {
 }
 
 /** Upload consecutive slices of `host` into `tensors` (contiguous, in place). */
-function writeAll(tensors: readonly Tensor[], host: Float32Array): void {
+function writeAll(tensors: readonly Tensor[], host: Float32Array | Int32Array): void {
   let at = 0;
   for (const t of tensors) {
     if (!t.isContiguous()) throw new Error(`data-parallel: ${t} is not contiguous and cannot be written in place`);
