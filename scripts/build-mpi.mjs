@@ -1,5 +1,5 @@
 // Builds the optional MPI binding (hvp/distributed/mpi.c) into build/mpi.node with Open MPI's
-// `mpicc` and Node's own headers, offline. Runs at `npm ci`/`npm install`/`npm rebuild`; without
+// `mpicc` and Node's own headers, offline. Runs at `npm ci`/`npm install` and as `npm run build:mpi`; without
 // `mpicc` it prints one line and exits 0, since single-process use needs no MPI. A failed compile
 // where mpicc exists exits 1: a distributed install that silently lacks its binding fails later.
 
@@ -20,7 +20,7 @@ function nodeHeaders() {
 
 function main() {
   if (spawnSync('mpicc', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    console.log('build-mpi: mpicc not found, MPI binding not built (only needed for mpirun; apt-get install libopenmpi-dev openmpi-bin, then npm rebuild)');
+    console.log('build-mpi: mpicc not found, MPI binding not built (only needed for mpirun; apt-get install libopenmpi-dev openmpi-bin, then npm run build:mpi)');
     return 0;
   }
   const headers = nodeHeaders();

@@ -91,7 +91,7 @@ describe('data-parallel helpers', () => {
     expect(launcherWorldSize({ OMPI_COMM_WORLD_SIZE: '4' })).toBe(4);
     expect(launcherWorldSize({ SLURM_NTASKS: '2' })).toBe(2);
     expect(launcherWorldSize({})).toBe(1);
-    expect(() => loadMpi(['/nonexistent/mpi.node'])).toThrow(/apt-get install libopenmpi-dev openmpi-bin.*npm rebuild/);
+    expect(() => loadMpi(['/nonexistent/mpi.node'])).toThrow(/apt-get install libopenmpi-dev openmpi-bin.*npm run build:mpi/);
   });
 });
 

@@ -27,7 +27,7 @@ export interface MpiBinding {
 }
 
 export const INSTALL_HINT =
-  'install Open MPI (Debian/Ubuntu: apt-get install libopenmpi-dev openmpi-bin), then build the binding: npm rebuild (or node scripts/build-mpi.mjs)';
+  'install Open MPI (Debian/Ubuntu: apt-get install libopenmpi-dev openmpi-bin), then build the binding: npm run build:mpi (npm ci and npm install build it too)';
 
 /** The world size the launcher announced, from its environment (1 when not launched by one). */
 export function launcherWorldSize(env: NodeJS.ProcessEnv = process.env): number {
