@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Tensor } from '../../engine/index.js';
 import type { ReplicaSync } from '../methods/method.js';
-import { launcherLocalRank, launcherWorldSize, loadMpi, type MpiBinding } from './mpi.js';
+import { launcherWorldSize, loadMpi, type MpiBinding } from './mpi.js';
 
 /** Gradient bytes per all-reduce (PyTorch DDP's default bucket is 25 MB). */
 export const BUCKET_BYTES = 25 * 1024 * 1024;
@@ -68,9 +68,6 @@ export class DataParallel implements ReplicaSync {
     const mpi = loadMpi();
     mpi.init();
     const dp = new DataParallel(mpi, mpi.rank(), mpi.size(), mpi.localRank());
-    if (launcherLocalRank(env) !== dp.localRank && env.OMPI_COMM_WORLD_LOCAL_RANK !== undefined) {
-      throw new Error(`MPI's local rank ${dp.localRank} differs from OMPI_COMM_WORLD_LOCAL_RANK ${env.OMPI_COMM_WORLD_LOCAL_RANK}`);
-    }
     process.on('exit', (code) => dp.end(code));
     return dp;
   }
