@@ -3,6 +3,7 @@
 import type { Engine } from '../engine/index.js';
 import type { TfjsPeer } from './peers/tfjs.js';
 import type { TorchOutcome, TorchPeer } from './peers/torch.js';
+import type { LoaderPeer } from './peers/torch-loader.js';
 import type { TimeOptions, Timing, TimingMethod } from './timing.js';
 
 export interface BenchContext {
@@ -10,6 +11,8 @@ export interface BenchContext {
   tfjs: TfjsPeer | null;
   /** PyTorch on this machine's CPU, for the cases that time whole training steps in it too. */
   torch?: TorchPeer | null;
+  /** torchvision's DataLoader, the loader case's peer. */
+  torchvision?: LoaderPeer | null;
   /** Repetitions and, for whichever side runs, that side's timestamp clock. */
   time: TimeOptions;
 }
@@ -32,7 +35,13 @@ export interface BenchCase {
   /** Also timed in PyTorch on the CPU when that peer is present (its `ours` fills OursTiming.torch). */
   torch?: boolean;
   ours: (ctx: BenchContext) => Promise<OursTiming>;
-  peer?: { name: string; run: (ctx: BenchContext) => Promise<Timing> };
+  /** Timed in rounds alternating with ours; on the tfjs side unless `needs` names another. */
+  peer?: { name: string; needs?: 'tfjs' | 'torchvision'; run: (ctx: BenchContext) => Promise<PeerTiming> };
+}
+
+/** A peer's timing and optionally its own `figures`, recorded as `peer_<name>`. */
+export interface PeerTiming extends Timing {
+  figures?: Record<string, number>;
 }
 
 /**
@@ -54,7 +63,11 @@ export interface BenchRecord {
   ours_ms: number;
   peer: string | null;
   peer_ms: number | null;
-  /** peer_ms / ours_ms: above 1 means we are faster. */
+  /**
+   * peer_ms / ours_ms: above 1 means we are faster. With `rounds` > 1 (ours and the peer timed
+   * alternately), the median of the rounds' ratios, `ratio_min`/`ratio_max` their spread, and
+   * ours_ms/peer_ms the medians of the rounds' medians.
+   */
   ratio: number | null;
   /** How ours_ms and peer_ms were measured: both sides the same way, so the ratio compares like with like. */
   timing: TimingMethod;
@@ -77,7 +90,9 @@ export interface BenchRecord {
    * For each baseline b of OursTiming: `b_ms` (measured as ours_ms is) and `b_ratio` = b_ms / ours_ms;
    * then the case's figures under their own names (e.g. the HVP step's `frac_*` and `peak_ratio`);
    * then the PyTorch peer's `torch_ms`, `torch_ratio` = torch_ms / ours_ms, `torch_views_ms`,
-   * `torch_params`, `torch_threads`, or `torch_skipped` with the reason.
+   * `torch_params`, `torch_threads`, or `torch_skipped` with the reason (with rounds, `torch_ratio`
+   * is the median of the rounds' and `torch_ratio_min`/`torch_ratio_max` its spread); with `images`
+   * and a peer, `peer_images_per_s`; the peer's figures as `peer_<name>`.
    */
   [figure: string]: string | number | null | undefined;
 }

@@ -7,8 +7,10 @@ import type { BenchCase, BenchContext, BenchRecord } from './case.js';
 import { ALL } from './cases/index.js';
 import { createTfjsPeer, type TfjsPeer } from './peers/tfjs.js';
 import { createTorchPeer, type TorchPeer } from './peers/torch.js';
+import { createLoaderPeer, type LoaderPeer } from './peers/torch-loader.js';
+import { interleave, roundsRecord } from './rounds.js';
 import type { GpuClock } from './timing.js';
-import { addOfPeak, markdownTable, progressLine, toRecord } from './report.js';
+import { addOfPeak, markdownTable, progressLine } from './report.js';
 
 
 const HELP = `Usage: hvp bench [options]
@@ -23,11 +25,15 @@ fraction of the run's best matmul (\`of_peak\`).
 Options:
   --quick          run the quick subset
   --all            also run the extended cases (whole ResNet/ViT training steps, the largest scoring loops)
-  --filter TEXT    only cases whose name and shape contain TEXT (e.g. 'conv2d fwd', 'demo stem')
+  --filter TEXT    only cases whose name and shape contain TEXT (e.g. 'conv2d fwd', 'demo stem', 'loader')
   --json FILE      also write the records as JSON
-  --reps N         timed repetitions per case (default 5; whole training steps: 3)
+  --reps N         timed repetitions per case, per round (default 5; whole training steps: 2-3)
   --warmup N       untimed runs before timing (default 2; cases whose run takes seconds: 1)
-  --no-peer        skip the peers (tfjs; PyTorch on the CPU for training steps)
+  --rounds N       cases with a peer: N rounds of ours then the peer's (each --warmup and --reps),
+                   alternating; the ratio is the median of the rounds' ratios, with its min-max
+                   (default 3)
+  --no-peer        skip the peers (tfjs; PyTorch on the CPU for training steps; torchvision's
+                   DataLoader for the loader case)
   --profile CASE   instead of timing, profile one run of CASE kernel by kernel (hvp profile --case CASE;
                    --trace FILE and --wall as there)
   -h, --help       show this help`;
@@ -42,6 +48,7 @@ export async function benchMain(argv: string[]): Promise<void> {
       json: { type: 'string' },
       reps: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '3' },
       'no-peer': { type: 'boolean', default: false },
       profile: { type: 'string' },
       trace: { type: 'string' },
@@ -62,6 +69,8 @@ export async function benchMain(argv: string[]): Promise<void> {
   const warmup = Number(values.warmup);
   if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer, got ${values.reps}`);
   if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup must be a non-negative integer, got ${values.warmup}`);
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${values.rounds}`);
 
   const engine = await Engine.create();
   const tfjs = values['no-peer'] ? null : await createTfjsPeer(engine.backend.gpu);
@@ -71,8 +80,13 @@ export async function benchMain(argv: string[]): Promise<void> {
   if (found && 'reason' in found) console.log(`torch peer skipped: ${found.reason}`);
   const torch = found && 'step' in found ? found : null;
   if (torch) console.log(`torch peer: ${torch.python}, torch ${torch.version}, ${torch.threads} threads on the CPU`);
+  const wantsTorchvision = !values['no-peer'] && cases.some((c) => c.peer?.needs === 'torchvision');
+  const foundTv = wantsTorchvision ? await createLoaderPeer() : null;
+  if (foundTv && 'reason' in foundTv) console.log(`torchvision peer skipped: ${foundTv.reason}`);
+  const torchvision = foundTv && 'epochs' in foundTv ? foundTv : null;
+  if (torchvision) console.log(`torchvision peer: ${torchvision.python}, torchvision ${torchvision.version}`);
   const t0 = performance.now();
-  const records = await runCases(engine, tfjs, cases, { reps, warmup }, (r) => console.log(progressLine(r)), torch);
+  const records = await runCases(engine, tfjs, cases, { reps, warmup, rounds }, (r) => console.log(progressLine(r)), torch, { torchvision });
   console.log(`\n${markdownTable(records)}\n\n${cases.length} cases in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   if (values.json) {
     writeFileSync(values.json, JSON.stringify({ adapter: engine.description, records }, null, 2) + '\n');
@@ -89,22 +103,31 @@ export function engineClock(engine: Engine): GpuClock | null {
     : null;
 }
 
-/** Run the cases in order (ours, then the peer's), one record each, with of_peak filled in at the end. */
+/**
+ * Run the cases in order, one record each, with of_peak filled in at the end. A case with a peer
+ * present (its `peer`, or PyTorch inside a `torch` case's own run) is timed in `time.rounds` rounds
+ * (default 1) of ours then the peer's; a case without one, once.
+ */
 export async function runCases(
   engine: Engine,
   tfjs: TfjsPeer | null,
   cases: BenchCase[],
-  time: { reps: number; warmup: number },
+  time: { reps: number; warmup: number; rounds?: number },
   onRecord: (r: BenchRecord) => void = () => {},
   torch: TorchPeer | null = null,
+  peers: { torchvision?: LoaderPeer | null } = {},
 ): Promise<BenchRecord[]> {
   const records: BenchRecord[] = [];
+  const torchvision = peers.torchvision ?? null;
   for (const c of cases) {
-    const reps = { ...time, ...c.reps };
-    const ctx: BenchContext = { engine, tfjs, torch, time: { ...reps, clock: engineClock(engine) } };
-    const ours = await c.ours(ctx);
-    const peer = c.peer && tfjs ? await c.peer.run({ ...ctx, time: { ...reps, clock: tfjs.clock } }) : null;
-    const rec = toRecord(c, ours, peer);
+    const reps = { warmup: time.warmup, reps: time.reps, ...c.reps };
+    const ctx: BenchContext = { engine, tfjs, torch, torchvision, time: { ...reps, clock: engineClock(engine) } };
+    const needs = c.peer?.needs ?? 'tfjs';
+    const present = needs === 'torchvision' ? torchvision !== null : tfjs !== null;
+    const peerClock = needs === 'tfjs' ? (tfjs?.clock ?? null) : null;
+    const peer = c.peer && present ? () => c.peer!.run({ ...ctx, time: { ...reps, clock: peerClock } }) : null;
+    const rounds = peer || (c.torch && torch) ? (time.rounds ?? 1) : 1;
+    const rec = roundsRecord(c, await interleave(rounds, () => c.ours(ctx), peer));
     records.push(rec);
     onRecord(rec);
   }

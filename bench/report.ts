@@ -3,6 +3,7 @@
 
 import type { BenchCase, BenchRecord, OursTiming } from './case.js';
 import { TORCH } from './peers/torch.js';
+import { TFJS } from './cases/common.js';
 import { STAMPS_INVALID, type Timing, type TimingMethod } from './timing.js';
 
 /** The case whose GB/s is the run's bandwidth peak, and the one whose best GFLOP/s is its compute peak. */
@@ -34,6 +35,7 @@ export function toRecord(c: BenchCase, ours: OursTiming, peer: Timing | null): B
   if (c.flops) rec.gflops = round(c.flops / oursMs / 1e6);
   if (c.bytes) rec.gbps = round(c.bytes / oursMs / 1e6);
   if (c.images) rec.images_per_s = round((c.images * 1000) / oursMs);
+  if (c.images && peerMs !== null) rec.peer_images_per_s = round((c.images * 1000) / peerMs);
   if (ours.peakBytes !== undefined) rec.peak_mib = round(ours.peakBytes / 2 ** 20);
   for (const [name, t] of baselines) {
     const ms = stamped ? t.medianMs : t.wallMedianMs;
@@ -77,8 +79,24 @@ export function round(x: number): number {
 function throughput(r: BenchRecord): string {
   if (r.gflops !== undefined) return `${r.gflops.toFixed(2)} GFLOP/s`;
   if (r.gbps !== undefined) return `${r.gbps.toFixed(2)} GB/s`;
-  if (r.images_per_s !== undefined) return `${r.images_per_s.toFixed(r.images_per_s < 1 ? 3 : 1)} img/s, peak ${r.peak_mib?.toFixed(0)} MiB`;
+  if (r.images_per_s !== undefined) {
+    const peak = r.peak_mib === undefined ? '' : `, peak ${r.peak_mib.toFixed(0)} MiB`;
+    return `${r.images_per_s.toFixed(r.images_per_s < 1 ? 3 : 1)} img/s${peak}`;
+  }
   return '';
+}
+
+/** A ratio and, for a case timed in rounds, the spread of the rounds' ratios: `1.52x [1.31-1.80]`. */
+function ratioText(r: BenchRecord, key: string, times: string, dash: string): string {
+  const ratio = (r[key] as number).toFixed(2);
+  const [lo, hi] = [r[`${key}_min`], r[`${key}_max`]];
+  return typeof lo === 'number' && typeof hi === 'number' ? `${ratio}${times} [${lo.toFixed(2)}${dash}${hi.toFixed(2)}]` : `${ratio}${times}`;
+}
+
+/** The peer's time, and its images/s where the case counts images. */
+function peerText(r: BenchRecord): string {
+  const perS = typeof r.peer_images_per_s === 'number' ? ` (${r.peer_images_per_s.toFixed(1)} img/s)` : '';
+  return `${r.peer} ${r.peer_ms!.toFixed(2)} ms${perS}  ratio ${ratioText(r, 'ratio', 'x', '-')}`;
 }
 
 /** The PyTorch peer's part of a line: its time and ratio, why it was skipped, or nothing. */
@@ -86,22 +104,25 @@ function torchText(r: BenchRecord): string {
   if (typeof r[`${TORCH}_skipped`] === 'string') return `${TORCH}-cpu skipped (${r[`${TORCH}_skipped`]})`;
   const ms = r[`${TORCH}_ms`];
   if (typeof ms !== 'number') return '';
-  return `${TORCH}-cpu ${ms.toFixed(2)} ms  ratio ${(r[`${TORCH}_ratio`] as number).toFixed(2)}x`;
+  return `${TORCH}-cpu ${ms.toFixed(2)} ms  ratio ${ratioText(r, `${TORCH}_ratio`, 'x', '-')}`;
 }
 
 export function progressLine(r: BenchRecord): string {
-  const peer = r.peer ? `${r.peer} ${r.peer_ms!.toFixed(2)} ms  ratio ${r.ratio!.toFixed(2)}x` : '';
+  const peer = r.peer ? peerText(r) : '';
   const line = `${r.name.padEnd(22)} ${r.shape.padEnd(34)} ours ${r.ours_ms.toFixed(2).padStart(9)} ms  ${throughput(r).padEnd(16)} ${peer}`;
   const torch = torchText(r);
   return torch ? `${line}${peer ? '  ' : ''}${torch}` : line;
 }
 
-/** The markdown table of a run; the PyTorch peer's columns appear when some record has them. */
+/**
+ * The markdown table of a run; the PyTorch peer's columns appear when some record has them. A peer
+ * other than tfjs-webgpu is named in its cell; ratios of cases timed in rounds carry their spread.
+ */
 export function markdownTable(records: BenchRecord[]): string {
   const torch = records.some((r) => r[`${TORCH}_ms`] !== undefined || r[`${TORCH}_skipped`] !== undefined);
   const torchCells = (r: BenchRecord) => {
     const ms = r[`${TORCH}_ms`];
-    return typeof ms === 'number' ? [ms.toFixed(1), `${(r[`${TORCH}_ratio`] as number).toFixed(2)}×`] : ['–', '–'];
+    return typeof ms === 'number' ? [ms.toFixed(1), ratioText(r, `${TORCH}_ratio`, '×', '–')] : ['–', '–'];
   };
   const rows = records.map((r) =>
     [
@@ -110,12 +131,12 @@ export function markdownTable(records: BenchRecord[]): string {
       r.ours_ms.toFixed(1),
       throughput(r),
       r.of_peak === undefined ? '–' : `${(100 * r.of_peak).toFixed(0)}%`,
-      r.peer_ms === null ? '–' : r.peer_ms.toFixed(1),
-      r.ratio === null ? '–' : `${r.ratio.toFixed(2)}×`,
+      r.peer_ms === null ? '–' : r.peer === TFJS ? r.peer_ms.toFixed(1) : `${r.peer_ms.toFixed(1)} (${r.peer})`,
+      r.ratio === null ? '–' : ratioText(r, 'ratio', '×', '–'),
       ...(torch ? torchCells(r) : []),
       r.timing,
     ].join(' | '),
   );
-  const head = ['case', 'shape', 'ours (ms)', 'throughput', 'of peak', 'tfjs-webgpu (ms)', 'ratio', ...(torch ? [`${TORCH}-cpu (ms)`, `${TORCH} ratio`] : []), 'timing'];
+  const head = ['case', 'shape', 'ours (ms)', 'throughput', 'of peak', `${TFJS} (ms)`, 'ratio', ...(torch ? [`${TORCH}-cpu (ms)`, `${TORCH} ratio`] : []), 'timing'];
   return [`| ${head.join(' | ')} |`, `|${' --- |'.repeat(head.length)}`, ...rows.map((r) => `| ${r} |`)].join('\n');
 }

@@ -14,6 +14,7 @@ import { hardnessGap, type HardnessPoint } from '../hvp/report/study.js';
 import { readRun } from '../hvp/report/index.js';
 import { validateConfig, type TrainConfig } from '../hvp/train/config.js';
 import { pretrain } from '../hvp/train/loop.js';
+import { signalExitCode, stoppedMessage } from '../hvp/train/stop.js';
 
 export type RunName = 'hvp' | 'random_views';
 export const RUN_NAMES: readonly RunName[] = ['hvp', 'random_views'];
@@ -101,6 +102,11 @@ export async function runSeed(
     console.log(`\n== ${opts.label}pretraining: ${hvp ? `HVP with ${config.views} views (${config.select} combination)` : 'random view pairs'}, ${config.maxSteps > 0 ? `${config.maxSteps} steps` : `${config.epochs} epochs`} of ${config.batchSize}, seed ${opts.seed}`);
     const t0 = performance.now();
     const r = await pretrain(config, { engine, dataset: sets.train, knnSets: { bank: sets.bank, queries: sets.queries } });
+    // SIGINT or SIGTERM ends the whole study, not only this run: its checkpoint is saved, nothing more is trained or evaluated.
+    if (r.signal) {
+      console.error(stoppedMessage(r.signal, r.step, r.checkpoint, out));
+      process.exit(signalExitCode(r.signal));
+    }
     result.runs[name] = { seconds: (performance.now() - t0) / 1000, imagesPerSecond: r.imagesPerSecond, lastLoss: r.losses[r.losses.length - 1] };
     encoders[name] = asBackbone(r.method.backbone, sets.train.channels);
     if (hvp) result.hardness = hardnessGap((await readRun(out)).steps);

@@ -1,7 +1,8 @@
 // The `hvp` command line: one entry, a subcommand per job, `--help` on each.
 
 import { parseArgs } from 'node:util';
-import { Engine } from '../engine/index.js';
+import { DEVICE_SETTINGS_HELP, Engine, setDeviceDefaults, takeDeviceSettings } from '../engine/index.js';
+import { doctorMain } from './doctor.js';
 import { smoke } from './smoke.js';
 import { embedMain } from './embed.js';
 import { demoMain } from './demo.js';
@@ -25,8 +26,11 @@ Commands:
   bench     kernel throughput against tfjs-webgpu on the same adapter
   profile   time every kernel dispatch of a training step (or bench case); table and Chrome trace
   info      print the WebGPU adapter, its features and limits
+  doctor    list every adapter Dawn sees; if a GPU is present but unused, what is missing and the fix
 
-Run 'hvp <command> --help' for the options of a command.`;
+Run 'hvp <command> --help' for the options of a command.
+
+${DEVICE_SETTINGS_HELP}`;
 
 const SMOKE_HELP = `Usage: hvp smoke [options]
 
@@ -84,7 +88,20 @@ async function runInfo(argv: string[]): Promise<void> {
   engine.destroy();
 }
 
-async function main(argv: string[]): Promise<void> {
+/** Commands that open the GPU, whose help ends with a pointer to the device options. */
+const GPU_COMMANDS = new Set(['demo', 'pretrain', 'eval', 'report', 'score', 'smoke', 'embed', 'bench', 'profile', 'info']);
+const DEVICE_OPTIONS_LINE = '\nAlso --device auto|gpu|cpu, --adapter NAME, --kernels auto|gpu|cpu (or HVP_*): see `hvp --help`.';
+
+async function main(args: string[]): Promise<void> {
+  // The device settings apply to whichever command opens the GPU, so they are taken out first.
+  const { rest: argv, settings } = takeDeviceSettings(args, process.env);
+  setDeviceDefaults(settings);
+  await run(argv);
+  const [cmd, ...rest] = argv;
+  if (GPU_COMMANDS.has(cmd) && (rest.includes('--help') || rest.includes('-h'))) console.log(DEVICE_OPTIONS_LINE);
+}
+
+async function run(argv: string[]): Promise<void> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'demo':
@@ -112,6 +129,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('../bench/profile.js')).profileMain(rest);
     case 'info':
       return runInfo(rest);
+    case 'doctor':
+      return doctorMain(rest);
     case undefined:
     case '-h':
     case '--help':
@@ -123,7 +142,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).then(
-  () => process.exit(0),
+  // A command may set process.exitCode (a run stopped by a signal exits 130 or 143).
+  () => process.exit(),
   (e: unknown) => {
     console.error(`hvp: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);

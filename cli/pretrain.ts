@@ -20,6 +20,7 @@ import {
   type TrainConfig,
 } from '../hvp/train/config.js';
 import { checkResumable, CHECKPOINT, pretrain } from '../hvp/train/loop.js';
+import { signalExitCode, StopRequest, stoppedMessage } from '../hvp/train/stop.js';
 import { DataParallel } from '../hvp/distributed/data-parallel.js';
 
 export const PRETRAIN_HELP = `Usage: hvp pretrain [--preset NAME | --config FILE.yaml] [--setting value ...]
@@ -28,7 +29,12 @@ Pretrains a backbone with SimSiam, SimCLR, DINO or iBOT. With --select hardest (
 step draws --views augmented views per image, scores every combination with the method's own loss
 in a gradient-free forward and trains on each sample's hardest one (HVP); --select random --views 2
 is plain SSL training. Writes OUT/config.yaml, OUT/log.jsonl (JSON lines) and
-OUT/checkpoint.safetensors (every epoch and on Ctrl-C); --resume continues a run exactly.
+OUT/checkpoint.safetensors (every epoch, every --save-every steps, and when SIGINT or SIGTERM
+stops the run); --resume continues a run exactly, from any step.
+
+SIGINT (Ctrl-C) or SIGTERM (what Slurm and Kubernetes send before they kill a job) stops the run at
+the end of the current step, writes the checkpoint of that step and exits with 130 or 143, so that
+\`hvp pretrain ... && hvp eval ...\` never evaluates a half-trained model.
 
 Presets: ${Object.keys(PRESETS).join(', ')} (default simsiam-fashion-mnist)
 
@@ -37,13 +43,20 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
   --widths 8,16,32,64   ResNet stage widths     --small-image true|false   3x3 stem, no max-pool
   --data DIR            dataset directory (default: Debian's Fashion-MNIST)
   --dataset auto|fashion-mnist|mnist|cifar10|folder       --train-limit N   first N images only
-  --epochs N  --max-steps N  --batch-size N  --seed N  --lr X  --weight-decay X  --optimizer sgd|adamw
+  --epochs N  --max-steps N  --batch-size N  --seed N  --lr X  --weight-decay X
+  --optimizer sgd|adamw|lars
+                        lars (convnets at large batch): SGD momentum, each weight's step scaled by
+                        --lars-eta * ||w|| / ||g + wd*w||; biases and norm weights: plain SGD, no decay
+  --grad-accum-steps K  split each batch into K micro-batches of batch-size/K (forward and backward
+                        each), one optimizer step on their averaged gradients; batch norm and SimCLR's
+                        negatives work per micro-batch (see docs/method.md)
   --select hardest|easiest|random   --views V   --limit K (score K drawn combinations; 0 = all)
   --select-res R        score views rendered at R px, train at --size
   --select-layer L      score by feature similarity after stage L (stem, layer1..layer4; ViT block)
   --anchor              view 0 fixed, only its partner is chosen
   --size S  --scale-min X  --scale-max X  --local-crops L  --local-crops-used n  --local-size S
   --out DIR             run directory (default runs/pretrain)     --resume   continue OUT's checkpoint
+  --save-every N        also write the checkpoint every N steps (atomically; 0 = epoch ends only)
   --log-every N         log selections and view parameters every N steps
   --log-samples K       also log every combination's score for the first K samples of a logged step
   --knn-every N         k-NN monitor: top-1 every N steps on the first --knn-bank train and
@@ -51,8 +64,10 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
 
 Data-parallel training: mpirun -np N hvp pretrain ... (or srun) trains one model on N processes, one
 per GPU. --batch-size stays the global batch (each rank takes batch / N, which must be whole); rank 0's
-weights are copied to every rank at start, gradients are averaged after every backward, and only rank 0
-writes OUT. Batch norm normalises over each rank's share. --resume needs the N the run was started with.
+weights are copied to every rank at start, gradients are averaged once per step (after the last
+micro-batch with --grad-accum-steps), and only rank 0 writes OUT. Batch norm normalises over each rank's
+share. SIGINT/SIGTERM to any rank stops every rank at the same step (rank 0 saves; all exit 130/143).
+--resume needs the N the run was started with.
   --allow-shared-device true   run even where two ranks opened the same GPU (CPU adapters, tests)
 
 --resume continues with the configuration stored in the checkpoint (not a preset, --config or
@@ -119,10 +134,20 @@ async function resumeConfig(values: Record<string, string>, source: string | und
 export async function pretrainMain(argv: string[]): Promise<void> {
   const config = await resolveConfig(argv);
   if (!config) return console.log(PRETRAIN_HELP);
+  // Listening until the process exits: a second signal, however late, cannot cut the checkpoint, the
+  // message or the exit status short (SIGKILL still can; the checkpoint is renamed into place whole).
+  const stopRequest = new StopRequest().listen();
   // Launched by mpirun/srun with several ranks: this process is one of them (MPI is never loaded otherwise).
   const distributed = DataParallel.fromLauncher();
-  const r = await pretrain(config, { distributed });
-  if (distributed && !distributed.isRoot) return;
+  const r = await pretrain(config, { stopRequest, distributed });
+  if (distributed && !distributed.isRoot) {
+    // Every rank stopped at the same step and exits with the same status; rank 0 wrote the checkpoint.
+    if (r.signal) {
+      console.error(`rank ${distributed.rank}: stopped by ${r.signal} at step ${r.step}`);
+      process.exitCode = signalExitCode(r.signal);
+    }
+    return;
+  }
   if (distributed) {
     const t = distributed.times;
     const per = (ms: number) => (ms / Math.max(1, t.steps)).toFixed(1);
@@ -135,4 +160,9 @@ export async function pretrainMain(argv: string[]): Promise<void> {
   console.log(
     `${r.interrupted ? 'interrupted' : 'finished'} after ${r.steps} steps (${r.imagesPerSecond.toFixed(1)} img/s); last loss ${last}; checkpoint ${r.checkpoint}`,
   );
+  if (r.signal) {
+    console.error(stoppedMessage(r.signal, r.step, r.checkpoint, config.out));
+    // Set, not exit: the CLI's entry exits with it once the run has closed its files.
+    process.exitCode = signalExitCode(r.signal);
+  }
 }

@@ -85,8 +85,6 @@ function releaseNode(node: GradNode): void {
   node.backward = releasedRule;
 }
 
-/** The walk's scratch list of replaced gradients (a walk never nests: rules run without grad). */
-const REPLACED: Tensor[] = [];
 const NO_TENSOR = undefined as unknown as Tensor;
 
 export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
@@ -106,6 +104,10 @@ export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: B
     grads.set(root, seed);
     ledger.hold(seed);
     const order = topoOrder(root);
+    // This walk's list of replaced gradients, reused by every node (written in place: an array emptied
+    // with length = 0 gives up its storage and would allocate again at the next push). Local to the
+    // walk, so walks on two engines never share it.
+    const replaced: Tensor[] = [];
     for (let k = order.length - 1; k >= 0; k--) {
       const t = order[k];
       const g = grads.get(t);
@@ -123,9 +125,7 @@ export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: B
       if (node.released) throw new Error(FREED(node.op));
       // A rule's temporaries (contiguous copies, partial products) are freed as soon as it returns.
       const inGrads = engine.scope(() => node.backward(g));
-      // g, then every pending gradient that a sum below replaced (written in place: an array emptied
-      // with length = 0 gives up its storage and would allocate again at the next push).
-      const replaced = REPLACED;
+      // g, then every pending gradient that a sum below replaced.
       let nReplaced = 0;
       replaced[nReplaced++] = g;
       const inputs = node.inputs;

@@ -8,6 +8,7 @@ import type { DeviceOptions } from './device.js';
 import { checkShape, contiguousStrides, copyDims, fmt, numel, type Shape } from './shape.js';
 import { Rng } from './rng.js';
 
+/** One WebGPU device: creates tensors, owns grad mode and lifetime scopes, runs backward. Create with Engine.create(). */
 export class Engine {
   gradEnabled = true;
   private scopes: Set<Tensor>[] = [];
@@ -18,6 +19,7 @@ export class Engine {
 
   constructor(readonly backend: Runtime) {}
 
+  /** An engine on a new WebGPU device (Dawn in Node, navigator.gpu in a browser). */
   static async create(opts: DeviceOptions = {}): Promise<Engine> {
     return new Engine(await Runtime.create(opts));
   }
@@ -36,6 +38,7 @@ export class Engine {
     return new Tensor(this, new Storage(buf, bytes), shape, undefined, 0, dtype);
   }
 
+  /** A new tensor holding `data` (row-major) in `shape` (default: one dimension). */
   tensor(data: ArrayLike<number>, shape?: Shape, opts: { dtype?: DType; requiresGrad?: boolean } = {}): Tensor {
     const s = shape ?? [data.length];
     if (numel(s) !== data.length) {
@@ -49,12 +52,15 @@ export class Engine {
     return t;
   }
 
+  /** A new tensor of `shape` filled with `value`. */
   full(shape: Shape, value: number): Tensor {
     return core.fill(this, shape, value);
   }
+  /** A new tensor of `shape` filled with 0. */
   zeros(shape: Shape): Tensor {
     return core.fill(this, shape, 0);
   }
+  /** A new tensor of `shape` filled with 1. */
   ones(shape: Shape): Tensor {
     return core.fill(this, shape, 1);
   }
@@ -150,12 +156,14 @@ export class Engine {
   track(t: Tensor): void {
     this.scopes[this.scopes.length - 1]?.add(t);
   }
+  /** Remove a tensor from the innermost scope holding it, so that scope's end does not dispose it. */
   untrack(t: Tensor): void {
     for (let i = this.scopes.length - 1; i >= 0; i--) if (this.scopes[i].delete(t)) return;
   }
 
   // ---------------------------------------------------------------- autograd
 
+  /** Run `fn` without recording operations for autograd. */
   noGrad<T>(fn: () => T): T {
     const prev = this.gradEnabled;
     this.gradEnabled = false;
@@ -166,6 +174,7 @@ export class Engine {
     }
   }
 
+  /** Backpropagate from `root` (a scalar unless `grad` is given), accumulating `.grad` of every tensor that requires it. */
   backward(root: Tensor, grad?: Tensor, opts?: BackwardOptions): void {
     core.backward(this, root, grad, opts);
   }
@@ -177,6 +186,7 @@ export class Engine {
     return this.backend.sync();
   }
 
+  /** Release the device and its buffers; the engine and its tensors cannot be used afterwards. */
   destroy(): void {
     this.backend.destroy();
   }
@@ -193,6 +203,7 @@ function markTensors(x: unknown, mark: number): void {
 
 // ---------------------------------------------------------------- the ops the core calls
 
+/** Options of Engine.backward. */
 export interface BackwardOptions {
   /** Keep every node's saved tensors, so that backward can run through this graph again. */
   retainGraph?: boolean;
@@ -235,6 +246,7 @@ export function provideCoreOps(ops: CoreOps): void {
 // A shape, strides and an element offset into refcounted GPU storage. Views (reshape, permute, slice,
 // expand) share storage; every op's output is a fresh contiguous tensor.
 
+/** Element type of a tensor: 32-bit float or 32-bit signed integer. */
 export type DType = 'f32' | 'i32';
 
 /** GPU memory shared by a tensor and its views; returned to the pool when the last one is disposed. */
@@ -261,6 +273,7 @@ export function tensorIdWatermark(): number {
   return nextTensorId;
 }
 
+/** An n-dimensional f32 or i32 array on the GPU: a view (shape, strides, offset) of a storage buffer, with its autograd node. */
 export class Tensor {
   readonly id = nextTensorId++;
   readonly shape: readonly number[];
@@ -311,6 +324,7 @@ export class Tensor {
     return true;
   }
 
+  /** Shape, dtype and name, for messages. */
   toString(): string {
     return `Tensor(${fmt(this.shape)}${this.dtype === 'f32' ? '' : `, ${this.dtype}`}${this.name ? `, ${this.name}` : ''})`;
   }
@@ -320,6 +334,7 @@ export class Tensor {
     if (this.disposedFlag) throw new Error(`${op}: ${this} was disposed and cannot be used`);
   }
 
+  /** Release this tensor's buffer (once every view of it is disposed); using it afterwards throws. */
   dispose(): void {
     if (this.disposedFlag) return;
     this.disposedFlag = true;
@@ -337,6 +352,7 @@ export class Tensor {
     return this.dtype === 'i32' ? new Int32Array(bytes) : new Float32Array(bytes);
   }
 
+  /** The value of a one-element tensor, read back from the GPU. */
   async item(): Promise<number> {
     if (this.size !== 1) throw new Error(`item: ${this} has ${this.size} elements, not 1`);
     return (await this.toArray())[0];
@@ -349,33 +365,42 @@ export class Tensor {
 
   // ---------------------------------------------------------------- views (ops/view.ts)
 
+  /** See ops.reshape. */
   reshape(...shape: number[] | [number[]]): Tensor {
     return core.reshape(this, flatArgs(shape));
   }
+  /** See ops.permute. */
   permute(...dims: number[] | [number[]]): Tensor {
     return core.permute(this, flatArgs(dims));
   }
+  /** See ops.transpose (default: the last two axes). */
   transpose(a = -2, b = -1): Tensor {
     return core.transpose(this, a, b);
   }
   get T(): Tensor {
     return core.transpose(this, -2, -1);
   }
+  /** Elements start, start + step, ... before end along `axis` (a view). */
   slice(axis: number, start: number, end?: number, step = 1): Tensor {
     return core.slice(this, axis, start, end ?? this.shape[axis < 0 ? axis + this.ndim : axis], step);
   }
+  /** A broadcast view of this tensor in a larger shape (size-1 axes repeated without copying). */
   expand(...shape: number[] | [number[]]): Tensor {
     return core.expand(this, flatArgs(shape));
   }
+  /** See ops.unsqueeze. */
   unsqueeze(axis: number): Tensor {
     return core.unsqueeze(this, axis);
   }
+  /** See ops.squeeze. */
   squeeze(axis?: number): Tensor {
     return core.squeeze(this, axis);
   }
+  /** See ops.flatten. */
   flatten(startAxis = 0, endAxis = -1): Tensor {
     return core.flatten(this, startAxis, endAxis);
   }
+  /** See ops.contiguous. */
   contiguous(): Tensor {
     return this.isContiguous() ? this : core.contiguous(this);
   }

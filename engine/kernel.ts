@@ -15,7 +15,9 @@ import { resolveIncludes, SNIPPETS, type Defines, type Snippets } from './shader
 
 export { grid1d };
 
+/** WGSL scalar types a uniform or binding may hold. */
 export type ScalarType = 'u32' | 'i32' | 'f32';
+/** A scalar type or a vec2/vec4 of one. */
 export type VectorType = ScalarType | `vec2<${ScalarType}>` | `vec4<${ScalarType}>`;
 /**
  * A uniform field: a scalar, a vec2 or vec4, or an array of N vec4s (`array<vec4<u32>, 2>`: the
@@ -25,7 +27,9 @@ export type VectorType = ScalarType | `vec2<${ScalarType}>` | `vec4<${ScalarType
 export type UniformType = VectorType | `array<vec4<${ScalarType}>, ${number}>`;
 /** Uniform fields in declaration order, e.g. `{ n: 'u32', scale: 'f32', mean: 'vec4<f32>' }`. */
 export type UniformFields = Record<string, UniformType>;
+/** The JavaScript value of one uniform: a number (or boolean) for a scalar, numbers for a vector or array. */
 export type UniformValue<T extends UniformType> = T extends ScalarType ? number | boolean : readonly number[];
+/** Values of every uniform of a declaration, checked against its types. */
 export type UniformValues<U extends UniformFields> = { [K in keyof U]: UniformValue<U[K]> };
 
 /**
@@ -53,6 +57,7 @@ export function hasFlag(name: string): string {
 /** Storage bindings in order: name → element type. */
 export type Bindings = Record<string, BindingType | BindingSpec>;
 
+/** A kernel declaration: name, WGSL body, workgroup size, uniforms and the input and output bindings. */
 export interface KernelSpec<U extends UniformFields> {
   /** Names the pipeline in errors and profiles. */
   name: string;
@@ -74,6 +79,7 @@ export interface KernelSpec<U extends UniformFields> {
   strided?: readonly string[];
 }
 
+/** One launch of a declared kernel: tensors for its bindings in declaration order, uniform values, workgroup counts. */
 export interface LaunchArgs<U extends UniformFields> {
   /** One per declared binding, in order; null leaves out an optional one. */
   inputs: readonly (Tensor | null | undefined)[];
@@ -141,11 +147,29 @@ export function uniformLayout(kernel: string, fields: UniformFields): { fields: 
 
 const RANGE: Record<ScalarType, [number, number]> = { u32: [0, 2 ** 32 - 1], i32: [-(2 ** 31), 2 ** 31 - 1], f32: [-Infinity, Infinity] };
 
-/** The uniform block being packed, seen as each scalar type (one buffer per kernel, reused by every launch). */
+/** The uniform block being packed, seen as each scalar type. */
 interface Block {
   u32: Uint32Array;
   i32: Int32Array;
   f32: Float32Array;
+}
+
+function newBlock(bytes: number): Block {
+  const words = new ArrayBuffer(bytes);
+  return { u32: new Uint32Array(words), i32: new Int32Array(words), f32: new Float32Array(words) };
+}
+
+/**
+ * What one declaration reuses across its launches on one device (Runtime.scratchFor), so that a hot
+ * op allocates nothing per launch: the uniform block, the buffer lists by count of tensors given, the
+ * dispatch arguments. Each launch rewrites them; the buffer lists are emptied when it ends, thrown or
+ * not, so they keep no buffer alive.
+ */
+interface LaunchScratch {
+  block: Block;
+  inputBuffers: (GPUBuffer | undefined)[][];
+  outputBuffers: (GPUBuffer | undefined)[][];
+  dispatch: DispatchArgs;
 }
 
 function writeScalar(kernel: string, f: Field, block: Block, word: number, v: number | boolean): void {
@@ -168,14 +192,28 @@ function writeScalar(kernel: string, f: Field, block: Block, word: number, v: nu
 type Packer = (values: object, u32: Uint32Array, i32: Int32Array, f32: Float32Array) => boolean;
 
 /**
- * A packer for one kernel's fields, generated as straight-line code with the field names spelt out.
- * A training step launches dozens of kernels, each with its own uniform object: a loop reading
- * `values[field.name]` for all of them sees so many object layouts that every read takes the
- * engine's slowest lookup, where the generated code's reads each see one layout. Words of padding
- * are never written, so they keep the zeros the block was made with; an array's lanes past its
- * values are zeroed.
+ * The packer of one kernel's fields: JavaScript source generated from the declaration and compiled
+ * with `new Function`, once per declaration. For `{ n: 'u32', scale: 'f32', shape: 'array<vec4<u32>, 2>' }`
+ * it is, in effect:
+ *
+ *     count the keys of g; return false unless there are 3
+ *     v = g.n;     (booleans become 0/1) if ((v >>> 0) !== v) return false; u32[0] = v;
+ *     v = g.scale; if (typeof v !== 'number') return false; f32[1] = v;
+ *     a = g.shape; return false unless an array of at most 8; store each as u32[4 + i]; zero the rest
+ *     return true;
+ *
+ * Why generated: a training step launches dozens of kernels, each with its own uniform object. A
+ * loop reading `values[field.name]` for all of them sees so many object layouts that every read
+ * takes the JavaScript engine's slowest lookup, where each generated read (`g.scale`) sees one
+ * layout and stays fast. Words of padding are never written, so they keep the zeros the block was
+ * made with (a block is only ever packed for its own declaration).
+ *
+ * Fallbacks: a value the packer cannot store (a wrong type, out of range, missing or extra) makes it
+ * return false, and packChecked packs again field by field to throw an error naming the field and
+ * the value. Where code generation is forbidden (a page whose Content-Security-Policy disallows
+ * eval) this returns null and every launch packs through packChecked.
  */
-function compilePacker(fields: Field[]): Packer {
+function compilePacker(fields: Field[]): Packer | null {
   const store = (scalar: ScalarType, word: string): string =>
     scalar === 'u32'
       ? `if ((v >>> 0) !== v) return false; u32[${word}] = v;`
@@ -196,9 +234,15 @@ function compilePacker(fields: Field[]): Packer {
     if (!f.fixed) lines.push(`for (let i = a.length; i < ${f.lanes}; i++) u32[${w} + i] = 0;`);
   }
   lines.push('return true;');
-  return new Function('g', 'u32', 'i32', 'f32', lines.join('\n')) as Packer;
+  try {
+    return new Function('g', 'u32', 'i32', 'f32', lines.join('\n')) as Packer;
+  } catch (e) {
+    if (e instanceof EvalError) return null;
+    throw e;
+  }
 }
 
+/** A declared kernel (see defineKernel): its generated WGSL, uniform packing, launch grid and launch. */
 export class KernelDef<U extends UniformFields = UniformFields> {
   readonly name: string;
   /** The kernel's WGSL with the generated declarations prepended and its includes resolved. */
@@ -213,18 +257,11 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   private readonly hasOptional: boolean;
   /** What the runtime compiles (and caches) when a launch adds no template values. */
   private readonly kernel: Kernel;
-  private readonly block: Block;
-  private readonly packer: Packer;
-  /** Compiled-kernel handles of keyed launches (LaunchArgs.key). */
+  private readonly packer: Packer | null;
+  /** Compiled-kernel handles of keyed launches (LaunchArgs.key): immutable, so shared by every device. */
   private readonly variants = new Map<string | undefined, Map<string, Kernel>>();
-  /**
-   * Buffers of the launch being encoded (dispatch reads them at once), one array per count of
-   * tensors given: rewritten in place by every launch, never emptied and regrown.
-   */
-  private readonly inputBuffers: GPUBuffer[][] = [];
-  private readonly outputBuffers: GPUBuffer[][] = [];
-  /** The arguments of the dispatch being queued, rewritten by every launch (dispatch reads them at once). */
-  private readonly dispatchArgs: DispatchArgs;
+  /** Makes this declaration's scratch on a device that has not launched it yet. */
+  private readonly newScratch: () => LaunchScratch;
 
   constructor(spec: KernelSpec<U>) {
     const k = spec.name;
@@ -242,8 +279,6 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     this.name = k;
     this.fields = fields;
     this.uniformBytes = size;
-    const words = new ArrayBuffer(size);
-    this.block = { u32: new Uint32Array(words), i32: new Int32Array(words), f32: new Float32Array(words) };
     this.packer = compilePacker(fields);
     this.workgroupSize = [x, y, z];
     this.inputNames = Object.keys(spec.inputs);
@@ -261,32 +296,34 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     const header = kernelHeader(spec.uniforms, spec.inputs, spec.outputs, [x, y, z]);
     this.source = resolveIncludes(`${header}\n${spec.source}`, { ...SNIPPETS, ...spec.snippets });
     this.kernel = { name: k, source: this.source, defines: spec.defines };
-    this.dispatchArgs = { kernel: this.kernel, inputs: [], outputs: [], uniforms: this.block.u32, workgroups: [1], flops: undefined, bytes: undefined };
+    this.newScratch = () => {
+      const block = newBlock(size);
+      const dispatch: DispatchArgs = { kernel: this.kernel, inputs: [], outputs: [], uniforms: block.u32, workgroups: [1], flops: undefined, bytes: undefined };
+      return { block, inputBuffers: [], outputBuffers: [], dispatch };
+    };
   }
 
   /** The uniform values as the bytes of the block. Throws on a missing, extra or unrepresentable value. */
   pack(values: UniformValues<U>): Uint8Array {
-    return new Uint8Array(this.packWords(values).slice().buffer);
+    return new Uint8Array(this.packWords(values, newBlock(this.uniformBytes)).buffer);
   }
 
   /**
-   * pack() as 32-bit words, the form the runtime copies into its uniform ring fastest. The words are
-   * the kernel's one scratch block, valid until the next pack: dispatch copies them at once.
+   * pack() as 32-bit words into `block`, the form the runtime copies into its uniform ring fastest
+   * (a launch packs into its device's scratch block, which dispatch copies at once).
    */
-  private packWords(values: UniformValues<U>): Uint32Array {
-    const block = this.block;
-    if (this.packer(values, block.u32, block.i32, block.f32)) return block.u32;
-    return this.packChecked(values);
+  private packWords(values: UniformValues<U>, block: Block): Uint32Array {
+    if (this.packer?.(values, block.u32, block.i32, block.f32)) return block.u32;
+    return this.packChecked(values, block);
   }
 
   /** packWords field by field, throwing at a missing, extra or unrepresentable value. */
-  private packChecked(values: UniformValues<U>): Uint32Array {
+  private packChecked(values: UniformValues<U>, block: Block): Uint32Array {
     const k = this.name;
     const given = values as Record<string, number | boolean | readonly number[] | undefined>;
     let count = 0;
     for (const _ in given) count++;
     if (count !== this.fields.length) this.throwFieldMismatch(Object.keys(given));
-    const block = this.block;
     block.u32.fill(0);
     for (const f of this.fields) {
       const v = given[f.name];
@@ -336,7 +373,12 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     return perGroup ? gx : gx * per;
   }
 
-  /** Check the tensors and uniforms, then queue the dispatch. */
+  /**
+   * Check the tensors and uniforms, then queue the dispatch. Nothing is acquired but this device's
+   * scratch (the uniform block, the buffer lists, the dispatch arguments, all rewritten by every
+   * launch): the buffer lists are emptied in `finally`, so a launch that throws (a bad tensor or
+   * uniform, a grid past the device's limit) leaves nothing behind and the next launch runs as usual.
+   */
   launch(a: LaunchArgs<U>): void {
     const k = this.name;
     if (a.inputs.length !== this.inputNames.length) this.throwCount('inputs', this.inputNames, a.inputs.length);
@@ -346,56 +388,59 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     for (let i = 0; i < a.outputs.length && !first; i++) first = a.outputs[i];
     const engine = first?.engine;
     if (!engine) throw new Error(`kernel '${k}': a launch needs at least one tensor (the engine to run on)`);
+    const scratch = engine.backend.scratchFor(this, this.newScratch);
     const nIn = a.inputs.length;
     let given = 0;
     for (let i = 0; i < nIn; i++) if (a.inputs[i]) given++;
-    const inputs = this.buffersFor(given);
+    const inputs = (scratch.inputBuffers[given] ??= new Array<GPUBuffer | undefined>(given));
     given = 0;
     for (let i = 0; i < a.outputs.length; i++) if (a.outputs[i]) given++;
-    const outputs = this.buffersFor(given, true);
-    let nInputs = 0;
-    let nOutputs = 0;
-    for (let i = 0; i < this.bindings.length; i++) {
-      const t = i < nIn ? a.inputs[i] : a.outputs[i - nIn];
-      const b = this.bindings[i];
-      if (!t) {
-        if (!b.optional) throw new Error(`kernel '${k}': binding '${b.name}' needs a tensor`);
-        continue;
+    const outputs = (scratch.outputBuffers[given] ??= new Array<GPUBuffer | undefined>(given));
+    try {
+      let nInputs = 0;
+      let nOutputs = 0;
+      for (let i = 0; i < this.bindings.length; i++) {
+        const t = i < nIn ? a.inputs[i] : a.outputs[i - nIn];
+        const b = this.bindings[i];
+        if (!t) {
+          if (!b.optional) throw new Error(`kernel '${k}': binding '${b.name}' needs a tensor`);
+          continue;
+        }
+        if (t.disposed) t.assertAlive(`kernel '${k}' (binding '${b.name}')`);
+        if (t.engine !== engine) throw new Error(`kernel '${k}': binding '${b.name}' ${t} lives on another device than ${first}`);
+        if (b.scalar !== 'u32' && t.dtype !== b.scalar) throw new Error(`kernel '${k}': binding '${b.name}' takes ${b.scalar} data, got ${t}`);
+        if (!b.strided && !t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
+        if (i < nIn) inputs[nInputs++] = t.buffer;
+        else outputs[nOutputs++] = t.buffer;
       }
-      if (t.disposed) t.assertAlive(`kernel '${k}' (binding '${b.name}')`);
-      if (t.engine !== engine) throw new Error(`kernel '${k}': binding '${b.name}' ${t} lives on another device than ${first}`);
-      if (b.scalar !== 'u32' && t.dtype !== b.scalar) throw new Error(`kernel '${k}': binding '${b.name}' takes ${b.scalar} data, got ${t}`);
-      if (!b.strided && !t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
-      if (i < nIn) inputs[nInputs++] = t.buffer;
-      else outputs[nOutputs++] = t.buffer;
+      const d = scratch.dispatch;
+      d.kernel = this.variant(a);
+      // Every slot is filled above: the lists are as long as the tensors given.
+      d.inputs = inputs as GPUBuffer[];
+      d.outputs = outputs as GPUBuffer[];
+      d.uniforms = this.packWords(a.uniforms, scratch.block);
+      d.workgroups = a.workgroups;
+      d.flops = a.flops;
+      d.bytes = a.bytes;
+      engine.backend.dispatch(d);
+    } finally {
+      inputs.fill(undefined);
+      outputs.fill(undefined);
     }
-    const uniforms = this.packWords(a.uniforms);
-    let kernel: Kernel | undefined;
-    let byKey = this.variants.get(a.name);
-    if (a.key !== undefined) kernel = byKey?.get(a.key);
-    if (!kernel) {
-      const defines = typeof a.defines === 'function' ? a.defines() : a.defines;
-      kernel = defines || this.hasOptional || a.name ? { name: a.name ?? k, source: this.source, defines: { ...this.kernel.defines, ...defines, ...this.bindingDefines(a) } } : this.kernel;
-      if (a.key !== undefined) {
-        if (!byKey) this.variants.set(a.name, (byKey = new Map()));
-        byKey.set(a.key, kernel);
-      }
-    }
-    const d = this.dispatchArgs;
-    d.kernel = kernel;
-    d.inputs = inputs;
-    d.outputs = outputs;
-    d.uniforms = uniforms;
-    d.workgroups = a.workgroups;
-    d.flops = a.flops;
-    d.bytes = a.bytes;
-    engine.backend.dispatch(d);
   }
 
-  /** The scratch array for `count` buffers of a launch's inputs (or outputs). */
-  private buffersFor(count: number, outputs = false): GPUBuffer[] {
-    const byCount = outputs ? this.outputBuffers : this.inputBuffers;
-    return (byCount[count] ??= new Array<GPUBuffer>(count));
+  /** The compiled-kernel handle of a launch: this.kernel, or the launch's variant (cached by LaunchArgs.key). */
+  private variant(a: LaunchArgs<U>): Kernel {
+    let byKey = this.variants.get(a.name);
+    let kernel = a.key === undefined ? undefined : byKey?.get(a.key);
+    if (kernel) return kernel;
+    const defines = typeof a.defines === 'function' ? a.defines() : a.defines;
+    kernel = defines || this.hasOptional || a.name ? { name: a.name ?? this.name, source: this.source, defines: { ...this.kernel.defines, ...defines, ...this.bindingDefines(a) } } : this.kernel;
+    if (a.key !== undefined) {
+      if (!byKey) this.variants.set(a.name, (byKey = new Map()));
+      byKey.set(a.key, kernel);
+    }
+    return kernel;
   }
 
   private throwCount(what: string, names: readonly string[], got: number): never {

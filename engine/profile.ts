@@ -5,8 +5,10 @@
 
 import type { Defines } from './shader.js';
 
+/** How dispatches were timed: GPU timestamp queries, or wall time around each. */
 export type ProfileClock = 'timestamp-query' | 'wall';
 
+/** One profiled dispatch: kernel, workgroups and its time. */
 export interface DispatchRecord {
   name: string;
   defines?: Defines;
@@ -19,6 +21,7 @@ export interface DispatchRecord {
   durUs: number;
 }
 
+/** What Engine profiling records: every dispatch and the clock that timed it. */
 export interface Profile {
   clock: ProfileClock;
   records: DispatchRecord[];
@@ -171,6 +174,7 @@ export class DispatchProfiler {
   }
 }
 
+/** Profiled time per kernel, summed over its dispatches. */
 export interface KernelRow {
   name: string;
   dispatches: number;
@@ -212,6 +216,7 @@ export function kernelTable(records: DispatchRecord[]): KernelRow[] {
   return rows.sort((a, b) => b.totalMs - a.totalMs);
 }
 
+/** The per-kernel table as aligned text, the `top` kernels by time. */
 export function formatKernelTable(rows: KernelRow[], clock: ProfileClock, top = Infinity): string {
   const head = '| kernel | dispatches | total ms | share | mean us | GFLOP/s | GB/s |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |';
   const shown = rows.slice(0, top);

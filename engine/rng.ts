@@ -1,6 +1,7 @@
 // A small seeded generator (sfc32 seeded through splitmix32): reproducible runs need every random draw
 // (initialisation, augmentation parameters, dropout seeds) to come from an explicit seed.
 
+/** Seeded pseudo-random generator (uniform, normal, integers) with a state that can be saved and restored. */
 export class Rng {
   private a: number;
   private b: number;
@@ -24,6 +25,7 @@ export class Rng {
     for (let i = 0; i < 12; i++) this.u32();
   }
 
+  /** The next 32-bit unsigned integer. */
   u32(): number {
     const t = (((this.a + this.b) | 0) + this.d) | 0;
     this.d = (this.d + 1) | 0;
@@ -44,6 +46,7 @@ export class Rng {
     return Math.floor(this.uniform() * n);
   }
 
+  /** A standard normal sample. */
   normal(): number {
     if (this.spare !== null) {
       const v = this.spare;
@@ -62,6 +65,7 @@ export class Rng {
   state(): number[] {
     return [this.a, this.b, this.c, this.d];
   }
+  /** Restore a state from state(). */
   setState(s: number[]): void {
     [this.a, this.b, this.c, this.d] = s;
     this.spare = null;

@@ -3,7 +3,7 @@
 // buffers and kernels, nothing of tensors' meaning or of models.
 
 import { BufferPool, bucketSize, type PoolStats } from './buffer-pool.js';
-import { acquireDevice, SOFTWARE_ADAPTER, type DeviceOptions } from './device.js';
+import { acquireDevice, DeviceLostError, SOFTWARE_ADAPTER, type DeviceOptions } from './device.js';
 import { preprocess, type Defines } from './shader.js';
 import { DispatchProfiler, type Profile } from './profile.js';
 
@@ -90,11 +90,16 @@ export class Runtime {
   private readonly maxWorkgroupsPerDim: number;
   private batchKernels: string[] = [];
   private pendingErrors: Promise<string | null>[] = [];
-  private lostReason: string | null = null;
+  /** Set once the device's `lost` promise has resolved: from then on every launch and wait fails fast. */
+  private lost: GPUDeviceLostInfo | null = null;
+  /** Waits in flight (untilLost), rejected at once when the device is lost. */
+  private lostWaiters = new Set<() => void>();
   private uncaptured: string | null = null;
   private stagingFree = new Map<number, GPUBuffer[]>();
   /** Counters for tests and the bench. */
   readonly counters = { dispatches: 0, submits: 0, pipelinesCreated: 0, bindGroupsCreated: 0, readbacks: 0 };
+  /** Launch scratch of each kernel declaration and op launcher on this device (scratchFor). */
+  private readonly scratch = new Map<object, unknown>();
 
   private constructor(
     readonly gpu: GPU,
@@ -119,7 +124,9 @@ export class Runtime {
       label: 'uniform-ring',
     });
     device.lost.then((info) => {
-      this.lostReason = `WebGPU device lost (${info.reason}): ${info.message}`;
+      this.lost = info;
+      for (const reject of this.lostWaiters) reject();
+      this.lostWaiters.clear();
     });
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       this.uncaptured ??= ev.error.message;
@@ -127,8 +134,20 @@ export class Runtime {
   }
 
   static async create(opts: DeviceOptions = {}): Promise<Runtime> {
-    const { gpu, adapter, device, description, features } = await acquireDevice(opts);
-    return new Runtime(gpu, adapter, device, description, features, opts.kernels);
+    const { gpu, adapter, device, description, features, kernels } = await acquireDevice(opts);
+    return new Runtime(gpu, adapter, device, description, features, kernels);
+  }
+
+  /**
+   * The scratch state that `owner` (a kernel declaration, an op's launcher) reuses across its launches
+   * on this device, made by `make` on first use. Declarations live at module level and serve every
+   * device, so their reusable objects live here: two engines never share one, and a launch on one
+   * device cannot see the half-written state of a launch on another.
+   */
+  scratchFor<T>(owner: object, make: () => T): T {
+    let s = this.scratch.get(owner) as T | undefined;
+    if (s === undefined) this.scratch.set(owner, (s = make()));
+    return s;
   }
 
   // ---------------------------------------------------------------- pipelines
@@ -239,7 +258,7 @@ export class Runtime {
   }
 
   dispatch(a: DispatchArgs): void {
-    if (this.lostReason) throw new Error(this.lostReason);
+    if (this.lost) throw this.lostError(`the launch of ${a.kernel.name}`);
     const nIn = a.inputs.length;
     const nOut = a.outputs.length;
     if (nIn + nOut > this.maxBuffersPerStage) {
@@ -300,6 +319,7 @@ export class Runtime {
   flush(): void {
     const encoder = this.encoder;
     if (!encoder) return;
+    if (this.lost) throw this.lostError(`the submission of ${summarize(this.batchKernels)}`);
     this.pass?.end();
     this.profiler?.resolve(encoder);
     const cmd = encoder.finish();
@@ -342,26 +362,66 @@ export class Runtime {
     } finally {
       this.profiler = null;
     }
-    const out = await prof.finish(this.uniformRing);
-    await this.throwPendingErrors();
+    const out = await this.untilLost(prof.finish(this.uniformRing), 'the profile\'s readback');
+    await this.throwPendingErrors('the profile\'s readback');
     return out;
   }
 
   /** Wait for all submitted work and raise any error it produced. */
   async sync(): Promise<void> {
+    if (this.lost) throw this.lostError('a sync');
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
-    await this.throwPendingErrors();
+    await this.untilLost(this.device.queue.onSubmittedWorkDone(), 'a sync');
+    await this.throwPendingErrors('a sync');
   }
 
-  private async throwPendingErrors(): Promise<void> {
+  private async throwPendingErrors(during: string): Promise<void> {
     const pending = this.pendingErrors;
     this.pendingErrors = [];
-    const msgs = (await Promise.all(pending)).filter((m): m is string => m !== null);
+    const msgs = (await this.untilLost(Promise.all(pending), during)).filter((m): m is string => m !== null);
+    // A lost device's error scopes report nothing useful (or errors of the dead device): the loss is the error.
+    if (this.lost) throw this.lostError(during);
     if (this.uncaptured) msgs.push(this.uncaptured);
     this.uncaptured = null;
-    if (this.lostReason) msgs.push(this.lostReason);
     if (msgs.length) throw new Error(`WebGPU error: ${msgs.join('\n')}`);
+  }
+
+  // ---------------------------------------------------------------- device loss
+
+  /** Whether the device has been lost (its `lost` promise resolved); every launch and wait now throws DeviceLostError. */
+  get isLost(): boolean {
+    return this.lost !== null;
+  }
+
+  private lostError(during: string): DeviceLostError {
+    return new DeviceLostError(this.lost!.reason, this.lost!.message, during);
+  }
+
+  /**
+   * `wait`, or a DeviceLostError as soon as the device is lost: a driver reset may leave a mapAsync or
+   * onSubmittedWorkDone pending forever. A set of waiters rather than a race against one shared
+   * promise: each race would leave a reaction (holding its result) on that never-settling promise.
+   */
+  private untilLost<T>(wait: Promise<T>, during: string): Promise<T> {
+    if (this.lost) {
+      wait.catch(() => {});
+      return Promise.reject(this.lostError(during));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const onLost = () => reject(this.lostError(during));
+      this.lostWaiters.add(onLost);
+      wait.then(
+        (v) => {
+          this.lostWaiters.delete(onLost);
+          resolve(v);
+        },
+        (e) => {
+          this.lostWaiters.delete(onLost);
+          // Dawn rejects a mapping on a lost device with a bare AbortError: name the cause instead.
+          reject(this.lost ? this.lostError(during) : e);
+        },
+      );
+    });
   }
 
   // ---------------------------------------------------------------- data movement
@@ -371,11 +431,13 @@ export class Runtime {
    * pending dispatches (which may still read the buffer's previous contents) are submitted first.
    */
   write(buffer: GPUBuffer, byteOffset: number, data: ArrayBufferView): void {
+    if (this.lost) throw this.lostError('an upload');
     this.flush();
     this.device.queue.writeBuffer(buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 
   async read(buffer: GPUBuffer, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
+    if (this.lost) throw this.lostError('a readback');
     this.flush();
     const size = bucketSize(Math.ceil(byteLength / 4) * 4);
     const staging =
@@ -387,9 +449,9 @@ export class Runtime {
     this.device.queue.submit([enc.finish()]);
     this.counters.readbacks++;
     try {
-      await staging.mapAsync(GPUMapMode.READ, 0, size);
+      await this.untilLost(staging.mapAsync(GPUMapMode.READ, 0, size), 'a readback');
     } catch (e) {
-      await this.throwPendingErrors();
+      await this.throwPendingErrors('a readback');
       throw e;
     }
     const out = staging.getMappedRange(0, len).slice(0, byteLength);
@@ -397,7 +459,7 @@ export class Runtime {
     let list = this.stagingFree.get(size);
     if (!list) this.stagingFree.set(size, (list = []));
     list.push(staging);
-    await this.throwPendingErrors();
+    await this.throwPendingErrors('a readback');
     return out;
   }
 
@@ -414,7 +476,8 @@ export class Runtime {
   }
 
   destroy(): void {
-    this.flush();
+    // Work for a lost device has nowhere to go.
+    if (!this.lost) this.flush();
     this.device.destroy();
   }
 }

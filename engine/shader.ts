@@ -1,7 +1,9 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { SNIPPETS } from './snippets/index.js';
 
+/** A value the WGSL preprocessor substitutes or tests. */
 export type DefineValue = string | number | boolean;
+/** Template values of a kernel source, by name. */
 export type Defines = Record<string, DefineValue>;
 /** Named WGSL snippets that `#include "name"` pastes in. */
 export type Snippets = Readonly<Record<string, string>>;

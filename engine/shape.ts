@@ -1,11 +1,13 @@
 // Shape arithmetic shared by tensors and ops.
 
+/** Dimensions of a tensor. */
 export type Shape = readonly number[];
 
 // Shapes reach these functions as arrays of several internal kinds (literals, copies, results of
 // map): indexed loops stay fast over all of them, where for-of allocates an iterator once a call
 // site has seen too many kinds to be optimised for each.
 
+/** Number of elements of `shape`. */
 export function numel(shape: Shape): number {
   let n = 1;
   for (let i = 0; i < shape.length; i++) n *= shape[i];
@@ -31,6 +33,7 @@ export function copyDims(d: Shape): number[] {
   return out;
 }
 
+/** Row-major strides of `shape`. */
 export function contiguousStrides(shape: Shape): number[] {
   const n = shape.length;
   if (n === 0) return [];
@@ -48,10 +51,12 @@ export function contiguousStrides(shape: Shape): number[] {
   return s;
 }
 
+/** `shape` as text, e.g. [2, 3]. */
 export function fmt(shape: Shape): string {
   return `[${shape.join(', ')}]`;
 }
 
+/** Whether two shapes are equal. */
 export function sameShape(a: Shape, b: Shape): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
@@ -84,6 +89,7 @@ export function normAxis(op: string, axis: number, rank: number): number {
   return a;
 }
 
+/** Throws, naming `op`, unless every dimension is a non-negative integer. */
 export function checkShape(op: string, shape: Shape): void {
   for (let i = 0; i < shape.length; i++) {
     const d = shape[i];

@@ -6,9 +6,12 @@ import { nn, Rng, type Engine, type Tensor } from '../engine/index.js';
 import { resnet18, resnet34, resnet50, type ResNet } from './resnet.js';
 import { vitBase, vitSmall, vitTiny, type VisionTransformer } from './vit.js';
 
+/** Backbone architectures by name. */
 export const BACKBONE_ARCHS = ['resnet18', 'resnet34', 'resnet50', 'vit_tiny', 'vit_small', 'vit_base'] as const;
+/** A backbone architecture's name. */
 export type BackboneArch = (typeof BACKBONE_ARCHS)[number];
 
+/** A backbone for evaluation: its module, eval-mode features and their width. */
 export interface Backbone {
   module: ResNet | VisionTransformer;
   /** Eval-mode features: globally average-pooled activations (ResNet) or the CLS token (ViT). */
@@ -55,6 +58,7 @@ export function backboneFromShapes(engine: Engine, arch: BackboneArch, shapes: M
   return { module, features: (x) => module.forward(x), featureDim: module.featureDim, inChannels: proj[1] };
 }
 
+/** An architecture name (resnet18, vit-small, ...) checked and normalised. */
 export function parseArch(name: string): BackboneArch {
   const a = name.replace('-', '_').toLowerCase();
   if (!(BACKBONE_ARCHS as readonly string[]).includes(a)) {

@@ -6,6 +6,7 @@ import { io, type nn } from '../engine/index.js';
 import { decodeMeta, type CheckpointMeta } from './checkpoint-meta.js';
 import { prepareOptimizerState, type AnyOptimizer } from './checkpoint-optim.js';
 
+/** What a checkpoint loads into: model, optimizer, strictness. */
 export interface LoadCheckpointOptions {
   model: nn.Module;
   optimizer?: AnyOptimizer;
@@ -13,6 +14,7 @@ export interface LoadCheckpointOptions {
   strict?: boolean;
 }
 
+/** Names a checkpoint load did not match, and the checkpoint's metadata. */
 export interface LoadCheckpointResult extends nn.LoadResult {
   meta: CheckpointMeta;
 }

@@ -1,6 +1,7 @@
 // A checkpoint's string metadata: what run produced it (arch, method, epoch, step, config) and any extra
 // fields the caller adds. Each extra is JSON under its own key, so it comes back with its type.
 
+/** A checkpoint's metadata: architecture, method, epoch, step, configuration. */
 export interface CheckpointMeta {
   arch: string;
   method: string;

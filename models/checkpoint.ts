@@ -18,12 +18,14 @@ import { optimizerTensors, type AnyOptimizer } from './checkpoint-optim.js';
 export { type CheckpointMeta } from './checkpoint-meta.js';
 export { verifyChecksum, type LoadCheckpointOptions, type LoadCheckpointResult } from './checkpoint-bytes.js';
 
+/** What a checkpoint saves: model, optimizer, metadata. */
 export interface SaveCheckpointOptions {
   model: nn.Module;
   optimizer?: AnyOptimizer;
   meta: CheckpointMeta;
 }
 
+/** Write model, optimizer state and metadata to one safetensors file, atomically, with a checksum. */
 export async function saveCheckpoint(path: string, opts: SaveCheckpointOptions): Promise<void> {
   const modelDict = opts.model.stateDict();
   const clash = Object.keys(modelDict).find((n) => n.startsWith(OPTIMIZER_PREFIX));

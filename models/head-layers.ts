@@ -42,6 +42,7 @@ export class WeightNormLinear extends nn.Module {
     return mul(v, div(this.weight_g, sqrt(sum(mul(v, v), 1, true))));
   }
 
+  /** x [B, in] → [B, out] with the weight normalised per output row. */
   forward(x: Tensor): Tensor {
     return linear(x, this.weight());
   }

@@ -64,6 +64,7 @@ export class SimClrProjector extends Sequential {
   }
 }
 
+/** Sizes and options of DINO's projection head. */
 export interface DinoHeadOptions {
   /** BatchNorm after each hidden Linear (DINO's use_bn_in_head, for ResNets). */
   useBn?: boolean;
@@ -139,6 +140,7 @@ function mlp(engine: Engine, inDim: number, rng: Rng, o: MlpOptions): Sequential
   return new Sequential(layers);
 }
 
+/** Sizes and options of iBOT's head ([CLS] and patch outputs). */
 export interface IbotHeadOptions extends DinoHeadOptions {
   /** One last layer for [CLS] and patches (default), or a separate `last_layer2` to patchOutDim. */
   sharedHead?: boolean;
@@ -164,6 +166,7 @@ export class IbotHead extends DinoHead {
     }
   }
 
+  /** Tokens [B, 1+P, D] → head outputs of the [CLS] token [B, K] and of every patch [B, P, K']. */
   forwardTokens(tokens: Tensor): { cls: Tensor; patch: Tensor } {
     if (tokens.ndim !== 3 || tokens.shape[1] < 2) throw new Error(`IbotHead: expects tokens [B, 1+P, D], got ${tokens}`);
     const [b, n] = tokens.shape;

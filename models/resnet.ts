@@ -9,8 +9,10 @@ import { copyInto, globalAvgPool, maxPool2d } from '../engine/ops/index.js';
 
 /** Where forwardFeatures may stop: after the stem (conv1, bn1, relu, max-pool) or after a stage. */
 export type ResNetStage = 'stem' | 'layer1' | 'layer2' | 'layer3' | 'layer4';
+/** A ResNet's stages in order. */
 export const RESNET_STAGES: readonly ResNetStage[] = ['stem', 'layer1', 'layer2', 'layer3', 'layer4'];
 
+/** Input channels, classes, stem and widths of a ResNet. */
 export interface ResNetOptions {
   /** Image channels (1 for Fashion-MNIST). */
   inChannels?: number;
@@ -142,6 +144,7 @@ function checkOptions(name: string, o: ResNetOptions): Required<ResNetOptions> {
   return r;
 }
 
+/** torchvision's ResNet with its parameter names (conv1, bn1, layer1.0.conv1, ...). */
 export class ResNet extends nn.Module {
   readonly conv1: nn.Conv2d;
   readonly bn1: nn.BatchNorm2d;
@@ -202,14 +205,17 @@ export class ResNet extends nn.Module {
   }
 }
 
+/** ResNet-18 (basic blocks, 2-2-2-2). */
 export function resnet18(engine: Engine, opts: ResNetOptions, rng: Rng): ResNet {
   return new ResNet(engine, 'resnet18', BasicBlock, [2, 2, 2, 2], opts, rng);
 }
 
+/** ResNet-34 (basic blocks, 3-4-6-3). */
 export function resnet34(engine: Engine, opts: ResNetOptions, rng: Rng): ResNet {
   return new ResNet(engine, 'resnet34', BasicBlock, [3, 4, 6, 3], opts, rng);
 }
 
+/** ResNet-50 (bottleneck blocks, 3-4-6-3). */
 export function resnet50(engine: Engine, opts: ResNetOptions, rng: Rng): ResNet {
   return new ResNet(engine, 'resnet50', Bottleneck, [3, 4, 6, 3], opts, rng);
 }

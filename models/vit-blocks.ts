@@ -22,6 +22,7 @@ export class PatchEmbed extends nn.Module {
     this.proj = this.registerModule('proj', new nn.Conv2d(engine, inChannels, embedDim, patchSize, { stride: patchSize }, rng));
   }
 
+  /** x [B, C, H, W] → patch embeddings [B, D, H/p, W/p]. */
   forward(x: Tensor): Tensor {
     return this.proj.forward(x);
   }
@@ -67,6 +68,7 @@ export class Mlp extends nn.Module {
     this.fc2 = this.registerModule('fc2', dinoLinear(engine, hidden, dim, rng));
   }
 
+  /** x [B, N, D] → [B, N, D]. */
   forward(x: Tensor): Tensor {
     return this.fc2.forward(gelu(this.fc1.forward(x)));
   }

@@ -11,6 +11,7 @@ import { add, bicubicOutputSize, concat, interpolateBicubic, where } from '../en
 import { Block, PatchEmbed, VIT_LN_EPS, type DropPathSeeds } from './vit-blocks.js';
 import { dinoLinear } from './head-layers.js';
 
+/** Image size, patch size, channels and drop-path rate of a ViT. */
 export interface ViTOptions {
   patchSize: 16 | 8 | 4;
   /** Size of the square training images; the stored positional embedding has (imgSize/patchSize)² + 1 rows. */
@@ -31,11 +32,13 @@ interface Arch {
   mlpRatio: number;
 }
 
+/** Options of a ViT forward: drop-path seeds. */
 export interface ViTForwardOptions {
   /** Draws the drop-path seeds; required in training mode when dropPathRate > 0. */
   rng?: Rng;
 }
 
+/** Options of a ViT forward that returns every token (masks for iBOT). */
 export interface ViTTokenOptions extends ViTForwardOptions {
   /**
    * iBOT's patch mask, [B, P] or [B, gh, gw] in row-major patch order: an f32 tensor (nonzero =
@@ -45,6 +48,7 @@ export interface ViTTokenOptions extends ViTForwardOptions {
   mask?: Tensor | ArrayLike<boolean | number>;
 }
 
+/** Options of a ViT's pooled features. */
 export interface ViTFeatureOptions extends ViTForwardOptions {
   /** Index of the last block run (default: the last one). */
   upTo?: number;
@@ -53,6 +57,7 @@ export interface ViTFeatureOptions extends ViTForwardOptions {
 /** One stage of the forward (token preparation, a block, the final norm, ...). */
 type Step = (t: Tensor) => Tensor;
 
+/** A Vision Transformer with timm/DINO's parameter names. */
 export class VisionTransformer extends nn.Module {
   readonly cls_token: Tensor;
   readonly pos_embed: Tensor;
@@ -222,14 +227,17 @@ const VIT_TINY: Arch = { embedDim: 192, depth: 12, numHeads: 3, mlpRatio: 4 };
 const VIT_SMALL: Arch = { embedDim: 384, depth: 12, numHeads: 6, mlpRatio: 4 };
 const VIT_BASE: Arch = { embedDim: 768, depth: 12, numHeads: 12, mlpRatio: 4 };
 
+/** ViT-Ti (192 wide, 12 blocks, 3 heads). */
 export function vitTiny(engine: Engine, opts: ViTOptions, rng: Rng): VisionTransformer {
   return new VisionTransformer(engine, `vit_tiny/${opts.patchSize}`, VIT_TINY, opts, rng);
 }
 
+/** ViT-S (384 wide, 12 blocks, 6 heads). */
 export function vitSmall(engine: Engine, opts: ViTOptions, rng: Rng): VisionTransformer {
   return new VisionTransformer(engine, `vit_small/${opts.patchSize}`, VIT_SMALL, opts, rng);
 }
 
+/** ViT-B (768 wide, 12 blocks, 12 heads). */
 export function vitBase(engine: Engine, opts: ViTOptions, rng: Rng): VisionTransformer {
   return new VisionTransformer(engine, `vit_base/${opts.patchSize}`, VIT_BASE, opts, rng);
 }

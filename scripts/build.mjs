@@ -1,13 +1,17 @@
-// Bundle the CLI and the bench with esbuild, and the explorer page for the browser (dist/explorer/,
-// what `hvp serve` serves). WGSL shaders and YAML presets are imported as text; native addons
-// (`webgpu`, `sharp`) stay external.
+// Bundle the CLI and the bench with esbuild, the explorer page for the browser (dist/explorer/,
+// what `hvp serve` serves), and the library (scripts/build-lib.mjs: dist/lib, dist/types, dist/api).
+// WGSL shaders and YAML presets are imported as text; native addons (`webgpu`, `sharp`) stay external.
 import { build } from 'esbuild';
 import { buildExplorer, nodeOnlyInputs } from './browser-bundle.mjs';
+import { buildLibrary } from './build-lib.mjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const entries = { hvp: 'cli/main.ts', bench: 'bench/run.ts' };
-const extra = process.argv.slice(2);
+// `--no-lib` skips the library (declarations and API reference take most of the build's time): the
+// demo, the bench, the server and the CLI's tests use only the CLI, the bench and the explorer page.
+const noLib = process.argv.includes('--no-lib');
+const extra = process.argv.slice(2).filter((a) => a !== '--no-lib');
 // With arguments, bundle just those files (scratch scripts); otherwise the CLI and the bench.
 const entryPoints = extra.length
   ? Object.fromEntries(extra.map((p) => [p.replace(/^.*\/|\.ts$/g, ''), p]))
@@ -42,4 +46,5 @@ await build({
 if (!extra.length) {
   const leaks = nodeOnlyInputs(await buildExplorer('dist/explorer'));
   if (leaks.length) throw new Error(`the explorer's browser bundle imports Node-only code: ${leaks.join(', ')}`);
+  if (!noLib) await buildLibrary({ plugins: [rawText] });
 }

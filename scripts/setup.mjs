@@ -5,6 +5,7 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { diagnose, gatherHostFacts, unusedGpuWarning } from '../engine/host-gpu.mjs';
 
 const wantData = process.argv.includes('--data');
 const wantBrowser = process.argv.includes('--browser');
@@ -26,10 +27,18 @@ function probeAdapter() {
     const a = await gpu.requestAdapter();
     if (!a) process.exit(3);
     await a.requestDevice();
-    console.log([a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(' / '));
+    const name = [a.info.vendor, a.info.architecture, a.info.description].filter(Boolean).join(' / ');
+    console.log(JSON.stringify({ name, software: a.info.isFallbackAdapter }));
     process.exit(0);`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
-  return r.status === 0 ? r.stdout.trim() : null;
+  return r.status === 0 ? JSON.parse(r.stdout.trim().split('\n').pop()) : null;
+}
+
+// A GPU on this host that Dawn does not offer: say so loudly, with what is missing and its fix,
+// before a software adapter is installed or used in its place.
+function warnIfGpuUnused(adapter, installing) {
+  const warning = unusedGpuWarning(diagnose(gatherHostFacts(), adapter ? [adapter] : []), adapter?.name ?? null, installing);
+  if (warning) console.error(warning);
 }
 
 const isRoot = process.getuid?.() === 0;
@@ -72,13 +81,16 @@ if (!existsSync(new URL('../node_modules/webgpu/package.json', import.meta.url))
 }
 
 let adapter = probeAdapter();
+if (adapter?.software) warnIfGpuUnused(adapter, false);
 if (!adapter) {
   if (isDebian && isRoot) {
     log('no WebGPU adapter found');
+    warnIfGpuUnused(null, true);
     installLavapipe();
     adapter = probeAdapter();
   }
   if (!adapter) {
+    if (!(isDebian && isRoot)) warnIfGpuUnused(null, false);
     log('No WebGPU adapter is available.');
     log('Install a Vulkan driver: your GPU vendor\'s, or Mesa\'s lavapipe (Mesa >= 24; Debian bookworm:');
     log('  echo "deb http://deb.debian.org/debian bookworm-backports main" > /etc/apt/sources.list.d/backports.list');
@@ -86,7 +98,7 @@ if (!adapter) {
     log('then check with `vulkaninfo --summary` and run this again.');
     process.exit(1);
   }
-  log(`WebGPU adapter ready: ${adapter}`);
+  log(`WebGPU adapter ready: ${adapter.name}`);
 }
 
 if (wantData && !existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz')) {

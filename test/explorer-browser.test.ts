@@ -90,7 +90,7 @@ describe('hvp serve: the explorer page', () => {
 
   it('hvp serve (the built CLI): --run DIR offers its checkpoint, prints the URL, Ctrl-C stops it', async () => {
     const root = fileURLToPath(new URL('..', import.meta.url));
-    execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root });
+    execFileSync(process.execPath, ['scripts/build.mjs', '--no-lib'], { cwd: root });
     const child = spawn(process.execPath, ['dist/hvp.js', 'serve', '--run', join(dir, 'run'), '--port', '0'], { cwd: root });
     try {
       let out = '';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng, nn, type Engine, type Tensor } from '../engine/index.js';
 import { add, copyInto, mul, sum } from '../engine/ops/index.js';
 import { DinoHead, IbotHead, SimClrProjector, SimSiamPredictor, SimSiamProjector } from '../models/index.js';
-import { engine } from './helpers.js';
+import { engine, gpuVariantEngine } from './helpers.js';
 import { expectMatches, formula, formulaTensor, readFixture } from './ssl-fixtures.js';
 
 interface HeadCase {
@@ -46,9 +46,8 @@ function outputs(m: Head, x: Tensor): Tensor[] {
   return [m.forward(x)];
 }
 
-async function checkCase(name: string, m: Head): Promise<void> {
+async function checkCase(e: Engine, name: string, m: Head): Promise<void> {
   const c = fx[name];
-  const e = await engine();
   expect(m.namedParameters().map(([n, p]) => [n, [...p.shape], p.requiresGrad])).toEqual(c.params);
   expect(Object.keys(m.stateDict()).sort()).toEqual([...c.stateKeys].sort());
   fillFormula(e, m);
@@ -86,42 +85,48 @@ async function checkCase(name: string, m: Head): Promise<void> {
   });
 }
 
-describe('heads match PyTorch (formula weights, forward, backward, running statistics)', () => {
-  it('SimSiam projector (simsiam encoder.fc layout, frozen 6.bias)', async () => {
-    const e = await engine();
-    await checkCase('simsiamProjector', new SimSiamProjector(e, 16, new Rng(1), { dim: 12 }));
-  });
+// Run with the engine's default kernels and with the GPU variants forced, so lavapipe covers the
+// kernels a GPU would run.
+for (const variant of ['default', 'gpu'] as const) {
+  const variantEngine = variant === 'gpu' ? gpuVariantEngine : engine;
 
-  it('SimSiam predictor', async () => {
-    const e = await engine();
-    await checkCase('simsiamPredictor', new SimSiamPredictor(e, new Rng(2), { dim: 12, predDim: 6 }));
-  });
+  describe(`heads match PyTorch (formula weights, forward, backward, running statistics; ${variant} kernels)`, () => {
+    it('SimSiam projector (simsiam encoder.fc layout, frozen 6.bias)', async () => {
+      const e = await variantEngine();
+      await checkCase(e, 'simsiamProjector', new SimSiamProjector(e, 16, new Rng(1), { dim: 12 }));
+    });
 
-  it('SimCLR projector', async () => {
-    const e = await engine();
-    await checkCase('simclrProjector', new SimClrProjector(e, 16, new Rng(3), { hiddenDim: 20, outDim: 8 }));
-  });
+    it('SimSiam predictor', async () => {
+      const e = await variantEngine();
+      await checkCase(e, 'simsiamPredictor', new SimSiamPredictor(e, new Rng(2), { dim: 12, predDim: 6 }));
+    });
 
-  it('DINO head with a trainable gain (normLastLayer: false)', async () => {
-    const e = await engine();
-    await checkCase('dinoHead', new DinoHead(e, 16, 24, new Rng(4), { hiddenDim: 32, bottleneckDim: 8, normLastLayer: false }));
-  });
+    it('SimCLR projector', async () => {
+      const e = await variantEngine();
+      await checkCase(e, 'simclrProjector', new SimClrProjector(e, 16, new Rng(3), { hiddenDim: 20, outDim: 8 }));
+    });
 
-  it('DINO head with BN in the MLP and a frozen gain', async () => {
-    const e = await engine();
-    await checkCase('dinoHeadBn', new DinoHead(e, 16, 24, new Rng(5), { hiddenDim: 32, bottleneckDim: 8, useBn: true }));
-  });
+    it('DINO head with a trainable gain (normLastLayer: false)', async () => {
+      const e = await variantEngine();
+      await checkCase(e, 'dinoHead', new DinoHead(e, 16, 24, new Rng(4), { hiddenDim: 32, bottleneckDim: 8, normLastLayer: false }));
+    });
 
-  it('iBOT head, shared last layer on [CLS] and patch tokens', async () => {
-    const e = await engine();
-    await checkCase('ibotHead', new IbotHead(e, 16, 24, new Rng(6), { hiddenDim: 32, bottleneckDim: 8, normLastLayer: false }));
-  });
+    it('DINO head with BN in the MLP and a frozen gain', async () => {
+      const e = await variantEngine();
+      await checkCase(e, 'dinoHeadBn', new DinoHead(e, 16, 24, new Rng(5), { hiddenDim: 32, bottleneckDim: 8, useBn: true }));
+    });
 
-  it('iBOT head with BN in the MLP (statistics over images and tokens)', async () => {
-    const e = await engine();
-    await checkCase('ibotHeadBn', new IbotHead(e, 16, 24, new Rng(7), { hiddenDim: 32, bottleneckDim: 8, useBn: true }));
+    it('iBOT head, shared last layer on [CLS] and patch tokens', async () => {
+      const e = await variantEngine();
+      await checkCase(e, 'ibotHead', new IbotHead(e, 16, 24, new Rng(6), { hiddenDim: 32, bottleneckDim: 8, normLastLayer: false }));
+    });
+
+    it('iBOT head with BN in the MLP (statistics over images and tokens)', async () => {
+      const e = await variantEngine();
+      await checkCase(e, 'ibotHeadBn', new IbotHead(e, 16, 24, new Rng(7), { hiddenDim: 32, bottleneckDim: 8, useBn: true }));
+    });
   });
-});
+}
 
 describe('head behaviour', () => {
   it('default widths follow the references', async () => {

@@ -2,7 +2,8 @@
 // declarations, a toy kernel on tensors against a float64 reference, and the errors of a bad launch.
 
 import { describe, expect, it } from 'vitest';
-import { defineKernel, Engine, kernelHeader, Rng, uniformLayout, uniformStruct } from '../engine/index.js';
+import { defineKernel, Engine, Rng, uniformStruct } from '../engine/index.js';
+import { kernelHeader, uniformLayout } from '../engine/kernel.js';
 import { engine, expectClose, gpuVariantEngine } from './helpers.js';
 import { Nd } from './ref.js';
 

@@ -200,6 +200,16 @@ for (const variant of ['default', 'gpu'] as const) describe(`layerNorm (${varian
     await gradcheck(e, [x, w], (x, w) => ops.layerNorm(x, w), ref);
   });
 
+  it('bias only (bound where the absent weight would be), with a view of the bias', async () => {
+    const [x, b2] = [randNd([70, 6], rng), randNd([2, 6], rng)];
+    // The bias is the second row of a [2, 6] tensor: a binding that starts past its buffer's start.
+    const b = Nd.from(b2.data.slice(6), [6]);
+    const ref = (x: Nd, b: Nd) => layerNormRef(x, null, b);
+    const got = await run(e, () => ops.layerNorm(toGpu(e, x), null, toGpu(e, b2).slice(0, 1, 2).reshape([6])));
+    expectClose(got, ref(x, b), { rtol: 1e-4, atol: 1e-4 });
+    await gradcheck(e, [x, b], (x, b) => ops.layerNorm(x, null, b), ref);
+  });
+
   it('no affine, non-contiguous input with a large offset', async () => {
     const x = f32(randNd([33, 7], rng).map((v) => 500 + v));
     const ref = (x: Nd) => layerNormRef(T2(x), null, null);

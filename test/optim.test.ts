@@ -98,6 +98,28 @@ function adamwRef(p: Float64Array, g: Float64Array, m: Float64Array, v: Float64A
   }
 }
 
+interface LarsRef {
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  eta: number;
+}
+/** DINO's utils.LARS step: 1-d parameters get plain momentum SGD without decay; others d = (g + wd·p)·eta‖p‖/‖g + wd·p‖. */
+function larsRef(p: Float64Array, g: Float64Array, mu: Float64Array, ndim: number, h: LarsRef): void {
+  let d = Float64Array.from(g);
+  if (ndim !== 1) {
+    d = d.map((gi, i) => gi + h.weightDecay * p[i]);
+    const pn = Math.hypot(...p);
+    const dn = Math.hypot(...d);
+    const q = pn > 0 && dn > 0 ? (h.eta * pn) / dn : 1;
+    d = d.map((x) => x * q);
+  }
+  for (let i = 0; i < p.length; i++) {
+    mu[i] = h.momentum * mu[i] + d[i];
+    p[i] -= h.lr * mu[i];
+  }
+}
+
 // ---------------------------------------------------------------- tests
 
 describe('optimizers against float64 references', async () => {
@@ -126,6 +148,36 @@ describe('optimizers against float64 references', async () => {
       release(c, opt);
     });
   }
+
+  it('LARS: 3 steps with momentum and weight decay; 1-d parameters excluded; a zero weight gets ratio 1; a 2-workgroup norm', async () => {
+    const rng = new Rng(21);
+    const c = makeCase(e, rng);
+    // A zero-initialised weight (‖w‖ = 0 on the first step) and one of 7000 elements (its norms span 2 workgroups).
+    c.ref.push(new Float64Array(12), randF32(7000, rng));
+    c.params.push(param(e, c.ref[4], [3, 4]), param(e, c.ref[5], [70, 100]));
+    const h: LarsRef = { lr: 0.5, momentum: 0.9, weightDecay: 0.05, eta: 0.02 };
+    const opt = new optim.LARS([{ params: c.params.slice(0, 4) }, { params: c.params.slice(4), eta: 0.1 }], h);
+    const mu = c.ref.map((r) => new Float64Array(r.length));
+    expect(c.params.map((p) => optim.larsExcluded(p))).toEqual([false, true, true, false, false, false]);
+    for (let step = 0; step < 3; step++) {
+      if (step === 2) {
+        opt.setLr('all', 0.2);
+        opt.setWeightDecay(0, 0.1);
+      }
+      c.params.forEach((p, i) => {
+        const g = randF32(p.size, rng, i === 1 ? 10 : 1);
+        setGrad(e, p, g, step % 2 ? 3 : 0);
+        const hh = { ...h, ...(i >= 4 ? { eta: 0.1 } : {}), ...(step === 2 ? { lr: 0.2, weightDecay: i < 4 ? 0.1 : h.weightDecay } : {}) };
+        larsRef(c.ref[i], g, mu[i], p.ndim, hh);
+      });
+      opt.step();
+    }
+    await expectParams(c, 'LARS', { rtol: 1e-4, atol: 1e-6 });
+    const st = opt.stateDict().state[0].buffers;
+    expectClose(await fromGpu(st.momentumBuffer), new Nd(mu[0], [7, 37]), { rtol: 1e-4, atol: 1e-7 }, 'LARS momentum buffer');
+    expect(() => new optim.LARS(c.params, { lr: 0.1, eta: 0 })).toThrow(/LARS: invalid .* eta 0/);
+    release(c, opt);
+  });
 
   it('AdamW: 3 steps, a parameter without gradient is skipped and keeps its own step count', async () => {
     const rng = new Rng(5);

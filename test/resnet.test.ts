@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng, nn, type Engine, type Tensor } from '../engine/index.js';
 import { ResNet, resnet18, resnet34, resnet50 } from '../models/index.js';
-import { engine } from './helpers.js';
+import { engine, gpuVariantEngine } from './helpers.js';
 import { expectMatches, hashUniform, readFixture } from './ssl-fixtures.js';
 
 interface Reduced {
@@ -97,53 +97,57 @@ async function expectFlowing(p: Tensor, name: string): Promise<void> {
 
 const numel = (m: nn.Module) => m.parameters().reduce((a, p) => a + p.size, 0);
 
-describe.each(['resnet18_small.json', 'resnet18.json'])('%s against torchvision', async (file) => {
-  const e = await engine();
-  const fx = readFixture<ResNetFixture>(file);
-  const model = resnet18(e, { numClasses: fx.numClasses, smallImage: fx.smallImage }, new Rng(0));
-  loadFormula(e, model, fx);
-  const x = e.keep(e.tensor(Float32Array.from(hashUniform(1000, fx.inputShape.reduce((a, b) => a * b, 1))), fx.inputShape));
+// With the engine's default kernels and with the GPU variants forced, so lavapipe covers the kernels a
+// GPU would run through the whole network.
+for (const variant of ['default', 'gpu'] as const) {
+  describe.each(['resnet18_small.json', 'resnet18.json'])(`%s against torchvision (${variant} kernels)`, async (file) => {
+    const e = await (variant === 'gpu' ? gpuVariantEngine() : engine());
+    const fx = readFixture<ResNetFixture>(file);
+    const model = resnet18(e, { numClasses: fx.numClasses, smallImage: fx.smallImage }, new Rng(0));
+    loadFormula(e, model, fx);
+    const x = e.keep(e.tensor(Float32Array.from(hashUniform(1000, fx.inputShape.reduce((a, b) => a * b, 1))), fx.inputShape));
 
-  it("torchvision's names, shapes and parameter order", () => {
-    const buffers = new Set(model.namedBuffers().map(([n]) => n));
-    expect(Object.keys(model.stateDict()).sort()).toEqual(fx.state.map(([n]) => n).sort());
-    expect(model.namedParameters().map(([n, t]) => [n, [...t.shape]])).toEqual(fx.state.filter(([n]) => !buffers.has(n)));
-  });
-
-  it('eval forward', async () => {
-    model.eval();
-    const before = await bufferValues(model);
-    const out = e.noGrad(() => model.forward(x));
-    expect([...out.shape]).toEqual([fx.inputShape[0], fx.numClasses]);
-    await expectMatches(out, fx.evalOut, 'eval logits');
-    out.dispose();
-    expect(await bufferValues(model), 'eval leaves the buffers alone').toEqual(before);
-  });
-
-  it('train forward, running statistics, gradients of parameters and input', async () => {
-    model.train();
-    await e.scopeAsync(async () => {
-      const xg = e.tensor(await x.toArray(), fx.inputShape, { requiresGrad: true });
-      const out = model.forward(xg);
-      await expectMatches(out, fx.trainOut, 'train logits');
-      out.backward(e.tensor(Float32Array.from(hashUniform(1001, out.size)), [...out.shape]));
-      const modules = new Map(model.namedModules());
-      for (const [name, r] of Object.entries(fx.running)) {
-        const bn = modules.get(name) as nn.BatchNorm2d;
-        await expectMatches(bn.running_mean, r.mean, `${name}.running_mean`);
-        await expectMatches(bn.running_var, r.var, `${name}.running_var`);
-      }
-      for (const [name, t] of model.namedBuffers()) if (name.endsWith('num_batches_tracked')) expect(await t.item(), name).toBe(1);
-      const params = new Map(model.namedParameters());
-      for (const [name, r] of Object.entries(fx.grads)) await expectReduced(params.get(name)!.grad!, r, `grad of ${name}`);
-      await expectReduced(xg.grad!, fx.inputGrad, 'grad of the input');
-      for (const [name, p] of model.namedParameters()) {
-        await expectFlowing(p, name);
-      }
+    it("torchvision's names, shapes and parameter order", () => {
+      const buffers = new Set(model.namedBuffers().map(([n]) => n));
+      expect(Object.keys(model.stateDict()).sort()).toEqual(fx.state.map(([n]) => n).sort());
+      expect(model.namedParameters().map(([n, t]) => [n, [...t.shape]])).toEqual(fx.state.filter(([n]) => !buffers.has(n)));
     });
-    model.zeroGrad();
+
+    it('eval forward', async () => {
+      model.eval();
+      const before = await bufferValues(model);
+      const out = e.noGrad(() => model.forward(x));
+      expect([...out.shape]).toEqual([fx.inputShape[0], fx.numClasses]);
+      await expectMatches(out, fx.evalOut, 'eval logits');
+      out.dispose();
+      expect(await bufferValues(model), 'eval leaves the buffers alone').toEqual(before);
+    });
+
+    it('train forward, running statistics, gradients of parameters and input', async () => {
+      model.train();
+      await e.scopeAsync(async () => {
+        const xg = e.tensor(await x.toArray(), fx.inputShape, { requiresGrad: true });
+        const out = model.forward(xg);
+        await expectMatches(out, fx.trainOut, 'train logits');
+        out.backward(e.tensor(Float32Array.from(hashUniform(1001, out.size)), [...out.shape]));
+        const modules = new Map(model.namedModules());
+        for (const [name, r] of Object.entries(fx.running)) {
+          const bn = modules.get(name) as nn.BatchNorm2d;
+          await expectMatches(bn.running_mean, r.mean, `${name}.running_mean`);
+          await expectMatches(bn.running_var, r.var, `${name}.running_var`);
+        }
+        for (const [name, t] of model.namedBuffers()) if (name.endsWith('num_batches_tracked')) expect(await t.item(), name).toBe(1);
+        const params = new Map(model.namedParameters());
+        for (const [name, r] of Object.entries(fx.grads)) await expectReduced(params.get(name)!.grad!, r, `grad of ${name}`);
+        await expectReduced(xg.grad!, fx.inputGrad, 'grad of the input');
+        for (const [name, p] of model.namedParameters()) {
+          await expectFlowing(p, name);
+        }
+      });
+      model.zeroGrad();
+    });
   });
-});
+}
 
 /** Forward and backward of Σ out·w at a small input: every parameter must get a finite nonzero gradient. */
 async function expectGradientFlow(e: Engine, model: ResNet, shape: number[]): Promise<void> {

@@ -7,6 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import type { TrainConfig } from '../hvp/train/config.js';
 import { pretrain } from '../hvp/train/loop.js';
+import { StopRequest } from '../hvp/train/stop.js';
+import type { Method } from '../hvp/methods/method.js';
 import { differingTensors, readRunState, runDir, sharedEngine, syntheticDataset, tiny } from './train-helpers.js';
 
 // 16 images of batch 8 (8 of batch 4 for DINO and iBOT): 2 steps per epoch, 2 epochs, every step logged.
@@ -56,4 +58,62 @@ describe('resume is bit for bit', () => {
       expect(got.log.map((l) => l.step)).toEqual([0, 1, 2, 3]);
     });
   }
+});
+
+describe('stopping and --save-every', () => {
+  // 32 images of batch 8: 4 steps per epoch, 2 epochs.
+  const base = () => tiny({ method: 'simsiam', views: 3, trainLimit: 32, epochs: 2, maxSteps: 0 });
+
+  it('a stop request (SIGTERM) after step 2 checkpoints step 3 and reports the signal; the resume is bit for bit', async () => {
+    const engine = await sharedEngine();
+    const cfg = base();
+    const full = { ...cfg, out: runDir() };
+    await pretrain(full, { engine, dataset: syntheticDataset(1), progress: false });
+
+    const part = { ...cfg, out: runDir() };
+    const stopRequest = new StopRequest();
+    // The request arrives while step 2 trains; the loop finishes that step, saves and stops.
+    const wrapMethod = (m: Method): Method => ({
+      ...m,
+      trainStep: (v, ctx, g) => {
+        if (ctx.step === 2) stopRequest.request('SIGTERM');
+        return m.trainStep(v, ctx, g);
+      },
+    });
+    const a = await pretrain(part, { engine, dataset: syntheticDataset(1), progress: false, stopRequest, wrapMethod });
+    expect([a.steps, a.step, a.interrupted, a.signal]).toEqual([3, 3, true, 'SIGTERM']);
+    expect(readRunState(part.out).step).toBe(3);
+    const b = await pretrain({ ...part, resume: true }, { engine, dataset: syntheticDataset(1), progress: false });
+    expect([b.steps, b.interrupted, b.signal]).toEqual([5, false, null]);
+    const want = readRunState(full.out);
+    const got = readRunState(part.out);
+    expect(differingTensors(got, want)).toEqual([]);
+    expect(got.optimizer).toBe(want.optimizer);
+    expect(got.log).toEqual(want.log);
+  });
+
+  it('--save-every 3 leaves the checkpoint of step 3 (mid-epoch) when step 4 crashes; resuming from it is bit for bit', async () => {
+    const engine = await sharedEngine();
+    const cfg = { ...base(), saveEvery: 3 };
+    const full = { ...cfg, out: runDir() };
+    await pretrain(full, { engine, dataset: syntheticDataset(1), progress: false });
+
+    const part = { ...cfg, out: runDir() };
+    const crash = (m: Method): Method => ({
+      ...m,
+      trainStep: (v, ctx, g) => {
+        if (ctx.step === 3) throw new Error('injected crash');
+        return m.trainStep(v, ctx, g);
+      },
+    });
+    await expect(pretrain(part, { engine, dataset: syntheticDataset(1), progress: false, wrapMethod: crash })).rejects.toThrow('injected crash');
+    expect(readRunState(part.out).step).toBe(3);
+    const b = await pretrain({ ...part, resume: true }, { engine, dataset: syntheticDataset(1), progress: false });
+    expect(b.steps).toBe(5);
+    const want = readRunState(full.out);
+    const got = readRunState(part.out);
+    expect(differingTensors(got, want)).toEqual([]);
+    expect(got.optimizer).toBe(want.optimizer);
+    expect(got.log).toEqual(want.log);
+  });
 });

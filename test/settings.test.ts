@@ -67,6 +67,9 @@ const TABLE: Record<string, Row[]> = {
     { key: 'batchSize', value: 4, check: (a, b) => expect([a.state.step, b.state.step]).toEqual([2, 4]) },
     { key: 'seed', value: 7 },
     { key: 'optimizer', value: 'adamw', check: (a, b) => expect([bufferNames(a), bufferNames(b)]).toEqual([['momentumBuffer'], ['expAvg', 'expAvgSq']]) },
+    { key: 'larsEta', value: 0.01, base: { optimizer: 'lars' } },
+    // Batch norm normalises over each micro-batch of 4 rather than the batch of 8.
+    { key: 'gradAccumSteps', value: 2 },
     { key: 'lr', value: 0.1, check: (a, b) => expect(lrs(b)[0]).toBe(2 * (lrs(a)[0] as number)) },
     { key: 'lrScaling', value: false, base: { lr: 0.05 }, check: (a, b) => expect([lrs(a)[0], lrs(b)[0]]).toEqual([(0.05 * 8) / 256, 0.05]) },
     { key: 'minLr', value: 0.01, check: (a, b) => expect(lrs(b)[1]).not.toBe(lrs(a)[1]) },
@@ -97,6 +100,8 @@ const TABLE: Record<string, Row[]> = {
   ],
   simclr: [{ key: 'temperature', value: 0.5 }],
   dino: [
+    // LARS and SGD keep the same state (a momentum buffer); the trust ratio changes the weights.
+    { key: 'optimizer', value: 'lars', base: { optimizer: 'sgd' } },
     { key: 'optimizer', value: 'sgd', check: (a, b) => expect([bufferNames(a), bufferNames(b)]).toEqual([['expAvg', 'expAvgSq'], ['momentumBuffer']]) },
     { key: 'localSize', value: 6 },
     { key: 'localScaleMin', value: 0.3 },
@@ -123,10 +128,10 @@ const TABLE: Record<string, Row[]> = {
 };
 
 /**
- * Settings observed elsewhere: opening the data (below), resuming (test/resume*.test.ts), the k-NN
- * monitor (test/knn-monitor.test.ts) and data-parallel runs under mpirun (test/distributed.test.ts).
+ * Settings observed elsewhere: opening the data (below), resuming and saving (test/resume*.test.ts),
+ * the k-NN monitor (test/knn-monitor.test.ts) and data-parallel runs under mpirun (test/distributed.test.ts).
  */
-const ELSEWHERE: Key[] = ['dataset', 'data', 'loadSize', 'resume', 'knnEvery', 'knnBank', 'knnQueries', 'allowSharedDevice'];
+const ELSEWHERE: Key[] = ['dataset', 'data', 'loadSize', 'resume', 'saveEvery', 'knnEvery', 'knnBank', 'knnQueries', 'allowSharedDevice'];
 
 async function observe(config: TrainConfig): Promise<Observed> {
   const dataset = syntheticDataset(config.arch.startsWith('vit') || config.method === 'dino' ? 3 : 1);

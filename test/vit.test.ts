@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { nn, ops, Rng, type Engine, type Tensor } from '../engine/index.js';
 import { vitBase, vitSmall, vitTiny, type VisionTransformer } from '../models/index.js';
-import { engine } from './helpers.js';
+import { engine, gpuVariantEngine } from './helpers.js';
 import { expectMatches, hashUniform, readFixture } from './ssl-fixtures.js';
 
 interface Reduced {
@@ -82,52 +82,56 @@ async function expectReduced(t: Tensor, r: Reduced, label: string, cols?: number
   await expectMatches(colSums, r.colSums!, `${label} column sums`, scale);
 }
 
-describe('ViT-tiny/16 against PyTorch (DINO layout, iBOT mask)', async () => {
-  const e = await engine();
-  const first = readFixture<VitFixture>('vit_tiny_32.json');
-  const model = vitTiny(e, { patchSize: 16, imgSize: first.imgSize, maskedImModeling: true }, new Rng(0));
+// With the engine's default kernels and with the GPU variants forced, so lavapipe covers the kernels a
+// GPU would run through the whole network.
+for (const variant of ['default', 'gpu'] as const) {
+  describe(`ViT-tiny/16 against PyTorch (DINO layout, iBOT mask; ${variant} kernels)`, async () => {
+    const e = await (variant === 'gpu' ? gpuVariantEngine() : engine());
+    const first = readFixture<VitFixture>('vit_tiny_32.json');
+    const model = vitTiny(e, { patchSize: 16, imgSize: first.imgSize, maskedImModeling: true }, new Rng(0));
 
-  it("has DINO's parameter names and shapes, in PyTorch's order", () => {
-    expect(model.namedParameters().map(([n, t]) => [n, [...t.shape]])).toEqual(first.state);
-    loadFormula(e, model, first.state);
-  });
-
-  for (const file of ['vit_tiny_32.json', 'vit_tiny_32_mask.json', 'vit_tiny_48.json', 'vit_tiny_16.json']) {
-    it(`${file}: tokens, CLS and gradients`, async () => {
-      const fx = readFixture<VitFixture>(file);
-      for (const c of fx.cases) {
-        model.zeroGrad();
-        await e.scopeAsync(async () => {
-          const shape = [fx.batch, 3, c.size, c.size];
-          const x = e.tensor(Float32Array.from(hashUniform(1000, numel(shape))), shape, { requiresGrad: true });
-          const tokens = model.forwardTokens(x, c.mask ? { mask: c.mask.map((v) => v !== 0) } : {});
-          expect([...tokens.shape]).toEqual(c.tokenShape);
-          await expectMatches(tokens, c.tokens, `${file} tokens`);
-          await expectMatches(tokens.slice(1, 0, 1), c.cls, `${file} CLS`);
-          const w = e.tensor(Float32Array.from(hashUniform(2000, tokens.size)), tokens.shape);
-          ops.sum(ops.mul(tokens, w)).backward();
-          const params = Object.fromEntries(model.namedParameters());
-          for (const [name, r] of Object.entries(c.grads)) {
-            if (name === 'input') await expectReduced(x.grad!, r, `${file} input grad`, c.size);
-            else await expectReduced(params[name].grad!, r, `${file} grad of ${name}`);
-          }
-          // masked_embed takes part (and gets a gradient) only when a mask is given, as in PyTorch.
-          expect(params.masked_embed.grad === null).toBe(!c.grads.masked_embed);
-          x.grad!.dispose();
-        });
-      }
+    it("has DINO's parameter names and shapes, in PyTorch's order", () => {
+      expect(model.namedParameters().map(([n, t]) => [n, [...t.shape]])).toEqual(first.state);
+      loadFormula(e, model, first.state);
     });
-  }
 
-  it('forward (CLS after the final norm) agrees with the fixture, with and without a tape', async () => {
-    const fx = readFixture<VitFixture>('vit_tiny_32.json');
-    const shape = [fx.batch, 3, fx.imgSize, fx.imgSize];
-    const x = e.tensor(Float32Array.from(hashUniform(1000, numel(shape))), shape);
-    await expectMatches(await e.scopeAsync(async () => model.forward(x).toArray()), fx.cases[0].cls, 'forward CLS');
-    await expectMatches(await e.scopeAsync(async () => e.noGrad(() => model.forward(x)).toArray()), fx.cases[0].cls, 'no-grad CLS');
-    x.dispose();
+    for (const file of ['vit_tiny_32.json', 'vit_tiny_32_mask.json', 'vit_tiny_48.json', 'vit_tiny_16.json']) {
+      it(`${file}: tokens, CLS and gradients`, async () => {
+        const fx = readFixture<VitFixture>(file);
+        for (const c of fx.cases) {
+          model.zeroGrad();
+          await e.scopeAsync(async () => {
+            const shape = [fx.batch, 3, c.size, c.size];
+            const x = e.tensor(Float32Array.from(hashUniform(1000, numel(shape))), shape, { requiresGrad: true });
+            const tokens = model.forwardTokens(x, c.mask ? { mask: c.mask.map((v) => v !== 0) } : {});
+            expect([...tokens.shape]).toEqual(c.tokenShape);
+            await expectMatches(tokens, c.tokens, `${file} tokens`);
+            await expectMatches(tokens.slice(1, 0, 1), c.cls, `${file} CLS`);
+            const w = e.tensor(Float32Array.from(hashUniform(2000, tokens.size)), tokens.shape);
+            ops.sum(ops.mul(tokens, w)).backward();
+            const params = Object.fromEntries(model.namedParameters());
+            for (const [name, r] of Object.entries(c.grads)) {
+              if (name === 'input') await expectReduced(x.grad!, r, `${file} input grad`, c.size);
+              else await expectReduced(params[name].grad!, r, `${file} grad of ${name}`);
+            }
+            // masked_embed takes part (and gets a gradient) only when a mask is given, as in PyTorch.
+            expect(params.masked_embed.grad === null).toBe(!c.grads.masked_embed);
+            x.grad!.dispose();
+          });
+        }
+      });
+    }
+
+    it('forward (CLS after the final norm) agrees with the fixture, with and without a tape', async () => {
+      const fx = readFixture<VitFixture>('vit_tiny_32.json');
+      const shape = [fx.batch, 3, fx.imgSize, fx.imgSize];
+      const x = e.tensor(Float32Array.from(hashUniform(1000, numel(shape))), shape);
+      await expectMatches(await e.scopeAsync(async () => model.forward(x).toArray()), fx.cases[0].cls, 'forward CLS');
+      await expectMatches(await e.scopeAsync(async () => e.noGrad(() => model.forward(x)).toArray()), fx.cases[0].cls, 'no-grad CLS');
+      x.dispose();
+    });
   });
-});
+}
 
 /** Σ out·w for a random w: every output element gets a gradient. */
 function randomLoss(e: Engine, out: Tensor, rng: Rng): Tensor {

@@ -11,6 +11,7 @@ import { scoringCases } from './scoring.js';
 import { hvpStepCases } from './hvp-step.js';
 import { hostCases } from './host.js';
 import { batchNormCases } from './batch-norm.js';
+import { loaderCases } from './loader.js';
 
 // The peaks (copy, matmul) run first so a filtered or partial run still has them early in its output.
-export const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...batchNormCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases, ...hostCases];
+export const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...batchNormCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases, ...hostCases, ...loaderCases];

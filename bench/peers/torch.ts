@@ -73,14 +73,14 @@ export interface TorchPeerOptions {
   stepTimeoutMs?: number;
 }
 
-interface Run {
+export interface Run {
   code: number | string | null;
   stdout: string;
   stderr: string;
   error?: string;
 }
 
-function run(python: string, args: string[], timeoutMs: number): Promise<Run> {
+export function runPython(python: string, args: string[], timeoutMs: number): Promise<Run> {
   return new Promise((resolve) => {
     execFile(python, args, { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (!err) return resolve({ code: 0, stdout, stderr });
@@ -91,7 +91,7 @@ function run(python: string, args: string[], timeoutMs: number): Promise<Run> {
   });
 }
 
-const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
+export const lastLine = (s: string) => s.trim().split('\n').pop() ?? '';
 
 /** torch_step.py: beside this file in the sources, under bench/peers/ from the bundle in dist/. */
 export function stepScript(): string | null {
@@ -105,7 +105,7 @@ export async function createTorchPeer(opts: TorchPeerOptions = {}): Promise<Torc
   if (!script) return { reason: 'bench/peers/torch_step.py is not beside the bench' };
   const failures: string[] = [];
   for (const python of opts.pythons ?? PYTHONS) {
-    const r = await run(python, ['-c', 'import os, torch; print(torch.__version__, os.cpu_count())'], opts.timeoutMs ?? 30_000);
+    const r = await runPython(python, ['-c', 'import os, torch; print(torch.__version__, os.cpu_count())'], opts.timeoutMs ?? 30_000);
     if (r.code !== 0) {
       failures.push(`${python}: ${r.error ?? (lastLine(r.stderr) || `exit ${r.code}`)}`);
       continue;
@@ -155,7 +155,7 @@ async function runScript(python: string, script: string, spec: TorchStepSpec, co
     expect_params: spec.expectParams,
     count_only: countOnly,
   });
-  const r = await run(python, [script, json], timeoutMs);
+  const r = await runPython(python, [script, json], timeoutMs);
   let out: Record<string, unknown> | null = null;
   try {
     out = JSON.parse(lastLine(r.stdout)) as Record<string, unknown>;

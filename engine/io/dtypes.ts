@@ -3,6 +3,7 @@
 // bits must survive untouched (F32, I32, BF16) they never pass through a JS number, whose float round
 // trip could quiet a signalling NaN.
 
+/** Safetensors dtype of a tensor as this package writes it. */
 export type TensorDType = 'F32' | 'I32';
 
 export interface DTypeInfo {

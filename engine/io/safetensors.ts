@@ -9,6 +9,7 @@ import { DTYPES, encodeBits32, type TensorDType } from './dtypes.js';
 
 export type { TensorDType } from './dtypes.js';
 
+/** A tensor on the CPU as safetensors stores it: dtype, shape and values. */
 export interface SafeTensor {
   dtype: TensorDType;
   shape: number[];
@@ -28,6 +29,7 @@ export interface TensorEntry {
   end: number;
 }
 
+/** The parsed header of a safetensors file: its tensor entries, metadata and where the data starts. */
 export interface SafetensorsHeader {
   entries: Map<string, TensorEntry>;
   metadata: Record<string, string>;
@@ -142,6 +144,7 @@ function checkTiling(entries: Map<string, TensorEntry>, dataSize: number, fail: 
 
 // ---------------------------------------------------------------- writing
 
+/** A safetensors file in two parts: the data section, and a function that writes the header for given metadata. */
 export interface EncodedSafetensors {
   /** The data section: tensors sorted by name, back to back. */
   data: Uint8Array;

@@ -73,6 +73,7 @@ export function loadTensorsInto(
   }
 }
 
+/** The engine that holds a module's tensors (throws for a module without any). */
 export function moduleEngine(module: Module): Engine {
   const first = Object.values(module.stateDict())[0];
   if (!first) throw new Error(`${module.constructor.name} has no parameters or buffers to load into`);

@@ -6,6 +6,7 @@ import type { Engine, Tensor } from '../engine.js';
 import { batchNorm } from '../ops/batch-norm.js';
 import { Module } from './module.js';
 
+/** Options of a batch-norm layer (PyTorch's defaults when absent). */
 export interface BatchNormConfig {
   eps?: number;
   momentum?: number;

@@ -5,6 +5,7 @@ import type { Rng } from '../rng.js';
 import { conv2d } from '../ops/conv.js';
 import { Module } from './module.js';
 
+/** Shape and options of a Conv2d layer. */
 export interface Conv2dConfig {
   stride?: number;
   padding?: number;
@@ -18,6 +19,7 @@ export interface Conv2dConfig {
   init?: 'default' | 'kaimingNormalFanOut';
 }
 
+/** 2-D convolution layer with PyTorch's parameter names (weight [out, in/groups, kh, kw], optional bias). */
 export class Conv2d extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
@@ -54,6 +56,7 @@ export class Conv2d extends Module {
     this.bias = opts.bias === false ? null : this.registerParameter('bias', engine.rand([outChannels], rng, -bound, bound));
   }
 
+  /** x [B, C_in, H, W] → [B, C_out, H', W']. */
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
   }

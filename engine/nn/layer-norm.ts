@@ -5,6 +5,7 @@ import type { Engine, Tensor } from '../engine.js';
 import { layerNorm } from '../ops/layer-norm.js';
 import { Module } from './module.js';
 
+/** Options of a LayerNorm layer. */
 export interface LayerNormConfig {
   /** PyTorch's default is 1e-5; DINO's and timm's ViTs use 1e-6. */
   eps?: number;
@@ -12,6 +13,7 @@ export interface LayerNormConfig {
   elementwiseAffine?: boolean;
 }
 
+/** Layer normalisation over the last dimension, with affine weight and bias. */
 export class LayerNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
@@ -28,6 +30,7 @@ export class LayerNorm extends Module {
     this.bias = affine ? this.registerParameter('bias', engine.zeros([normalizedShape])) : null;
   }
 
+  /** Normalise x over its last dimension. */
   forward(x: Tensor): Tensor {
     return layerNorm(x, this.weight, this.bias, this.eps);
   }

@@ -5,6 +5,7 @@ import type { Rng } from '../rng.js';
 import { linear } from '../ops/matmul.js';
 import { Module } from './module.js';
 
+/** Fully connected layer y = x·Wᵀ + b, PyTorch's parameter layout and initialisation. */
 export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor | null;
@@ -26,6 +27,7 @@ export class Linear extends Module {
     this.bias = opts.bias === false ? null : this.registerParameter('bias', engine.rand([outFeatures], rng, -bound, bound));
   }
 
+  /** x [..., in] → [..., out]. */
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
   }

@@ -7,11 +7,13 @@ import { fmt, sameShape } from '../shape.js';
 import { clone, copyInto } from '../ops/view.js';
 import { checkInputs } from '../ops/map.js';
 
+/** Names a state-dict load did not find in the file (missing) or in the module (unexpected). */
 export interface LoadResult {
   missing: string[];
   unexpected: string[];
 }
 
+/** Base of layers and networks: named parameters, buffers and children, training mode, state dicts as in PyTorch. */
 export class Module {
   training = true;
   private readonly params = new Map<string, Tensor>();
@@ -39,6 +41,7 @@ export class Module {
     return t;
   }
 
+  /** Add child module `m` under `name` (its tensors are named `name.*`); returns m. */
   registerModule<M extends Module>(name: string, m: M): M {
     this.checkName('registerModule', name);
     this.children_.set(name, m);
@@ -57,11 +60,13 @@ export class Module {
 
   // ---------------------------------------------------------------- traversal
 
+  /** This module and every descendant with its dotted name, depth first. */
   *namedModules(prefix = ''): Generator<[string, Module]> {
     yield [prefix, this];
     for (const [n, m] of this.children_) yield* m.namedModules(prefix ? `${prefix}.${n}` : n);
   }
 
+  /** The direct child modules. */
   children(): Module[] {
     return [...this.children_.values()];
   }
@@ -71,10 +76,12 @@ export class Module {
     return this.collect((m) => m.params);
   }
 
+  /** Every buffer (running statistics, ...) of this module and its descendants, with dotted names. */
   namedBuffers(): [string, Tensor][] {
     return this.collect((m) => m.buffers);
   }
 
+  /** Every parameter of this module and its descendants. */
   parameters(): Tensor[] {
     return this.namedParameters().map(([, t]) => t);
   }
@@ -100,6 +107,7 @@ export class Module {
     return this;
   }
 
+  /** Evaluation mode for this module and its descendants (batch norm uses running statistics); returns this. */
   eval(): this {
     return this.train(false);
   }

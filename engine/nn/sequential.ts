@@ -5,9 +5,11 @@ import { Module } from './module.js';
 
 /** A module with a forward over one tensor. */
 export interface Layer extends Module {
+  /** The layer's output for x. */
   forward(x: Tensor): Tensor;
 }
 
+/** One step of a Sequential: a function from tensor to tensor. */
 export type Step = (x: Tensor) => Tensor;
 
 /**
@@ -38,6 +40,7 @@ export class Sequential extends Module {
     });
   }
 
+  /** Run the layers in order. */
   forward(x: Tensor): Tensor {
     return chain(x, this.layers.map((l) => (l instanceof Module ? (t: Tensor) => l.forward(t) : l)));
   }

@@ -14,6 +14,7 @@ import { checkParam } from './norm-params.js';
 import { defineKernel, hasFlag, type BindingSpec, type Bindings, type KernelDef } from '../kernel.js';
 import source from './batch_norm.wgsl';
 
+/** Options of the batchNorm op: training mode, momentum, epsilon, and a fused residual and ReLU. */
 export interface BatchNormOptions {
   /** Normalise with the batch's statistics (true) or the running ones (false). */
   training: boolean;
@@ -171,6 +172,7 @@ function check(x: Tensor, weight: Tensor | null, bias: Tensor | null, rm: Tensor
   return d;
 }
 
+/** Batch normalisation over all axes but 1 (channels), with optional affine parameters and running statistics. */
 export function batchNorm(
   x: Tensor,
   weight: Tensor | null,

@@ -10,6 +10,7 @@ import { checkInputs } from './map.js';
 import { alias, contiguous, reshape } from './view.js';
 import source from './reduce.wgsl';
 
+/** Reductions the reduce kernel implements. */
 export type ReduceOp = 'sum' | 'max' | 'argmax' | 'logsumexp';
 
 const UNIFORMS = { outer: 'u32', r: 'u32', inner: 'u32', offset: 'u32', row_width: 'u32' } as const;
@@ -28,6 +29,7 @@ for (const op of ['sum', 'max', 'argmax', 'logsumexp'] as const) {
     defines: { IS_SUM: op === 'sum', IS_LSE: op === 'logsumexp', IS_ARGMAX: op === 'argmax', OUT_T: outT },
   });
 }
+/** Axes of a reduction: one, several, or all (undefined). */
 export type Axes = number | number[] | undefined;
 
 /** Reduce one axis, keeping it as size 1. No tape. */
@@ -56,16 +58,19 @@ export function reduceAxis(op: ReduceOp, x: Tensor, axis: number): Tensor {
   return out;
 }
 
+/** Reduction axes as sorted non-negative indices (negative ones count from the end); all axes when undefined. */
 export function normAxes(op: string, x: Tensor, axes: Axes): number[] {
   if (axes === undefined) return [...x.shape.keys()];
   const list = (Array.isArray(axes) ? axes : [axes]).map((a) => normAxis(op, a, x.ndim));
   return [...new Set(list)].sort((a, b) => a - b);
 }
 
+/** x's shape with the given axes set to 1. */
 export function keptShape(x: Tensor, axes: number[]): number[] {
   return x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
+/** A reduced tensor of kept shape reshaped without the reduced axes, unless keepdim. */
 export function dropAxes(t: Tensor, shape: Shape, axes: number[], keepdim: boolean): Tensor {
   return keepdim ? t : reshape(t, shape.filter((_, i) => !axes.includes(i)));
 }
@@ -81,6 +86,7 @@ export function reduceMany(op: 'sum' | 'max', x: Tensor, axes: number[]): Tensor
   return cur === x ? contiguous(x) : cur;
 }
 
+/** Sum over `axes` (all when absent), keeping them as size 1 when `keepdim`. */
 export function sum(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   const ax = normAxes('sum', x, axes);
   const kept = keptShape(x, ax);

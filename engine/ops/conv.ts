@@ -18,6 +18,7 @@ import { pointwiseForward } from './conv-pointwise.js';
 import source from './conv2d.wgsl';
 import gradWeightCpuSource from './conv2d_grad_weight_cpu.wgsl';
 
+/** Stride, padding, dilation and groups of a 2-D convolution. */
 export interface Conv2dOptions {
   stride?: number;
   padding?: number;

@@ -7,6 +7,7 @@ import { mapKernel } from './map.js';
 import { sumTo } from './broadcast.js';
 import { sameShape, type Shape } from '../shape.js';
 
+/** An elementwise operand: a tensor or a scalar. */
 export type Operand = Tensor | number;
 
 function gradTo(g: Tensor, x: Tensor): Tensor {
@@ -48,15 +49,19 @@ function unary(op: string, expr: string, x: Tensor, scalars: number[], back: (g:
   return record(out, op, [x], (g) => [back(g, out)]);
 }
 
+/** Elementwise a + b, broadcasting. */
 export function add(a: Operand, b: Operand): Tensor {
   return binary('add', (a, b) => `${a} + ${b}`, a, b, (g) => [g, g]);
 }
+/** Elementwise a − b, broadcasting. */
 export function sub(a: Operand, b: Operand): Tensor {
   return binary('sub', (a, b) => `${a} - ${b}`, a, b, (g) => [g, neg(g)]);
 }
+/** Elementwise a · b, broadcasting. */
 export function mul(a: Operand, b: Operand): Tensor {
   return binary('mul', (a, b) => `${a} * ${b}`, a, b, (g, a, b) => [mul(g, b), mul(g, a)]);
 }
+/** Elementwise a / b, broadcasting. */
 export function div(a: Operand, b: Operand): Tensor {
   return binary('div', (a, b) => `${a} / ${b}`, a, b, (g, a, b) => [
     div(g, b),
@@ -83,27 +88,35 @@ function powExpr(p: number, x = 'a', ps = 's.x'): string {
   return `${sign} * pow(abs(${x}), ${ps})`;
 }
 
+/** Elementwise −x. */
 export function neg(x: Tensor): Tensor {
   return unary('neg', '-a', x, [], (g) => neg(g));
 }
+/** Elementwise eˣ. */
 export function exp(x: Tensor): Tensor {
   return unary('exp', 'exp(a)', x, [], (g, out) => mul(g, out));
 }
+/** Elementwise natural logarithm. */
 export function log(x: Tensor): Tensor {
   return unary('log', 'log(a)', x, [], (g) => div(g, x));
 }
+/** Elementwise √x. */
 export function sqrt(x: Tensor): Tensor {
   return unary('sqrt', 'sqrt(a)', x, [], (g, out) => mapKernel('sqrt_backward', '0.5 * a / b', [g, out]));
 }
+/** Elementwise 1/√x. */
 export function rsqrt(x: Tensor): Tensor {
   return unary('rsqrt', 'inverseSqrt(a)', x, [], (g, out) => mapKernel('rsqrt_backward', '-0.5 * a * b * b * b', [g, out]));
 }
+/** Elementwise |x|. */
 export function abs(x: Tensor): Tensor {
   return unary('abs', 'abs(a)', x, [], (g) => mapKernel('abs_backward', 'a * sign(b)', [g, x]));
 }
+/** Elementwise max(x, 0). */
 export function relu(x: Tensor): Tensor {
   return unary('relu', 'max(a, 0.0)', x, [], (g) => mapKernel('relu_backward', 'select(0.0, a, b > 0.0)', [g, x]));
 }
+/** Elementwise min(max(x, min), max). */
 export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
   const lo = Math.max(min, -3.4e38);
   const hi = Math.min(max, 3.4e38);
@@ -116,6 +129,7 @@ export function clamp(x: Tensor, min = -Infinity, max = Infinity): Tensor {
 // has absolute error < 1.5e-7, below f32 resolution at the values that matter.
 const ERF = (z: string) =>
   `(sign(${z}) * (1.0 - (((((1.061405429 * (1.0 / (1.0 + 0.3275911 * abs(${z})))) - 1.453152027) * (1.0 / (1.0 + 0.3275911 * abs(${z}))) + 1.421413741) * (1.0 / (1.0 + 0.3275911 * abs(${z}))) - 0.284496736) * (1.0 / (1.0 + 0.3275911 * abs(${z}))) + 0.254829592) * (1.0 / (1.0 + 0.3275911 * abs(${z}))) * exp(-${z} * ${z})))`;
+/** Elementwise GELU (the exact, erf form). */
 export function gelu(x: Tensor): Tensor {
   return unary('gelu', `0.5 * a * (1.0 + ${ERF('(a * 0.70710678118)')})`, x, [], (g) =>
     mapKernel(
@@ -137,9 +151,11 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
 }
 
 // Comparisons give 0/1 masks and have no gradient.
+/** Elementwise a == b as 1 or 0 (no gradient). */
 export function eq(a: Tensor, b: Operand): Tensor {
   return typeof b === 'number' ? mapKernel('eq', 'select(0.0, 1.0, a == s.x)', [a], [b]) : mapKernel('eq', 'select(0.0, 1.0, a == b)', [a, b]);
 }
+/** Elementwise a > b as 1 or 0 (no gradient). */
 export function gt(a: Tensor, b: Operand): Tensor {
   return typeof b === 'number' ? mapKernel('gt', 'select(0.0, 1.0, a > s.x)', [a], [b]) : mapKernel('gt', 'select(0.0, 1.0, a > b)', [a, b]);
 }

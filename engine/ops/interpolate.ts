@@ -30,6 +30,7 @@ function declare(name: string, forward: boolean) {
 const FORWARD = declare(OP, true);
 const BACKWARD = declare(`${OP}_backward`, false);
 
+/** Output size and mode of interpolate. */
 export interface InterpolateOptions {
   /**
    * PyTorch's scale_factor (one value, or [h, w]). Given it, the source coordinate of output pixel o

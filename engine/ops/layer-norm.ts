@@ -5,7 +5,7 @@ import type { Engine, Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
 import { rowKernel, rowLayout } from './row-layout.js';
-import { defineKernel, type Bindings } from '../kernel.js';
+import { defineKernel, type BindingSpec } from '../kernel.js';
 import { checkInputs } from './map.js';
 import { contiguous, reshape, slice } from './view.js';
 import { sum } from './broadcast.js';
@@ -26,26 +26,27 @@ interface Saved {
 const UNIFORMS = { rows: 'u32', d: 'u32', row_width: 'u32', eps: 'f32', off_x: 'u32', off_g: 'u32', off_w: 'u32', off_b: 'u32' } as const;
 const BACKWARD_INPUTS = { x: 'f32', g: 'f32', mean: 'f32', rstd: 'f32' } as const;
 
-function declare(name: string, inputs: Bindings, outputs: Bindings, defines: Record<string, boolean>) {
-  return rowKernel({ name, source, uniforms: UNIFORMS, inputs, outputs, defines: { ...defines, CHUNK } });
-}
+/** Weight and bias: optional bindings (the source tests HAS_W, HAS_B), given when the layer has them. */
+const OPTIONAL: BindingSpec = { type: 'f32', dtype: 'f32', optional: true };
 
-/** Forward kernels by [has weight][has bias], the input gradient's by [has weight]. */
-const FORWARD = [false, true].map((hasW) =>
-  [false, true].map((hasB) =>
-    declare(
-      'layer_norm',
-      { x: 'f32', ...(hasW ? { w: 'f32' } : {}), ...(hasB ? { b: 'f32' } : {}) },
-      { out: 'f32', mean_out: 'f32', rstd_out: 'f32' },
-      { FORWARD: true, BACKWARD_W: false, HAS_W: hasW, HAS_B: hasB },
-    ),
-  ),
-);
-const BACKWARD_X = [false, true].map((hasW) =>
-  declare('layer_norm_backward', { ...BACKWARD_INPUTS, ...(hasW ? { w: 'f32' } : {}) }, { out: 'f32' }, {
-    FORWARD: false, BACKWARD_W: false, HAS_W: hasW, HAS_B: false,
-  }),
-);
+/** The forward kernel: x, then weight and bias when given. */
+const FORWARD = rowKernel({
+  name: 'layer_norm',
+  source,
+  uniforms: UNIFORMS,
+  inputs: { x: 'f32', w: OPTIONAL, b: OPTIONAL },
+  outputs: { out: 'f32', mean_out: 'f32', rstd_out: 'f32' },
+  defines: { FORWARD: true, BACKWARD_W: false, CHUNK },
+});
+/** The input gradient's kernel: x, g and the saved statistics, then the weight when given. */
+const BACKWARD_X = rowKernel({
+  name: 'layer_norm_backward',
+  source,
+  uniforms: UNIFORMS,
+  inputs: { ...BACKWARD_INPUTS, w: OPTIONAL },
+  outputs: { out: 'f32' },
+  defines: { FORWARD: false, BACKWARD_W: false, HAS_B: false, CHUNK },
+});
 const BACKWARD_W = defineKernel({
   name: 'layer_norm_backward_weight',
   source,
@@ -64,12 +65,13 @@ function forward(engine: Engine, s: Saved, w: Tensor | null, b: Tensor | null, e
   const out = engine.empty(s.x.shape);
   const layout = rowLayout(engine, s.rows, s.d);
   const [gx, gy] = layout.workgroups;
-  FORWARD[+!!w][+!!b](layout).launch({
-    inputs: [s.x, w, b].filter((t): t is Tensor => !!t),
+  FORWARD(layout).launch({
+    inputs: [s.x, w, b],
     outputs: [out, s.mean, s.rstd],
     uniforms: uniforms(s, eps, gx, null, w, b),
     workgroups: [gx, gy],
     defines: layout.defines,
+    key: `${layout.tpr}|${+!!w}${+!!b}`,
   });
   return out;
 }
@@ -78,12 +80,13 @@ function backwardX(engine: Engine, s: Saved, g: Tensor, w: Tensor | null): Tenso
   const dx = engine.empty(s.x.shape);
   const layout = rowLayout(engine, s.rows, s.d);
   const [gx, gy] = layout.workgroups;
-  BACKWARD_X[+!!w](layout).launch({
-    inputs: [s.x, g, s.mean, s.rstd, ...(w ? [w] : [])],
+  BACKWARD_X(layout).launch({
+    inputs: [s.x, g, s.mean, s.rstd, w],
     outputs: [dx],
     uniforms: uniforms(s, 0, gx, g, w, null),
     workgroups: [gx, gy],
     defines: layout.defines,
+    key: `${layout.tpr}|${+!!w}`,
   });
   return dx;
 }
@@ -102,6 +105,7 @@ function backwardWB(engine: Engine, s: Saved, g: Tensor): [Tensor, Tensor] {
   return [reshape(slice(both, 0, 0, 1), [s.d]), reshape(slice(both, 0, 1, 2), [s.d])];
 }
 
+/** Layer normalisation over the last axis, with optional weight and bias. */
 export function layerNorm(x: Tensor, weight: Tensor | null = null, bias: Tensor | null = null, eps = 1e-5): Tensor {
   const op = 'layer_norm';
   const engine = checkInputs(op, [x]);

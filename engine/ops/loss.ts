@@ -10,6 +10,7 @@ import { mean } from './reduce.js';
 import { oneHot } from './gather.js';
 import { logSoftmax } from './softmax.js';
 
+/** How a loss reduces over the batch, as PyTorch's `reduction`. */
 export type Reduction = 'mean' | 'sum' | 'none';
 
 /** Host labels are range-checked here; a tensor of labels is checked by shape and dtype only. */

@@ -97,17 +97,17 @@ const UNIT_STRIDES = [[], [[1]], [[1], [1]], [[1], [1], [1]]];
  * The common case inside a network, without the general path's axis merging: every input contiguous
  * and of the output's shape, so one axis of n elements (vec4s when every offset allows).
  */
-function sameShapeLayout(inputs: Tensor[], shape: Shape, n: number): Layout | null {
+function sameShapeLayout(scratch: MapScratch, inputs: Tensor[], shape: Shape, n: number): Layout | null {
   let vec = true;
   for (let k = 0; k < inputs.length; k++) {
     const t = inputs[k];
     if (!sameShape(t.shape, shape) || !t.isContiguous()) return null;
     if (t.offset % 4 !== 0) vec = false;
   }
-  // The one layout object, rewritten by every launch of this path (mapKernel reads it at once).
+  // The device's one layout object, rewritten by every launch of this path (mapKernel reads it at once).
   const unit = vec ? 4 : 1;
-  const l = SAME_SHAPE;
-  const offsets = SAME_SHAPE_OFFSETS[inputs.length];
+  const l = scratch.sameShape;
+  const offsets = scratch.sameShapeOffsets[inputs.length];
   for (let k = 0; k < inputs.length; k++) offsets[k] = inputs[k].offset / unit;
   l.shape[0] = Math.ceil(n / unit);
   l.strides = UNIT_STRIDES[inputs.length];
@@ -117,8 +117,6 @@ function sameShapeLayout(inputs: Tensor[], shape: Shape, n: number): Layout | nu
   return l;
 }
 
-const SAME_SHAPE: Layout = { shape: [0], strides: [], offsets: [], vec: false, types: [] };
-const SAME_SHAPE_OFFSETS = [[], [0], [0, 0], [0, 0, 0]];
 
 /** Any layout: broadcast inputs (stride 0), views, with the axes that every operand walks alike merged. */
 function generalLayout(op: string, inputs: Tensor[], shape: Shape, out: Tensor): Layout {
@@ -158,50 +156,60 @@ export function mapKernel(
   const out = engine.empty(shape);
   const n = numel(shape);
   if (n === 0) return out;
-  const l = sameShapeLayout(inputs, shape, n) ?? generalLayout(op, inputs, shape, out);
-  const rank = l.shape.length;
-  const chunk = rank > 1 ? chunkFor(engine) : 1;
-  const inner = l.shape[rank - 1];
-  const chunks = Math.ceil(inner / chunk);
-  const invocations = (numel(l.shape) / inner) * chunks;
-  const rowWidth = elementwise.gridInto(invocations, GRID);
-  const u = UNIFORMS;
-  u.n = invocations;
-  u.rank = rank;
-  u.row_width = rowWidth;
-  u.chunks = chunks;
-  for (let k = 0; k < 4; k++) {
-    u.s[k] = k < scalars.length ? scalars[k] : 0;
-    u.off[k] = k < l.offsets.length ? l.offsets[k] : 0;
+  const scratch = engine.backend.scratchFor(MapScratch, newMapScratch);
+  const { uniforms: u, operands, output, launch: a, variant: v } = scratch;
+  try {
+    const l = sameShapeLayout(scratch, inputs, shape, n) ?? generalLayout(op, inputs, shape, out);
+    const rank = l.shape.length;
+    const chunk = rank > 1 ? chunkFor(engine) : 1;
+    const inner = l.shape[rank - 1];
+    const chunks = Math.ceil(inner / chunk);
+    const invocations = (numel(l.shape) / inner) * chunks;
+    const rowWidth = elementwise.gridInto(invocations, scratch.grid);
+    u.n = invocations;
+    u.rank = rank;
+    u.row_width = rowWidth;
+    u.chunks = chunks;
+    for (let k = 0; k < 4; k++) {
+      u.s[k] = k < scalars.length ? scalars[k] : 0;
+      u.off[k] = k < l.offsets.length ? l.offsets[k] : 0;
+    }
+    u.shape = l.shape;
+    u.str0 = l.strides[0] ?? NONE;
+    u.str1 = l.strides[1] ?? NONE;
+    u.str2 = l.strides[2] ?? NONE;
+    for (let k = 0; k < 3; k++) operands[k] = inputs[k];
+    output[0] = out;
+    a.name = op;
+    a.key = variantKey(expr, l.types, l.vec, rank > 1, chunk);
+    a.bytes = (inputs.length + 1) * n * 4;
+    v.types = l.types;
+    v.vec = l.vec;
+    v.strided = rank > 1;
+    v.chunk = chunk;
+    v.expr = expr;
+    elementwise.launch(a);
+  } catch (e) {
+    out.dispose();
+    throw e;
+  } finally {
+    // The scratch keeps no tensor alive past its launch.
+    operands.fill(undefined);
+    output[0] = undefined;
   }
-  u.shape = l.shape;
-  u.str0 = l.strides[0] ?? NONE;
-  u.str1 = l.strides[1] ?? NONE;
-  u.str2 = l.strides[2] ?? NONE;
-  for (let k = 0; k < 3; k++) OPERANDS[k] = inputs[k];
-  const types = l.types;
-  const a = LAUNCH;
-  a.name = op;
-  a.key = variantKey(expr, types, l.vec, rank > 1, chunk);
-  a.bytes = (inputs.length + 1) * n * 4;
-  OUTPUT[0] = out;
-  const v = VARIANT;
-  v.types = types;
-  v.vec = l.vec;
-  v.strided = rank > 1;
-  v.chunk = chunk;
-  v.expr = expr;
-  elementwise.launch(a);
-  OPERANDS.fill(undefined);
-  OUTPUT[0] = undefined;
   return out;
 }
 
-/** The variant of the launch being made, for its defines (read only when the variant is new). */
-const VARIANT = { types: [] as readonly string[], vec: false, strided: false, chunk: 1, expr: '' };
+/** The variant of a launch, for its defines (read only when the variant is new). */
+interface Variant {
+  types: readonly string[];
+  vec: boolean;
+  strided: boolean;
+  chunk: number;
+  expr: string;
+}
 
-function variantDefines() {
-  const v = VARIANT;
+function variantDefines(v: Variant) {
   return { T0: v.types[0] ?? 'f32', T1: v.types[1] ?? 'f32', T2: v.types[2] ?? 'f32', VEC: v.vec, STRIDED: v.strided, CHUNK: v.chunk, EXPR: v.expr };
 }
 
@@ -221,29 +229,43 @@ function variantKey(expr: string, types: readonly string[], vec: boolean, stride
 }
 
 const NONE: number[] = [];
-// One uniforms object, operand list and launch serve every launch: launch() packs and binds them at once.
-const OPERANDS: (Tensor | undefined)[] = [undefined, undefined, undefined];
-const OUTPUT: (Tensor | undefined)[] = [undefined];
-const GRID: [number, number] = [1, 1];
-const UNIFORMS = {
-  n: 0,
-  rank: 0,
-  row_width: 0,
-  chunks: 0,
-  s: [0, 0, 0, 0],
-  off: [0, 0, 0, 0],
-  shape: NONE,
-  str0: NONE,
-  str1: NONE,
-  str2: NONE,
-};
-const LAUNCH: Parameters<typeof elementwise.launch>[0] = {
-  inputs: OPERANDS,
-  outputs: OUTPUT,
-  uniforms: UNIFORMS,
-  workgroups: GRID,
-  defines: variantDefines,
-  name: '',
-  key: '',
-  bytes: 0,
-};
+
+/**
+ * One device's reusable launch state (Runtime.scratchFor): one uniforms object, operand list, grid
+ * and launch serve every elementwise launch on it, so a hot op allocates none of them. launch() packs
+ * and binds them at once; mapKernel empties the operand lists when it ends, thrown or not.
+ */
+class MapScratch {
+  readonly operands: (Tensor | undefined)[] = [undefined, undefined, undefined];
+  readonly output: (Tensor | undefined)[] = [undefined];
+  readonly grid: [number, number] = [1, 1];
+  readonly sameShape: Layout = { shape: [0], strides: [], offsets: [], vec: false, types: [] };
+  readonly sameShapeOffsets = [[], [0], [0, 0], [0, 0, 0]];
+  readonly variant: Variant = { types: [], vec: false, strided: false, chunk: 1, expr: '' };
+  readonly uniforms = {
+    n: 0,
+    rank: 0,
+    row_width: 0,
+    chunks: 0,
+    s: [0, 0, 0, 0],
+    off: [0, 0, 0, 0],
+    shape: NONE,
+    str0: NONE,
+    str1: NONE,
+    str2: NONE,
+  };
+  readonly launch: Parameters<typeof elementwise.launch>[0] = {
+    inputs: this.operands,
+    outputs: this.output,
+    uniforms: this.uniforms,
+    workgroups: this.grid,
+    defines: () => variantDefines(this.variant),
+    name: '',
+    key: '',
+    bytes: 0,
+  };
+}
+
+function newMapScratch(): MapScratch {
+  return new MapScratch();
+}

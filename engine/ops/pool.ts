@@ -11,6 +11,7 @@ import { contiguous } from './view.js';
 import { mean } from './reduce.js';
 import source from './pool2d.wgsl';
 
+/** Window, stride and padding of a 2-D pooling. */
 export interface Pool2dOptions {
   kernel: number;
   /** Defaults to the kernel size, as in PyTorch. */
@@ -19,6 +20,7 @@ export interface Pool2dOptions {
   padding?: number;
 }
 
+/** Options of average pooling. */
 export interface AvgPool2dOptions extends Pool2dOptions {
   /** Divide by the whole window including padding (PyTorch's default) or only by its part inside the input. */
   countIncludePad?: boolean;

@@ -8,6 +8,7 @@ import { reshape } from './view.js';
 import { dropAxes, keptShape, normAxes, reduceAxis, reduceMany, sum, type Axes } from './broadcast.js';
 import { div, eq, exp, mul, sub } from './elementwise.js';
 
+/** Mean over `axes` (all when absent), keeping them as size 1 when `keepdim`. */
 export function mean(x: Tensor, axes?: Axes, keepdim = false): Tensor {
   const ax = normAxes('mean', x, axes);
   const count = ax.reduce((n, a) => n * x.shape[a], 1);

@@ -52,10 +52,12 @@ function rowOp(op: 'softmax' | 'log_softmax', x: Tensor, axis: number): Tensor {
   return record(y, op, [x], (g) => [launch(op, a, y, contiguous(g))]);
 }
 
+/** Softmax along `axis` (the last by default). */
 export function softmax(x: Tensor, axis = -1): Tensor {
   return rowOp('softmax', x, axis);
 }
 
+/** log(softmax(x)) along `axis`, computed stably. */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   return rowOp('log_softmax', x, axis);
 }

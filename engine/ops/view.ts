@@ -92,10 +92,12 @@ export function clone(x: Tensor): Tensor {
   return record(out, 'clone', [x], (g) => [g]);
 }
 
+/** x itself when contiguous, else a contiguous copy. */
 export function contiguous(x: Tensor): Tensor {
   return x.isContiguous() ? x : clone(x);
 }
 
+/** x with a new shape of the same element count (one -1 dimension is inferred). */
 export function reshape(x: Tensor, shape: number[]): Tensor {
   const infer = shape.indexOf(-1);
   const s = [...shape];
@@ -111,6 +113,7 @@ export function reshape(x: Tensor, shape: number[]): Tensor {
   return record(out, 'reshape', [src], (g) => [reshape(g, [...src.shape])]);
 }
 
+/** A view with the axes in the order `dims`. */
 export function permute(x: Tensor, dims: number[]): Tensor {
   if (dims.length !== x.ndim) throw new Error(`permute: ${dims.length} dims given for ${x}`);
   const d = dims.map((a) => normAxis('permute', a, x.ndim));
@@ -121,6 +124,7 @@ export function permute(x: Tensor, dims: number[]): Tensor {
   return record(out, 'permute', [x], (g) => [permute(g, inv)]);
 }
 
+/** A view with axes a and b swapped. */
 export function transpose(x: Tensor, a: number, b: number): Tensor {
   const dims = [...x.shape.keys()];
   const i = normAxis('transpose', a, x.ndim);
@@ -150,6 +154,7 @@ export function slice(x: Tensor, axis: number, start: number, end: number, step 
   });
 }
 
+/** x with a new axis of size 1 at `axis`. */
 export function unsqueeze(x: Tensor, axis: number): Tensor {
   const a = normAxis('unsqueeze', axis, x.ndim + 1);
   const shape = [...x.shape];
@@ -157,6 +162,7 @@ export function unsqueeze(x: Tensor, axis: number): Tensor {
   return reshape(x, shape);
 }
 
+/** x without axis `axis` when its size is 1, or without every axis of size 1 when no axis is given. */
 export function squeeze(x: Tensor, axis?: number): Tensor {
   if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
   const a = normAxis('squeeze', axis, x.ndim);
@@ -164,6 +170,7 @@ export function squeeze(x: Tensor, axis?: number): Tensor {
   return reshape(x, x.shape.filter((_, i) => i !== a));
 }
 
+/** x with axes start to end (both included) merged into one. */
 export function flatten(x: Tensor, start = 0, end = -1): Tensor {
   if (x.ndim === 0) return reshape(x, [1]);
   const s = normAxis('flatten', start, x.ndim);

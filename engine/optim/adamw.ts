@@ -5,11 +5,13 @@ import type { Tensor } from '../engine.js';
 import { dispatchUpdate } from './update.js';
 import { Optimizer, type GroupHyper, type GroupSpec, type ParamState } from './optimizer.js';
 
+/** AdamW's hyperparameters of one parameter group. */
 export interface AdamWHyper extends GroupHyper {
   betas: [number, number];
   eps: number;
 }
 
+/** AdamW (decoupled weight decay), as torch.optim.AdamW. */
 export class AdamW extends Optimizer<AdamWHyper> {
   constructor(params: Tensor[] | GroupSpec<AdamWHyper>[], opts: Partial<AdamWHyper> = {}) {
     // PyTorch's defaults (note weight decay 1e-2, unlike Adam's 0).

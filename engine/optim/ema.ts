@@ -6,6 +6,7 @@ import { sameShape } from '../shape.js';
 import { checkInputs } from '../ops/map.js';
 import { dispatchUpdate } from './update.js';
 
+/** teacher ← momentum · teacher + (1 − momentum) · student, tensor by tensor (DINO's teacher update). */
 export function emaUpdate(teacher: Tensor[], student: Tensor[], momentum: number): void {
   if (teacher.length !== student.length) {
     throw new Error(`emaUpdate: ${teacher.length} teacher tensors for ${student.length} student tensors`);

@@ -7,21 +7,25 @@ import { fmt, sameShape } from '../shape.js';
 import { copyInto } from '../ops/view.js';
 import { checkInputs } from '../ops/map.js';
 
+/** Hyperparameters every optimizer's parameter group has. */
 export interface GroupHyper {
   lr: number;
   weightDecay: number;
 }
 
+/** A parameter group: its tensors and hyperparameters. */
 export type ParamGroup<H extends GroupHyper> = H & { params: Tensor[] };
 /** A group as given to a constructor: options it leaves out come from the optimizer's defaults. */
 export type GroupSpec<H extends GroupHyper> = Partial<H> & { params: Tensor[] };
 
+/** One parameter's optimizer state: step count and buffers (momentum, moments). */
 export interface ParamState {
   /** Updates applied to this parameter (parameters without a gradient are skipped, as in PyTorch). */
   step: number;
   buffers: Record<string, Tensor>;
 }
 
+/** An optimizer's state as checkpoints save it: groups' hyperparameters and each parameter's buffers. */
 export interface OptimizerStateDict<H extends GroupHyper = GroupHyper> {
   /** Hyperparameters and size of each group. */
   groups: (H & { size: number })[];
@@ -29,6 +33,7 @@ export interface OptimizerStateDict<H extends GroupHyper = GroupHyper> {
   state: ParamState[];
 }
 
+/** Base of the optimizers: parameter groups with their hyperparameters, per-parameter state, state dicts. */
 export abstract class Optimizer<H extends GroupHyper> {
   readonly groups: ParamGroup<H>[];
   private readonly states: ParamState[][];
@@ -89,6 +94,7 @@ export abstract class Optimizer<H extends GroupHyper> {
     );
   }
 
+  /** Drop the gradients of every parameter. */
   zeroGrad(): void {
     for (const p of this.groups.flatMap((g) => g.params)) {
       p.grad?.dispose();
@@ -101,6 +107,7 @@ export abstract class Optimizer<H extends GroupHyper> {
     for (const g of this.select(group)) g.lr = lr;
   }
 
+  /** Set the weight decay of one parameter group, or of all. */
   setWeightDecay(group: number | 'all', weightDecay: number): void {
     for (const g of this.select(group)) g.weightDecay = weightDecay;
   }
@@ -114,6 +121,7 @@ export abstract class Optimizer<H extends GroupHyper> {
 
   // ---------------------------------------------------------------- checkpoints
 
+  /** Hyperparameters of every group and every parameter's state, as checkpoints save them. */
   stateDict(): OptimizerStateDict<H> {
     return {
       groups: this.groups.map(({ params, ...hyper }) => ({ ...(hyper as unknown as H), size: params.length })),

@@ -2,6 +2,7 @@
 // `warmupEpochs` (np.linspace, both ends included), then a half cosine from `base` down to `final`.
 // One value per iteration; used for the learning rate, the weight decay and the teacher momentum.
 
+/** DINO's cosine_scheduler: a linear warm-up, then a half cosine from `base` to `final`; one value per iteration. */
 export function cosineSchedule(
   base: number,
   final: number,

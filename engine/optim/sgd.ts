@@ -5,11 +5,13 @@ import type { Tensor } from '../engine.js';
 import { dispatchUpdate } from './update.js';
 import { Optimizer, type GroupHyper, type GroupSpec, type ParamState } from './optimizer.js';
 
+/** SGD's hyperparameters of one parameter group. */
 export interface SGDHyper extends GroupHyper {
   momentum: number;
   nesterov: boolean;
 }
 
+/** SGD with momentum and weight decay, as torch.optim.SGD. */
 export class SGD extends Optimizer<SGDHyper> {
   constructor(params: Tensor[] | GroupSpec<SGDHyper>[], opts: Partial<SGDHyper> & { lr: number }) {
     super('SGD', params, { momentum: 0, weightDecay: 0, nesterov: false, ...opts });

@@ -6,7 +6,7 @@ import type { Tensor } from '../engine.js';
 import { defineKernel } from '../kernel.js';
 import source from './update.wgsl';
 
-export type UpdateKind = 'sgd' | 'sgd_momentum' | 'adamw' | 'ema' | 'clip_scale';
+export type UpdateKind = 'sgd' | 'sgd_momentum' | 'lars' | 'adamw' | 'ema' | 'clip_scale';
 
 export interface UpdateScalars {
   lr?: number;
@@ -26,7 +26,7 @@ const base = {
   off_target: 'u32', // element offset of the updated tensor
   off_src: 'u32', // element offset of the read tensor (gradient, EMA source, or the scale factor)
 } as const;
-const variant = { SGD: false, ADAMW: false, EMA: false, STATE1: false };
+const variant = { SGD: false, LARS: false, ADAMW: false, EMA: false, STATE1: false };
 const common = { source, workgroupSize: 256, inputs: { src: 'f32' } } as const;
 
 const sgd = defineKernel({
@@ -42,6 +42,15 @@ const sgdMomentum = defineKernel({
   uniforms: { ...base, lr: 'f32', weight_decay: 'f32', momentum: 'f32', nesterov: 'u32' },
   outputs: { dst: 'f32', state1: 'f32' },
   defines: { ...variant, SGD: true, STATE1: true },
+});
+const lars = defineKernel({
+  ...common,
+  name: 'lars',
+  uniforms: { ...base, lr: 'f32', weight_decay: 'f32', momentum: 'f32' },
+  // `trust`: the one-element trust ratio lars-trust.wgsl computed on the GPU.
+  inputs: { src: 'f32', trust: 'f32' },
+  outputs: { dst: 'f32', state1: 'f32' },
+  defines: { ...variant, LARS: true },
 });
 const adamw = defineKernel({
   ...common,
@@ -68,8 +77,11 @@ const ema = defineKernel({
 });
 const clipScale = defineKernel({ ...common, name: 'clip_scale', uniforms: base, outputs: { dst: 'f32' }, defines: variant });
 
-/** Update `target` (contiguous, any offset) in place; `state` tensors are the optimizer's own (offset 0). */
-export function dispatchUpdate(kind: UpdateKind, target: Tensor, src: Tensor, state: Tensor[], s: UpdateScalars, srcOffset = src.offset): void {
+/**
+ * Update `target` (contiguous, any offset) in place; `state` tensors are the optimizer's own (offset 0).
+ * `lars` also reads `trust` (a one-element tensor at offset 0).
+ */
+export function dispatchUpdate(kind: UpdateKind, target: Tensor, src: Tensor, state: Tensor[], s: UpdateScalars, srcOffset = src.offset, trust?: Tensor): void {
   const g = sgd.grid(target.size);
   const at = { n: target.size, row_width: g.rowWidth, off_target: target.offset, off_src: srcOffset };
   const args = { inputs: [src], outputs: [target, ...state], workgroups: g.workgroups };
@@ -81,6 +93,9 @@ export function dispatchUpdate(kind: UpdateKind, target: Tensor, src: Tensor, st
       return sgd.launch({ ...args, uniforms: { ...at, lr, weight_decay } });
     case 'sgd_momentum':
       return sgdMomentum.launch({ ...args, uniforms: { ...at, lr, weight_decay, momentum, nesterov: !!s.nesterov } });
+    case 'lars':
+      if (!trust) throw new Error('dispatchUpdate: the lars update needs its trust-ratio tensor');
+      return lars.launch({ ...args, inputs: [src, trust], uniforms: { ...at, lr, weight_decay, momentum } });
     case 'adamw': {
       const { beta1 = 0, beta2 = 0, eps = 0, stepSize = 0, bc2Rsqrt = 0 } = s;
       return adamw.launch({ ...args, uniforms: { ...at, lr, weight_decay, beta1, beta2, eps, step_size: stepSize, bc2_rsqrt: bc2Rsqrt } });

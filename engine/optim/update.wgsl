@@ -1,4 +1,4 @@
-// In-place parameter updates, one thread per element: SGD (optionally with momentum), AdamW, the EMA
+// In-place parameter updates, one thread per element: SGD (optionally with momentum), LARS, AdamW, the EMA
 // of a teacher network, and the gradient scaling of clip_grad_norm. The target `dst` (parameter,
 // teacher or gradient) and the optimizer state (`state1`: SGD's momentum buffer or Adam's exp_avg;
 // `state2`: Adam's exp_avg_sq) are outputs; every per-step scalar (lr, weight decay, bias corrections,
@@ -22,6 +22,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   d = select(buf, d + u.momentum * buf, u.nesterov != 0u);
 #endif
   dst[ti] = p - u.lr * d;
+#elif ${LARS}
+  // LARS (DINO's and the reference's utils.LARS): d = (g + wd·p)·q with q the trust ratio that
+  // lars-trust.wgsl left in trust[0]; mu = μ·mu + d; p -= lr·mu.
+  let p = dst[ti];
+  let d = (src[u.off_src + i] + u.weight_decay * p) * trust[0];
+  let mu = u.momentum * state1[i] + d;
+  state1[i] = mu;
+  dst[ti] = p - u.lr * mu;
 #elif ${ADAMW}
   // torch.optim.AdamW: decoupled decay, then the bias-corrected Adam step.
   let g = src[u.off_src + i];

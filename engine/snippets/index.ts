@@ -12,4 +12,5 @@ import reduce from './reduce.wgsl';
 import rows from './rows.wgsl';
 import strided from './strided.wgsl';
 
+/** WGSL snippets a kernel source can `#include` by name (grid, rows, reduce, ...). */
 export const SNIPPETS: Readonly<Record<string, string>> = { affine, attention, bias, dims, gemm, grid, nan, reduce, rows, strided };

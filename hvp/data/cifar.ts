@@ -8,6 +8,7 @@ import { checkIndex, type Split } from './idx.js';
 import { pixelStats } from './stats.js';
 import type { Dataset, Image } from './types.js';
 
+/** CIFAR-10 class names in label order. */
 export const CIFAR10_CLASSES = [
   'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
 ] as const;
@@ -16,6 +17,7 @@ const SIDE = 32;
 const PIXELS = 3 * SIDE * SIDE;
 const RECORD = 1 + PIXELS;
 
+/** The binary batch files of a CIFAR-10 split. */
 export function cifarFiles(split: Split): string[] {
   return split === 'train' ? [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`) : ['test_batch.bin'];
 }
@@ -28,6 +30,7 @@ export function cifarDir(dir: string): string | undefined {
   return undefined;
 }
 
+/** CIFAR-10 from its binary batches. */
 export class CifarDataset implements Dataset {
   readonly channels = 3;
   readonly size = [SIDE, SIDE] as const;

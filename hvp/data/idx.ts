@@ -15,12 +15,16 @@ const gunzipAsync = promisify(gunzip);
 /** Debian's `dataset-fashion-mnist` package installs the gzipped IDX files here. */
 export const DEFAULT_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
+/** Fashion-MNIST class names in label order. */
 export const FASHION_MNIST_CLASSES = [
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
 ] as const;
+/** MNIST class names (the digits). */
 export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
 
+/** Data sets stored as IDX files. */
 export type IdxKind = 'fashion-mnist' | 'mnist';
+/** A data set split. */
 export type Split = 'train' | 'test';
 
 /** IDX magic: two zero bytes, the element type (0x08 = unsigned byte), the number of dimensions. */
@@ -105,6 +109,7 @@ export class IdxDataset implements Dataset {
   }
 }
 
+/** Throws unless `index` is an integer in [0, ds.length). */
 export function checkIndex(ds: Dataset, index: number): void {
   if (!Number.isInteger(index) || index < 0 || index >= ds.length) {
     throw new RangeError(`${ds.name}: index ${index} is out of range [0, ${ds.length})`);

@@ -1,24 +1,36 @@
 // Folders of JPEG/PNG files in the ImageNet layout, `root/<class>/<image>`, decoded on demand by
-// sharp (libvips). Decoding runs on libuv's thread pool, so reads issued by the loader overlap each
-// other and the GPU work of the step in flight. Nothing is cached: an epoch of ImageNet does not fit
+// sharp (libvips) in worker threads (decode-pool.ts), so reads issued by the loader overlap each
+// other and the GPU work of the step in flight, and the main thread only receives finished CHW
+// pixels. Nothing is cached: an epoch of ImageNet does not fit
 // in memory, and `loadSize` bounds what one decoded image costs.
 
 import { existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import sharp from 'sharp';
+import { decodeWith, type Decoded } from './decode.js';
+import { DecodePool, sharedDecodePool } from './decode-pool.js';
 import { checkIndex, type Split } from './idx.js';
 import type { Dataset, Image } from './types.js';
 
+/** ImageNet's per-channel mean (RGB, 0-1). */
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+/** ImageNet's per-channel standard deviation (RGB, 0-1). */
 export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+/** File extensions an image folder reads. */
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png'] as const;
 
+/** Load size and normalisation statistics of an image folder. */
 export interface ImageFolderOptions {
   /** Resize so that the shorter side is this many pixels (e.g. 256 for 224 crops); keeps memory bounded. */
   loadSize?: number;
   mean?: readonly number[];
   std?: readonly number[];
+  /**
+   * Worker threads that decode (default: the process's shared pool, one per core); 0 decodes on the
+   * calling thread. Every setting gives the same pixels.
+   */
+  threads?: number;
 }
 
 const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
@@ -53,38 +65,19 @@ export async function listImageFolder(dir: string): Promise<{ classes: string[];
   return { classes, files, labels: Int32Array.from(labels) };
 }
 
-/** Decode one file to uint8 RGB, channel-major; greyscale is expanded and alpha dropped (PIL's convert('RGB')). */
-export async function decodeImage(path: string, loadSize?: number): Promise<Omit<Image, 'label'>> {
-  // `fit: outside` with a square box = shorter side exactly loadSize, aspect kept; JPEGs shrink on load.
-  let img = sharp(path).removeAlpha().toColourspace('srgb');
-  if (loadSize) img = img.resize({ width: loadSize, height: loadSize, fit: 'outside' });
-  const { data, info } = await img
-    .raw()
-    .toBuffer({ resolveWithObject: true })
-    .catch((e: Error) => {
-      // libvips repeats its warnings over several lines; the first says what is wrong.
-      throw new Error(`${path}: cannot decode (${e.message.trim().split('\n')[0]})`);
-    });
-  if (info.channels !== 3) throw new Error(`${path}: decoded to ${info.channels} channels, expected RGB`);
-  return { pixels: hwcToChw(data, info.height, info.width), height: info.height, width: info.width };
+/** Decode one file to uint8 RGB, channel-major, on this thread (see decodeWith). */
+export function decodeImage(path: string, loadSize?: number): Promise<Decoded> {
+  return decodeWith(sharp, path, loadSize);
 }
 
-function hwcToChw(hwc: Uint8Array, height: number, width: number): Uint8Array {
-  const plane = height * width;
-  const chw = new Uint8Array(3 * plane);
-  for (let p = 0, q = 0; p < plane; p++, q += 3) {
-    chw[p] = hwc[q];
-    chw[plane + p] = hwc[q + 1];
-    chw[2 * plane + p] = hwc[q + 2];
-  }
-  return chw;
-}
-
+/** Class folders of images (<class>/<image>), labelled as torchvision's ImageFolder labels them. */
 export class ImageFolder implements Dataset {
   readonly channels = 3;
   readonly mean: readonly number[];
   readonly std: readonly number[];
   readonly loadSize?: number;
+  readonly threads?: number;
+  private pool: DecodePool | null = null;
 
   constructor(
     readonly name: string,
@@ -94,6 +87,7 @@ export class ImageFolder implements Dataset {
     options: ImageFolderOptions = {},
   ) {
     this.loadSize = options.loadSize;
+    this.threads = options.threads;
     this.mean = options.mean ?? IMAGENET_MEAN;
     this.std = options.std ?? IMAGENET_STD;
   }
@@ -104,7 +98,15 @@ export class ImageFolder implements Dataset {
 
   async read(index: number): Promise<Image> {
     checkIndex(this, index);
-    return { ...(await decodeImage(this.files[index], this.loadSize)), label: this.labels[index] };
+    const path = this.files[index];
+    const img = this.threads === 0 ? await decodeImage(path, this.loadSize) : await this.decodePool().decode(path, this.loadSize);
+    return { ...img, label: this.labels[index] };
+  }
+
+  private decodePool(): DecodePool {
+    if (this.threads === undefined) return sharedDecodePool();
+    if (!this.pool || this.pool.isClosed) this.pool = new DecodePool(this.threads);
+    return this.pool;
   }
 }
 
@@ -112,6 +114,9 @@ export class ImageFolder implements Dataset {
 export async function openImageFolder(root: string, split: Split, options: ImageFolderOptions = {}): Promise<ImageFolder> {
   if (options.loadSize !== undefined && !(Number.isInteger(options.loadSize) && options.loadSize > 0)) {
     throw new Error(`image folder: loadSize must be a positive integer, got ${options.loadSize}`);
+  }
+  if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 0)) {
+    throw new Error(`image folder: threads must be an integer >= 0, got ${options.threads}`);
   }
   const dir = folderSplitDir(root, split);
   const { classes, files, labels } = await listImageFolder(dir);

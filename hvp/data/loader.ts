@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import { Rng } from '../../engine/index.js';
 import type { Dataset, Image, ImageBatch } from './types.js';
 
+/** Batch size, shuffling, seed and prefetching of a BatchLoader. */
 export interface BatchLoaderOptions {
   batchSize: number;
   /** Default true. */
@@ -83,6 +84,7 @@ class Limiter {
  */
 const GIVE_UP_AFTER = 256;
 
+/** Seeded, shuffling, prefetching batches of a data set, packed for the GPU (ImageBatch). */
 export class BatchLoader {
   readonly batchSize: number;
   readonly shuffle: boolean;

@@ -8,8 +8,10 @@ import { DEFAULT_FASHION_MNIST_DIR, checkIndex, findIdxFile, openIdx, type Split
 import { IMAGE_EXTENSIONS, openImageFolder } from './image-folder.js';
 import type { Dataset, Image } from './types.js';
 
+/** Kinds of data set openDataset reads. */
 export type DatasetKind = 'fashion-mnist' | 'mnist' | 'cifar10' | 'folder';
 
+/** Which data set to open: kind, directory, split. */
 export interface DatasetSpec {
   kind: DatasetKind | 'auto';
   /** Defaults to the built-in Fashion-MNIST directory for 'fashion-mnist' and 'auto'. */
@@ -73,6 +75,7 @@ export interface LabelledDataset extends Dataset {
   readonly labels: ArrayLike<number>;
 }
 
+/** Whether the data set knows every label without reading images. */
 export function hasLabels(ds: Dataset): ds is LabelledDataset {
   const labels = (ds as Partial<LabelledDataset>).labels;
   return labels !== undefined && labels.length === ds.length;

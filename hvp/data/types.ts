@@ -1,6 +1,7 @@
 // What every dataset gives the training loop and the evaluators: images as 8-bit pixels (CHW, the
 // layout the view kernels read) with their label, plus the per-channel statistics views normalise by.
 
+/** One decoded image: uint8 CHW pixels, size and label. */
 export interface Image {
   /** uint8 pixels, channel-major (C, H, W). */
   pixels: Uint8Array;
@@ -9,6 +10,7 @@ export interface Image {
   label: number;
 }
 
+/** Images by index with their labels, classes and pixel statistics. */
 export interface Dataset {
   /** e.g. 'fashion-mnist/train'; used in logs and errors. */
   readonly name: string;

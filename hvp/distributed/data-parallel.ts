@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Tensor } from '../../engine/index.js';
 import type { ReplicaSync } from '../methods/method.js';
+import type { StopSignal } from '../train/stop.js';
 import { launcherWorldSize, loadMpi, type MpiBinding } from './mpi.js';
 
 /** Gradient bytes per all-reduce (PyTorch DDP's default bucket is 25 MB). */
@@ -47,9 +48,16 @@ export function shardRange(batch: number, rank: number, world: number): [number,
   return [rank * per, (rank + 1) * per];
 }
 
+/**
+ * This process as one rank of a data-parallel run launched by mpirun/srun (`DataParallel.fromLauncher()`):
+ * pass it as `PretrainOptions.distributed`. It copies rank 0's weights, averages gradients, and holds
+ * the all-rank votes (the stop at a step boundary, the shared-GPU check).
+ */
 export class DataParallel implements ReplicaSync {
   readonly times: SyncTimes = { readback: 0, allreduce: 0, upload: 0, steps: 0, bytes: 0 };
   private finalized = false;
+  /** Set once the ranks agreed to stop on a signal: their exit 130/143 is then an orderly end. */
+  private stopped = false;
 
   private constructor(
     private readonly mpi: MpiBinding,
@@ -76,12 +84,27 @@ export class DataParallel implements ReplicaSync {
     return this.rank === 0;
   }
 
-  /** At exit: finalize after success; after a failure, MPI_Abort so mpirun ends every rank now. */
+  /**
+   * At exit: finalize after success or after a stop every rank agreed on (a signal: 130, 143); after
+   * a failure, MPI_Abort so mpirun ends every rank now.
+   */
   end(code: number): void {
     if (this.finalized) return;
     this.finalized = true;
-    if (code === 0) this.mpi.finalize();
+    if (code === 0 || (this.stopped && (code === 130 || code === 143))) this.mpi.finalize();
     else this.mpi.abort(code);
+  }
+
+  /**
+   * The all-rank stop vote at a step boundary (every rank calls it at the same step): stop when any
+   * rank was asked to, and report the same signal everywhere (SIGTERM, a scheduler's, over SIGINT),
+   * so every rank stops at this step and exits with the same status.
+   */
+  agreeStop(signal: StopSignal | null, stop: boolean): { signal: StopSignal | null; stop: boolean } {
+    const [ints, terms, stops] = this.sum(Float64Array.of(signal === 'SIGINT' ? 1 : 0, signal === 'SIGTERM' ? 1 : 0, stop ? 1 : 0));
+    const agreed: StopSignal | null = terms > 0 ? 'SIGTERM' : ints > 0 ? 'SIGINT' : null;
+    if (agreed) this.stopped = true;
+    return { signal: agreed, stop: stops > 0 || agreed !== null };
   }
 
   /**
@@ -104,6 +127,7 @@ export class DataParallel implements ReplicaSync {
     );
   }
 
+  /** Wait until every rank has reached this call (MPI_Barrier). */
   barrier(): void {
     this.mpi.barrier();
   }

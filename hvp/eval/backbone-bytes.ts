@@ -6,6 +6,7 @@ import { io, type Engine } from '../../engine/index.js';
 import { backboneFromShapes, freeze, isBackboneTensor, parseArch, type Backbone, type BackboneArch } from '../../models/backbone.js';
 import { verifyChecksum } from '../../models/checkpoint-bytes.js';
 
+/** How to read a backbone from checkpoint or weight bytes. */
 export interface BackboneBytesOptions {
   /** Use only tensors named `prefix<name>`; default `backbone.` when the file has such names, else none. */
   prefix?: string;
@@ -13,6 +14,7 @@ export interface BackboneBytesOptions {
   arch?: string;
 }
 
+/** A backbone loaded for evaluation, with its architecture, the tensor-name prefix it was read from and the file's metadata. */
 export interface LoadedBackbone {
   backbone: Backbone;
   arch: BackboneArch;

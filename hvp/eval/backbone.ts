@@ -11,10 +11,12 @@ import { vitBase, vitSmall, vitTiny } from '../../models/vit.js';
 
 export { backboneFromBytes, type BackboneBytesOptions, type LoadedBackbone } from './backbone-bytes.js';
 
+/** Where to load a backbone from (a checkpoint or weight file) and how. */
 export interface LoadBackboneOptions extends BackboneBytesOptions {
   checkpoint: string;
 }
 
+/** A frozen backbone from a training checkpoint or a safetensors weight file. */
 export async function loadBackbone(engine: Engine, opts: LoadBackboneOptions): Promise<LoadedBackbone> {
   const path = opts.checkpoint;
   let bytes: Uint8Array;
@@ -26,6 +28,7 @@ export async function loadBackbone(engine: Engine, opts: LoadBackboneOptions): P
   return backboneFromBytes(engine, bytes, path, opts);
 }
 
+/** A randomly initialised backbone: architecture, channels, seed. */
 export interface RandomBackboneOptions {
   inChannels: number;
   /** ResNet: 3×3 stride-1 stem without max-pool (28-32 px images). */

@@ -10,6 +10,7 @@ import { Progress } from '../progress.js';
 import { resizeCenterCrop } from './resize.js';
 import { blockRows, rowRange } from './rows.js';
 
+/** Batching, input size and normalisation of feature extraction. */
 export interface ExtractOptions {
   /** Images per forward (default 128). */
   batch?: number;
@@ -24,6 +25,7 @@ export interface ExtractOptions {
   blockRows?: number;
 }
 
+/** Per-channel mean and standard deviation. */
 export interface Stats {
   mean: readonly number[];
   std: readonly number[];

@@ -11,11 +11,13 @@ import { BLOCK_BYTES, columnStats, disposeRows, featureShape, mapBlocks, rowBloc
 import topkSource from './knn-topk.wgsl';
 import voteSource from './knn-vote.wgsl';
 
+/** Feature rows and their labels. */
 export interface KnnSplit {
   features: FeatureRows;
   labels: Int32Array;
 }
 
+/** Classes, k, temperature and centring of the weighted k-NN. */
 export interface KnnOptions {
   numClasses: number;
   k?: number;
@@ -26,6 +28,7 @@ export interface KnnOptions {
   progress?: string;
 }
 
+/** k-NN accuracies and each test row's prediction. */
 export interface KnnResult {
   top1: number;
   /** Only when there are more than 5 classes. */
@@ -72,6 +75,7 @@ const voteKernel = defineKernel({
   outputs: { pred: 'i32', rank: 'i32' },
 });
 
+/** Weighted k-NN classification of `test` by `train` features on the GPU (docs/method.md §6). */
 export async function knnClassify(engine: Engine, train: KnnSplit, test: KnnSplit, opts: KnnOptions): Promise<KnnResult> {
   const { k = 20, temperature = 0.07, numClasses, centre = false } = opts;
   const tr = featureShape('knnClassify (train)', train.features);

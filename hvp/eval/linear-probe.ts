@@ -6,6 +6,7 @@
 import { Rng, nn, ops, optim, type Engine, type Tensor } from '../../engine/index.js';
 import { columnStats, disposeRows, featureShape, mapBlocks, rowBlocks, type FeatureRows } from './rows.js';
 
+/** Classes and training of a linear probe: epochs, learning rate, batch size, weight decay, momentum, seed. */
 export interface LinearProbeOptions {
   numClasses: number;
   epochs?: number;
@@ -16,6 +17,7 @@ export interface LinearProbeOptions {
   seed?: number;
 }
 
+/** Accuracies of a linear probe. */
 export interface LinearProbeResult {
   top1: number;
   trainTop1: number;
@@ -26,6 +28,7 @@ const MIN_STD = 1e-6;
 /** Rows per forward when measuring accuracy. */
 const EVAL_ROWS = 4096;
 
+/** Train a linear classifier on frozen features and report its test accuracy. */
 export async function linearProbe(
   engine: Engine,
   trainFeatures: FeatureRows,

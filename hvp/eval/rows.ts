@@ -4,11 +4,13 @@
 
 import { ops, type Engine, type Tensor } from '../../engine/index.js';
 
+/** Feature rows: one tensor, or row blocks of one. */
 export type FeatureRows = Tensor | readonly Tensor[];
 
 /** Bytes of one row block; half the binding limit leaves room for the bucketed pool's rounding. */
 export const BLOCK_BYTES = 64 * 2 ** 20;
 
+/** The row blocks of feature rows (one block for a single tensor). */
 export function rowBlocks(f: FeatureRows): readonly Tensor[] {
   return Array.isArray(f) ? (f as readonly Tensor[]) : [f as Tensor];
 }

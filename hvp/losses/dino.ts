@@ -94,6 +94,7 @@ export function emaInto(center: Tensor, batchCenter: Tensor, momentum: number): 
   });
 }
 
+/** Dimensions, temperatures and centre momentum of DINO's loss. */
 export interface DinoLossOptions {
   /** K, the head's output dimension. */
   outDim: number;
@@ -109,6 +110,7 @@ export interface DinoLossOptions {
   centerMomentum?: number;
 }
 
+/** DINO's loss with its centre and teacher-temperature schedule, as in facebookresearch/dino. */
 export class DinoLoss extends nn.Module {
   /** [1, K], saved in checkpoints as DINO saves `dino_loss.state_dict()`. */
   readonly center: Tensor;
@@ -118,6 +120,11 @@ export class DinoLoss extends nn.Module {
   readonly nGlobal: number;
   readonly studentTemp: number;
   readonly centerMomentum: number;
+  /**
+   * Under gradient accumulation: the sum of the teacher rows seen by this step's micro-batches so far,
+   * and their count (the reference's running_center), applied once by `applyPendingCenter`.
+   */
+  private pending: { sum: Tensor; rows: number } | null = null;
 
   constructor(engine: Engine, opts: DinoLossOptions) {
     super();
@@ -145,15 +152,54 @@ export class DinoLoss extends nn.Module {
    * With `perSample`, the [B] sums over terms instead (the HVP selection score of automl/hvp's
    * `select_forward`): a selection forward, so the centre stays where it is.
    */
-  forward(studentOut: Tensor, teacherOut: Tensor, epoch: number, opts: { perSample?: boolean } = {}): Tensor {
+  forward(studentOut: Tensor, teacherOut: Tensor, epoch: number, opts: { perSample?: boolean; deferCenter?: boolean } = {}): Tensor {
     checkViews('dino_loss', studentOut, teacherOut, this.ncrops, this.nGlobal, this.outDim);
     const temp = scheduledTemp('dino_loss', this.teacherTempSchedule, epoch);
     const probs = teacherProbs(teacherOut, this.center, temp);
     const perSample = crossViewSum(studentOut, probs, this.ncrops, this.studentTemp);
     if (opts.perSample) return perSample;
     const loss = div(mean(perSample), this.terms);
-    this.updateCenter(teacherOut);
+    if (opts.deferCenter) this.addPendingCenter(teacherOut);
+    else this.updateCenter(teacherOut);
     return loss;
+  }
+
+  /**
+   * With `deferCenter` (one micro-batch of a step): add the teacher rows to the step's pending sum
+   * instead of moving the centre, so every micro-batch of the step is centred by the same centre and
+   * the centre then moves by the mean over the full batch, as one step on the full batch would.
+   */
+  private addPendingCenter(teacherOut: Tensor): void {
+    const engine = teacherOut.engine;
+    engine.noGrad(() => {
+      const part = sum(teacherOut, 0, true);
+      const prev = this.pending?.sum;
+      const next = prev ? add(prev, part) : part;
+      if (prev) {
+        prev.dispose();
+        part.dispose();
+      }
+      this.pending = { sum: engine.keep(next), rows: (this.pending?.rows ?? 0) + teacherOut.shape[0] };
+    });
+  }
+
+  /**
+   * The teacher rows' sum pending since the last `applyPendingCenter` ([1, K], or null): a data-parallel
+   * run averages it over the ranks in place before applying it.
+   */
+  get pendingCenterSum(): Tensor | null {
+    return this.pending?.sum ?? null;
+  }
+
+  /** After the last micro-batch: center ← m·center + (1 − m)·(pending sum / rows); a no-op with nothing pending. */
+  applyPendingCenter(): void {
+    if (!this.pending) return;
+    const { sum: total, rows } = this.pending;
+    this.pending = null;
+    const batchCenter = total.engine.noGrad(() => div(total, rows));
+    emaInto(this.center, batchCenter, this.centerMomentum);
+    batchCenter.dispose();
+    total.dispose();
   }
 
   /** center ← 0.9·center + 0.1·mean over all teacher rows (DINO's update_center, one process). */

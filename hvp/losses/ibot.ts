@@ -8,6 +8,7 @@ import { fmt, nn, sameShape, Tensor } from '../../engine/index.js';
 import { add, clamp, concat, div, logSoftmax, mean, mul, neg, reshape, sum } from '../../engine/ops/index.js';
 import { checkViews, crossViewSum, emaInto, scheduledTemp, teacherProbs, teacherTempSchedule } from './dino.js';
 
+/** Dimensions, temperatures and weights of iBOT's loss. */
 export interface IbotLossOptions {
   /** K of the [CLS] head. */
   outDim: number;
@@ -45,6 +46,7 @@ export interface IbotLossTerms {
   loss: Tensor;
 }
 
+/** iBOT's loss ([CLS] and masked-patch terms, centres and schedules), as in bytedance/ibot. */
 export class IbotLoss extends nn.Module {
   readonly center: Tensor;
   /** [1, 1, K2], the patch centre (iBOT's `center2`). */

@@ -6,6 +6,7 @@ import type { Tensor } from '../../engine/index.js';
 import { fmt, sameShape } from '../../engine/index.js';
 import { add, concat, crossEntropy, div, l2Normalize, matmul, mean, slice, transpose } from '../../engine/ops/index.js';
 
+/** Temperature and reduction of the NT-Xent loss. */
 export interface NtXentOptions {
   /** τ; SimCLR's reference value for HVP is 0.1. */
   temperature?: number;
@@ -19,6 +20,7 @@ export interface NtXentOptions {
  */
 const SELF_LOGIT = -1e9;
 
+/** SimCLR's NT-Xent loss of two views' embeddings [B, D]. */
 export function ntXentLoss(zi: Tensor, zj: Tensor, opts: NtXentOptions = {}): Tensor {
   const { temperature = 0.1, perSample = false } = opts;
   if (zi.ndim !== 2 || !sameShape(zi.shape, zj.shape)) {

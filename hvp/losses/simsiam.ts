@@ -6,6 +6,7 @@ import type { Tensor } from '../../engine/index.js';
 import { fmt, sameShape } from '../../engine/index.js';
 import { add, cosineSimilarity, mean, mul } from '../../engine/ops/index.js';
 
+/** Options of SimSiam's symmetric negative-cosine loss. */
 export interface PairLossOptions {
   /** Return the loss of every sample ([B], the HVP pair score) instead of the batch mean. */
   perSample?: boolean;

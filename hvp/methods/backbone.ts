@@ -6,6 +6,7 @@ import { ops, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import { resnet18, resnet34, resnet50, vitBase, vitSmall, vitTiny, RESNET_STAGES, type ResNet, type ResNetStage, type VisionTransformer } from '../../models/index.js';
 import type { TrainConfig } from '../train/config.js';
 
+/** The backbone a method trains, with its pooled features and intermediate-layer features. */
 export interface StudentBackbone {
   module: ResNet | VisionTransformer;
   featureDim: number;
@@ -15,6 +16,7 @@ export interface StudentBackbone {
   pooledAt(x: Tensor, layer: string): Tensor;
 }
 
+/** The student backbone a training configuration names. */
 export function buildBackbone(engine: Engine, c: TrainConfig, channels: number, rng: Rng): StudentBackbone {
   if (c.arch.startsWith('resnet')) {
     const build = { resnet18, resnet34, resnet50 }[c.arch as 'resnet18' | 'resnet34' | 'resnet50'];

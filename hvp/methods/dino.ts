@@ -15,6 +15,7 @@ import { stepRng } from '../train/rng.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { AnyOptimizer, Method, MethodInit, StepContext, ViewGroup } from './method.js';
 import { buildOptimizer } from './optimizer.js';
+import { backwardShare } from './pair-method.js';
 
 export class Tower extends nn.Module {
   readonly backbone: nn.Module;
@@ -129,6 +130,31 @@ export function createDino(init: MethodInit): Method {
   const model = new TeacherStudentModel(student, teacher, 'dino_loss', loss);
   const opt = teacherStudentOptim(c, student, teacher, init.stepsPerEpoch);
   const tempAt = (epoch: number) => loss.teacherTempSchedule[Math.min(epoch, loss.teacherTempSchedule.length - 1)];
+  // One drop-path stream per step, shared by its micro-batches so their draws continue rather than repeat.
+  let drop: { step: number; rng: Rng } | null = null;
+  const dropRngAt = (step: number): Rng => (drop?.step === step ? drop.rng : (drop = { step, rng: stepRng(c.seed, step, 2) }).rng);
+  // The teacher sees only its micro-batch; the centre moves once per step by the full batch's mean.
+  const accumulate = (views: Tensor[], ctx: StepContext, _gather: unknown, microBatches: number): Tensor => {
+    const teacherOut = engine.noGrad(() => teacher.forward(views[0]));
+    const dropRng = dropRngAt(ctx.step);
+    const outs = views.map((v) => student.forward(v, dropRng));
+    const studentOut = outs.length > 1 ? ops.concat(outs, 0) : outs[0];
+    const l = loss.forward(studentOut, teacherOut, Math.min(ctx.epoch, c.epochs - 1), { deferCenter: microBatches > 1 || !!init.sync });
+    backwardShare(l, microBatches);
+    return l;
+  };
+  const update = async (ctx: StepContext): Promise<void> => {
+    if (init.sync) {
+      // Every rank's share is the same size, so the mean over ranks of the pending teacher sums,
+      // divided by this rank's row count, is the global batch's teacher mean (DINO's update_center).
+      await init.sync.gradients(student.parameters());
+      const pending = loss.pendingCenterSum;
+      if (pending) await init.sync.average([pending]);
+    }
+    opt.schedule(ctx.step);
+    loss.applyPendingCenter();
+    opt.update(ctx.step, ctx.epoch);
+  };
 
   return {
     name: 'dino',
@@ -152,20 +178,12 @@ export function createDino(init: MethodInit): Method {
       for (const x of [t, sAll, ...s]) x.dispose();
       return scores;
     },
-    async trainStep(views: Tensor[], ctx: StepContext): Promise<Tensor> {
-      opt.schedule(ctx.step);
-      const teacherOut = engine.noGrad(() => teacher.forward(views[0]));
-      const dropRng = stepRng(c.seed, ctx.step, 2);
-      const outs = views.map((v) => student.forward(v, dropRng));
-      const studentOut = outs.length > 1 ? ops.concat(outs, 0) : outs[0];
-      const l = loss.forward(studentOut, teacherOut, Math.min(ctx.epoch, c.epochs - 1));
-      l.backward();
-      // The centre moved towards this rank's teacher mean; it is an EMA, so the mean over ranks of
-      // the moved centres is the centre moved towards the global batch's mean (DINO's update_center).
-      await init.sync?.gradients(student.parameters());
-      await init.sync?.average([loss.center]);
-      opt.update(ctx.step, ctx.epoch);
+    async trainStep(views: Tensor[], ctx: StepContext, gather): Promise<Tensor> {
+      const l = accumulate(views, ctx, gather, 1);
+      await update(ctx);
       return l;
     },
+    accumulate,
+    update,
   };
 }

@@ -6,6 +6,7 @@ import { createSimClr } from './simclr.js';
 import { createDino } from './dino.js';
 import { createIbot } from './ibot.js';
 
+/** The SSL method (SimSiam, SimCLR, DINO, iBOT) of a training configuration, with its model and optimizer. */
 export function createMethod(init: MethodInit): Method {
   switch (init.config.method) {
     case 'simsiam':

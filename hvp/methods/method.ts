@@ -6,7 +6,8 @@ import type { Engine, nn, optim, Rng, Tensor } from '../../engine/index.js';
 import type { TrainConfig } from '../train/config.js';
 import type { StudentBackbone } from './backbone.js';
 
-export type AnyOptimizer = optim.SGD | optim.AdamW;
+/** The optimizers a method trains with. */
+export type AnyOptimizer = optim.SGD | optim.AdamW | optim.LARS;
 
 /** Candidate views of one output size, drawn per image. Views are stacked view-major: row v·B + b. */
 export interface ViewGroup {
@@ -29,6 +30,7 @@ export interface StepContext {
   shard?: { lo: number; hi: number; batch: number };
 }
 
+/** What the training loop needs from an SSL method: its views, combinations, selection score and training step. */
 export interface Method {
   readonly name: string;
   /** Everything a checkpoint saves: the student backbone is always the child `backbone`. */
@@ -52,12 +54,27 @@ export interface Method {
    * way (iBOT's patch masks).
    */
   trainStep(views: Tensor[], ctx: StepContext, gather: (perView: Tensor, group: number) => Tensor): Promise<Tensor>;
+  /**
+   * Gradient accumulation (--grad-accum-steps K), the first half of `trainStep` for one of a step's K
+   * micro-batches: forward, loss and a backward of loss / K, so that the K backward passes add up to the
+   * gradient of the mean loss over the full batch. Returns the micro-batch's loss (unscaled). Whatever
+   * the full batch shares (DINO's centre update) waits for `update`. Absent where a method cannot split
+   * its step (iBOT, whose patch masks are drawn per full batch).
+   */
+  accumulate?(views: Tensor[], ctx: StepContext, gather: (perView: Tensor, group: number) => Tensor, microBatches: number): Tensor;
+  /**
+   * The second half, once after the last micro-batch: in a data-parallel run the accumulated gradients
+   * (and DINO's pending centre sum) averaged over the ranks, then schedules, clipping, the optimizer
+   * step, zeroed gradients, EMA, DINO's centre.
+   */
+  update?(ctx: StepContext): Promise<void>;
 }
 
 /**
  * How the replicas of a data-parallel run stay one model (hvp/distributed): a method calls
- * `gradients` between its backward and its optimizer step, and `average` on state that is a running
- * mean of per-batch values (DINO's centre), so every rank steps as one process on the global batch would.
+ * `gradients` between its (last) backward and its optimizer step, and `average` on state that is a
+ * per-batch sum or mean (DINO's pending centre sum), so every rank steps as one process on the global
+ * batch would.
  */
 export interface ReplicaSync {
   /** Replace each parameter's gradient by its mean over the ranks. */
@@ -66,6 +83,7 @@ export interface ReplicaSync {
   average(tensors: readonly Tensor[]): Promise<void>;
 }
 
+/** What createMethod builds a method from. */
 export interface MethodInit {
   engine: Engine;
   config: TrainConfig;

@@ -1,4 +1,4 @@
-// The optimizer a run asks for (`optimizer: sgd | adamw`), built the same way for every method, and
+// The optimizer a run asks for (`optimizer: sgd | adamw | lars`), built the same way for every method, and
 // the per-step schedules the SGD-style methods share: each method passes its parameter groups (a
 // group may carry its own weight decay, as DINO's norms and biases do) and the hyper-parameters come
 // from the configuration.
@@ -12,9 +12,14 @@ export interface ParamGroupSpec {
   weightDecay?: number;
 }
 
-/** SGD (momentum `momentum`) or AdamW (PyTorch's betas 0.9/0.999, eps 1e-8) over `groups`, at `lr`. */
+/**
+ * SGD (momentum `momentum`), AdamW (PyTorch's betas 0.9/0.999, eps 1e-8) or LARS (momentum `momentum`,
+ * trust coefficient `larsEta`; 1-d parameters excluded from its decay and ratio whatever their group) over
+ * `groups`, at `lr`.
+ */
 export function buildOptimizer(c: TrainConfig, groups: ParamGroupSpec[], lr: number): AnyOptimizer {
   const specs = groups.map((g) => (g.weightDecay === undefined ? { params: g.params } : { params: g.params, weightDecay: g.weightDecay }));
   if (c.optimizer === 'adamw') return new optim.AdamW(specs, { lr, weightDecay: c.weightDecay });
+  if (c.optimizer === 'lars') return new optim.LARS(specs, { lr, momentum: c.momentum, weightDecay: c.weightDecay, eta: c.larsEta });
   return new optim.SGD(specs, { lr, momentum: c.momentum, weightDecay: c.weightDecay });
 }

@@ -45,6 +45,14 @@ export function weightDecayAt(c: TrainConfig, ctx: StepContext): number {
   return cosineLr(c.weightDecay, ctx, 0, c.weightDecayEnd);
 }
 
+/** Backpropagate `loss` scaled by 1/microBatches (one of a step's micro-batches); unscaled with one. */
+export function backwardShare(loss: Tensor, microBatches: number): void {
+  if (microBatches === 1) return loss.backward();
+  const share = ops.mul(loss, 1 / microBatches);
+  share.backward();
+  share.dispose();
+}
+
 /** DINO's per-parameter gradient clipping at `clipGrad` (0 = off), for the pair methods too. */
 export function clip(c: TrainConfig, model: nn.Module): void {
   if (c.clipGrad > 0) optim.clipGradients(model.parameters(), c.clipGrad);

@@ -10,7 +10,7 @@ import { effectiveLr } from '../train/config.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { Method, MethodInit, StepContext } from './method.js';
 import { buildOptimizer } from './optimizer.js';
-import { clip, cosineLr, layerScores, pairGroups, pairTable, perViewOutputs, weightDecayAt } from './pair-method.js';
+import { backwardShare, clip, cosineLr, layerScores, pairGroups, pairTable, perViewOutputs, weightDecayAt } from './pair-method.js';
 
 class SimClrModel extends nn.Module {
   readonly backbone: nn.Module;
@@ -32,6 +32,22 @@ export function createSimClr(init: MethodInit): Method {
   const lr = effectiveLr(c);
   const optimizer = buildOptimizer(c, [{ params: model.parameters() }], lr);
   const warmup = c.warmupEpochs * init.stepsPerEpoch;
+  // NT-Xent's negatives are the other views of the same (micro-)batch, as in the reference.
+  const accumulate = (views: Tensor[], _ctx: StepContext, _gather: unknown, microBatches: number): Tensor => {
+    const [x1, x2] = ops.chunk(views[0], 2, 0);
+    const loss = ntXentLoss(model.embed(x1), model.embed(x2), { temperature: c.temperature });
+    backwardShare(loss, microBatches);
+    return loss;
+  };
+  const update = async (ctx: StepContext): Promise<void> => {
+    // Data-parallel: the gradients of every rank's micro-batches, averaged once before the step.
+    await init.sync?.gradients(model.parameters());
+    optimizer.setLr('all', cosineLr(lr, ctx, warmup, c.minLr));
+    optimizer.setWeightDecay('all', weightDecayAt(c, ctx));
+    clip(c, model);
+    optimizer.step();
+    model.zeroGrad();
+  };
   return {
     name: 'simclr',
     model,
@@ -46,17 +62,12 @@ export function createSimClr(init: MethodInit): Method {
       z.dispose();
       return scores;
     },
-    async trainStep(views: Tensor[], ctx: StepContext): Promise<Tensor> {
-      optimizer.setLr('all', cosineLr(lr, ctx, warmup, c.minLr));
-      optimizer.setWeightDecay('all', weightDecayAt(c, ctx));
-      const [x1, x2] = ops.chunk(views[0], 2, 0);
-      const loss = ntXentLoss(model.embed(x1), model.embed(x2), { temperature: c.temperature });
-      loss.backward();
-      await init.sync?.gradients(model.parameters());
-      clip(c, model);
-      optimizer.step();
-      model.zeroGrad();
+    async trainStep(views: Tensor[], ctx: StepContext, gather): Promise<Tensor> {
+      const loss = accumulate(views, ctx, gather, 1);
+      await update(ctx);
       return loss;
     },
+    accumulate,
+    update,
   };
 }

@@ -10,7 +10,7 @@ import { effectiveLr } from '../train/config.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { Method, MethodInit, StepContext } from './method.js';
 import { buildOptimizer } from './optimizer.js';
-import { clip, cosineLr, layerScores, pairGroups, pairTable, perViewOutputs, weightDecayAt } from './pair-method.js';
+import { backwardShare, clip, cosineLr, layerScores, pairGroups, pairTable, perViewOutputs, weightDecayAt } from './pair-method.js';
 
 class SimSiamModel extends nn.Module {
   readonly backbone: nn.Module;
@@ -38,6 +38,26 @@ export function createSimSiam(init: MethodInit): Method {
   const lr = effectiveLr(c);
   const optimizer = buildOptimizer(c, [{ params: [...student.module.parameters(), ...projector.parameters()] }, { params: predictor.parameters() }], lr);
   const warmup = c.warmupEpochs * init.stepsPerEpoch;
+  // Each view of a pair is its own forward, so batch norm normalises over the (micro-)batch's B images.
+  const accumulate = (views: Tensor[], _ctx: StepContext, _gather: unknown, microBatches: number): Tensor => {
+    const [x1, x2] = ops.chunk(views[0], 2, 0);
+    const [z1, p1] = model.embed(x1);
+    const [z2, p2] = model.embed(x2);
+    const loss = simsiamLoss(p1, p2, z1, z2);
+    backwardShare(loss, microBatches);
+    return loss;
+  };
+  const update = async (ctx: StepContext): Promise<void> => {
+    // Data-parallel: the gradients of every rank's micro-batches, averaged once before the step.
+    await init.sync?.gradients(model.parameters());
+    const now = cosineLr(lr, ctx, warmup, c.minLr);
+    optimizer.setLr(0, now);
+    optimizer.setLr(1, c.fixPredLr ? lr : now);
+    optimizer.setWeightDecay('all', weightDecayAt(c, ctx));
+    clip(c, model);
+    optimizer.step();
+    model.zeroGrad();
+  };
   return {
     name: 'simsiam',
     model,
@@ -53,21 +73,12 @@ export function createSimSiam(init: MethodInit): Method {
       p.dispose();
       return scores;
     },
-    async trainStep(views: Tensor[], ctx: StepContext): Promise<Tensor> {
-      const now = cosineLr(lr, ctx, warmup, c.minLr);
-      optimizer.setLr(0, now);
-      optimizer.setLr(1, c.fixPredLr ? lr : now);
-      optimizer.setWeightDecay('all', weightDecayAt(c, ctx));
-      const [x1, x2] = ops.chunk(views[0], 2, 0);
-      const [z1, p1] = model.embed(x1);
-      const [z2, p2] = model.embed(x2);
-      const loss = simsiamLoss(p1, p2, z1, z2);
-      loss.backward();
-      await init.sync?.gradients(model.parameters());
-      clip(c, model);
-      optimizer.step();
-      model.zeroGrad();
+    async trainStep(views: Tensor[], ctx: StepContext, gather): Promise<Tensor> {
+      const loss = accumulate(views, ctx, gather, 1);
+      await update(ctx);
       return loss;
     },
+    accumulate,
+    update,
   };
 }

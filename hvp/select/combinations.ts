@@ -6,6 +6,7 @@
 import type { Engine, Tensor } from '../../engine/index.js';
 import type { Rng } from '../../engine/index.js';
 
+/** Candidate view indices of one combination. */
 export type Combination = number[];
 
 /** itertools.combinations(items, k), in its order. */

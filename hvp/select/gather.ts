@@ -28,6 +28,7 @@ const kernel = defineKernel({
   outputs: { out: 'u32' },
 });
 
+/** Which table columns gatherSelected reads, and the view index of the tensor's first block. */
 export interface GatherOptions {
   /** Table columns [from, to) to gather (default all). */
   columns?: [number, number];

@@ -4,5 +4,6 @@ export * from './combinations.js';
 export { scoreSimSiam } from './score-simsiam.js';
 export { scoreSimClr } from './score-simclr.js';
 export { scoreDino, scoreIbot, type DinoScoreOptions, type IbotScoreInputs, type IbotScoreOptions } from './score-dino.js';
-export { selectCombination, randomChoice, readSelection, scoreSum, SELECT_MODES, type SelectMode, type Selection } from './select.js';
+export { selectCombination, randomChoice, randomDraws, readSelection, scoreSum, SELECT_MODES, type SelectMode, type Selection } from './select.js';
 export { gatherSelected, type GatherOptions } from './gather.js';
+export type { TableLike } from './common.js';

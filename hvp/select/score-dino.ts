@@ -56,6 +56,7 @@ const ibotKernel = defineKernel({
   snippets: SELECT_SNIPPETS,
 });
 
+/** Temperatures of DINO's selection score. */
 export interface DinoScoreOptions {
   /** τ_t of the current epoch (DINO: 0.04, possibly warmed up). */
   teacherTemp?: number;
@@ -147,7 +148,7 @@ export function scoreDino(student: Tensor, teacher: Tensor, center: Tensor, opts
 
 /** iBOT's head outputs for scoring: all views' [CLS] and the global views' patches, view-major. */
 export interface IbotScoreInputs {
-  /** [G+L, B, K]: the G (masked) global views, then the L locals. */
+  /** Shape [G+L, B, K]: the G (masked) global views, then the L locals. */
   studentCls: Tensor;
   /** [G, B, K]. */
   teacherCls: Tensor;
@@ -159,6 +160,7 @@ export interface IbotScoreInputs {
   masks: Tensor;
 }
 
+/** Temperatures and weights of iBOT's selection score. */
 export interface IbotScoreOptions extends DinoScoreOptions {
   center: Tensor;
   /** [K2], iBOT's center2. */

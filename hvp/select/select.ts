@@ -9,7 +9,9 @@ import { withContiguous } from './common.js';
 
 export { drawLimit } from './combinations.js';
 
+/** Which combination a sample keeps: the highest score, the lowest, or a random one. */
 export type SelectMode = 'hardest' | 'easiest' | 'random';
+/** Every selection mode. */
 export const SELECT_MODES: readonly SelectMode[] = ['hardest', 'easiest', 'random'];
 
 /** One thread per sample; EASIEST picks argmin instead of argmax. */
@@ -22,6 +24,7 @@ const kernel = defineKernel({
   outputs: { choice: 'i32', best: 'f32' },
 });
 
+/** Each sample's chosen combination and its score. */
 export interface Selection {
   /** i32 [B]: the chosen row of the combination table per sample. */
   choice: Tensor;
@@ -68,13 +71,16 @@ export function selectCombination(scores: Tensor, mode: SelectMode, rng?: Rng): 
  * i32 [B] of combination indices drawn uniformly per sample on the CPU (b draws of rng.int(count)),
  * uploaded: the `random` selection without scores, when no selection forward runs.
  */
-export function randomChoice(engine: Engine, batch: number, count: number, rng: Rng, range: [number, number] = [0, batch]): Tensor {
+export function randomChoice(engine: Engine, batch: number, count: number, rng: Rng): Tensor {
+  return engine.tensor(randomDraws(batch, count, rng), [batch], { dtype: 'i32' });
+}
+
+/** The draws randomChoice uploads, on the CPU (a step split into micro-batches hands each its share). */
+export function randomDraws(batch: number, count: number, rng: Rng): number[] {
   if (!Number.isInteger(batch) || batch < 1 || !Number.isInteger(count) || count < 1) {
     throw new Error(`randomChoice: batch and combination count must be positive integers, got ${batch} and ${count}`);
   }
-  // Drawn for the whole batch, so a data-parallel rank's share `range` gets the draws its samples get in one process.
-  const all = Array.from({ length: batch }, () => rng.int(count)).slice(range[0], range[1]);
-  return engine.tensor(all, [all.length], { dtype: 'i32' });
+  return Array.from({ length: batch }, () => rng.int(count));
 }
 
 /** The selection on the CPU (for logs and the CLI). Throws, naming the samples, if any score is NaN. */

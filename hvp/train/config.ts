@@ -14,11 +14,14 @@ import dinoSmall from '../presets/dino-small.yaml';
 import ibotSmall from '../presets/ibot-small.yaml';
 import studyCifar from '../presets/study-cifar10.yaml';
 
+/** The SSL methods. */
 export const METHODS = ['simsiam', 'simclr', 'dino', 'ibot'] as const;
+/** An SSL method's name. */
 export type MethodName = (typeof METHODS)[number];
 export const SELECT_MODES = ['hardest', 'easiest', 'random'] as const;
 export type SelectMode = (typeof SELECT_MODES)[number];
 
+/** Every option of a pretraining run (the CLI's flags, camel-cased). */
 export interface TrainConfig {
   method: MethodName;
   /** Backbone: resnet18/34/50 or vit_tiny/small/base. */
@@ -44,9 +47,16 @@ export interface TrainConfig {
   /** Stop after this many steps in all (0 = epochs × steps per epoch). */
   maxSteps: number;
   batchSize: number;
+  /**
+   * Split each step's batch into K micro-batches of batchSize / K, each with its own forward and
+   * backward, and step the optimizer once on their averaged gradients (docs/method.md, "Large batches").
+   */
+  gradAccumSteps: number;
   seed: number;
 
-  optimizer: 'sgd' | 'adamw';
+  optimizer: 'sgd' | 'adamw' | 'lars';
+  /** LARS trust coefficient: a layer's step is scaled by larsEta · ‖w‖ / ‖g + wd·w‖. */
+  larsEta: number;
   /** Base learning rate; the effective one is lr · batchSize / 256 when `lrScaling`. */
   lr: number;
   lrScaling: boolean;
@@ -106,6 +116,8 @@ export interface TrainConfig {
   out: string;
   /** Log loss, lr, throughput, selections and view parameters every N steps. */
   logEvery: number;
+  /** Also write the checkpoint every N steps (0 = only at epoch ends, the end and on SIGINT/SIGTERM). */
+  saveEvery: number;
   /** Resume from out/checkpoint.safetensors, with the configuration stored in it (see RESUME_MUTABLE). */
   resume: boolean;
   /** Log every candidate combination's score for the first K samples of each logged step (the report's heat maps). */
@@ -120,6 +132,7 @@ export interface TrainConfig {
   allowSharedDevice: boolean;
 }
 
+/** Every training option's default (the CLI's defaults). */
 export const DEFAULTS: TrainConfig = {
   method: 'simsiam',
   arch: 'resnet18',
@@ -135,8 +148,10 @@ export const DEFAULTS: TrainConfig = {
   epochs: 1,
   maxSteps: 0,
   batchSize: 128,
+  gradAccumSteps: 1,
   seed: 0,
   optimizer: 'sgd',
+  larsEta: 0.001,
   lr: 0.05,
   lrScaling: true,
   minLr: 0,
@@ -175,6 +190,7 @@ export const DEFAULTS: TrainConfig = {
   lambda2: 1,
   out: 'runs/pretrain',
   logEvery: 10,
+  saveEvery: 0,
   resume: false,
   logSamples: 4,
   knnEvery: 0,
@@ -183,6 +199,7 @@ export const DEFAULTS: TrainConfig = {
   allowSharedDevice: false,
 };
 
+/** Training presets (YAML text) by name. */
 export const PRESETS: Record<string, string> = {
   'simsiam-fashion-mnist': simsiamFashion,
   'simsiam-cifar10': simsiamCifar,
@@ -196,11 +213,11 @@ export const PRESETS: Record<string, string> = {
 };
 
 /**
- * Settings a resumed run may change: how long it runs, how often it logs, where its directory now is.
- * The logging and monitoring settings never touch the weights. Every other setting shapes the model, the data order, the views or a schedule, so a resumed run that
+ * Settings a resumed run may change: how long it runs, how often it logs and saves, where its directory
+ * now is. The logging, saving and monitoring settings never touch the weights. Every other setting shapes the model, the data order, the views or a schedule, so a resumed run that
  * changed one would no longer be the run its checkpoint belongs to.
  */
-export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'out', 'resume', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries', 'allowSharedDevice'];
+export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'saveEvery', 'out', 'resume', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries', 'allowSharedDevice'];
 
 /** A value as a flag would take it (`8,16,32,64`, `(none)`). */
 function show(v: unknown): string {
@@ -294,15 +311,23 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   if (!METHODS.includes(c.method)) fail(`--method must be one of ${METHODS.join(', ')}, got '${c.method}'`);
   if (!BACKBONE_ARCHS.includes(c.arch)) fail(`--arch must be one of ${BACKBONE_ARCHS.join(', ')}, got '${c.arch}'`);
   if (!SELECT_MODES.includes(c.select)) fail(`--select must be one of ${SELECT_MODES.join(', ')}, got '${c.select}'`);
-  if (!['sgd', 'adamw'].includes(c.optimizer)) fail(`--optimizer must be sgd or adamw, got '${c.optimizer}'`);
-  for (const k of ['epochs', 'batchSize', 'size', 'logEvery'] as const) {
+  if (!['sgd', 'adamw', 'lars'].includes(c.optimizer)) fail(`--optimizer must be sgd, adamw or lars, got '${c.optimizer}'`);
+  if (!(c.larsEta > 0)) fail(`--lars-eta must be positive, got ${c.larsEta}`);
+  for (const k of ['epochs', 'batchSize', 'size', 'logEvery', 'gradAccumSteps'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) fail(`--${kebabKey(k)} must be a positive integer, got ${c[k]}`);
   }
-  for (const k of ['maxSteps', 'limit', 'selectRes', 'trainLimit', 'seed', 'localCrops', 'localCropsUsed', 'warmupEpochs', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries'] as const) {
+  for (const k of ['maxSteps', 'limit', 'selectRes', 'trainLimit', 'seed', 'localCrops', 'localCropsUsed', 'warmupEpochs', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries', 'saveEvery'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 0) fail(`--${kebabKey(k)} must be a non-negative integer, got ${c[k]}`);
   }
   if (c.knnEvery > 0 && (c.knnBank < 20 || c.knnQueries < 1)) fail(`the k-NN monitor (k = 20) needs --knn-bank >= 20 and --knn-queries >= 1, got ${c.knnBank} and ${c.knnQueries}`);
   if (c.batchSize < 2) fail('--batch-size must be at least 2 (batch norm and contrastive losses need two samples)');
+  if (c.batchSize % c.gradAccumSteps !== 0) {
+    fail(`--batch-size (${c.batchSize}) must be divisible by --grad-accum-steps (${c.gradAccumSteps}): each micro-batch holds batch-size / grad-accum-steps images`);
+  }
+  if (c.batchSize / c.gradAccumSteps < 2) {
+    fail(`--batch-size / --grad-accum-steps is ${c.batchSize / c.gradAccumSteps} images per micro-batch; batch norm and contrastive losses need at least 2`);
+  }
+  if (c.gradAccumSteps > 1 && c.method === 'ibot') fail('--grad-accum-steps > 1 is not supported for ibot (its patch masks are drawn per full batch); use 1');
   if (!(c.lr > 0)) fail(`--lr must be positive, got ${c.lr}`);
   if (!(c.scaleMin > 0 && c.scaleMin <= c.scaleMax && c.scaleMax <= 1)) fail(`need 0 < --scale-min <= --scale-max <= 1, got ${c.scaleMin}, ${c.scaleMax}`);
   const dinoLike = c.method === 'dino' || c.method === 'ibot';

@@ -2,16 +2,19 @@
 // candidate combination with the method's own loss in a gradient-free selection forward, keep the
 // hardest (or easiest, or a random) combination per sample, gather those views into the training
 // batch on the GPU and run the method's ordinary training step. Nothing is read back unless asked.
+// With --grad-accum-steps K the batch is split into K micro-batches that each go through these
+// phases and a forward and backward, and the optimizer steps once after the last (docs/method.md §5).
 
 import { nn, ops, type Engine, type Rng, type Tensor } from '../../engine/index.js';
-import { sliceBatch } from '../data/slice.js';
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext, type ViewGroup } from '../methods/method.js';
-import { drawLimit, gatherSelected, limitCombinations, randomChoice, scoreSum as sumScores, selectCombination } from '../select/index.js';
+import { drawLimit, gatherSelected, limitCombinations, randomDraws, scoreSum as sumScores, selectCombination } from '../select/index.js';
 import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
 import type { TrainConfig } from './config.js';
+import { sliceBatch, sliceViewParams } from './micro-batch.js';
 import { stepRng } from './rng.js';
 
+/** What one HVP step returns: loss, selection, the scored combinations and the views' parameters. */
 export interface StepResult {
   loss: Tensor;
   /** [B] i32: index into `rows` of each sample's combination. */
@@ -46,6 +49,7 @@ export interface StepTimes {
   train: number;
 }
 
+/** Step phase times, all zero. */
 export function zeroTimes(): StepTimes {
   return { views: 0, selectionForward: 0, select: 0, gather: 0, train: 0 };
 }
@@ -55,6 +59,7 @@ export function isLoggedStep(c: TrainConfig, step: number, totalSteps: number): 
   return step % c.logEvery === 0 || step === totalSteps - 1;
 }
 
+/** What hvpStep runs: engine, method, configuration, normalisation, and optionally a scorer of one's own. */
 export interface HvpStepOptions {
   engine: Engine;
   method: Method;
@@ -69,7 +74,30 @@ export interface HvpStepOptions {
    * shares together are the single-process step.
    */
   shard?: [number, number];
+  /**
+   * A selection criterion in place of the method's own loss: the score of every combination per
+   * sample, [B, rows.length] f32, of which `config.select` keeps the highest ('hardest') or lowest.
+   */
+  scorer?: Scorer;
 }
+
+/** What a custom selection criterion (HvpStepOptions.scorer) is given. */
+export interface ScorerInput {
+  engine: Engine;
+  method: Method;
+  /** Group g's candidate views [n_g·B, C, S, S], view-major, at the selection resolution. */
+  views: Tensor[];
+  /** The combinations to score, as candidate view indices over the groups in order. */
+  rows: number[][];
+  /** Parameters of every candidate view, per group, view-major (view v of image b at v·B + b). */
+  params: ViewParams[][];
+  /** Images in the batch (B). */
+  batchSize: number;
+  ctx: StepContext;
+}
+
+/** A pair-selection criterion: every combination's score per sample, [B, rows.length] f32, without gradients. */
+export type Scorer = (input: ScorerInput) => Tensor;
 
 /** Every candidate view's parameters, per group, view-major (view v of image b at v·B + b). */
 export function drawParams(groups: readonly ViewGroup[], batch: ImageBatch, rng: Rng): ViewParams[][] {
@@ -109,17 +137,81 @@ export function selectionForward(engine: Engine, method: Method, views: Tensor[]
   }
 }
 
+/** What one micro-batch (or the whole batch, with one) leaves of a step: its loss and its selection. */
+interface MicroResult {
+  loss: Tensor;
+  choice: Tensor;
+  score: Tensor | null;
+  scoreSum: Tensor | null;
+  sampleScores: Tensor | null;
+}
+
+/** One HVP step: render candidate views, score every combination (the method's loss or `scorer`), keep one per sample, train on it. */
 export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, stepCtx: StepContext): Promise<StepResult> {
   const { engine, method, config: c } = o;
   const globalB = batch.labels.length;
+  // A data-parallel rank trains on its share [lo, hi) of the global batch; one process on all of it.
   const [lo, hi] = o.shard ?? [0, globalB];
   const ctx: StepContext = o.shard ? { ...stepCtx, shard: { lo, hi, batch: globalB } } : stepCtx;
   const b = hi - lo;
+  // Every random draw is made for the global batch, in the order one process without micro-batches
+  // makes it, and each rank and each micro-batch takes its samples' share: so the views and random
+  // choices of a sample depend neither on the number of ranks nor on --grad-accum-steps.
+  const params = drawParams(method.groups, batch, stepRng(c.seed, ctx.step, 0));
+  const selRng = stepRng(c.seed, ctx.step, 1);
+  const all = method.combinations;
+  const rows = c.limit > 0 && c.limit < all.length ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
+  // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
+  const draws = c.select === 'random' || rows.length === 1 ? randomDraws(globalB, rows.length, selRng) : null;
+  // Samples [from, from + count) of the global batch: their images, view parameters and draws.
+  const share = (from: number, count: number) => ({
+    part: from === 0 && count === globalB ? batch : sliceBatch(batch, from, count),
+    partParams: from === 0 && count === globalB ? params : sliceViewParams(params, method.groups, globalB, from, count),
+    partDraws: draws && draws.slice(from, from + count),
+  });
+
+  const k = c.gradAccumSteps;
+  let micro: MicroResult[];
+  if (k === 1) {
+    const { part, partParams, partDraws } = share(lo, b);
+    micro = [await microStep(o, part, partParams, rows, partDraws, ctx, (views, gather) => method.trainStep(views, ctx, gather))];
+  } else {
+    if (!method.accumulate || !method.update) throw new Error(`${method.name} cannot split a step into micro-batches: use --grad-accum-steps 1`);
+    if (b % k !== 0) {
+      const what = o.shard ? `a rank's share of ${b} images (--batch-size ${globalB} over ${globalB / b} ranks)` : `a batch of ${b} images`;
+      throw new Error(`${what} cannot be split into --grad-accum-steps ${k} equal micro-batches`);
+    }
+    const m = b / k;
+    micro = [];
+    for (let i = 0; i < k; i++) {
+      const { part, partParams, partDraws } = share(lo + i * m, m);
+      micro.push(await microStep(o, part, partParams, rows, partDraws, ctx, (views, gather) => method.accumulate!(views, ctx, gather, k)));
+    }
+    const t = performance.now();
+    // In a data-parallel run this averages the accumulated gradients over the ranks, once per step.
+    await method.update(ctx);
+    await mark(o, 'train', t);
+  }
+  // The rate this step trained with: the loop logs it one step late, after the next step set its own.
+  const lr = method.optimizer.groups[0].lr;
+  // A data-parallel rank reports its own share: its samples' indices and view parameters.
+  const mine = o.shard ? share(lo, b) : null;
+  return { ...combineMicroResults(engine, micro, c.logSamples), rows, params: mine ? mine.partParams : params, lr, indices: Int32Array.from(mine ? mine.part.indices : batch.indices) };
+}
+
+/** Views, selection, gather and `train` (a full training step, or one micro-batch's share of it) on `batch`. */
+async function microStep(
+  o: HvpStepOptions,
+  batch: ImageBatch,
+  params: ViewParams[][],
+  rows: number[][],
+  draws: number[] | null,
+  ctx: StepContext,
+  train: (views: Tensor[], gather: (perView: Tensor, group: number) => Tensor) => Tensor | Promise<Tensor>,
+): Promise<MicroResult> {
+  const { engine, method, config: c } = o;
+  const b = batch.labels.length;
   let t = performance.now();
-  const globalParams = drawParams(method.groups, batch, stepRng(c.seed, ctx.step, 0));
-  // View-major: view v of sample i at v·B + i, so a share is a slice of every view's block.
-  const params = o.shard ? globalParams.map((g) => g.filter((_, k) => k % globalB >= lo && k % globalB < hi)) : globalParams;
-  if (o.shard) batch = sliceBatch(batch, lo, hi);
   const src = uploadBatch(engine, batch);
   // Views for --select-res reuse the same parameters; σ is in output pixels, so it scales with the size.
   const render = (size: number) =>
@@ -131,20 +223,23 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, stepCtx: Ste
   const views = render(method.groups[0].size);
   t = await mark(o, 'views', t);
 
-  const selRng = stepRng(c.seed, ctx.step, 1);
-  const all = method.combinations;
-  const rows = c.limit > 0 && c.limit < all.length ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
   let choice: Tensor;
   let score: Tensor | null = null;
   let scoreSum: Tensor | null = null;
   let sampleScores: Tensor | null = null;
-  if (c.select === 'random' || rows.length === 1) {
-    // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
-    choice = randomChoice(engine, globalB, rows.length, selRng, [lo, hi]);
+  if (draws) {
+    choice = engine.tensor(draws, [b], { dtype: 'i32' });
   } else {
     const scoreViews = c.selectRes > 0 ? render(c.selectRes) : views;
     t = await mark(o, 'views', t);
-    const scores = selectionForward(engine, method, scoreViews, rows, ctx);
+    // Batch norm in the selection forward normalises over this (micro-)batch, as in its training forward.
+    const scores = o.scorer
+      ? engine.noGrad(() => o.scorer!({ engine, method, views: scoreViews, rows, params, batchSize: b, ctx }))
+      : selectionForward(engine, method, scoreViews, rows, ctx);
+    if (o.scorer && (scores.shape.length !== 2 || scores.shape[0] !== b || scores.shape[1] !== rows.length || scores.dtype !== 'f32')) {
+      scores.dispose();
+      throw new Error(`hvpStep: the scorer returned ${scores.dtype} [${scores.shape.join(', ')}], expected f32 [${b}, ${rows.length}] (one score per sample and combination)`);
+    }
     if (scoreViews !== views) for (const v of scoreViews) v.dispose();
     t = await mark(o, 'selectionForward', t);
     ({ choice, score } = selectCombination(scores, c.select));
@@ -158,14 +253,37 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, stepCtx: Ste
   // A group none of whose views is chosen among (iBOT's locals) is trained on whole.
   const tables = views.map((_, g) => groupTable(method, rows, g));
   const gather = (x: Tensor, g: number) => (tables[g][0].length === 0 ? x : gatherSelected(x, choice, tables[g]));
-  const train = views.map((v, g) => gather(v, g));
-  for (const v of views) if (!train.includes(v)) v.dispose();
+  const trainViews = views.map((v, g) => gather(v, g));
+  for (const v of views) if (!trainViews.includes(v)) v.dispose();
   src.dispose();
   t = await mark(o, o.times?.gather === undefined ? 'select' : 'gather', t);
-  const loss = await method.trainStep(train, ctx, gather);
-  // The rate this step trained with: the loop logs it one step late, after the next step set its own.
-  const lr = method.optimizer.groups[0].lr;
-  for (const v of train) v.dispose();
+  const loss = await train(trainViews, gather);
+  for (const v of trainViews) v.dispose();
   await mark(o, 'train', t);
-  return { loss, choice, score, rows, params, lr, scoreSum, indices: Int32Array.from(batch.indices), sampleScores };
+  return { loss, choice, score, scoreSum, sampleScores };
+}
+
+/**
+ * One step's result from its micro-batches: the mean of their losses (the full batch's mean loss), the
+ * choices and scores in sample order, the sum of every score, and the first `logSamples` samples' scores.
+ */
+function combineMicroResults(engine: Engine, micro: MicroResult[], logSamples: number): MicroResult {
+  if (micro.length === 1) return micro[0];
+  return engine.noGrad(() => {
+    const cat = (ts: (Tensor | null)[]) => (ts.every((x): x is Tensor => x !== null) ? ops.concat(ts, 0) : null);
+    const loss = ops.mul(micro.map((m) => m.loss).reduce((a, x) => ops.add(a, x)), 1 / micro.length);
+    const scoreSum = micro.every((m) => m.scoreSum) ? micro.map((m) => m.scoreSum!).reduce((a, x) => ops.add(a, x)) : null;
+    let sampleScores: Tensor | null = null;
+    if (micro[0].sampleScores) {
+      const parts: Tensor[] = [];
+      let taken = 0;
+      for (const m of micro) {
+        const rows = Math.min(logSamples - taken, m.sampleScores?.shape[0] ?? 0);
+        if (rows > 0) parts.push(ops.slice(m.sampleScores!, 0, 0, rows));
+        taken += rows;
+      }
+      sampleScores = ops.concat(parts, 0);
+    }
+    return { loss, choice: cat(micro.map((m) => m.choice))!, score: cat(micro.map((m) => m.score)), scoreSum, sampleScores };
+  });
 }

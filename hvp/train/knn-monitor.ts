@@ -18,6 +18,7 @@ import type { JsonLog } from './log.js';
 export const MONITOR_K = 20;
 export const MONITOR_TEMPERATURE = 0.07;
 
+/** The k-NN monitor's bank and query images. */
 export interface KnnSets {
   bank: Dataset;
   queries: Dataset;
@@ -62,6 +63,7 @@ export async function knnTop1(engine: Engine, backbone: Backbone, sets: KnnSets,
   });
 }
 
+/** k-NN accuracy of the backbone during training (--knn-every), on fixed bank and query images. */
 export class KnnMonitor {
   private constructor(
     private readonly engine: Engine,

@@ -1,12 +1,13 @@
 // The pretraining loop: epochs of HVP steps over a seeded, resumable loader; JSON-lines logs and the
-// configuration next to the run; an atomic checkpoint every epoch and on Ctrl-C; exact resume; a
+// configuration next to the run; an atomic checkpoint every epoch, every --save-every steps and when
+// SIGINT or SIGTERM stops the run (stop.ts); exact resume from any step; a
 // NaN/Inf loss or selection score stops the run naming the step, leaving the last good checkpoint in place.
 
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { Engine, Rng } from '../../engine/index.js';
+import { DeviceLostError, Engine, Rng } from '../../engine/index.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../../models/checkpoint.js';
 import { Progress } from '../progress.js';
 import { BatchLoader, firstN, openDataset, subset } from '../data/index.js';
@@ -17,8 +18,10 @@ import { kebabKey, resumeConflicts, storedConfig, RESUME_MUTABLE, type TrainConf
 import { hvpStep, isLoggedStep, zeroTimes, type StepResult, type StepTimes } from './hvp-step.js';
 import { KnnMonitor, type KnnSets } from './knn-monitor.js';
 import { JsonLog } from './log.js';
+import { StopRequest, type StopSignal } from './stop.js';
 import { shardRange, type DataParallel } from '../distributed/data-parallel.js';
 
+/** Engine, data set and progress output of a pretraining run. */
 export interface PretrainOptions {
   engine?: Engine;
   /** Dataset to train on instead of opening `config.data` (tests, the demo's subsets). */
@@ -27,6 +30,11 @@ export interface PretrainOptions {
   progress?: boolean;
   /** Stop (with a checkpoint) after this many steps of this invocation, as Ctrl-C would. */
   stopAfter?: number;
+  /**
+   * Where stop requests come from (default: a StopRequest listening for SIGINT and SIGTERM while the
+   * loop runs). A caller that passes its own also listens and closes it itself.
+   */
+  stopRequest?: StopRequest;
   times?: StepTimes;
   /** Wrap the method the run builds (instrumentation; tests inject faults through it). */
   wrapMethod?: (m: Method) => Method;
@@ -39,6 +47,7 @@ export interface PretrainOptions {
   distributed?: DataParallel | null;
 }
 
+/** What a pretraining run returns: method, steps, losses, checkpoint, throughput. */
 export interface PretrainResult {
   method: Method;
   engine: Engine;
@@ -46,10 +55,16 @@ export interface PretrainResult {
   /** Loss of every step of this invocation, in order. */
   losses: number[];
   checkpoint: string;
+  /** The run stopped before its last step (a signal, or `stopAfter`), with a checkpoint of the step reached. */
   interrupted: boolean;
+  /** The signal that stopped the run, if one did: the CLI exits with 130 (SIGINT) or 143 (SIGTERM). */
+  signal: StopSignal | null;
+  /** Steps done in all, the checkpoint's step. */
+  step: number;
   imagesPerSecond: number;
 }
 
+/** File name of a run's checkpoint in its output directory. */
 export const CHECKPOINT = 'checkpoint.safetensors';
 
 /** The training images of a run: `given` or the configured dataset, cut to its first `trainLimit` images. */
@@ -67,7 +82,36 @@ export async function checkResumable(path: string, config: TrainConfig): Promise
   }
 }
 
+/** The error that ends a run whose GPU device was lost at `step`: where, why, and what to resume from. */
+async function deviceLost(cause: unknown, step: number, stepsPerEpoch: number, ckptPath: string): Promise<Error> {
+  const why =
+    cause instanceof DeviceLostError
+      ? `during ${cause.during} (Dawn: ${cause.reason}${cause.dawnMessage ? `, "${cause.dawnMessage}"` : ''})`
+      : `(${cause instanceof Error ? cause.message : String(cause)})`;
+  let last = 'no checkpoint was saved yet, so the run starts over';
+  if (existsSync(ckptPath)) {
+    last = await readCheckpointMeta(ckptPath).then(
+      (m) => `the last checkpoint, ${ckptPath}, is from step ${m.step}: resume with --resume`,
+      (e: unknown) => `the checkpoint ${ckptPath} cannot be read (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
+  const where = `step ${step} (epoch ${Math.floor(step / stepsPerEpoch)}, batch ${step % stepsPerEpoch})`;
+  return new Error(`the GPU device was lost at ${where} ${why}; ${last}`, { cause });
+}
+
+
+/** Pretrain with HVP as `config` says: logs, a checkpoint every epoch, resume, NaN checks. */
 export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}): Promise<PretrainResult> {
+  // Listen from the start, so that a signal during setup also ends in a checkpoint after the first step.
+  const stopRequest = opts.stopRequest ?? new StopRequest().listen();
+  try {
+    return await run(config, opts, stopRequest);
+  } finally {
+    if (!opts.stopRequest) stopRequest.close();
+  }
+}
+
+async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: StopRequest): Promise<PretrainResult> {
   const engine = opts.engine ?? (await Engine.create());
   const dp = opts.distributed ?? null;
   // Rank 0 alone writes the run directory (config, log, checkpoints, the k-NN monitor).
@@ -114,18 +158,18 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
   const monitor = root && config.knnEvery > 0 ? await KnnMonitor.create(engine, config, dataset, opts.knnSets) : null;
 
   const save = async (step: number) => {
-    if (!root) return;
-    await saveCheckpoint(ckptPath, {
-      model: method.model,
-      optimizer: method.optimizer,
-      meta: { arch: config.arch, method: config.method, epoch: Math.floor(step / stepsPerEpoch), step, config, dataset: dataset.name, ...(dp ? { world_size: dp.world } : {}) },
-    });
+    if (root) {
+      await saveCheckpoint(ckptPath, {
+        model: method.model,
+        optimizer: method.optimizer,
+        meta: { arch: config.arch, method: config.method, epoch: Math.floor(step / stepsPerEpoch), step, config, dataset: dataset.name, ...(dp ? { world_size: dp.world } : {}) },
+      });
+    }
+    // Every rank saves at the same steps: none goes on (or exits) before rank 0's checkpoint is in place.
+    dp?.barrier();
   };
   let interrupted = false;
-  const onSigint = () => {
-    interrupted = true;
-  };
-  process.on('SIGINT', onSigint);
+  let stoppedBy: StopSignal | null = null;
   const progress = opts.progress === false || !root ? null : new Progress(`${config.method}${config.select === 'random' ? '' : ' hvp'}`, totalSteps);
   const losses: number[] = [];
   let pending: { step: number; result: StepResult; times?: StepTimes } | null = null;
@@ -163,6 +207,9 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     if (pending) await settle(pending);
     pending = null;
   };
+  // The step the loop is working on, for an error that stops it (the step counter has moved on by the
+  // time a step's checkpoint is written).
+  let at = start;
 
   try {
     // The curve starts at the initial weights; a resumed run's first point was logged before it stopped.
@@ -170,6 +217,7 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     outer: for (let epoch = Math.floor(start / stepsPerEpoch); step < totalSteps; epoch++) {
       for await (const batch of loader.epochBatches(epoch, step % stepsPerEpoch)) {
         const ctx = { step, epoch, totalSteps };
+        at = step;
         // Logged steps record their phases' times: a GPU sync after each (and one before, so the
         // previous step's work is not counted).
         const times = isLoggedStep(config, step, totalSteps) || opts.times ? zeroTimes() : undefined;
@@ -188,14 +236,17 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
           await flush();
           if (monitor) await monitorAt(step);
         }
-        let stop = interrupted || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
-        // Every rank stops at the same step when any rank was asked to (a collective would wait forever otherwise).
-        if (dp) stop = dp.sum(Float64Array.of(stop ? 1 : 0))[0] > 0;
+        let signal = await stopRequest.atStepBoundary();
+        let stop = signal !== null || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
+        // Every rank stops at the same step when any rank was asked to (a collective would wait forever
+        // otherwise), and reports the same signal.
+        if (dp) ({ signal, stop } = dp.agreeStop(signal, stop));
         if (step >= totalSteps || stop) {
           await flush();
           await save(step);
           if (stop && step < totalSteps) {
             interrupted = true;
+            stoppedBy = signal;
             break outer;
           }
           break;
@@ -205,10 +256,17 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
           await save(step);
           break;
         }
+        if (config.saveEvery > 0 && step % config.saveEvery === 0) {
+          await flush();
+          await save(step);
+        }
       }
     }
+  } catch (e) {
+    // A lost device fails whatever touched it next; the run cannot go on, but its checkpoint can.
+    if (e instanceof DeviceLostError || engine.backend.isLost) throw await deviceLost(e, at, stepsPerEpoch, ckptPath);
+    throw e;
   } finally {
-    process.off('SIGINT', onSigint);
     progress?.done();
     if (root && loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog!.path})`);
     await runLog?.close();
@@ -221,6 +279,8 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
     losses,
     checkpoint: ckptPath,
     interrupted,
+    signal: stoppedBy,
+    step,
     imagesPerSecond: ((step - start) * config.batchSize) / seconds,
   };
 }

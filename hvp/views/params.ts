@@ -10,6 +10,7 @@ export const CONTRAST = 1;
 export const SATURATION = 2;
 export const HUE = 3;
 
+/** Colour-jitter factors and their order, as torchvision draws them. */
 export interface JitterParams {
   /** Factors (1 = identity) and hue shift in turns (0 = identity). */
   brightness: number;
@@ -20,6 +21,7 @@ export interface JitterParams {
   order: number[];
 }
 
+/** One view's augmentation parameters: crop box, flip, jitter, grayscale, blur, solarize. */
 export interface ViewParams {
   /** Crop box in source pixels: top row i, left column j, height h, width w. */
   crop: { i: number; j: number; h: number; w: number };

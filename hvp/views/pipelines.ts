@@ -1,7 +1,9 @@
 // The augmentation pipelines of docs/method.md §4 as plain data: what each method's views draw. The sampler
 // (params.ts) turns a pipeline into per-view parameters; the renderer never looks at a pipeline.
 
+/** Name of an augmentation pipeline (SimSiam's, SimCLR's, DINO's globals and locals). */
 export type PipelineName = 'simsiam' | 'simclr' | 'dino-global-1' | 'dino-global-2' | 'dino-local';
+/** Every augmentation pipeline's name. */
 export const PIPELINE_NAMES: readonly PipelineName[] = ['simsiam', 'simclr', 'dino-global-1', 'dino-global-2', 'dino-local'];
 
 /** torchvision ColorJitter strengths, applied as a whole with probability p. */
@@ -13,6 +15,7 @@ export interface JitterSpec {
   hue: number;
 }
 
+/** An augmentation pipeline as data: crop scale, flip, jitter, grayscale, blur and solarize probabilities. */
 export interface ViewPipeline {
   name: PipelineName;
   /** Output side length in pixels (views are square). */
@@ -29,6 +32,7 @@ export interface ViewPipeline {
   solarize: number;
 }
 
+/** Output size, channels and crop scale of a pipeline. */
 export interface PipelineOptions {
   size: number;
   /** 1 (grey) or 3 (RGB): on grey images only brightness and contrast apply, and grayscale is moot. */
@@ -54,6 +58,7 @@ const RECIPES: Record<PipelineName, Recipe> = {
 /** Blur is part of the ImageNet recipes only: SimSiam's CIFAR setup (and docs/method.md §4) drop it at ≤ 32 px. */
 export const MAX_SIZE_WITHOUT_BLUR = 32;
 
+/** The augmentation pipeline `name` at a given size and channel count. */
 export function viewPipeline(name: PipelineName, opts: PipelineOptions): ViewPipeline {
   const recipe = RECIPES[name];
   if (!recipe) throw new Error(`viewPipeline: unknown pipeline '${name}' (known: ${PIPELINE_NAMES.join(', ')})`);

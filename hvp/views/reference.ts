@@ -6,12 +6,14 @@ import type { ImageBatch } from '../data/types.js';
 import { blurKernelSize } from './pipelines.js';
 import { BRIGHTNESS, CONTRAST, HUE, SATURATION, type JitterParams, type ViewParams } from './params.js';
 
+/** Output size and normalisation of rendered views. */
 export interface RenderOptions {
   size: number;
   mean: readonly number[];
   std: readonly number[];
 }
 
+/** Views rendered by the float64 CPU reference. */
 export interface ReferenceViews {
   /** [n, C, size, size], normalised. */
   data: Float64Array;

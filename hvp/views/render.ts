@@ -23,6 +23,7 @@ export interface UploadedBatch {
   readonly pixels: Tensor;
   /** Per image: byte offset into `pixels`, height, width. */
   readonly table: Tensor;
+  /** Release the batch's GPU tensors. */
   dispose(): void;
 }
 
@@ -86,6 +87,7 @@ function uploadWords(engine: Engine, words: Uint32Array): Tensor {
   return t;
 }
 
+/** A batch's pixels on the GPU, for renderViews. */
 export function uploadBatch(engine: Engine, batch: ImageBatch): UploadedBatch {
   const n = batch.offsets.length;
   const C = batch.channels;

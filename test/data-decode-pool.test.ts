@@ -1,0 +1,111 @@
+// Image folders decoded in worker threads (the default) give the very batches that decoding on the
+// calling thread gives: the same bytes, sizes, labels and order, the same skipped files reported the
+// same way, and the same batches when an epoch is resumed part-way. The folder mixes JPEGs of
+// several sizes (the bench's generator), RGB, grey and RGBA PNGs, and an unreadable file.
+
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Rng } from '../engine/rng.js';
+import { BatchLoader, DecodePool, decodeImage, openImageFolder, type ImageBatch } from '../hvp/data/index.js';
+import { writeJpegFolder } from '../bench/cases/loader.js';
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'hvp-decode-pool-'));
+  await writeJpegFolder(root, { images: 9, width: 40, height: 30, classes: 3, seed: 5 });
+  // Portrait JPEGs of another size, moved in beside the others.
+  const tall = await mkdtemp(join(tmpdir(), 'hvp-decode-pool-tall-'));
+  await writeJpegFolder(tall, { images: 2, width: 21, height: 47, classes: 1, seed: 6 });
+  for (const f of ['0.jpg', '1.jpg']) await rename(join(tall, 'c0', f), join(root, 'c0', `tall${f}`));
+  await rm(tall, { recursive: true, force: true });
+  const rng = new Rng(7);
+  const png = (w: number, h: number, c: 1 | 3 | 4) =>
+    sharp(Uint8Array.from({ length: w * h * c }, () => rng.int(256)), { raw: { width: w, height: h, channels: c } }).png();
+  await png(33, 19, 3).toFile(join(root, 'c0', 'rgb.png'));
+  await png(18, 26, 1).toFile(join(root, 'c1', 'grey.png'));
+  await png(25, 25, 4).toFile(join(root, 'c2', 'rgba.png'));
+  await writeFile(join(root, 'c1', 'broken.jpg'), Buffer.from('not a jpeg at all'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Every batch of epochs 0 and 1, epoch 1 also resumed at batch 2, with each skip's (index, message). */
+async function readAll(threads: number | undefined, loadSize?: number) {
+  const ds = await openImageFolder(root, 'train', { loadSize, threads });
+  const skips: [number, string][] = [];
+  const loader = new BatchLoader(ds, { batchSize: 4, seed: 3, workers: 3, onSkip: (i, e) => skips.push([i, e.message]) });
+  const epoch = async (e: number, start = 0) => {
+    const out: ImageBatch[] = [];
+    for await (const b of loader.epochBatches(e, start)) out.push(b);
+    return out;
+  };
+  return { batches: [...(await epoch(0)), ...(await epoch(1)), ...(await epoch(1, 2))], skips, skipped: loader.skipped };
+}
+
+const plain = (b: ImageBatch) => ({
+  pixels: Buffer.from(b.pixels.buffer, b.pixels.byteOffset, b.pixels.byteLength).toString('base64'),
+  offsets: Array.from(b.offsets),
+  heights: Array.from(b.heights),
+  widths: Array.from(b.widths),
+  channels: b.channels,
+  labels: Array.from(b.labels),
+  indices: Array.from(b.indices),
+});
+
+describe('decodeImage', () => {
+  it('lays RGB out channel-major exactly, whether the plane is a multiple of 4 pixels or not', async () => {
+    const rng = new Rng(9);
+    const pool = new DecodePool(1);
+    for (const [w, h] of [[8, 6], [7, 5], [4, 1], [3, 1]]) {
+      const hwc = Uint8Array.from({ length: w * h * 3 }, () => rng.int(256));
+      const file = join(root, `exact-${w}x${h}.png`);
+      await sharp(hwc, { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
+      const img = await decodeImage(file);
+      const want = [0, 1, 2].flatMap((c) => Array.from({ length: w * h }, (_, p) => hwc[3 * p + c]));
+      expect([img.height, img.width]).toEqual([h, w]);
+      expect(Array.from(img.pixels)).toEqual(want);
+      expect(Array.from((await pool.decode(file)).pixels)).toEqual(want);
+    }
+    await pool.close();
+  });
+});
+
+describe('image folder decoded in worker threads', () => {
+  for (const loadSize of [undefined, 16]) {
+    it(`gives the same batches, bytes and skips as the calling thread (loadSize ${loadSize ?? 'none'})`, async () => {
+      const here = await readAll(0, loadSize);
+      expect(here.skipped).toBe(1);
+      expect(here.skips).toEqual([[expect.any(Number), expect.stringMatching(/broken\.jpg: cannot decode/)]]);
+      // Grey and RGBA images come out as 3 channels, the tall JPEGs with their own sizes.
+      expect(here.batches.every((b) => b.channels === 3)).toBe(true);
+      const sizes = here.batches.flatMap((b) => Array.from(b.widths, (w, i) => `${b.heights[i]}x${w}`));
+      expect(new Set(sizes).size).toBe(5);
+      for (const threads of [undefined, 1, 3]) {
+        const pooled = await readAll(threads, loadSize);
+        expect(pooled.skips).toEqual(here.skips);
+        expect(pooled.batches.map(plain)).toEqual(here.batches.map(plain));
+      }
+    });
+  }
+
+  it('rejects a closed pool, and reports a file it cannot decode by name', async () => {
+    const pool = new DecodePool(2);
+    await expect(pool.decode(join(root, 'c1', 'broken.jpg'))).rejects.toThrow(/broken\.jpg: cannot decode/);
+    const img = await pool.decode(join(root, 'c2', 'rgba.png'));
+    expect([img.height, img.width, img.pixels.length]).toEqual([25, 25, 3 * 25 * 25]);
+    await pool.close();
+    await expect(pool.decode(join(root, 'c2', 'rgba.png'))).rejects.toThrow(/closed/);
+    expect(() => new DecodePool(0)).toThrow(/positive integer/);
+    // A worker that goes away fails the reads in flight with a clear error instead of leaving them hanging.
+    const dying = new DecodePool(1);
+    const read = dying.decode(join(root, 'c2', 'rgba.png'));
+    await (dying as unknown as { slots: { worker: { terminate(): Promise<number> } }[] }).slots[0].worker.terminate();
+    await expect(read).rejects.toThrow(/image decoding worker failed: exited with code/);
+    expect(dying.isClosed).toBe(true);
+    await expect(openImageFolder(root, 'train', { threads: -1 })).rejects.toThrow(/threads must be an integer >= 0/);
+  });
+});
