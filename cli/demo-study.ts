@@ -8,7 +8,7 @@ import { Rng, type Engine, type Tensor } from '../engine/index.js';
 import type { Backbone } from '../models/backbone.js';
 import { firstN, subset } from '../hvp/data/index.js';
 import type { Dataset } from '../hvp/data/types.js';
-import { extractFeatures, knnClassify, rawPixelFeatures } from '../hvp/eval/index.js';
+import { knnOnSplits } from '../hvp/eval/index.js';
 import { buildBackbone, type StudentBackbone } from '../hvp/methods/backbone.js';
 import { hardnessGap, type HardnessPoint } from '../hvp/report/study.js';
 import { readRun } from '../hvp/report/index.js';
@@ -68,18 +68,18 @@ async function labelsOf(ds: Dataset): Promise<Int32Array> {
   return Int32Array.from(await Promise.all(Array.from({ length: ds.length }, async (_, i) => (await ds.read(i)).label)));
 }
 
-/** k-NN top-1 (k 20, T 0.07, the demo's protocol) of `features` on `sets`; raw pixels are centred. */
+/**
+ * k-NN top-1 (k 20, T 0.07) of `encoder` on `sets`: `hvp eval knn`'s protocol (hvp/eval/knn-splits.ts),
+ * both sets normalised by the training data's statistics, raw pixels centred.
+ */
 export async function knnTop1(engine: Engine, sets: EvalSets, name: string, encoder: Backbone | 'raw'): Promise<number> {
-  return engine.scopeAsync(async () => {
-    const feats = (ds: Dataset) => (encoder === 'raw' ? rawPixelFeatures(engine, ds) : extractFeatures(engine, encoder, ds, { batch: 256, progress: `${name} ${ds.name}` }));
-    const r = await knnClassify(engine, { features: await feats(sets.bank), labels: sets.bankLabels }, { features: await feats(sets.queries), labels: sets.queryLabels }, {
-      k: 20,
-      temperature: 0.07,
-      numClasses: sets.train.classes.length,
-      centre: encoder === 'raw',
-    });
-    return r.top1;
+  const r = await knnOnSplits(engine, encoder, sets.bank, sets.queries, {
+    batch: 256,
+    progress: encoder === 'raw' ? undefined : name,
+    trainLabels: sets.bankLabels,
+    testLabels: sets.queryLabels,
   });
+  return r.top1;
 }
 
 /**

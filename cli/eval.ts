@@ -3,12 +3,11 @@
 
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { Engine, type Tensor } from '../engine/index.js';
+import { Engine } from '../engine/index.js';
 import { BACKBONE_ARCHS, parseArch, type Backbone } from '../models/backbone.js';
 import { firstN, hasLabels, openDataset, subset, type DatasetKind } from '../hvp/data/open.js';
 import type { Dataset } from '../hvp/data/types.js';
-import { extractFeatures, rawPixelFeatures, type Stats } from '../hvp/eval/features.js';
-import { knnClassify } from '../hvp/eval/knn.js';
+import { knnOnSplits, splitFeatures, type FeatureSource, type SplitFeatureOptions } from '../hvp/eval/knn-splits.js';
 import { linearProbe } from '../hvp/eval/linear-probe.js';
 import { loadBackbone, randomBackbone } from '../hvp/eval/backbone.js';
 import { disposeRows } from '../hvp/eval/rows.js';
@@ -145,10 +144,10 @@ async function featureSource(engine: Engine, v: Values, channels: number): Promi
   return { kind: 'backbone', backbone: loaded.backbone, arch: loaded.arch, prefix: loaded.prefix };
 }
 
-async function features(engine: Engine, src: Source, ds: Dataset, v: Values, stats: Stats): Promise<Tensor[]> {
-  const progress = `features ${ds.name}`;
-  if (src.kind === 'raw') return rawPixelFeatures(engine, ds, { progress, normalize: stats });
-  return extractFeatures(engine, src.backbone!, ds, { batch: int('batch', v.batch, 1), size: int('size', v.size, 1), progress, normalize: stats });
+/** The features' source and how a backbone reads the images (both splits normalised by the train split's statistics). */
+function sourceOf(src: Source, v: Values): { source: FeatureSource; opts: SplitFeatureOptions } {
+  const opts = { batch: int('batch', v.batch, 1), size: int('size', v.size, 1), progress: 'features' };
+  return { source: src.kind === 'raw' ? 'raw' : src.backbone!, opts };
 }
 
 export async function evalMain(argv: string[], engine?: Engine): Promise<Record<string, unknown> | void> {
@@ -170,9 +169,6 @@ export async function evalMain(argv: string[], engine?: Engine): Promise<Record<
       throw new Error(`${train.name} has ${train.channels}-channel images but the ${src.arch} backbone takes ${src.backbone.inChannels} channels: pass data that matches the checkpoint`);
     }
     const [trainLabels, testLabels] = await Promise.all([labelsOf(train), labelsOf(test)]);
-    // Both splits are normalised by the train split's statistics, as in training.
-    const trainF = await features(e, src, train, v, train);
-    const testF = await features(e, src, test, v, train);
     const numClasses = train.classes.length;
     const result: Record<string, unknown> = {
       method,
@@ -184,28 +180,30 @@ export async function evalMain(argv: string[], engine?: Engine): Promise<Record<
       train: train.length,
       test: test.length,
     };
-    try {
-      if (method === 'knn') {
-        const k = int('k', v.k, 1)!;
-        const temperature = positive('temperature', v.temperature!);
-        const centre = v.centre === undefined ? src.kind === 'raw' : v.centre === 'yes';
-        const r = await knnClassify(e, { features: trainF, labels: trainLabels }, { features: testF, labels: testLabels }, { k, temperature, numClasses, centre, progress: 'k-NN' });
-        Object.assign(result, { top1: r.top1, ...(r.top5 !== undefined ? { top5: r.top5 } : {}), k, temperature, centre });
-      } else {
-        const opts = {
-          numClasses,
-          epochs: int('epochs', v.epochs, 1)!,
-          lr: positive('lr', v.lr!),
-          weightDecay: nonNegative('weight-decay', v['weight-decay']!),
-          batch: int('probe-batch', v['probe-batch'], 1)!,
-          seed: int('seed', v.seed, 0)!,
-        };
-        const r = await linearProbe(e, trainF, trainLabels, testF, testLabels, opts);
+    const { source, opts: featureOpts } = sourceOf(src, v);
+    if (method === 'knn') {
+      const k = int('k', v.k, 1)!;
+      const temperature = positive('temperature', v.temperature!);
+      const centre = v.centre === undefined ? undefined : v.centre === 'yes';
+      const r = await knnOnSplits(e, source, train, test, { ...featureOpts, k, temperature, centre, trainLabels, testLabels, knnProgress: 'k-NN' });
+      Object.assign(result, { top1: r.top1, ...(r.top5 !== undefined ? { top5: r.top5 } : {}), k, temperature, centre: r.centre });
+    } else {
+      const opts = {
+        numClasses,
+        epochs: int('epochs', v.epochs, 1)!,
+        lr: positive('lr', v.lr!),
+        weightDecay: nonNegative('weight-decay', v['weight-decay']!),
+        batch: int('probe-batch', v['probe-batch'], 1)!,
+        seed: int('seed', v.seed, 0)!,
+      };
+      const f = await splitFeatures(e, source, train, test, featureOpts);
+      try {
+        const r = await linearProbe(e, f.train, trainLabels, f.test, testLabels, opts);
         Object.assign(result, { top1: r.top1, train_top1: r.trainTop1, epochs: opts.epochs, lr: opts.lr, weight_decay: opts.weightDecay, batch: opts.batch, seed: opts.seed });
+      } finally {
+        disposeRows(f.train);
+        disposeRows(f.test);
       }
-    } finally {
-      disposeRows(trainF);
-      disposeRows(testF);
     }
     result.seconds = Math.round((performance.now() - start) / 100) / 10;
     console.log(`${method} top-1: ${(100 * (result.top1 as number)).toFixed(2)}% (${train.length} train, ${test.length} test images, ${result.seconds} s)`);

@@ -44,6 +44,8 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
   --data DIR            dataset directory (default: Debian's Fashion-MNIST)
   --dataset auto|fashion-mnist|mnist|cifar10|folder       --train-limit N   first N images only
   --epochs N  --max-steps N  --batch-size N  --seed N  --lr X  --weight-decay X
+  --max-steps N         the run is N steps long (when fewer than --epochs give; 0 = no limit): every
+                        method's schedules (lr, warm-up, weight decay, teacher momentum) end at its last step
   --optimizer sgd|adamw|lars
                         lars (convnets at large batch): SGD momentum, each weight's step scaled by
                         --lars-eta * ||w|| / ||g + wd*w||; biases and norm weights: plain SGD, no decay
@@ -51,13 +53,16 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
                         each), one optimizer step on their averaged gradients; batch norm and SimCLR's
                         negatives work per micro-batch (see docs/method.md)
   --select hardest|easiest|random   --views V   --limit K (score K drawn combinations; 0 = all)
-  --select-res R        score views rendered at R px, train at --size
+  --select-res R        score the candidate views rendered at R px, train at --size (DINO's local
+                        crops are scored as rendered; not for iBOT, whose masks are drawn for --size)
   --select-layer L      score by feature similarity after stage L (stem, layer1..layer4; ViT block)
   --anchor              view 0 fixed, only its partner is chosen
   --size S  --scale-min X  --scale-max X  --local-crops L  --local-crops-used n  --local-size S
   --out DIR             run directory (default runs/pretrain)     --resume   continue OUT's checkpoint
   --save-every N        also write the checkpoint every N steps (atomically; 0 = epoch ends only)
   --log-every N         log selections and view parameters every N steps
+  --time-every N        logged steps at multiples of N also record their phases' times (a GPU wait
+                        after each phase, left out of images/s; default 100, 0 = never)
   --log-samples K       also log every combination's score for the first K samples of a logged step
   --knn-every N         k-NN monitor: top-1 every N steps on the first --knn-bank train and
                         --knn-queries test images (0 = off); see hvp report RUN

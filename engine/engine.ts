@@ -186,6 +186,23 @@ export class Engine {
     return this.backend.sync();
   }
 
+  /**
+   * Copy several tensors to the CPU in one readback (one wait for the GPU rather than one per
+   * tensor); the arrays come back in the order given.
+   */
+  async readAll(tensors: readonly Tensor[]): Promise<(Float32Array | Int32Array)[]> {
+    const flat = tensors.map((t) => {
+      t.assertAlive('readAll');
+      return t.isContiguous() ? t : core.contiguous(t);
+    });
+    try {
+      const bytes = await this.backend.readRegions(flat.map((t) => ({ buffer: t.buffer, byteOffset: t.offset * 4, byteLength: t.size * 4 })));
+      return bytes.map((b, i) => (tensors[i].dtype === 'i32' ? new Int32Array(b) : new Float32Array(b)));
+    } finally {
+      flat.forEach((t, i) => t !== tensors[i] && t.dispose());
+    }
+  }
+
   /** Release the device and its buffers; the engine and its tensors cannot be used afterwards. */
   destroy(): void {
     this.backend.destroy();

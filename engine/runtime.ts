@@ -437,15 +437,32 @@ export class Runtime {
   }
 
   async read(buffer: GPUBuffer, byteOffset: number, byteLength: number): Promise<ArrayBuffer> {
+    return (await this.readRegions([{ buffer, byteOffset, byteLength }]))[0];
+  }
+
+  /**
+   * Several buffer regions in ONE readback: each copied into its 4-byte-aligned place of one staging
+   * buffer by one submit, then one map (a step's log values cost one wait, not one per value).
+   */
+  async readRegions(regions: readonly { buffer: GPUBuffer; byteOffset: number; byteLength: number }[]): Promise<ArrayBuffer[]> {
     if (this.lost) throw this.lostError('a readback');
     this.flush();
+    const at: number[] = [];
+    let byteLength = 0;
+    for (const r of regions) {
+      at.push(byteLength);
+      byteLength += Math.ceil(r.byteLength / 4) * 4;
+    }
     const size = bucketSize(Math.ceil(byteLength / 4) * 4);
     const staging =
       this.stagingFree.get(size)?.pop() ??
       this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'staging' });
     const enc = this.device.createCommandEncoder();
-    const len = Math.ceil(byteLength / 4) * 4;
-    if (len > 0) enc.copyBufferToBuffer(buffer, byteOffset, staging, 0, len);
+    const len = byteLength;
+    regions.forEach((r, i) => {
+      const n = Math.ceil(r.byteLength / 4) * 4;
+      if (n > 0) enc.copyBufferToBuffer(r.buffer, r.byteOffset, staging, at[i], n);
+    });
     this.device.queue.submit([enc.finish()]);
     this.counters.readbacks++;
     try {
@@ -454,7 +471,8 @@ export class Runtime {
       await this.throwPendingErrors('a readback');
       throw e;
     }
-    const out = staging.getMappedRange(0, len).slice(0, byteLength);
+    const mapped = staging.getMappedRange(0, len);
+    const out = regions.map((r, i) => mapped.slice(at[i], at[i] + r.byteLength));
     staging.unmap();
     let list = this.stagingFree.get(size);
     if (!list) this.stagingFree.set(size, (list = []));

@@ -8,7 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../engine/index.js';
 import type { Image } from '../hvp/data/types.js';
 import { loadBackbone } from '../hvp/eval/backbone.js';
-import { ExplorerSession, guessArch } from '../hvp/explorer/session.js';
+import { BusyGuard, type Control } from '../hvp/explorer/busy.js';
+import { ExplorerSession, freshConfig, guessArch, packImages } from '../hvp/explorer/session.js';
+import { createMethod } from '../hvp/methods/index.js';
+import { hvpStep } from '../hvp/train/hvp-step.js';
 import { engine } from './helpers.js';
 
 const TORCHVISION = new URL('./fixtures/torchvision_resnet18.safetensors', import.meta.url).pathname;
@@ -78,5 +81,47 @@ describe('explorer session', () => {
     expect(() => s.setImages(randomImages(2, 3, 8, 8, 0), { mean: [0.5], std: [0.25] })).toThrow(/image 0 holds 192 bytes, not 1×8×8/);
     expect(() => s.setImages(randomImages(2, 1, 8, 8, 0), { mean: [0.5, 0.5], std: [0.25, 0.25] })).toThrow(/2\/2 values for a 1-channel model/);
     await expect(s.score()).rejects.toThrow(/no images yet/);
+  });
+
+  it('scores the candidates hvpStep draws: the same view parameters and the same --limit combinations', async () => {
+    const e = await engine();
+    const over = { widths: [4, 4, 8, 8], dim: 16, predDim: 8, views: 4, size: 16, limit: 2, seed: 4 };
+    const s = ExplorerSession.fresh(e, 1, over);
+    const images = randomImages(3, 1, 20, 18, 5);
+    const stats = { mean: [0.5], std: [0.25] };
+    s.setImages(images, stats);
+    const r = await s.score();
+    const config = { ...freshConfig(over), batchSize: 3 };
+    const method = createMethod({ engine: e, config, channels: 1, stepsPerEpoch: 1, totalSteps: 1000, rng: new Rng(config.seed) });
+    const step = await e.scopeAsync(async () => {
+      const x = await hvpStep({ engine: e, method, config, ...stats }, packImages(images, 1), { step: 0, epoch: 0, totalSteps: 1000 });
+      return { rows: x.rows, params: x.params };
+    });
+    expect(r.rows).toHaveLength(2);
+    expect(r.rows).toEqual(step.rows);
+    expect(r.params).toEqual(step.params[0]);
+  });
+
+  it('runs one action at a time: controls disabled while it runs, a second call refused before it touches the engine', async () => {
+    const e = await engine();
+    const s = ExplorerSession.fresh(e, 1, { widths: [4, 4, 4, 4], dim: 8, predDim: 4, size: 12, views: 3 });
+    s.setImages(randomImages(2, 1, 14, 14, 7), { mean: [0.5], std: [0.25] });
+    const train: Control = { disabled: false };
+    const score: Control = { disabled: false };
+    let trainable = true;
+    const guard = new BusyGuard(() => [train, score], (c) => c !== train || trainable);
+    const first = guard.run('training', () => s.train(2));
+    expect([train.disabled, score.disabled, guard.busy]).toEqual([true, true, 'training']);
+    await expect(guard.run('scoring', () => s.score())).rejects.toThrow(/scoring must wait: training is still running/);
+    expect(await first).toHaveLength(2);
+    expect([train.disabled, score.disabled, guard.busy]).toEqual([false, false, null]);
+    // After an action the controls follow what the page allows (a backbone-only model cannot train).
+    trainable = false;
+    await guard.run('scoring', () => s.score());
+    expect([train.disabled, score.disabled]).toEqual([true, false]);
+    // A failing action releases the guard too.
+    await expect(guard.run('failing', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(guard.busy).toBeNull();
+    expect(s.info().step).toBe(2);
   });
 });

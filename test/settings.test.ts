@@ -3,7 +3,7 @@
 // or selections in the log, the files written). A row per DEFAULTS key, checked below, so a setting
 // added without a test fails this file.
 
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -39,6 +39,9 @@ const BASES: Record<string, Partial<TrainConfig>> = {
 
 const lrs = (o: Observed) => o.state.log.map((l) => l.lr);
 const loggedSteps = (o: Observed) => o.state.log.map((l) => l.step);
+/** Steps whose record holds phase times (readRunState leaves times out: read the log itself). */
+const timedSteps = (o: Observed) =>
+  readFileSync(join(o.config.out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((l) => l.times_ms).map((l) => l.step);
 const selected = (o: Observed) => o.state.log.map((l) => l.selected);
 /** Distinct combinations chosen at step 0 (with `limit 1`, all samples share the one drawn). */
 const distinct = (o: Observed) => new Set((o.state.log[0].selected as number[][]).map((p) => p.join(','))).size;
@@ -91,6 +94,7 @@ const TABLE: Record<string, Row[]> = {
     { key: 'dim', value: 8 },
     { key: 'predDim', value: 4 },
     { key: 'logEvery', value: 2, base: { epochs: 2 }, check: (a, b) => expect([loggedSteps(a), loggedSteps(b)]).toEqual([[0, 1, 2, 3], [0, 2, 3]]) },
+    { key: 'timeEvery', value: 1, check: (a, b) => expect([timedSteps(a), timedSteps(b)]).toEqual([[0], [0, 1]]) },
     {
       key: 'logSamples',
       value: 1,

@@ -118,8 +118,8 @@ const SHAPES: ConvShape[] = [
   { layer: 'r50 conv2 1x1 expand', n: 2, ci: 64, co: 256, hw: 56, k: 1, stride: 1, quick: false },
   { layer: 'r50 conv4 1x1 reduce', n: 2, ci: 1024, co: 256, hw: 14, k: 1, stride: 1, quick: false },
   { layer: 'r50 conv5 1x1 expand', n: 2, ci: 512, co: 2048, hw: 7, k: 1, stride: 1, quick: false },
-  // The engine issue's first reference shape, a small-image ResNet-18 stage (batch 64 there: tfjs's
-  // backward alone took 20 s a run under load).
+  // A small-image ResNet-18 stage (32 → 64 channels at 32 px), at batch 16: at batch 64 tfjs's backward
+  // alone took 20 s a run under load.
   { layer: 'small-image r18', n: 16, ci: 32, co: 64, hw: 32, k: 3, stride: 1, quick: false },
   // The demo's network, every distinct layer at its batch of 64: the stem (3×3 stride 1, no max-pool),
   // each stage's stride-2 entry, 3×3 body and 1×1 stride-2 shortcut.

@@ -1,9 +1,8 @@
-// Helpers shared by the normalisation ops: checks of their per-feature parameters, and binding
-// numbers for kernels whose optional inputs (weight, bias, running statistics) come and go.
+// Helpers shared by the normalisation ops: checks of their per-feature parameters (weight, bias,
+// running statistics) against the input they normalise.
 
 import type { Tensor } from '../engine.js';
 import { fmt } from '../shape.js';
-import type { Defines } from '../shader.js';
 
 /**
  * Throw unless `p` is null or a contiguous 1-D f32 tensor of `size` elements; `what` names it and
@@ -18,16 +17,4 @@ export function checkParam(op: string, what: string, p: Tensor | null, size: num
   }
   if (p.dtype !== 'f32') throw new Error(`${op}: ${what} must be f32, got ${p}`);
   if (!p.isContiguous()) throw new Error(`${op}: ${what} ${p} must be contiguous`);
-}
-
-/**
- * Binding numbers for the storage buffers `names` (in binding order after the uniform block), as
- * B_<NAME> defines; an absent (null) buffer gets no binding and the following ones move up. Absent
- * names still get a define (0), since a template names every B_* in all its variants.
- */
-export function bindings(names: Record<string, Tensor | null | boolean>): { defines: Defines; count: number } {
-  const defines: Defines = {};
-  let next = 1;
-  for (const [name, present] of Object.entries(names)) defines[`B_${name}`] = present ? next++ : 0;
-  return { defines, count: next - 1 };
 }

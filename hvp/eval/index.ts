@@ -4,3 +4,4 @@ export * from './features.js';
 export * from './knn.js';
 export * from './linear-probe.js';
 export { type FeatureRows, rowBlocks, featureShape } from './rows.js';
+export * from './knn-splits.js';

@@ -7,6 +7,7 @@ import { Engine } from '../../engine/index.js';
 import type { Image } from '../data/types.js';
 import { pixelStats } from '../data/stats.js';
 import type { TrainConfig } from '../train/config.js';
+import { BusyGuard, type Control } from './busy.js';
 import { ExplorerSession, type ScoreResult, type SessionInfo, type ViewSettings } from './session.js';
 import { drawLossCurve, renderResults, type Stats } from './ui.js';
 
@@ -43,6 +44,20 @@ let stats: Stats = { mean: [], std: [] };
 let labels: string[] = [];
 let losses: number[] = [];
 let last: ScoreResult | null = null;
+let server: ServerInfo = { checkpoint: null, samples: null };
+
+/** Every control that starts an action. */
+const CONTROLS = ['fresh', 'server-checkpoint', 'checkpoint-file', 'samples', 'image-files', 'score', 'train'];
+/** Whether a control may be used when nothing runs. */
+function allowed(c: Control): boolean {
+  const id = (c as unknown as HTMLElement).id;
+  if (id === 'train') return !!session?.info().trainable;
+  if (id === 'server-checkpoint') return !!server.checkpoint;
+  if (id === 'samples') return !!server.samples;
+  return true;
+}
+/** One action at a time: every control disabled while one runs (clicks and scripts alike). */
+const guard = new BusyGuard(() => CONTROLS.map((id) => $<HTMLButtonElement>(id)).filter((c) => c !== null), allowed);
 
 function status(msg: string, error = false): void {
   const s = $('status');
@@ -54,7 +69,7 @@ function showInfo(info: SessionInfo): void {
   $('model-info').textContent =
     `${info.kind === 'fresh' ? 'fresh' : `${info.kind} ${info.source}`} · ${info.method} · ${info.arch} · ${info.channels} channel${info.channels > 1 ? 's' : ''} · ${info.size} px views · scored by ${info.scoring}` +
     (info.trainable ? '' : ' · cannot train');
-  ($('train') as HTMLButtonElement).disabled = !info.trainable;
+  guard.refresh();
   const s = session!.settings();
   ($('views') as HTMLInputElement).value = String(s.views);
   ($('scale-min') as HTMLInputElement).value = String(s.scaleMin);
@@ -185,10 +200,11 @@ function plain(r: ScoreResult) {
 /** Run a UI action, reporting progress and any error on the page. */
 function action(button: string, what: string, fn: () => Promise<unknown>): void {
   $(button).addEventListener('click', async () => {
+    if (guard.busy) return;
     status(`${what}…`);
     const t0 = performance.now();
     try {
-      await fn();
+      await guard.run(what, fn);
       status(`${what}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     } catch (e) {
       status(`${what} failed: ${(e as Error).message}`, true);
@@ -196,17 +212,16 @@ function action(button: string, what: string, fn: () => Promise<unknown>): void 
   });
 }
 
-function wire(server: ServerInfo): void {
+function wire(): void {
   action('fresh', 'fresh SimSiam', () => fresh({}, Number(($('fresh-channels') as HTMLSelectElement).value)));
   action('server-checkpoint', 'loading the server\'s checkpoint', loadServerCheckpoint);
-  ($('server-checkpoint') as HTMLButtonElement).disabled = !server.checkpoint;
   ($('server-checkpoint') as HTMLButtonElement).title = server.checkpoint ?? 'start hvp serve with --checkpoint FILE or --run DIR';
   $('checkpoint-file').addEventListener('change', async (ev) => {
     const file = (ev.target as HTMLInputElement).files?.[0];
     if (!file) return;
     status(`loading ${file.name}…`);
     try {
-      await loadCheckpoint(new Uint8Array(await file.arrayBuffer()), file.name);
+      await guard.run(`loading ${file.name}`, async () => loadCheckpoint(new Uint8Array(await file.arrayBuffer()), file.name));
       status(`loaded ${file.name}`);
     } catch (e) {
       status(`loading ${file.name} failed: ${(e as Error).message}`, true);
@@ -217,15 +232,16 @@ function wire(server: ServerInfo): void {
     await configure(readSettings());
     await score();
   });
-  ($('samples') as HTMLButtonElement).disabled = !server.samples;
   $('image-files').addEventListener('change', async (ev) => {
     const files = Array.from((ev.target as HTMLInputElement).files ?? []);
     try {
-      if (!session) throw new Error('load a checkpoint or start a fresh model first');
-      const images = await Promise.all(files.map((f) => decodeFile(f, session!.channels)));
-      setImages(images, undefined, files.map((f) => f.name));
-      await configure(readSettings());
-      await score();
+      await guard.run('scoring the picked images', async () => {
+        if (!session) throw new Error('load a checkpoint or start a fresh model first');
+        const images = await Promise.all(files.map((f) => decodeFile(f, session!.channels)));
+        setImages(images, undefined, files.map((f) => f.name));
+        await configure(readSettings());
+        await score();
+      });
       status(`${files.length} images scored`);
     } catch (e) {
       status(`images failed: ${(e as Error).message}`, true);
@@ -256,14 +272,16 @@ async function start(): Promise<void> {
     throw noWebGpu((e as Error).message);
   }
   $('adapter').textContent = `${engine.description}${engine.backend.isCpuAdapter ? ' (software adapter: CPU)' : ''}`;
-  const server = (await (await fetch('api/info')).json()) as ServerInfo;
-  wire(server);
-  if (server.checkpoint) await loadServerCheckpoint();
-  else await fresh();
-  if (server.samples) {
-    await loadSamples(4, 0);
-    await score();
-  }
+  server = (await (await fetch('api/info')).json()) as ServerInfo;
+  wire();
+  await guard.run('starting', async () => {
+    if (server.checkpoint) await loadServerCheckpoint();
+    else await fresh();
+    if (server.samples) {
+      await loadSamples(4, 0);
+      await score();
+    }
+  });
   status('ready');
 }
 
@@ -275,13 +293,15 @@ const ready = start().catch((e) => {
 (window as unknown as { hvpExplorer: unknown }).hvpExplorer = {
   ready,
   adapter: () => engine?.description ?? null,
-  fresh,
-  loadServerCheckpoint,
-  loadCheckpoint: (bytes: ArrayLike<number>, name = 'checkpoint') => loadCheckpoint(Uint8Array.from(bytes), name),
+  // Scripts go through the same guard as clicks.
+  fresh: (over?: Partial<TrainConfig>, channels?: number) => guard.run('fresh', () => fresh(over, channels)),
+  loadServerCheckpoint: () => guard.run('loading the server\'s checkpoint', loadServerCheckpoint),
+  loadCheckpoint: (bytes: ArrayLike<number>, name = 'checkpoint') => guard.run(`loading ${name}`, () => loadCheckpoint(Uint8Array.from(bytes), name)),
   setImages,
-  loadSamples,
-  configure,
-  score: async () => plain(await score()),
-  train,
+  loadSamples: (count: number, offset: number) => guard.run('loading samples', () => loadSamples(count, offset)),
+  configure: (s: ViewSettings) => guard.run('configuring', () => configure(s)),
+  score: () => guard.run('scoring', async () => plain(await score())),
+  train: (steps: number) => guard.run('training', () => train(steps)),
+  busy: () => guard.busy,
   info: () => session?.info() ?? null,
 };

@@ -11,11 +11,11 @@ import type { Image, ImageBatch } from '../data/types.js';
 import { backboneFromBytes, type LoadedBackbone } from '../eval/backbone-bytes.js';
 import { createMethod, type Method } from '../methods/index.js';
 import { pairGroups, perViewOutputs } from '../methods/pair-method.js';
-import { pairCombinations, readSelection, scoreSimSiam, selectCombination } from '../select/index.js';
+import { pairCombinations, readSelection, scoreSimSiam, selectCombination, type TableLike } from '../select/index.js';
 import { DEFAULTS, storedConfig, validateConfig, type TrainConfig } from '../train/config.js';
-import { drawParams, hvpStep, selectionForward } from '../train/hvp-step.js';
+import { drawCandidates, hvpStep, selectionForward, selectionViews } from '../train/hvp-step.js';
 import { stepRng } from '../train/rng.js';
-import { renderViews, uploadBatch, type ViewParams } from '../views/index.js';
+import type { ViewParams } from '../views/index.js';
 
 /** What the page can change between scorings. */
 export interface ViewSettings {
@@ -225,13 +225,13 @@ export class ExplorerSession {
     const b = batch.labels.length;
     const ctx = { step: this.step, epoch: 0, totalSteps: HORIZON };
     return engine.scopeAsync(async () => {
-      const src = uploadBatch(engine, batch);
-      // As hvpStep draws them: a view pipeline per candidate, parameters from the step's stream 0.
-      const groups = this.method?.groups ?? pairGroups(c, 'simsiam');
-      const params = drawParams(groups, batch, stepRng(c.seed, this.step, 0))[0];
-      const views = renderViews(engine, src, params, { size: c.size, mean: this.mean, std: this.std });
-      const rows = this.method ? this.method.combinations : pairCombinations(c.views);
-      const scores = this.method ? selectionForward(engine, this.method, [views], rows, ctx) : this.backboneScores(views, rows);
+      // The candidates hvpStep draws at this step, and its selection forward (or the backbone's −cos).
+      const scorer = this.method ?? { groups: pairGroups(c, 'simsiam'), combinations: pairCombinations(c.views) };
+      const cand = drawCandidates(engine, scorer, c, { mean: this.mean, std: this.std }, batch, this.step, stepRng(c.seed, this.step, 1));
+      const [views] = cand.views;
+      const [params] = cand.params;
+      const rows = cand.rows;
+      const scores = this.method ? selectionForward(engine, this.method, selectionViews(c, cand), cand.table, ctx) : this.backboneScores(views, cand.table);
       const pick = async (mode: 'hardest' | 'easiest' | 'random') =>
         Array.from((await readSelection(selectCombination(scores, mode, stepRng(c.seed, this.step, 1)))).choice);
       const flat = (await scores.toArray()) as Float32Array;
@@ -280,7 +280,7 @@ export class ExplorerSession {
     return this.batch;
   }
 
-  private backboneScores(views: Tensor, rows: number[][]): Tensor {
+  private backboneScores(views: Tensor, rows: TableLike): Tensor {
     const { backbone } = this.backbone!;
     return this.engine.noGrad(() => {
       const [f] = perViewOutputs(views, this.config.views, (x) => [backbone.features(x)]);

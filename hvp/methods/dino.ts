@@ -9,7 +9,7 @@
 import { nn, ops, optim, type Rng, type Tensor } from '../../engine/index.js';
 import { DinoHead } from '../../models/heads.js';
 import { DinoLoss } from '../losses/index.js';
-import { dinoCombinations, scoreDino } from '../select/index.js';
+import { dinoCombinations, scoreDino, type TableLike } from '../select/index.js';
 import { effectiveLr, type TrainConfig } from '../train/config.js';
 import { stepRng } from '../train/rng.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
@@ -62,9 +62,17 @@ function paramGroups(m: nn.Module): { params: Tensor[]; weightDecay?: number }[]
   return [{ params: params.filter((p) => p.ndim > 1) }, { params: params.filter((p) => p.ndim <= 1), weightDecay: 0 }];
 }
 
-/** Schedule value at `step`, holding the last value when --max-steps runs past the planned epochs. */
+/** Schedule value at `step` (the last value past the end). */
 function at(schedule: Float64Array, step: number): number {
   return schedule[Math.min(step, schedule.length - 1)];
+}
+
+/**
+ * DINO's cosine_scheduler over the run's `totalSteps` (--max-steps when it cuts the epochs short, as
+ * for every method: docs/method.md §5), with `warmupSteps` of linear warm-up (at most the whole run).
+ */
+function runSchedule(base: number, final: number, totalSteps: number, warmupSteps = 0): Float64Array {
+  return optim.cosineSchedule(base, final, totalSteps, 1, Math.min(warmupSteps, totalSteps));
 }
 
 /** The student/teacher pair's optimisation, shared by DINO and iBOT. */
@@ -76,12 +84,12 @@ export interface TeacherStudentOptim {
   update(step: number, epoch: number): void;
 }
 
-export function teacherStudentOptim(c: TrainConfig, student: Tower, teacher: Tower, stepsPerEpoch: number): TeacherStudentOptim {
+export function teacherStudentOptim(c: TrainConfig, student: Tower, teacher: Tower, stepsPerEpoch: number, totalSteps: number): TeacherStudentOptim {
   const lr = effectiveLr(c);
   const optimizer = buildOptimizer(c, paramGroups(student), lr);
-  const lrs = optim.cosineSchedule(lr, c.minLr, c.epochs, stepsPerEpoch, c.warmupEpochs);
-  const wds = optim.cosineSchedule(c.weightDecay, c.weightDecayEnd, c.epochs, stepsPerEpoch);
-  const momenta = optim.cosineSchedule(c.momentumTeacher, 1, c.epochs, stepsPerEpoch);
+  const lrs = runSchedule(lr, c.minLr, totalSteps, c.warmupEpochs * stepsPerEpoch);
+  const wds = runSchedule(c.weightDecay, c.weightDecayEnd, totalSteps);
+  const momenta = runSchedule(c.momentumTeacher, 1, totalSteps);
   const trainable = student.parameters().filter((p) => p.requiresGrad);
   return {
     optimizer,
@@ -128,7 +136,7 @@ export function createDino(init: MethodInit): Method {
     studentTemp: c.studentTemp,
   });
   const model = new TeacherStudentModel(student, teacher, 'dino_loss', loss);
-  const opt = teacherStudentOptim(c, student, teacher, init.stepsPerEpoch);
+  const opt = teacherStudentOptim(c, student, teacher, init.stepsPerEpoch, init.totalSteps);
   const tempAt = (epoch: number) => loss.teacherTempSchedule[Math.min(epoch, loss.teacherTempSchedule.length - 1)];
   // One drop-path stream per step, shared by its micro-batches so their draws continue rather than repeat.
   let drop: { step: number; rng: Rng } | null = null;
@@ -163,7 +171,7 @@ export function createDino(init: MethodInit): Method {
     optimizer: opt.optimizer,
     groups: dinoGroups(c),
     combinations: dinoCombinations(c.views, c.localCrops, nUsed),
-    score(views: Tensor[], rows: number[][], ctx: StepContext): Tensor {
+    score(views: Tensor[], rows: TableLike, ctx: StepContext): Tensor {
       const b = views[0].shape[0] / c.views;
       const t = teacher.forward(views[0]);
       const s = views.map((v) => student.forward(v));

@@ -8,7 +8,7 @@ import { IbotHead } from '../../models/heads.js';
 import type { VisionTransformer } from '../../models/vit.js';
 import { IbotLoss, type IbotOutputs } from '../losses/index.js';
 import { BlockMaskingGenerator } from '../masks.js';
-import { ibotCombinations, scoreIbot } from '../select/index.js';
+import { ibotCombinations, scoreIbot, type TableLike } from '../select/index.js';
 import { stepRng } from '../train/rng.js';
 import { buildBackbone } from './backbone.js';
 import { dinoGroups, TeacherStudentModel, teacherOf, teacherStudentOptim, Tower } from './dino.js';
@@ -47,7 +47,7 @@ export function createIbot(init: MethodInit): Method {
     lambda2: c.lambda2,
   });
   const model = new TeacherStudentModel(student, teacher, 'ibot_loss', loss);
-  const opt = teacherStudentOptim(c, student, teacher, init.stepsPerEpoch);
+  const opt = teacherStudentOptim(c, student, teacher, init.stepsPerEpoch, init.totalSteps);
   const grid = c.size / c.patchSize;
   const masking = new BlockMaskingGenerator();
   const epochOf = (ctx: StepContext) => Math.min(ctx.epoch, c.epochs - 1);
@@ -79,7 +79,7 @@ export function createIbot(init: MethodInit): Method {
     optimizer: opt.optimizer,
     groups: dinoGroups(c),
     combinations: ibotCombinations(c.views),
-    score(views: Tensor[], rows: number[][], ctx: StepContext): Tensor {
+    score(views: Tensor[], rows: TableLike, ctx: StepContext): Tensor {
       const b = views[0].shape[0] / c.views;
       const m = masksAt(ctx, b);
       const t = tokens(teacher, views[0]);

@@ -3,6 +3,7 @@
 // the selected views. The loop itself (views, selection, gather, logging, checkpoints) is shared.
 
 import type { Engine, nn, optim, Rng, Tensor } from '../../engine/index.js';
+import type { TableLike } from '../select/index.js';
 import type { TrainConfig } from '../train/config.js';
 import type { StudentBackbone } from './backbone.js';
 
@@ -43,10 +44,11 @@ export interface Method {
   /** Every combination of candidate view indices, lexicographic (docs/method.md §2). */
   readonly combinations: number[][];
   /**
-   * Selection forward without gradients and the per-sample score of the given combinations:
-   * [B, rows.length]. `views[g]` is group g's candidate views [n_g·B, C, S, S].
+   * Selection forward without gradients and the per-sample score of the given combinations (their
+   * rows, or their i32 table [C, n] as the HVP step uploads it once): [B, C]. `views[g]` is group g's
+   * candidate views [n_g·B, C, S, S].
    */
-  score(views: Tensor[], rows: number[][], ctx: StepContext): Tensor;
+  score(views: Tensor[], rows: TableLike, ctx: StepContext): Tensor;
   /**
    * One training step on the selected views: `views[g]` holds the combination's views of group g,
    * slot-major [k_g·B, C, S, S]. Runs forward, loss, backward, optimizer and any EMA; returns the loss.

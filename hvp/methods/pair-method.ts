@@ -4,7 +4,7 @@
 // score is minus the cosine of the views' pooled stage activations (lowest similarity = hardest).
 
 import { ops, optim, type nn, type Tensor } from '../../engine/index.js';
-import { pairCombinations, scoreSimSiam } from '../select/index.js';
+import { pairCombinations, scoreSimSiam, type TableLike } from '../select/index.js';
 import type { TrainConfig } from '../train/config.js';
 import type { StudentBackbone } from './backbone.js';
 import type { StepContext, ViewGroup } from './method.js';
@@ -28,7 +28,7 @@ export function perViewOutputs(views: Tensor, count: number, embed: (x: Tensor) 
 }
 
 /** Intermediate-layer score: -cos(f_i, f_j) of pooled activations, via the SimSiam scorer with p = z = f. */
-export function layerScores(backbone: StudentBackbone, views: Tensor, count: number, layer: string, rows: number[][]): Tensor {
+export function layerScores(backbone: StudentBackbone, views: Tensor, count: number, layer: string, rows: TableLike): Tensor {
   const [f] = perViewOutputs(views, count, (x) => [backbone.pooledAt(x, layer)]);
   return scoreSimSiam(f, f, rows);
 }

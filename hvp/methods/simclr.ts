@@ -5,7 +5,7 @@
 import { nn, ops, type Tensor } from '../../engine/index.js';
 import { SimClrProjector } from '../../models/heads.js';
 import { ntXentLoss } from '../losses/index.js';
-import { scoreSimClr } from '../select/index.js';
+import { scoreSimClr, type TableLike } from '../select/index.js';
 import { effectiveLr } from '../train/config.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { Method, MethodInit, StepContext } from './method.js';
@@ -55,7 +55,7 @@ export function createSimClr(init: MethodInit): Method {
     optimizer,
     groups: pairGroups(c, 'simclr'),
     combinations: pairTable(c),
-    score(views: Tensor[], rows: number[][]): Tensor {
+    score(views: Tensor[], rows: TableLike): Tensor {
       if (c.selectLayer) return layerScores(student, views[0], c.views, c.selectLayer, rows);
       const [z] = perViewOutputs(views[0], c.views, (x) => [model.embed(x)]);
       const scores = scoreSimClr(z, rows, c.temperature);

@@ -5,7 +5,7 @@
 import { nn, ops, type Tensor } from '../../engine/index.js';
 import { SimSiamPredictor, SimSiamProjector } from '../../models/heads.js';
 import { simsiamLoss } from '../losses/index.js';
-import { scoreSimSiam } from '../select/index.js';
+import { scoreSimSiam, type TableLike } from '../select/index.js';
 import { effectiveLr } from '../train/config.js';
 import { buildBackbone, type StudentBackbone } from './backbone.js';
 import type { Method, MethodInit, StepContext } from './method.js';
@@ -65,7 +65,7 @@ export function createSimSiam(init: MethodInit): Method {
     optimizer,
     groups: pairGroups(c, 'simsiam'),
     combinations: pairTable(c),
-    score(views: Tensor[], rows: number[][]): Tensor {
+    score(views: Tensor[], rows: TableLike): Tensor {
       if (c.selectLayer) return layerScores(student, views[0], c.views, c.selectLayer, rows);
       const [z, p] = perViewOutputs(views[0], c.views, (x) => model.embed(x));
       const scores = scoreSimSiam(p, z, rows);

@@ -110,9 +110,22 @@ export function combinationTable(engine: Engine, combos: readonly (readonly numb
   return engine.tensor(combos.flat(), [combos.length, n], { dtype: 'i32' });
 }
 
-/** Read a table back to arrays (logs, the CLI). */
-export async function readTable(table: Tensor): Promise<Combination[]> {
-  const [c, n] = table.shape;
-  const data = await table.toArray();
-  return Array.from({ length: c }, (_, r) => Array.from(data.subarray(r * n, (r + 1) * n)));
+/** Tables uploaded once per engine, by their rows (a method's combinations never change during a run). */
+const uploaded = new WeakMap<Engine, Map<string, Tensor>>();
+
+/**
+ * The i32 table [C, n] of `combos`, uploaded on the first call for this engine and these rows and
+ * kept: every scorer, the selection and the gather of every step then read the same tensor, and no
+ * step uploads it again (an upload submits the batch of dispatches recorded so far).
+ */
+export function sharedCombinationTable(engine: Engine, combos: readonly (readonly number[])[]): Tensor {
+  let byRows = uploaded.get(engine);
+  if (!byRows) uploaded.set(engine, (byRows = new Map()));
+  const key = combos.map((c) => c.join(',')).join(';');
+  let t = byRows.get(key);
+  if (!t || t.disposed) {
+    t = engine.keep(combinationTable(engine, combos));
+    byRows.set(key, t);
+  }
+  return t;
 }

@@ -118,6 +118,11 @@ export interface TrainConfig {
   logEvery: number;
   /** Also write the checkpoint every N steps (0 = only at epoch ends, the end and on SIGINT/SIGTERM). */
   saveEvery: number;
+  /**
+   * Logged steps whose index is a multiple of N also time their phases (times_ms: a GPU sync after
+   * each phase); their time is left out of images/s. 0 = never.
+   */
+  timeEvery: number;
   /** Resume from out/checkpoint.safetensors, with the configuration stored in it (see RESUME_MUTABLE). */
   resume: boolean;
   /** Log every candidate combination's score for the first K samples of each logged step (the report's heat maps). */
@@ -191,6 +196,7 @@ export const DEFAULTS: TrainConfig = {
   out: 'runs/pretrain',
   logEvery: 10,
   saveEvery: 0,
+  timeEvery: 100,
   resume: false,
   logSamples: 4,
   knnEvery: 0,
@@ -217,7 +223,7 @@ export const PRESETS: Record<string, string> = {
  * now is. The logging, saving and monitoring settings never touch the weights. Every other setting shapes the model, the data order, the views or a schedule, so a resumed run that
  * changed one would no longer be the run its checkpoint belongs to.
  */
-export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'saveEvery', 'out', 'resume', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries', 'allowSharedDevice'];
+export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'timeEvery', 'saveEvery', 'out', 'resume', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries', 'allowSharedDevice'];
 
 /** A value as a flag would take it (`8,16,32,64`, `(none)`). */
 function show(v: unknown): string {
@@ -316,7 +322,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   for (const k of ['epochs', 'batchSize', 'size', 'logEvery', 'gradAccumSteps'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) fail(`--${kebabKey(k)} must be a positive integer, got ${c[k]}`);
   }
-  for (const k of ['maxSteps', 'limit', 'selectRes', 'trainLimit', 'seed', 'localCrops', 'localCropsUsed', 'warmupEpochs', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries', 'saveEvery'] as const) {
+  for (const k of ['maxSteps', 'limit', 'selectRes', 'trainLimit', 'seed', 'localCrops', 'localCropsUsed', 'warmupEpochs', 'logSamples', 'timeEvery', 'knnEvery', 'knnBank', 'knnQueries', 'saveEvery'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 0) fail(`--${kebabKey(k)} must be a non-negative integer, got ${c[k]}`);
   }
   if (c.knnEvery > 0 && (c.knnBank < 20 || c.knnQueries < 1)) fail(`the k-NN monitor (k = 20) needs --knn-bank >= 20 and --knn-queries >= 1, got ${c.knnBank} and ${c.knnQueries}`);
@@ -340,6 +346,7 @@ export function validateConfig(c: TrainConfig): TrainConfig {
   } else if (!Number.isInteger(c.views) || c.views < 2) fail(`--views must be an integer >= 2, got ${c.views}`);
   if (c.arch.startsWith('vit') && ![4, 8, 16].includes(c.patchSize)) fail(`--patch-size must be 4, 8 or 16, got ${c.patchSize}`);
   if (c.selectRes > 0 && c.selectRes >= c.size) fail(`--select-res (${c.selectRes}) must be smaller than --size (${c.size})`);
+  if (c.selectRes > 0 && c.method === 'ibot') fail(`--select-res (${c.selectRes}) does not apply to iBOT: its patch masks are drawn for --size (${c.size}), the same masks in scoring and training; drop --select-res`);
   if (c.anchor && dinoLike) fail(`--anchor fixes view 0 of a pair; it applies to simsiam and simclr, not ${c.method}`);
   if (c.selectLayer && dinoLike) fail(`--select-layer scores pairs by feature similarity; it applies to simsiam and simclr, not ${c.method}`);
   if (c.method === 'simsiam' && c.dim % 1 !== 0) fail('--dim must be an integer');

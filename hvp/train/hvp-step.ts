@@ -8,8 +8,8 @@
 import { nn, ops, type Engine, type Rng, type Tensor } from '../../engine/index.js';
 import type { ImageBatch } from '../data/types.js';
 import { columnGroups, type Method, type StepContext, type ViewGroup } from '../methods/method.js';
-import { drawLimit, gatherSelected, limitCombinations, randomDraws, scoreSum as sumScores, selectCombination } from '../select/index.js';
-import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type ViewParams } from '../views/index.js';
+import { combinationTable, drawLimit, gatherSelected, limitCombinations, randomDraws, scoreSum as sumScores, selectCombination, sharedCombinationTable, type TableLike } from '../select/index.js';
+import { renderViews, sampleViewParams, uploadBatch, viewPipeline, type PipelineName, type UploadedBatch, type ViewParams } from '../views/index.js';
 import type { TrainConfig } from './config.js';
 import { sliceBatch, sliceViewParams } from './micro-batch.js';
 import { stepRng } from './rng.js';
@@ -57,6 +57,11 @@ export function zeroTimes(): StepTimes {
 /** Whether the loop logs step `step` of `totalSteps`. */
 export function isLoggedStep(c: TrainConfig, step: number, totalSteps: number): boolean {
   return step % c.logEvery === 0 || step === totalSteps - 1;
+}
+
+/** Whether the loop times the phases of step `step` (a logged step at a multiple of --time-every). */
+export function isTimedStep(c: TrainConfig, step: number, totalSteps: number): boolean {
+  return c.timeEvery > 0 && step % c.timeEvery === 0 && isLoggedStep(c, step, totalSteps);
 }
 
 /** What hvpStep runs: engine, method, configuration, normalisation, and optionally a scorer of one's own. */
@@ -112,9 +117,26 @@ export function drawParams(groups: readonly ViewGroup[], batch: ImageBatch, rng:
   });
 }
 
-/** The rows of `table` restricted to the columns that come from group `g`, as indices within that group. */
-function groupTable(method: Method, rows: number[][], g: number): number[][] {
-  return rows.map((r) => columnGroups(r, method.groups).filter((c) => c.group === g).map((c) => c.index));
+/**
+ * Where each group's views sit in a combination row: the columns [from, to) that hold group g's views
+ * and the index of its first view (subtracted to index within the group), or null for a group none of
+ * whose views is chosen among (iBOT's locals, trained on whole). Every row must agree.
+ */
+export function groupColumns(method: Method, rows: readonly number[][]): ({ columns: [number, number]; viewOffset: number } | null)[] {
+  const starts = method.groups.map((_, g) => method.groups.slice(0, g).reduce((n, x) => n + x.pipelines.length, 0));
+  const groupOf = rows[0].map((_, col) => columnGroups([rows[0][col]], method.groups)[0].group);
+  for (const r of rows) {
+    if (r.length !== groupOf.length || columnGroups(r, method.groups).some((c, col) => c.group !== groupOf[col])) {
+      throw new Error(`${method.name}: combination [${r.join(', ')}] does not hold its view groups in the columns of [${rows[0].join(', ')}]`);
+    }
+  }
+  return method.groups.map((_, g) => {
+    const from = groupOf.indexOf(g);
+    if (from < 0) return null;
+    const to = groupOf.lastIndexOf(g) + 1;
+    if (groupOf.slice(from, to).some((x) => x !== g)) throw new Error(`${method.name}: the views of group ${g} are not in adjacent columns`);
+    return { columns: [from, to], viewOffset: starts[g] };
+  });
 }
 
 async function mark(o: HvpStepOptions, phase: keyof StepTimes, t0: number): Promise<number> {
@@ -126,7 +148,7 @@ async function mark(o: HvpStepOptions, phase: keyof StepTimes, t0: number): Prom
 }
 
 /** The selection forward: every combination's score per sample, [B, rows.length], without gradients. */
-export function selectionForward(engine: Engine, method: Method, views: Tensor[], rows: number[][], ctx: StepContext): Tensor {
+export function selectionForward(engine: Engine, method: Method, views: Tensor[], rows: TableLike, ctx: StepContext): Tensor {
   // Batch statistics for the selection forward only: training mode's running statistics must come
   // back even when scoring throws, or every later step would train without updating them.
   nn.setBatchStatsOnly(method.model, true);
@@ -135,6 +157,88 @@ export function selectionForward(engine: Engine, method: Method, views: Tensor[]
   } finally {
     nn.setBatchStatsOnly(method.model, false);
   }
+}
+
+/** A step's candidates (docs/method.md §1 steps 1-2): every view of every group, and the combinations scored. */
+export interface Candidates {
+  /** The batch's images on the GPU. */
+  src: UploadedBatch;
+  /** Every candidate view's parameters, per group, view-major. */
+  params: ViewParams[][];
+  /** Group g's candidate views [n_g·B, C, S, S]. */
+  views: Tensor[];
+  /** The combinations scored (all of them, or the --limit draw) and their i32 table. */
+  rows: number[][];
+  table: Tensor;
+  /** The table was uploaded for this step alone (a --limit draw); otherwise it is the run's shared one. */
+  ownTable: boolean;
+  /** Group g's views rendered again at `size` from the same parameters. */
+  render(g: number, size: number): Tensor;
+}
+
+/** What a step draws once for its whole batch: every candidate view's parameters and the combinations scored. */
+interface StepDraw {
+  params: ViewParams[][];
+  rows: number[][];
+  table: Tensor;
+  ownTable: boolean;
+}
+
+/**
+ * A step's draws: each group's view parameters from the step's stream 0, and the combinations (a --limit
+ * subset drawn from `selRng`) with their i32 table, uploaded once per run, or once per step for a --limit draw.
+ */
+function drawStep(engine: Engine, scorer: Pick<Method, 'groups' | 'combinations'>, c: TrainConfig, batch: ImageBatch, step: number, selRng: Rng): StepDraw {
+  const params = drawParams(scorer.groups, batch, stepRng(c.seed, step, 0));
+  const all = scorer.combinations;
+  const ownTable = c.limit > 0 && c.limit < all.length;
+  const rows = ownTable ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
+  // One table for the scorer and every gather.
+  const table = ownTable ? combinationTable(engine, rows) : sharedCombinationTable(engine, rows);
+  return { params, rows, table, ownTable };
+}
+
+/** Upload `batch` and render every group's views from `params`; `render` renders a group again at another size. */
+function renderCandidates(
+  engine: Engine,
+  groups: readonly ViewGroup[],
+  stats: { mean: readonly number[]; std: readonly number[] },
+  batch: ImageBatch,
+  params: ViewParams[][],
+): Pick<Candidates, 'src' | 'views' | 'render'> {
+  const src = uploadBatch(engine, batch);
+  const render = (g: number, size: number) => {
+    // σ is in output pixels, so it scales with the size.
+    const p = size === groups[g].size ? params[g] : params[g].map((v) => (v.blurSigma ? { ...v, blurSigma: (v.blurSigma * size) / groups[g].size } : v));
+    return renderViews(engine, src, p, { size, mean: stats.mean, std: stats.std });
+  };
+  return { src, views: groups.map((g, i) => render(i, g.size)), render };
+}
+
+/**
+ * Draw a step's candidates as every HVP step does: the images uploaded, each group's view parameters
+ * from the step's stream 0, the views rendered, and the combinations (a --limit subset drawn from `selRng`).
+ */
+export function drawCandidates(
+  engine: Engine,
+  scorer: Pick<Method, 'groups' | 'combinations'>,
+  c: TrainConfig,
+  stats: { mean: readonly number[]; std: readonly number[] },
+  batch: ImageBatch,
+  step: number,
+  selRng: Rng,
+): Candidates {
+  const d = drawStep(engine, scorer, c, batch, step, selRng);
+  return { ...d, ...renderCandidates(engine, scorer.groups, stats, batch, d.params) };
+}
+
+/**
+ * The views the selection forward scores: with --select-res the first group (the candidates the pair
+ * is chosen among) rendered again at that size, the other groups' views (DINO's local crops) as
+ * rendered for training. The caller disposes `[0]` when it is not `cand.views[0]`.
+ */
+export function selectionViews(c: TrainConfig, cand: Candidates): Tensor[] {
+  return c.selectRes > 0 ? [cand.render(0, c.selectRes), ...cand.views.slice(1)] : cand.views;
 }
 
 /** What one micro-batch (or the whole batch, with one) leaves of a step: its loss and its selection. */
@@ -157,10 +261,9 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, stepCtx: Ste
   // Every random draw is made for the global batch, in the order one process without micro-batches
   // makes it, and each rank and each micro-batch takes its samples' share: so the views and random
   // choices of a sample depend neither on the number of ranks nor on --grad-accum-steps.
-  const params = drawParams(method.groups, batch, stepRng(c.seed, ctx.step, 0));
   const selRng = stepRng(c.seed, ctx.step, 1);
-  const all = method.combinations;
-  const rows = c.limit > 0 && c.limit < all.length ? limitCombinations(all, drawLimit(all.length, c.limit, selRng)) : all;
+  const draw = drawStep(engine, method, c, batch, ctx.step, selRng);
+  const { params, rows } = draw;
   // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
   const draws = c.select === 'random' || rows.length === 1 ? randomDraws(globalB, rows.length, selRng) : null;
   // Samples [from, from + count) of the global batch: their images, view parameters and draws.
@@ -174,7 +277,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, stepCtx: Ste
   let micro: MicroResult[];
   if (k === 1) {
     const { part, partParams, partDraws } = share(lo, b);
-    micro = [await microStep(o, part, partParams, rows, partDraws, ctx, (views, gather) => method.trainStep(views, ctx, gather))];
+    micro = [await microStep(o, part, partParams, draw, partDraws, ctx, (views, gather) => method.trainStep(views, ctx, gather))];
   } else {
     if (!method.accumulate || !method.update) throw new Error(`${method.name} cannot split a step into micro-batches: use --grad-accum-steps 1`);
     if (b % k !== 0) {
@@ -185,13 +288,14 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, stepCtx: Ste
     micro = [];
     for (let i = 0; i < k; i++) {
       const { part, partParams, partDraws } = share(lo + i * m, m);
-      micro.push(await microStep(o, part, partParams, rows, partDraws, ctx, (views, gather) => method.accumulate!(views, ctx, gather, k)));
+      micro.push(await microStep(o, part, partParams, draw, partDraws, ctx, (views, gather) => method.accumulate!(views, ctx, gather, k)));
     }
     const t = performance.now();
     // In a data-parallel run this averages the accumulated gradients over the ranks, once per step.
     await method.update(ctx);
     await mark(o, 'train', t);
   }
+  if (draw.ownTable) draw.table.dispose();
   // The rate this step trained with: the loop logs it one step late, after the next step set its own.
   const lr = method.optimizer.groups[0].lr;
   // A data-parallel rank reports its own share: its samples' indices and view parameters.
@@ -204,7 +308,7 @@ async function microStep(
   o: HvpStepOptions,
   batch: ImageBatch,
   params: ViewParams[][],
-  rows: number[][],
+  draw: StepDraw,
   draws: number[] | null,
   ctx: StepContext,
   train: (views: Tensor[], gather: (perView: Tensor, group: number) => Tensor) => Tensor | Promise<Tensor>,
@@ -212,15 +316,9 @@ async function microStep(
   const { engine, method, config: c } = o;
   const b = batch.labels.length;
   let t = performance.now();
-  const src = uploadBatch(engine, batch);
-  // Views for --select-res reuse the same parameters; σ is in output pixels, so it scales with the size.
-  const render = (size: number) =>
-    method.groups.map((g, i) => {
-      const s = i === 0 ? size : g.size;
-      const p = s === g.size ? params[i] : params[i].map((v) => (v.blurSigma ? { ...v, blurSigma: (v.blurSigma * s) / g.size } : v));
-      return renderViews(engine, src, p, { size: s, mean: o.mean, std: o.std });
-    });
-  const views = render(method.groups[0].size);
+  const cand: Candidates = { ...draw, params, ...renderCandidates(engine, method.groups, o, batch, params) };
+  const { src, views } = cand;
+  const { rows, table } = draw;
   t = await mark(o, 'views', t);
 
   let choice: Tensor;
@@ -230,17 +328,17 @@ async function microStep(
   if (draws) {
     choice = engine.tensor(draws, [b], { dtype: 'i32' });
   } else {
-    const scoreViews = c.selectRes > 0 ? render(c.selectRes) : views;
+    const scoreViews = selectionViews(c, cand);
     t = await mark(o, 'views', t);
     // Batch norm in the selection forward normalises over this (micro-)batch, as in its training forward.
     const scores = o.scorer
       ? engine.noGrad(() => o.scorer!({ engine, method, views: scoreViews, rows, params, batchSize: b, ctx }))
-      : selectionForward(engine, method, scoreViews, rows, ctx);
+      : selectionForward(engine, method, scoreViews, table, ctx);
     if (o.scorer && (scores.shape.length !== 2 || scores.shape[0] !== b || scores.shape[1] !== rows.length || scores.dtype !== 'f32')) {
       scores.dispose();
       throw new Error(`hvpStep: the scorer returned ${scores.dtype} [${scores.shape.join(', ')}], expected f32 [${b}, ${rows.length}] (one score per sample and combination)`);
     }
-    if (scoreViews !== views) for (const v of scoreViews) v.dispose();
+    if (scoreViews !== views) scoreViews[0].dispose();
     t = await mark(o, 'selectionForward', t);
     ({ choice, score } = selectCombination(scores, c.select));
     scoreSum = sumScores(scores);
@@ -251,8 +349,8 @@ async function microStep(
   }
   t = await mark(o, 'select', t);
   // A group none of whose views is chosen among (iBOT's locals) is trained on whole.
-  const tables = views.map((_, g) => groupTable(method, rows, g));
-  const gather = (x: Tensor, g: number) => (tables[g][0].length === 0 ? x : gatherSelected(x, choice, tables[g]));
+  const columns = groupColumns(method, rows);
+  const gather = (x: Tensor, g: number) => (columns[g] ? gatherSelected(x, choice, table, columns[g]!) : x);
   const trainViews = views.map((v, g) => gather(v, g));
   for (const v of views) if (!trainViews.includes(v)) v.dispose();
   src.dispose();

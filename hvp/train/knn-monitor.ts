@@ -8,8 +8,7 @@ import type { Engine } from '../../engine/index.js';
 import type { Backbone } from '../../models/backbone.js';
 import { firstN, hasLabels, openDataset, subset } from '../data/index.js';
 import type { Dataset } from '../data/types.js';
-import { extractFeatures, knnClassify, type Stats } from '../eval/index.js';
-import { disposeRows } from '../eval/rows.js';
+import { knnOnSplits, type Stats } from '../eval/index.js';
 import type { StudentBackbone } from '../methods/backbone.js';
 import type { Method } from '../methods/method.js';
 import type { TrainConfig } from './config.js';
@@ -47,19 +46,14 @@ export async function knnTop1(engine: Engine, backbone: Backbone, sets: KnnSets,
   const bankLabels = labels?.bank ?? (await labelsOf(sets.bank));
   const queryLabels = labels?.queries ?? (await labelsOf(sets.queries));
   return engine.scopeAsync(async () => {
-    const bankF = await extractFeatures(engine, backbone, sets.bank, { normalize: stats });
-    const queryF = await extractFeatures(engine, backbone, sets.queries, { normalize: stats });
-    try {
-      const r = await knnClassify(engine, { features: bankF, labels: bankLabels }, { features: queryF, labels: queryLabels }, {
-        k: MONITOR_K,
-        temperature: MONITOR_TEMPERATURE,
-        numClasses: sets.bank.classes.length,
-      });
-      return r.top1;
-    } finally {
-      disposeRows(bankF);
-      disposeRows(queryF);
-    }
+    const r = await knnOnSplits(engine, backbone, sets.bank, sets.queries, {
+      stats,
+      k: MONITOR_K,
+      temperature: MONITOR_TEMPERATURE,
+      trainLabels: bankLabels,
+      testLabels: queryLabels,
+    });
+    return r.top1;
   });
 }
 

@@ -6,10 +6,16 @@
 // analyses (crop IoU, jitter strength of hard views) and what `hvp report` draws.
 
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { Method } from '../methods/method.js';
 import type { StepResult, StepTimes } from './hvp-step.js';
 
 const round6 = (s: number) => Number(s.toPrecision(6));
+
+/** A logged step's GPU values, read back. */
+export interface LoggedValues {
+  choice: Int32Array;
+  score: Float32Array | null;
+  sampleScores: Float32Array | null;
+}
 
 export class JsonLog {
   private readonly stream: WriteStream;
@@ -22,14 +28,18 @@ export class JsonLog {
     this.stream.write(JSON.stringify(record) + '\n');
   }
 
-  /** `scoreSum`: the step's sum over every scored combination's score (its mean is logged, for the hardness gap). */
-  async step(step: number, loss: number, method: Method, r: StepResult, imagesPerSecond: number, times?: StepTimes, scoreSum?: number): Promise<void> {
-    const choice = (await r.choice.toArray()) as Int32Array;
-    const score = r.score ? Array.from((await r.score.toArray()) as Float32Array, round6) : null;
+  /**
+   * The step's record from values already read back (`read`: the choice, scores and per-sample scores
+   * of `r`, read with the loss in one readback); `scoreSum`: the step's sum over every scored
+   * combination's score (its mean is logged, for the hardness gap).
+   */
+  step(step: number, loss: number, r: StepResult, read: LoggedValues, imagesPerSecond: number, times?: StepTimes, scoreSum?: number): void {
+    const choice = read.choice;
+    const score = read.score ? Array.from(read.score, round6) : null;
     let sampleScores: number[][] | null = null;
-    if (r.sampleScores) {
+    if (read.sampleScores && r.sampleScores) {
       const [k, n] = r.sampleScores.shape;
-      const flat = (await r.sampleScores.toArray()) as Float32Array;
+      const flat = read.sampleScores;
       sampleScores = Array.from({ length: k }, (_, i) => Array.from(flat.subarray(i * n, (i + 1) * n), round6));
     }
     this.write({

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { DeviceLostError, Engine, Rng } from '../../engine/index.js';
+import { DeviceLostError, Engine, Rng, type Tensor } from '../../engine/index.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../../models/checkpoint.js';
 import { Progress } from '../progress.js';
 import { BatchLoader, firstN, openDataset, subset } from '../data/index.js';
@@ -15,7 +15,7 @@ import type { Dataset } from '../data/types.js';
 import { createMethod } from '../methods/index.js';
 import type { Method } from '../methods/method.js';
 import { kebabKey, resumeConflicts, storedConfig, RESUME_MUTABLE, type TrainConfig } from './config.js';
-import { hvpStep, isLoggedStep, zeroTimes, type StepResult, type StepTimes } from './hvp-step.js';
+import { hvpStep, isLoggedStep, isTimedStep, zeroTimes, type StepResult, type StepTimes } from './hvp-step.js';
 import { KnnMonitor, type KnnSets } from './knn-monitor.js';
 import { JsonLog } from './log.js';
 import { StopRequest, type StopSignal } from './stop.js';
@@ -177,6 +177,16 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
   const t0 = performance.now();
   // Time spent in the k-NN monitor, left out of the throughput.
   let monitorMs = 0;
+  // Steps that timed their phases (a GPU wait after each), left out of the throughput with their images.
+  const timedSteps: { step: number; ms: number }[] = [];
+  /** Images per second over steps start .. last, without the timed ones (with them when every step was timed). */
+  const throughput = (last: number) => {
+    const timed = timedSteps.filter((t) => t.step <= last);
+    const steps = last + 1 - start;
+    const ms = performance.now() - t0 - monitorMs;
+    const timedMs = timed.reduce((a, t) => a + t.ms, 0);
+    return steps > timed.length ? ((steps - timed.length) * config.batchSize) / ((ms - timedMs) / 1000) : (steps * config.batchSize) / (ms / 1000);
+  };
   const monitorAt = async (at: number) => {
     const m0 = performance.now();
     await monitor!.run(method, at, runLog!);
@@ -190,16 +200,24 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
         `The last good checkpoint is ${existsSync(ckptPath) ? ckptPath : 'absent (none was saved yet)'}; try a lower --lr or --clip-grad`,
     );
   const settle = async (p: { step: number; result: StepResult; times?: StepTimes }) => {
+    // One readback per step, a step late: the loss, the score sum and what a logged step's record holds.
+    const r = p.result;
+    const logged = isLoggedStep(config, p.step, totalSteps);
+    const parts = [r.loss, r.scoreSum, ...(logged ? [r.choice, r.score, r.sampleScores] : [])];
+    const arrays = await engine.readAll(parts.filter((t): t is Tensor => t !== null));
+    let next = 0;
+    const [lossA, sumA, choiceA, scoreA, samplesA] = parts.map((t) => (t ? arrays[next++] : null));
     // A rank's loss is the mean over its share; the run's loss is the mean over the ranks.
-    const local = await p.result.loss.item();
-    const loss = dp ? dp.sum(Float64Array.of(local))[0] / dp.world : local;
+    const loss = dp ? dp.sum(Float64Array.of(lossA![0]))[0] / dp.world : lossA![0];
     if (!Number.isFinite(loss)) throw diverged(`loss became ${loss}`, p.step);
-    const sum = p.result.scoreSum ? await p.result.scoreSum.item() : 0;
+    const sum = sumA ? sumA[0] : 0;
     if (!Number.isFinite(sum)) throw diverged(`a selection score became ${sum} (NaN or infinite)`, p.step);
     losses.push(loss);
-    const images = (p.step + 1 - start) * config.batchSize;
-    const ips = images / ((performance.now() - t0 - monitorMs) / 1000);
-    if (runLog && isLoggedStep(config, p.step, totalSteps)) await runLog.step(p.step, loss, method, p.result, ips, p.times, sum);
+    const ips = throughput(p.step);
+    if (logged && runLog) {
+      const read = { choice: choiceA as Int32Array, score: scoreA as Float32Array | null, sampleScores: samplesA as Float32Array | null };
+      runLog.step(p.step, loss, r, read, ips, p.times, sum);
+    }
     progress?.update(p.step + 1 - start, `loss ${loss.toFixed(4)} · ${ips.toFixed(1)} img/s`);
     for (const t of [p.result.loss, p.result.choice, p.result.score, p.result.scoreSum, p.result.sampleScores]) t?.dispose();
   };
@@ -218,18 +236,21 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
       for await (const batch of loader.epochBatches(epoch, step % stepsPerEpoch)) {
         const ctx = { step, epoch, totalSteps };
         at = step;
-        // Logged steps record their phases' times: a GPU sync after each (and one before, so the
-        // previous step's work is not counted).
-        const times = isLoggedStep(config, step, totalSteps) || opts.times ? zeroTimes() : undefined;
+        // Logged steps at multiples of --time-every record their phases' times: a GPU sync after each
+        // (and one before, so the previous step's work is not counted); images/s leaves them out.
+        const timed = isTimedStep(config, step, totalSteps);
+        const times = timed || opts.times ? zeroTimes() : undefined;
+        const s0 = performance.now();
         if (times) await engine.sync();
         const result = await engine.scopeAsync(async () => {
           const r = await hvpStep({ engine, method, config, mean: dataset.mean, std: dataset.std, times, shard }, batch, ctx);
           for (const t of [r.loss, r.choice, r.score, r.scoreSum, r.sampleScores]) if (t) engine.keep(t);
           return r;
         });
+        if (timed && !opts.times) timedSteps.push({ step, ms: performance.now() - s0 });
         if (opts.times && times) for (const k of Object.keys(opts.times) as (keyof StepTimes)[]) opts.times[k] = (opts.times[k] ?? 0) + (times[k] ?? 0);
         if (pending) await settle(pending);
-        pending = { step, result, times: isLoggedStep(config, step, totalSteps) ? times : undefined };
+        pending = { step, result, times: timed ? times : undefined };
         step++;
         // Every rank settles at the same steps (settling is a collective in a data-parallel run); rank 0 alone runs the monitor.
         if (config.knnEvery > 0 && (step % config.knnEvery === 0 || step === totalSteps)) {
@@ -271,7 +292,7 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
     if (root && loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog!.path})`);
     await runLog?.close();
   }
-  const seconds = (performance.now() - t0 - monitorMs) / 1000;
+  const imagesPerSecond = throughput(step - 1);
   return {
     method,
     engine,
@@ -281,6 +302,6 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
     interrupted,
     signal: stoppedBy,
     step,
-    imagesPerSecond: ((step - start) * config.batchSize) / seconds,
+    imagesPerSecond,
   };
 }

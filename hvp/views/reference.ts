@@ -25,7 +25,7 @@ export interface ReferenceViews {
   nearThreshold: Uint8Array;
 }
 
-/** PIL's luma weights (the brief's 0.299/0.587/0.114; torchvision's tensor path uses 0.2989). */
+/** PIL's luma weights (ITU-R 601-2: 0.299/0.587/0.114, as Image.convert('L'); torchvision's tensor path uses 0.2989). */
 export const GRAY_WEIGHTS = [0.299, 0.587, 0.114] as const;
 
 type Planes = Float64Array[];
