@@ -14,6 +14,7 @@ import { disposeRows } from './rows.js';
 /** Where features come from: a frozen backbone, or the normalised pixels themselves. */
 export type FeatureSource = Backbone | 'raw';
 
+/** How splitFeatures extracts and normalises the two splits' features. */
 export interface SplitFeatureOptions {
   /** Statistics both splits are normalised by (default: the train split's). */
   stats?: Stats;
@@ -55,6 +56,7 @@ export async function datasetLabels(ds: Dataset): Promise<Int32Array> {
   return Int32Array.from(await Promise.all(Array.from({ length: ds.length }, async (_, i) => (await ds.read(i)).label)));
 }
 
+/** splitKnn's settings: the features' (SplitFeatureOptions) and the k-NN's. */
 export interface SplitKnnOptions extends SplitFeatureOptions {
   k?: number;
   temperature?: number;
