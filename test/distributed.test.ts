@@ -14,7 +14,7 @@ import { packBatch } from '../hvp/data/index.js';
 import { sliceBatch } from '../hvp/train/micro-batch.js';
 import { CHECKPOINT } from '../hvp/train/loop.js';
 import { readCheckpointMeta } from '../models/checkpoint.js';
-import { readRunState, runDir } from './train-helpers.js';
+import { differingTensors, readRunState, runDir } from './train-helpers.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const env = { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' };
@@ -209,6 +209,58 @@ m.finalize();`,
     const resumed = await mpirunHvp(['pretrain', '--out', out, '--resume', '--max-steps', String(meta.step + 1), '--allow-shared-device', 'true']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stdout).toMatch(/finished after 1 steps/);
+  });
+
+  it('SIGTERM to one rank stops both at the same step, exit 143, and the resumed 2-rank run equals the uninterrupted one bit for bit', async () => {
+    // 4 steps per epoch, 3 epochs; --grad-accum-steps 2 so the once-per-step gradient average after
+    // the last micro-batch is part of what must resume exactly.
+    const settings = [...SIMSIAM, '--train-limit', '32', '--batch-size', '8', '--epochs', '3', '--grad-accum-steps', '2', '--allow-shared-device', 'true'];
+    const full = runDir();
+    const a = await mpirunHvp([...settings, '--out', full]);
+    expect(a.code, a.stderr).toBe(0);
+    const part = runDir();
+    let signalled = 0;
+    const b = await mpirunHvp([...settings, '--out', part], (mpirunPid) => {
+      // Rank 0 writes the log; once it holds step 1, rank 1 (which writes nothing) gets the signal.
+      const poll = setInterval(() => {
+        const log = join(part, 'log.jsonl');
+        if (signalled || !existsSync(log) || !readFileSync(log, 'utf8').includes('"step":1,')) return;
+        const rank1 = childrenOf(mpirunPid).find((pid) => environOf(pid).includes('OMPI_COMM_WORLD_RANK=1'));
+        if (rank1) {
+          process.kill(rank1, 'SIGTERM');
+          signalled = rank1;
+        }
+      }, 20);
+      return () => clearInterval(poll);
+    });
+    expect(signalled).toBeGreaterThan(0);
+    expect(b.code, b.stderr).toBe(143);
+    const stopped = (await readCheckpointMeta(join(part, CHECKPOINT))).step;
+    expect(stopped).toBeGreaterThanOrEqual(2);
+    expect(stopped).toBeLessThan(12);
+    // Both ranks stopped at the checkpoint's step: rank 0 (which got no signal) says so with the
+    // checkpoint, rank 1 with its rank.
+    expect(b.stderr).toContain(`stopped by SIGTERM at step ${stopped}; checkpoint ${join(part, CHECKPOINT)}`);
+    expect(b.stderr).toContain(`rank 1: stopped by SIGTERM at step ${stopped}`);
+    expect(readRunState(part).log.filter((r) => r.loss !== undefined).at(-1)).toMatchObject({ step: stopped - 1 });
+
+    const c = await mpirunHvp(['pretrain', '--out', part, '--resume', '--allow-shared-device', 'true']);
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout).toMatch(new RegExp(`finished after ${12 - stopped} steps`));
+    const want = readRunState(full);
+    const got = readRunState(part);
+    expect(got.step).toBe(12);
+    expect(differingTensors(got, want)).toEqual([]);
+    expect(got.optimizer).toBe(want.optimizer);
+    // Each start records its rank count; otherwise the log is the uninterrupted run's.
+    const starts = got.log.filter((r) => r.event === 'distributed');
+    expect(starts.map((r) => [r.step, r.world_size])).toEqual([
+      [0, 2],
+      [stopped, 2],
+    ]);
+    expect((await readCheckpointMeta(join(part, CHECKPOINT))).world_size).toBe(2);
+    const rest = (log: Record<string, unknown>[]) => log.filter((r) => r.event !== 'distributed');
+    expect(rest(got.log)).toEqual(rest(want.log));
   });
 });
 
