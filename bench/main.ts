@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { Engine } from '../engine/index.js';
 import type { BenchCase, BenchContext, BenchRecord } from './case.js';
 import { ALL } from './cases/index.js';
+import { kitSelection } from './cases/kit.js';
 import { createTfjsPeer, type TfjsPeer } from './peers/tfjs.js';
 import { createTorchPeer, type TorchPeer } from './peers/torch.js';
 import { createLoaderPeer, type LoaderPeer } from './peers/torch-loader.js';
@@ -32,8 +33,14 @@ Options:
   --rounds N       cases with a peer: N rounds of ours then the peer's (each --warmup and --reps),
                    alternating; the ratio is the median of the rounds' ratios, with its min-max
                    (default 3)
-  --no-peer        skip the peers (tfjs; PyTorch on the CPU for training steps; torchvision's
-                   DataLoader for the loader case)
+  --no-peer        skip the peers (tfjs; PyTorch for training steps; torchvision's DataLoader for the
+                   loader case)
+  --kit            the GPU kit's selection: kernel cases of every family, the loader, the demo steps and
+                   whole ResNet-50 SimSiam / ViT-S/16 DINO steps at batch 64 (tiny shapes with --quick);
+                   no tfjs peer
+  --torch-device D where the PyTorch peer of training steps runs: cpu (default) or cuda (fp32, then
+                   autocast bf16, cudnn.benchmark on)
+  --budget SECONDS start no case after this many seconds; the cases left are listed as skipped
   --profile CASE   instead of timing, profile one run of CASE kernel by kernel (hvp profile --case CASE;
                    --trace FILE and --wall as there)
   -h, --help       show this help`;
@@ -50,6 +57,9 @@ export async function benchMain(argv: string[]): Promise<void> {
       warmup: { type: 'string', default: '2' },
       rounds: { type: 'string', default: '3' },
       'no-peer': { type: 'boolean', default: false },
+      kit: { type: 'boolean', default: false },
+      'torch-device': { type: 'string', default: 'cpu' },
+      budget: { type: 'string' },
       profile: { type: 'string' },
       trace: { type: 'string' },
       wall: { type: 'boolean', default: false },
@@ -71,27 +81,42 @@ export async function benchMain(argv: string[]): Promise<void> {
   if (!Number.isInteger(warmup) || warmup < 0) throw new Error(`--warmup must be a non-negative integer, got ${values.warmup}`);
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${values.rounds}`);
+  const device = values['torch-device'];
+  if (device !== 'cpu' && device !== 'cuda') throw new Error(`--torch-device must be cpu or cuda, got '${device}'`);
+  const budget = values.budget === undefined ? Infinity : Number(values.budget);
+  if (!(budget >= 0)) throw new Error(`--budget must be a number of seconds >= 0, got '${values.budget}'`);
+  const t0 = performance.now();
 
   const engine = await Engine.create();
-  const tfjs = values['no-peer'] ? null : await createTfjsPeer(engine.backend.gpu);
-  const cases = ALL.filter((c) => (!values.quick || c.quick) && (values.all || !c.extended) && (!values.filter || `${c.name} ${c.shape}`.includes(values.filter)));
+  const tfjs = values['no-peer'] || values.kit ? null : await createTfjsPeer(engine.backend.gpu);
+  const pool = values.kit ? kitSelection(ALL, values.quick) : ALL.filter((c) => (!values.quick || c.quick) && (values.all || !c.extended));
+  const cases = pool.filter((c) => !values.filter || `${c.name} ${c.shape}`.includes(values.filter));
   console.log(`adapter: ${engine.description}`);
-  const found = values['no-peer'] || !cases.some((c) => c.torch) ? null : await createTorchPeer();
+  const found = values['no-peer'] || !cases.some((c) => c.torch) ? null : await createTorchPeer({ device });
   if (found && 'reason' in found) console.log(`torch peer skipped: ${found.reason}`);
   const torch = found && 'step' in found ? found : null;
-  if (torch) console.log(`torch peer: ${torch.python}, torch ${torch.version}, ${torch.threads} threads on the CPU`);
+  if (torch) console.log(`torch peer: ${torch.python}, torch ${torch.version}, ${torch.device === 'cuda' ? torch.deviceName : `${torch.threads} threads on the CPU`}`);
   const wantsTorchvision = !values['no-peer'] && cases.some((c) => c.peer?.needs === 'torchvision');
   const foundTv = wantsTorchvision ? await createLoaderPeer() : null;
   if (foundTv && 'reason' in foundTv) console.log(`torchvision peer skipped: ${foundTv.reason}`);
   const torchvision = foundTv && 'epochs' in foundTv ? foundTv : null;
   if (torchvision) console.log(`torchvision peer: ${torchvision.python}, torchvision ${torchvision.version}`);
-  const t0 = performance.now();
-  const records = await runCases(engine, tfjs, cases, { reps, warmup, rounds }, (r) => console.log(progressLine(r)), torch, { torchvision });
-  console.log(`\n${markdownTable(records)}\n\n${cases.length} cases in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  if (values.json) {
-    writeFileSync(values.json, JSON.stringify({ adapter: engine.description, records }, null, 2) + '\n');
-    console.log(`wrote ${values.json}`);
-  }
+  // Rewritten after every case, so a run stopped from outside keeps what it measured.
+  const write = (records: BenchRecord[], skipped: string[]) => {
+    if (values.json) writeFileSync(values.json, JSON.stringify({ adapter: engine.description, torch_peer: found && 'reason' in found ? { skipped: found.reason } : torch && { version: torch.version, device: torch.device, name: torch.deviceName }, records, skipped }, null, 2) + '\n');
+  };
+  const records: BenchRecord[] = [];
+  const deadline = t0 + budget * 1000;
+  const skipped = await runCasesUntil(engine, tfjs, cases, { reps, warmup, rounds }, (r) => {
+    console.log(progressLine(r));
+    records.push(r);
+    write(records, []);
+  }, torch, { torchvision }, deadline);
+  addOfPeak(records);
+  if (skipped.length) console.log(`budget of ${budget} s spent: ${skipped.length} cases skipped (${skipped.join('; ')})`);
+  write(records, skipped);
+  console.log(`\n${markdownTable(records)}\n\n${records.length} cases in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  if (values.json) console.log(`wrote ${values.json}`);
   engine.destroy();
 }
 
@@ -118,8 +143,31 @@ export async function runCases(
   peers: { torchvision?: LoaderPeer | null } = {},
 ): Promise<BenchRecord[]> {
   const records: BenchRecord[] = [];
+  await runCasesUntil(engine, tfjs, cases, time, (r) => {
+    records.push(r);
+    onRecord(r);
+  }, torch, peers, Infinity);
+  addOfPeak(records);
+  return records;
+}
+
+/**
+ * Run the cases in order as runCases does, starting none after `deadline` (a performance.now() time);
+ * returns the names of the cases skipped for it. of_peak is left to the caller.
+ */
+async function runCasesUntil(
+  engine: Engine,
+  tfjs: TfjsPeer | null,
+  cases: BenchCase[],
+  time: { reps: number; warmup: number; rounds?: number },
+  onRecord: (r: BenchRecord) => void,
+  torch: TorchPeer | null,
+  peers: { torchvision?: LoaderPeer | null },
+  deadline: number,
+): Promise<string[]> {
   const torchvision = peers.torchvision ?? null;
-  for (const c of cases) {
+  for (const [i, c] of cases.entries()) {
+    if (performance.now() > deadline) return cases.slice(i).map((s) => `${s.name} ${s.shape}`);
     const reps = { warmup: time.warmup, reps: time.reps, ...c.reps };
     const ctx: BenchContext = { engine, tfjs, torch, torchvision, time: { ...reps, clock: engineClock(engine) } };
     const needs = c.peer?.needs ?? 'tfjs';
@@ -127,10 +175,7 @@ export async function runCases(
     const peerClock = needs === 'tfjs' ? (tfjs?.clock ?? null) : null;
     const peer = c.peer && present ? () => c.peer!.run({ ...ctx, time: { ...reps, clock: peerClock } }) : null;
     const rounds = peer || (c.torch && torch) ? (time.rounds ?? 1) : 1;
-    const rec = roundsRecord(c, await interleave(rounds, () => c.ours(ctx), peer));
-    records.push(rec);
-    onRecord(rec);
+    onRecord(roundsRecord(c, await interleave(rounds, () => c.ours(ctx), peer)));
   }
-  addOfPeak(records);
-  return records;
+  return [];
 }

@@ -51,6 +51,7 @@ export function toRecord(c: BenchCase, ours: OursTiming, peer: Timing | null): B
     rec[`${TORCH}_views_ms`] = round(torch.viewsMedianMs);
     rec[`${TORCH}_params`] = torch.params;
     rec[`${TORCH}_threads`] = torch.threads;
+    rec[`${TORCH}_device`] = torch.device ?? 'cpu';
   }
   return rec;
 }
@@ -104,7 +105,9 @@ function torchText(r: BenchRecord): string {
   if (typeof r[`${TORCH}_skipped`] === 'string') return `${TORCH}-cpu skipped (${r[`${TORCH}_skipped`]})`;
   const ms = r[`${TORCH}_ms`];
   if (typeof ms !== 'number') return '';
-  return `${TORCH}-cpu ${ms.toFixed(2)} ms  ratio ${ratioText(r, `${TORCH}_ratio`, 'x', '-')}`;
+  const device = r[`${TORCH}_device`] ?? 'cpu';
+  const amp = typeof r[`${TORCH}_amp_ms`] === 'number' ? `, bf16 ${(r[`${TORCH}_amp_ms`] as number).toFixed(2)} ms` : '';
+  return `${TORCH}-${device} ${ms.toFixed(2)} ms  ratio ${ratioText(r, `${TORCH}_ratio`, 'x', '-')}${amp}`;
 }
 
 export function progressLine(r: BenchRecord): string {

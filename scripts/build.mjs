@@ -7,7 +7,8 @@ import { buildLibrary } from './build-lib.mjs';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-const entries = { hvp: 'cli/main.ts', bench: 'bench/run.ts' };
+// selfcheck: the test suite's kernel and model checks as a program (test/selfcheck/), for the GPU kit.
+const entries = { hvp: 'cli/main.ts', bench: 'bench/run.ts', selfcheck: 'test/selfcheck/main.ts' };
 // `--no-lib` skips the library (declarations and API reference take most of the build's time): the
 // demo, the bench, the server and the CLI's tests use only the CLI, the bench and the explorer page.
 const noLib = process.argv.includes('--no-lib');

@@ -67,7 +67,9 @@ describe.skipIf(!torch)('torch_step.py', () => {
   });
 
   it('has exactly our parameter count for the bench networks and the tiny one', async () => {
-    for (const net of [NARROW, FULL, TINY]) {
+    // The kit's ResNet-50 (standard stem, as at 224 px), narrow here: the layout is the same at full width.
+    const r50: StepNet = { label: 'resnet50 narrow', arch: 'resnet50', widths: [8, 16, 32, 64], size: 64, channels: 3, batch: 2, dim: 32, predDim: 8, standardStem: true };
+    for (const net of [NARROW, FULL, TINY, r50]) {
       const config = stepConfig(net, 4, 0);
       const ours = modelParams(e, net, config);
       expect(await torch!.params(torchStepSpec(net, config, {}, 0)), net.label).toBe(ours);
@@ -79,11 +81,13 @@ describe.skipIf(!torch)('torch_step.py', () => {
     await expect(torch!.step(spec)).rejects.toThrow(/torch_step\.py \(random, batch 4, 1x8x8\): .* parameters and ours 12345/);
   });
 
-  it('times tiny HVP (grey, selection at half size) and random (RGB) steps: positive times, one per repetition', async () => {
+  it('times tiny HVP (grey, selection at half size), random (RGB) and blurred (RGB above 32 px, standard stem) steps: positive times, one per repetition', async () => {
     const grey = torchStepSpec(TINY, stepConfig(TINY, 3, 4), { warmup: 1, reps: 3 }, 0);
     const rgbNet = { ...TINY, channels: 3 };
     const rgb = torchStepSpec(rgbNet, stepConfig(rgbNet, 2, 0), { warmup: 0, reps: 2 }, 0);
-    for (const spec of [grey, rgb]) {
+    const blurNet: StepNet = { ...rgbNet, size: 40, standardStem: true };
+    const blurred = torchStepSpec(blurNet, stepConfig(blurNet, 2, 0), { warmup: 0, reps: 1 }, 0);
+    for (const spec of [grey, rgb, blurred]) {
       const t = await torch!.step(spec);
       expect(t.runsMs).toHaveLength(spec.reps);
       for (const ms of [...t.runsMs, t.medianMs, t.minMs, t.viewsMedianMs]) expect(ms).toBeGreaterThan(0);

@@ -11,52 +11,7 @@ import { Rng, nn, type Engine, type Tensor } from '../engine/index.js';
 import { ResNet, resnet18, resnet34, resnet50 } from '../models/index.js';
 import { engine, gpuVariantEngine } from './helpers.js';
 import { expectMatches, hashUniform, readFixture } from './ssl-fixtures.js';
-
-interface Reduced {
-  shape: number[];
-  values?: number[];
-  slices?: [number, number[]][];
-  sumsq?: number;
-}
-
-interface ResNetFixture {
-  smallImage: boolean;
-  numClasses: number;
-  inputShape: number[];
-  state: [string, number[]][];
-  evalOut: number[];
-  trainOut: number[];
-  running: Record<string, { mean: number[]; var: number[] }>;
-  grads: Record<string, Reduced>;
-  inputGrad: Reduced;
-}
-
-/** The generator's formula_value for the k-th state-dict entry. */
-function formulaValue(name: string, shape: number[], k: number): Float32Array {
-  const s = hashUniform(k, shape.reduce((a, b) => a * b, 1));
-  const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
-  const f = name.endsWith('running_var')
-    ? (v: number) => 1 + 0.25 * v
-    : name.endsWith('running_mean') || name.endsWith('bias')
-      ? (v: number) => 0.1 * v
-      : shape.length === 1
-        ? (v: number) => 1 + 0.1 * v
-        : (v: number) => Math.sqrt(6 / fanIn) * v;
-  return Float32Array.from(s, f);
-}
-
-/** Every entry of the fixture's state dict, from the formula, loaded strictly by name. */
-function loadFormula(e: Engine, model: nn.Module, fx: ResNetFixture): void {
-  e.scope(() => {
-    const dict: Record<string, Tensor> = {};
-    fx.state.forEach(([name, shape], k) => {
-      dict[name] = name.endsWith('num_batches_tracked')
-        ? e.tensor([0], shape, { dtype: 'i32' })
-        : e.tensor(formulaValue(name, shape, k), shape);
-    });
-    model.loadStateDict(dict);
-  });
-}
+import { loadResNetFormula as loadFormula, type ResNetFixture, type ResNetReduced as Reduced } from './resnet-fixture.js';
 
 /**
  * Gradients are judged with an absolute floor of 3e-5 × the tensor's scale instead of 1e-5: through

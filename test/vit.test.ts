@@ -10,56 +10,7 @@ import { nn, ops, Rng, type Engine, type Tensor } from '../engine/index.js';
 import { vitBase, vitSmall, vitTiny, type VisionTransformer } from '../models/index.js';
 import { engine, gpuVariantEngine } from './helpers.js';
 import { expectMatches, hashUniform, readFixture } from './ssl-fixtures.js';
-
-interface Reduced {
-  shape: number[];
-  values?: number[];
-  rows?: number[];
-  rowValues?: number[];
-  rowSums?: number[];
-  colSums?: number[];
-}
-
-interface VitCase {
-  size: number;
-  mask: number[] | null;
-  cls: number[];
-  tokens: number[];
-  tokenShape: number[];
-  grads: Record<string, Reduced>;
-}
-
-interface VitFixture {
-  imgSize: number;
-  patchSize: 16;
-  batch: number;
-  state: [string, number[]][];
-  cases: VitCase[];
-}
-
-const numel = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-
-/** The generator's param_value for the k-th state-dict entry. */
-function formulaValue(name: string, shape: number[], k: number): Float32Array {
-  const u = hashUniform(k, numel(shape));
-  const parts = name.split('.');
-  const f = parts.length >= 2 && parts[parts.length - 2].startsWith('norm') && parts[parts.length - 1] === 'weight'
-    ? (v: number) => 1 + 0.1 * v
-    : name.endsWith('bias')
-      ? (v: number) => 0.05 * v
-      : ['cls_token', 'pos_embed', 'masked_embed'].includes(name)
-        ? (v: number) => 0.5 * v
-        : (v: number) => Math.sqrt(3 / numel(shape.slice(1))) * v;
-  return Float32Array.from(u, f);
-}
-
-function loadFormula(e: Engine, model: VisionTransformer, state: [string, number[]][]): void {
-  e.scope(() => {
-    const dict: Record<string, Tensor> = {};
-    state.forEach(([name, shape], k) => (dict[name] = e.tensor(formulaValue(name, shape, k), shape)));
-    model.loadStateDict(dict);
-  });
-}
+import { loadVitFormula as loadFormula, numel, type VitFixture, type VitReduced as Reduced } from './vit-fixture.js';
 
 /** Compare a full gradient with the fixture's whole values, or with its rows and row/column sums. */
 async function expectReduced(t: Tensor, r: Reduced, label: string, cols?: number): Promise<void> {

@@ -22,7 +22,7 @@ import { timeOurs } from './common.js';
 export interface StepNet {
   /** Label of the network in case names, and the key of its random-step baseline. */
   label: string;
-  arch: 'resnet18' | 'vit_tiny';
+  arch: 'resnet18' | 'resnet50' | 'vit_tiny' | 'vit_small';
   widths: number[];
   size: number;
   channels: number;
@@ -30,6 +30,8 @@ export interface StepNet {
   /** SimSiam projector and predictor widths. */
   dim: number;
   predDim: number;
+  /** Standard stem (7×7 stride-2 conv and max-pool) instead of the small-image one; the default is the small-image stem. */
+  standardStem?: boolean;
 }
 
 interface Measured {
@@ -48,6 +50,7 @@ export function stepConfig(net: StepNet, views: number, selectRes: number): Trai
     method: 'simsiam',
     arch: net.arch,
     widths: net.widths,
+    smallImage: !net.standardStem,
     size: net.size,
     batchSize: net.batch,
     dim: net.dim,
@@ -91,7 +94,7 @@ async function timeSteps(engine: Engine, step: (i: number) => Promise<void>, opt
 }
 
 /** Time steps of one configuration; with `times`, one more step fills the phase breakdown. */
-async function measure(engine: Engine, net: StepNet, config: TrainConfig, reps: { warmup?: number; reps?: number }, times?: StepTimes) {
+export async function measure(engine: Engine, net: StepNet, config: TrainConfig, reps: { warmup?: number; reps?: number }, times?: StepTimes) {
   const rng = new Rng(11);
   const method = createMethod({ engine, config, channels: net.channels, stepsPerEpoch: 1000, totalSteps: 1000, rng });
   const batch = syntheticBatch(net, rng);
@@ -113,6 +116,8 @@ async function measure(engine: Engine, net: StepNet, config: TrainConfig, reps: 
 /** What torch_step.py times for a case: the network, views and SGD settings of `config`. */
 export function torchStepSpec(net: StepNet, config: TrainConfig, time: { warmup?: number; reps?: number }, params: number): TorchStepSpec {
   return {
+    arch: net.arch === 'resnet50' ? 'resnet50' : 'resnet18',
+    smallImage: !net.standardStem,
     widths: net.widths.length ? net.widths : [64, 128, 256, 512],
     channels: net.channels,
     size: net.size,
@@ -140,16 +145,29 @@ export function modelParams(engine: Engine, net: StepNet, config: TrainConfig): 
   return n;
 }
 
-/** The same steps in PyTorch on the CPU, or why not (ViTs are not ported; a failed run says why). */
-async function torchStep(ctx: BenchContext, net: StepNet, config: TrainConfig, params: number): Promise<TorchOutcome | undefined> {
-  if (!ctx.torch) return undefined;
-  if (net.arch !== 'resnet18') return { skipped: `no PyTorch port of ${net.arch}` };
-  try {
-    return await ctx.torch.step(torchStepSpec(net, config, ctx.time, params));
-  } catch (e) {
-    // The bench goes on without the peer for this case; the record and its line carry the reason.
-    return { skipped: e instanceof Error ? e.message : String(e) };
-  }
+/**
+ * The same steps in PyTorch on the peer's device, or why not (ViTs are not ported; a failed run says
+ * why). On CUDA also under autocast in bf16 (`amp`), as a GPU user would train.
+ */
+async function torchStep(ctx: BenchContext, net: StepNet, config: TrainConfig, params: number): Promise<{ fp32?: TorchOutcome; amp?: TorchOutcome }> {
+  if (!ctx.torch) return {};
+  if (!torchPorted(net)) return { fp32: { skipped: `no PyTorch port of ${net.arch}` } };
+  const spec = torchStepSpec(net, config, ctx.time, params);
+  const attempt = async (amp: '' | 'bf16'): Promise<TorchOutcome> => {
+    try {
+      return await ctx.torch!.step({ ...spec, amp });
+    } catch (e) {
+      // The bench goes on without the peer for this case; the record and its line carry the reason.
+      return { skipped: e instanceof Error ? e.message : String(e) };
+    }
+  };
+  const fp32 = await attempt('');
+  return ctx.torch.device === 'cuda' ? { fp32, amp: await attempt('bf16') } : { fp32 };
+}
+
+/** Whether torch_step.py builds this network (ResNet-18 and ResNet-50, either stem, any widths; no ViT). */
+export function torchPorted(net: StepNet): boolean {
+  return net.arch === 'resnet18' || net.arch === 'resnet50';
 }
 
 /** The scoring kernel alone on [V, B, dim] head outputs (all V(V-1)/2 pairs). */
@@ -170,7 +188,7 @@ export function hvpStepCase(net: StepNet, views: number, selectRes: number, quic
     shape: `V=${views}${res}, batch ${net.batch}, ${net.channels}x${net.size}x${net.size}`,
     quick,
     images: net.batch,
-    torch: net.arch === 'resnet18',
+    torch: torchPorted(net),
     // A warm-up step creates the optimizer state and fills the pool; whole steps take seconds here.
     reps: { warmup: 1, reps: 2 },
     ours: async (ctx: BenchContext): Promise<OursTiming> => {
@@ -178,7 +196,7 @@ export function hvpStepCase(net: StepNet, views: number, selectRes: number, quic
       const times: StepTimes = { views: 0, selectionForward: 0, select: 0, train: 0 };
       const config = stepConfig(net, views, selectRes);
       const me = await measure(engine, net, config, ctx.time, times);
-      const torch = await torchStep(ctx, net, config, me.params);
+      const { fp32: torch, amp } = await torchStep(ctx, net, config, me.params);
       const total = times.views + times.selectionForward + times.select + times.train;
       const figures: Record<string, number> = {
         frac_views: times.views / total,
@@ -187,6 +205,10 @@ export function hvpStepCase(net: StepNet, views: number, selectRes: number, quic
         frac_train: times.train / total,
         params: me.params,
       };
+      if (amp && 'medianMs' in amp) {
+        figures.torch_amp_ms = amp.medianMs;
+        figures.torch_amp_ratio = amp.medianMs / me.timing.wallMedianMs;
+      }
       if (random) {
         randomSteps.set(net.label, me);
         return { ...me.timing, peakBytes: me.peakBytes, figures, torch };

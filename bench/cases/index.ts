@@ -12,6 +12,7 @@ import { hvpStepCases } from './hvp-step.js';
 import { hostCases } from './host.js';
 import { batchNormCases } from './batch-norm.js';
 import { loaderCases } from './loader.js';
+import { kitStepCases } from './kit.js';
 
 // The peaks (copy, matmul) run first so a filtered or partial run still has them early in its output.
-export const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...batchNormCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases, ...hostCases, ...loaderCases];
+export const ALL: BenchCase[] = [...copyCases, ...matmulCases, ...convCases, ...normCases, ...batchNormCases, ...attentionCases, ...modelCases, ...scoringCases, ...hvpStepCases, ...hostCases, ...loaderCases, ...kitStepCases(false)];

@@ -18,7 +18,11 @@ export const PYTHONS = ['python3', '/usr/bin/python3'];
 
 /** What bench/cases/hvp-step.ts asks torch_step.py to time (the script's JSON spec, in camelCase). */
 export interface TorchStepSpec {
-  /** Stage widths of the small-image ResNet-18. */
+  /** The ResNet (default resnet18). */
+  arch?: 'resnet18' | 'resnet50';
+  /** The small-image stem (3×3 stride 1, no max-pool; the default) or torchvision's standard one. */
+  smallImage?: boolean;
+  /** Stage widths of the ResNet. */
   widths: number[];
   channels: number;
   size: number;
@@ -38,7 +42,13 @@ export interface TorchStepSpec {
   reps: number;
   /** Our network's parameter count: the script refuses to time a network of another size. */
   expectParams: number;
+  /** Where the script runs the step (default the peer's device). */
+  device?: TorchDevice;
+  /** CUDA only: the step under torch.autocast in this dtype ('' or absent: fp32 throughout). */
+  amp?: '' | 'bf16' | 'fp16';
 }
+
+export type TorchDevice = 'cpu' | 'cuda';
 
 export interface TorchStepTiming {
   medianMs: number;
@@ -49,6 +59,8 @@ export interface TorchStepTiming {
   params: number;
   threads: number;
   version: string;
+  /** Absent: cpu. */
+  device?: TorchDevice;
 }
 
 /** A peer's timing, or why there is none for this case. */
@@ -59,6 +71,9 @@ export interface TorchPeer {
   version: string;
   /** torch's intra-op threads in the script: os.cpu_count(). */
   threads: number;
+  device: TorchDevice;
+  /** The CUDA device's name (torch.cuda.get_device_name), or 'cpu'. */
+  deviceName: string;
   step(spec: TorchStepSpec): Promise<TorchStepTiming>;
   /** Parameters of the PyTorch network of `spec`, without timing anything. */
   params(spec: TorchStepSpec): Promise<number>;
@@ -71,6 +86,8 @@ export interface TorchPeerOptions {
   timeoutMs?: number;
   /** For one case's steps. */
   stepTimeoutMs?: number;
+  /** cpu (default), or cuda: then an interpreter counts only where torch.cuda.is_available(). */
+  device?: TorchDevice;
 }
 
 export interface Run {
@@ -104,20 +121,28 @@ export async function createTorchPeer(opts: TorchPeerOptions = {}): Promise<Torc
   const script = stepScript();
   if (!script) return { reason: 'bench/peers/torch_step.py is not beside the bench' };
   const failures: string[] = [];
+  const device = opts.device ?? 'cpu';
+  // On CUDA the probe prints the device's name, and fails where torch has no CUDA device.
+  const probe =
+    device === 'cuda'
+      ? "import os, torch; assert torch.cuda.is_available(), f'torch {torch.__version__} sees no CUDA device'; print(torch.__version__, os.cpu_count(), torch.cuda.get_device_name(0))"
+      : 'import os, torch; print(torch.__version__, os.cpu_count(), "cpu")';
   for (const python of opts.pythons ?? PYTHONS) {
-    const r = await runPython(python, ['-c', 'import os, torch; print(torch.__version__, os.cpu_count())'], opts.timeoutMs ?? 30_000);
+    const r = await runPython(python, ['-c', probe], opts.timeoutMs ?? 60_000);
     if (r.code !== 0) {
       failures.push(`${python}: ${r.error ?? (lastLine(r.stderr) || `exit ${r.code}`)}`);
       continue;
     }
-    const [version, cores] = r.stdout.trim().split(/\s+/);
+    const [version, cores, ...name] = r.stdout.trim().split(/\s+/);
     const timeout = opts.stepTimeoutMs ?? 1_800_000;
     return {
       python,
       version,
       threads: Number(cores),
+      device,
+      deviceName: name.join(' '),
       step: async (spec) => {
-        const out = await runScript(python, script, spec, false, timeout);
+        const out = await runScript(python, script, { device, ...spec }, false, timeout);
         return {
           medianMs: out.median_ms as number,
           minMs: out.min_ms as number,
@@ -126,17 +151,21 @@ export async function createTorchPeer(opts: TorchPeerOptions = {}): Promise<Torc
           params: out.params as number,
           threads: out.threads as number,
           version: out.torch as string,
+          device: (out.device as TorchDevice | undefined) ?? 'cpu',
         };
       },
       params: async (spec) => (await runScript(python, script, spec, true, timeout)).params as number,
     };
   }
-  return { reason: `no python3 with torch (${failures.join('; ')}); apt-get install python3-torch` };
+  const fix = device === 'cuda' ? 'a python3 whose torch is built with CUDA, on a host with an NVIDIA driver' : 'apt-get install python3-torch';
+  return { reason: `no python3 with torch${device === 'cuda' ? ' and CUDA' : ''} (${failures.join('; ')}); ${fix}` };
 }
 
 /** Run torch_step.py on `spec` and return its JSON output; its error, or a crash, as an Error that names the spec. */
 async function runScript(python: string, script: string, spec: TorchStepSpec, countOnly: boolean, timeoutMs: number): Promise<Record<string, unknown>> {
   const json = JSON.stringify({
+    arch: spec.arch ?? 'resnet18',
+    small_image: spec.smallImage ?? true,
     widths: spec.widths,
     channels: spec.channels,
     size: spec.size,
@@ -154,6 +183,8 @@ async function runScript(python: string, script: string, spec: TorchStepSpec, co
     reps: spec.reps,
     expect_params: spec.expectParams,
     count_only: countOnly,
+    device: spec.device ?? 'cpu',
+    amp: spec.amp ?? '',
   });
   const r = await runPython(python, [script, json], timeoutMs);
   let out: Record<string, unknown> | null = null;
@@ -165,7 +196,7 @@ async function runScript(python: string, script: string, spec: TorchStepSpec, co
   }
   if (r.code !== 0 || !out || 'error' in out) {
     const why = (out?.error as string | undefined) ?? r.error ?? (lastLine(r.stderr) || `exit ${r.code}`);
-    throw new Error(`torch_step.py (${spec.mode}, batch ${spec.batch}, ${spec.channels}x${spec.size}x${spec.size}): ${why}`);
+    throw new Error(`torch_step.py (${spec.device === 'cuda' ? `cuda${spec.amp ? ` ${spec.amp}` : ''}, ` : ''}${spec.mode}, batch ${spec.batch}, ${spec.channels}x${spec.size}x${spec.size}): ${why}`);
   }
   return out;
 }
