@@ -47,7 +47,7 @@ interface Slot {
   inFlight: number;
 }
 
-/** Worker threads that decode image files (sharp) off the main thread, which drives the GPU. */
+/** Worker threads that decode image files (sharp, then channel-major), their pixel buffers transferred back. */
 export class DecodePool {
   readonly size: number;
   private readonly slots: Slot[] = [];

@@ -4,7 +4,7 @@
 
 import type sharpType from 'sharp';
 
-/** One decoded image: its pixels and size. */
+/** A decoded image: its pixels, channel-major, and its size. */
 export interface Decoded {
   /** uint8 RGB, channel-major (C, H, W). */
   pixels: Uint8Array;

@@ -14,7 +14,7 @@ import { disposeRows } from './rows.js';
 /** Where features come from: a frozen backbone, or the normalised pixels themselves. */
 export type FeatureSource = Backbone | 'raw';
 
-/** How splitFeatures extracts and normalises the two splits' features. */
+/** How splitFeatures normalises and batches the two splits. */
 export interface SplitFeatureOptions {
   /** Statistics both splits are normalised by (default: the train split's). */
   stats?: Stats;
@@ -56,7 +56,7 @@ export async function datasetLabels(ds: Dataset): Promise<Int32Array> {
   return Int32Array.from(await Promise.all(Array.from({ length: ds.length }, async (_, i) => (await ds.read(i)).label)));
 }
 
-/** splitKnn's settings: the features' (SplitFeatureOptions) and the k-NN's. */
+/** k-NN on two splits: the neighbours (k, default 20) and the vote's temperature (default 0.07), besides the features' options. */
 export interface SplitKnnOptions extends SplitFeatureOptions {
   k?: number;
   temperature?: number;

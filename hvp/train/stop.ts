@@ -9,9 +9,9 @@
 // even a SIGKILL leaves either the previous checkpoint or the new one. A data-parallel run combines the ranks'
 // requests at the same boundary (any rank's signal stops every rank) before acting on them.
 
-/** The signals that stop a run with a checkpoint: Ctrl-C's and a scheduler's. */
+/** The signals that stop a run at the next step boundary with a checkpoint. */
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
-/** One of STOP_SIGNALS. */
+/** SIGINT (Ctrl-C) or SIGTERM (a scheduler's stop). */
 export type StopSignal = (typeof STOP_SIGNALS)[number];
 
 /** The exit status of a run stopped by `signal`: 128 + its number, as a shell reports a process killed by it. */
@@ -43,7 +43,7 @@ export class StopRequest {
     this.received ??= signal;
   }
 
-  /** Start catching SIGINT and SIGTERM (the handlers stay until `close`). */
+  /** Catch SIGINT and SIGTERM from now on (they no longer end the process at once). */
   listen(): this {
     for (const s of STOP_SIGNALS) {
       const h = () => this.request(s);
@@ -53,7 +53,7 @@ export class StopRequest {
     return this;
   }
 
-  /** Remove the handlers `listen` installed. */
+  /** Give the signals back to their previous handling. */
   close(): void {
     for (const [s, h] of this.handlers) process.off(s, h);
     this.handlers.clear();
