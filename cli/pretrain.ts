@@ -21,6 +21,7 @@ import {
 } from '../hvp/train/config.js';
 import { checkResumable, CHECKPOINT, pretrain } from '../hvp/train/loop.js';
 import { signalExitCode, StopRequest, stoppedMessage } from '../hvp/train/stop.js';
+import { DataParallel } from '../hvp/distributed/data-parallel.js';
 
 export const PRETRAIN_HELP = `Usage: hvp pretrain [--preset NAME | --config FILE.yaml] [--setting value ...]
 
@@ -65,6 +66,14 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
   --log-samples K       also log every combination's score for the first K samples of a logged step
   --knn-every N         k-NN monitor: top-1 every N steps on the first --knn-bank train and
                         --knn-queries test images (0 = off); see hvp report RUN
+
+Data-parallel training: mpirun -np N hvp pretrain ... (or srun) trains one model on N processes, one
+per GPU. --batch-size stays the global batch (each rank takes batch / N, which must be whole); rank 0's
+weights are copied to every rank at start, gradients are averaged once per step (after the last
+micro-batch with --grad-accum-steps), and only rank 0 writes OUT. Batch norm normalises over each rank's
+share. SIGINT/SIGTERM to any rank stops every rank at the same step (rank 0 saves; all exit 130/143).
+--resume needs the N the run was started with.
+  --allow-shared-device true   run even where two ranks opened the same GPU (CPU adapters, tests)
 
 --resume continues with the configuration stored in the checkpoint (not a preset, --config or
 OUT/config.yaml); only ${RESUME_MUTABLE.filter((k) => k !== 'resume').map((k) => `--${kebabKey(k)}`).join(', ')} may change, and any
@@ -133,7 +142,25 @@ export async function pretrainMain(argv: string[]): Promise<void> {
   // Listening until the process exits: a second signal, however late, cannot cut the checkpoint, the
   // message or the exit status short (SIGKILL still can; the checkpoint is renamed into place whole).
   const stopRequest = new StopRequest().listen();
-  const r = await pretrain(config, { stopRequest });
+  // Launched by mpirun/srun with several ranks: this process is one of them (MPI is never loaded otherwise).
+  const distributed = DataParallel.fromLauncher();
+  const r = await pretrain(config, { stopRequest, distributed });
+  if (distributed && !distributed.isRoot) {
+    // Every rank stopped at the same step and exits with the same status; rank 0 wrote the checkpoint.
+    if (r.signal) {
+      console.error(`rank ${distributed.rank}: stopped by ${r.signal} at step ${r.step}`);
+      process.exitCode = signalExitCode(r.signal);
+    }
+    return;
+  }
+  if (distributed) {
+    const t = distributed.times;
+    const per = (ms: number) => (ms / Math.max(1, t.steps)).toFixed(1);
+    console.log(
+      `${distributed.world} ranks; gradient averaging per step: ${per(t.readback + t.allreduce + t.upload)} ms ` +
+        `(readback ${per(t.readback)}, all-reduce ${per(t.allreduce)}, upload ${per(t.upload)}) of ${(t.bytes / Math.max(1, t.steps) / 1e6).toFixed(2)} MB`,
+    );
+  }
   const last = r.losses.length ? r.losses[r.losses.length - 1].toFixed(4) : '-';
   console.log(
     `${r.interrupted ? 'interrupted' : 'finished'} after ${r.steps} steps (${r.imagesPerSecond.toFixed(1)} img/s); last loss ${last}; checkpoint ${r.checkpoint}`,

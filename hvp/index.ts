@@ -31,8 +31,9 @@ export {
   type StepResult,
   type StepTimes,
 } from './train/hvp-step.js';
-export { StopRequest, STOP_SIGNALS, type StopSignal } from './train/stop.js';
 export { pretrain, trainDataset, CHECKPOINT, type PretrainOptions, type PretrainResult } from './train/loop.js';
+export { StopRequest, STOP_SIGNALS, signalExitCode, stoppedMessage, type StopSignal } from './train/stop.js';
+export { DataParallel, shardRange, buckets, BUCKET_BYTES, type SyncTimes } from './distributed/data-parallel.js';
 export { KnnMonitor, knnTop1, type KnnSets } from './train/knn-monitor.js';
 // Checkpoints of a whole training state (weights, optimizer, configuration) in one safetensors file.
 export {

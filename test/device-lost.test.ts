@@ -90,10 +90,12 @@ describe('a training run whose device is lost', () => {
     const seen: { saved?: Promise<Map<string, Buffer>>; bytes?: Buffer } = {};
     const lose = (m: Method): Method => ({
       ...m,
-      trainStep(views, ctx, gather) {
+      async trainStep(views, ctx, gather) {
         // The model as step 2 begins is the one the epoch-end checkpoint holds.
         if (ctx.step === 2) seen.saved = snapshot(m.model.stateDict());
         if (ctx.step === LOST_AT) {
+          // Its readback finishes before the device goes (the loop reads step 2's results only after step 3).
+          await seen.saved;
           seen.bytes = readFileSync(path);
           doomed.backend.device.destroy();
         }

@@ -150,6 +150,19 @@ describe('device settings', () => {
     expect(takeDeviceSettings(['x', '--', '--device', 'gpu'], {}).rest).toEqual(['x', '--', '--device', 'gpu']);
   });
 
+  it('--adapter-per-rank (or HVP_ADAPTERS) picks the adapter by the launcher\'s local rank, unless --adapter is given', () => {
+    const list = ['pretrain', '--adapter-per-rank', 'A100,H100,L4'];
+    expect(takeDeviceSettings(list, { OMPI_COMM_WORLD_LOCAL_RANK: '1' })).toEqual({ rest: ['pretrain'], settings: { adapter: 'H100' } });
+    expect(takeDeviceSettings(list, { SLURM_LOCALID: '2' }).settings).toEqual({ adapter: 'L4' });
+    expect(takeDeviceSettings(['info'], { HVP_ADAPTERS: 'A100, H100', OMPI_COMM_WORLD_LOCAL_RANK: '1' }).settings).toEqual({ adapter: 'H100' });
+    // A single process (no launcher) is local rank 0.
+    expect(takeDeviceSettings(list, {}).settings).toEqual({ adapter: 'A100' });
+    expect(takeDeviceSettings([...list, '--adapter', 'L4'], { OMPI_COMM_WORLD_LOCAL_RANK: '1' }).settings).toEqual({ adapter: 'L4' });
+    expect(takeDeviceSettings(list, { HVP_ADAPTER: 'A100', OMPI_COMM_WORLD_LOCAL_RANK: '2' }).settings).toEqual({ adapter: 'A100' });
+    expect(() => takeDeviceSettings(list, { OMPI_COMM_WORLD_LOCAL_RANK: '3' })).toThrow('--adapter-per-rank names 3 adapters but this process is local rank 3: name one per rank of the node');
+    expect(() => takeDeviceSettings(['info'], { HVP_ADAPTERS: 'A100,,L4' })).toThrow(/HVP_ADAPTERS needs a comma-separated list/);
+  });
+
   it('refuse bad values and missing ones', () => {
     expect(() => takeDeviceSettings(['--device', 'tpu'], {})).toThrow("--device must be one of auto, gpu, cpu, got 'tpu'");
     expect(() => takeDeviceSettings(['info'], { HVP_KERNELS: 'fast' })).toThrow("HVP_KERNELS must be one of auto, gpu, cpu, got 'fast'");

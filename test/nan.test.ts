@@ -22,9 +22,9 @@ function faulty(m: Method, where: 'score' | 'loss', fault: (t: Tensor) => Tensor
       const s = m.score(views, rows, ctx);
       return where === 'score' && ctx.step === FAULT_STEP ? fault(s) : s;
     },
-    trainStep(views, ctx, gather) {
+    async trainStep(views, ctx, gather) {
       if (ctx.step === FAULT_STEP) seen.bytes = readFileSync(path);
-      const l = m.trainStep(views, ctx, gather);
+      const l = await m.trainStep(views, ctx, gather);
       return where === 'loss' && ctx.step === FAULT_STEP ? fault(l) : l;
     },
   };

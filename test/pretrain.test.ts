@@ -148,7 +148,7 @@ describe('resuming from the checkpoint\'s configuration', () => {
   it('a flag that contradicts the checkpoint is an error naming the flag and both values', async () => {
     const dir = await checkpointed();
     await expect(resolveConfig(['--out', dir, '--resume', '--batch-size', '16'])).rejects.toThrow(/--batch-size is 16 but the checkpoint's run has 8/);
-    await expect(resolveConfig(['--out', dir, '--resume', '--lr', '0.1', '--views', '4'])).rejects.toThrow(/--lr is 0.1 but the checkpoint's run has 0.05; --views is 4 but the checkpoint's run has 3 \(.*only --epochs, --max-steps, --log-every, --time-every, --save-every, --out, --log-samples, --knn-every, --knn-bank, --knn-queries may change on resume\)/);
+    await expect(resolveConfig(['--out', dir, '--resume', '--lr', '0.1', '--views', '4'])).rejects.toThrow(/--lr is 0.1 but the checkpoint's run has 0.05; --views is 4 but the checkpoint's run has 3 \(.*only --epochs, --max-steps, --log-every, --time-every, --save-every, --out, --log-samples, --knn-every, --knn-bank, --knn-queries, --allow-shared-device may change on resume\)/);
     await expect(resolveConfig(['--out', dir, '--resume', '--preset', 'simsiam-cifar10'])).rejects.toThrow(/drop --preset/);
     // The library refuses the same, whoever built the configuration.
     const c = validateConfig({ ...(await resolveConfig(['--out', dir, '--resume']))!, momentum: 0.5 });

@@ -131,8 +131,11 @@ const TABLE: Record<string, Row[]> = {
   ],
 };
 
-/** Settings observed elsewhere: opening the data (below), resuming and saving (test/resume*.test.ts) and the k-NN monitor (test/knn-monitor.test.ts). */
-const ELSEWHERE: Key[] = ['dataset', 'data', 'loadSize', 'resume', 'saveEvery', 'knnEvery', 'knnBank', 'knnQueries'];
+/**
+ * Settings observed elsewhere: opening the data (below), resuming and saving (test/resume*.test.ts),
+ * the k-NN monitor (test/knn-monitor.test.ts) and data-parallel runs under mpirun (test/distributed.test.ts).
+ */
+const ELSEWHERE: Key[] = ['dataset', 'data', 'loadSize', 'resume', 'saveEvery', 'knnEvery', 'knnBank', 'knnQueries', 'allowSharedDevice'];
 
 async function observe(config: TrainConfig): Promise<Observed> {
   const dataset = syntheticDataset(config.arch.startsWith('vit') || config.method === 'dino' ? 3 : 1);

@@ -183,6 +183,14 @@ export class DinoLoss extends nn.Module {
     });
   }
 
+  /**
+   * The teacher rows' sum pending since the last `applyPendingCenter` ([1, K], or null): a data-parallel
+   * run averages it over the ranks in place before applying it.
+   */
+  get pendingCenterSum(): Tensor | null {
+    return this.pending?.sum ?? null;
+  }
+
   /** After the last micro-batch: center ← m·center + (1 − m)·(pending sum / rows); a no-op with nothing pending. */
   applyPendingCenter(): void {
     if (!this.pending) return;

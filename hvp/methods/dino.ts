@@ -147,11 +147,18 @@ export function createDino(init: MethodInit): Method {
     const dropRng = dropRngAt(ctx.step);
     const outs = views.map((v) => student.forward(v, dropRng));
     const studentOut = outs.length > 1 ? ops.concat(outs, 0) : outs[0];
-    const l = loss.forward(studentOut, teacherOut, Math.min(ctx.epoch, c.epochs - 1), { deferCenter: microBatches > 1 });
+    const l = loss.forward(studentOut, teacherOut, Math.min(ctx.epoch, c.epochs - 1), { deferCenter: microBatches > 1 || !!init.sync });
     backwardShare(l, microBatches);
     return l;
   };
-  const update = (ctx: StepContext): void => {
+  const update = async (ctx: StepContext): Promise<void> => {
+    if (init.sync) {
+      // Every rank's share is the same size, so the mean over ranks of the pending teacher sums,
+      // divided by this rank's row count, is the global batch's teacher mean (DINO's update_center).
+      await init.sync.gradients(student.parameters());
+      const pending = loss.pendingCenterSum;
+      if (pending) await init.sync.average([pending]);
+    }
     opt.schedule(ctx.step);
     loss.applyPendingCenter();
     opt.update(ctx.step, ctx.epoch);
@@ -179,9 +186,9 @@ export function createDino(init: MethodInit): Method {
       for (const x of [t, sAll, ...s]) x.dispose();
       return scores;
     },
-    trainStep(views: Tensor[], ctx: StepContext, gather): Tensor {
+    async trainStep(views: Tensor[], ctx: StepContext, gather): Promise<Tensor> {
       const l = accumulate(views, ctx, gather, 1);
-      update(ctx);
+      await update(ctx);
       return l;
     },
     accumulate,

@@ -59,8 +59,15 @@ export function createIbot(init: MethodInit): Method {
     masks?.tensor.dispose();
     const r = stepRng(c.seed, ctx.step, 3);
     const p = grid * grid;
+    // Drawn view-major for the global batch; a data-parallel rank keeps its samples' rows.
+    const all = ctx.shard?.batch ?? b;
+    const [lo, hi] = ctx.shard ? [ctx.shard.lo, ctx.shard.hi] : [0, b];
+    if (hi - lo !== b) throw new Error(`ibot: a batch of ${b} does not match this rank's share [${lo}, ${hi})`);
     const data = new Float32Array(c.views * b * p);
-    for (let i = 0; i < c.views * b; i++) data.set(masking.generate(r, grid, grid, ctx.epoch), i * p);
+    for (let i = 0, row = 0; i < c.views * all; i++) {
+      const mask = masking.generate(r, grid, grid, ctx.epoch);
+      if (i % all >= lo && i % all < hi) data.set(mask, row++ * p);
+    }
     masks = { step: ctx.step, tensor: engine.keep(engine.tensor(data, [c.views * b, p])) };
     return masks.tensor;
   };
@@ -97,7 +104,7 @@ export function createIbot(init: MethodInit): Method {
       for (const x of [t.cls, t.patch, s.cls, s.patch, studentCls, local]) x?.dispose();
       return scores;
     },
-    trainStep(views: Tensor[], ctx: StepContext, gather): Tensor {
+    async trainStep(views: Tensor[], ctx: StepContext, gather): Promise<Tensor> {
       opt.schedule(ctx.step);
       const b = views[0].shape[0] / 2;
       const m = gather(masksAt(ctx, b), 0);
@@ -107,6 +114,8 @@ export function createIbot(init: MethodInit): Method {
       const local = views.length > 1 ? student.forward(views[1], dropRng) : null;
       const terms = loss.forward(s, t, local, m, epochOf(ctx));
       terms.loss.backward();
+      await init.sync?.gradients(student.parameters());
+      await init.sync?.average([loss.center, loss.center2]);
       opt.update(ctx.step, ctx.epoch);
       return terms.loss;
     },

@@ -24,6 +24,11 @@ export interface StepContext {
   step: number;
   epoch: number;
   totalSteps: number;
+  /**
+   * In a data-parallel run, this rank's samples [lo, hi) of the global batch of `batch`: a method that
+   * draws per sample (iBOT's masks) draws for the global batch and keeps these, as one process would.
+   */
+  shard?: { lo: number; hi: number; batch: number };
 }
 
 /** What the training loop needs from an SSL method: its views, combinations, selection score and training step. */
@@ -50,7 +55,7 @@ export interface Method {
    * `gather` selects rows of any other per-candidate-view tensor of group g ([n_g·B, ...]) the same
    * way (iBOT's patch masks).
    */
-  trainStep(views: Tensor[], ctx: StepContext, gather: (perView: Tensor, group: number) => Tensor): Tensor;
+  trainStep(views: Tensor[], ctx: StepContext, gather: (perView: Tensor, group: number) => Tensor): Promise<Tensor>;
   /**
    * Gradient accumulation (--grad-accum-steps K), the first half of `trainStep` for one of a step's K
    * micro-batches: forward, loss and a backward of loss / K, so that the K backward passes add up to the
@@ -59,8 +64,25 @@ export interface Method {
    * its step (iBOT, whose patch masks are drawn per full batch).
    */
   accumulate?(views: Tensor[], ctx: StepContext, gather: (perView: Tensor, group: number) => Tensor, microBatches: number): Tensor;
-  /** The second half, once after the last micro-batch: schedules, clipping, the optimizer step, zeroed gradients, EMA, DINO's centre. */
-  update?(ctx: StepContext): void;
+  /**
+   * The second half, once after the last micro-batch: in a data-parallel run the accumulated gradients
+   * (and DINO's pending centre sum) averaged over the ranks, then schedules, clipping, the optimizer
+   * step, zeroed gradients, EMA, DINO's centre.
+   */
+  update?(ctx: StepContext): Promise<void>;
+}
+
+/**
+ * How the replicas of a data-parallel run stay one model (hvp/distributed): a method calls
+ * `gradients` between its (last) backward and its optimizer step, and `average` on state that is a
+ * per-batch sum or mean (DINO's pending centre sum), so every rank steps as one process on the global
+ * batch would.
+ */
+export interface ReplicaSync {
+  /** Replace each parameter's gradient by its mean over the ranks. */
+  gradients(params: readonly Tensor[]): Promise<void>;
+  /** Replace each tensor's values by their mean over the ranks. */
+  average(tensors: readonly Tensor[]): Promise<void>;
 }
 
 /** What createMethod builds a method from. */
@@ -72,6 +94,8 @@ export interface MethodInit {
   stepsPerEpoch: number;
   totalSteps: number;
   rng: Rng;
+  /** Set in a data-parallel run (more than one rank); absent for a single process. */
+  sync?: ReplicaSync;
 }
 
 /** The group (and the index within it) of every column of a combination, given the group sizes. */

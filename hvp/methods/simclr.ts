@@ -39,7 +39,9 @@ export function createSimClr(init: MethodInit): Method {
     backwardShare(loss, microBatches);
     return loss;
   };
-  const update = (ctx: StepContext): void => {
+  const update = async (ctx: StepContext): Promise<void> => {
+    // Data-parallel: the gradients of every rank's micro-batches, averaged once before the step.
+    await init.sync?.gradients(model.parameters());
     optimizer.setLr('all', cosineLr(lr, ctx, warmup, c.minLr));
     optimizer.setWeightDecay('all', weightDecayAt(c, ctx));
     clip(c, model);
@@ -60,9 +62,9 @@ export function createSimClr(init: MethodInit): Method {
       z.dispose();
       return scores;
     },
-    trainStep(views: Tensor[], ctx: StepContext, gather): Tensor {
+    async trainStep(views: Tensor[], ctx: StepContext, gather): Promise<Tensor> {
       const loss = accumulate(views, ctx, gather, 1);
-      update(ctx);
+      await update(ctx);
       return loss;
     },
     accumulate,

@@ -47,7 +47,9 @@ export function createSimSiam(init: MethodInit): Method {
     backwardShare(loss, microBatches);
     return loss;
   };
-  const update = (ctx: StepContext): void => {
+  const update = async (ctx: StepContext): Promise<void> => {
+    // Data-parallel: the gradients of every rank's micro-batches, averaged once before the step.
+    await init.sync?.gradients(model.parameters());
     const now = cosineLr(lr, ctx, warmup, c.minLr);
     optimizer.setLr(0, now);
     optimizer.setLr(1, c.fixPredLr ? lr : now);
@@ -71,9 +73,9 @@ export function createSimSiam(init: MethodInit): Method {
       p.dispose();
       return scores;
     },
-    trainStep(views: Tensor[], ctx: StepContext, gather): Tensor {
+    async trainStep(views: Tensor[], ctx: StepContext, gather): Promise<Tensor> {
       const loss = accumulate(views, ctx, gather, 1);
-      update(ctx);
+      await update(ctx);
       return loss;
     },
     accumulate,

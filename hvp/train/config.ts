@@ -133,6 +133,8 @@ export interface TrainConfig {
   knnBank: number;
   /** The monitor's queries: the first N test images. */
   knnQueries: number;
+  /** Data-parallel runs: let two ranks train on the same GPU (CPU adapters, tests) instead of stopping. */
+  allowSharedDevice: boolean;
 }
 
 /** Every training option's default (the CLI's defaults). */
@@ -200,6 +202,7 @@ export const DEFAULTS: TrainConfig = {
   knnEvery: 0,
   knnBank: 1000,
   knnQueries: 500,
+  allowSharedDevice: false,
 };
 
 /** Training presets (YAML text) by name. */
@@ -220,7 +223,7 @@ export const PRESETS: Record<string, string> = {
  * now is. The logging, saving and monitoring settings never touch the weights. Every other setting shapes the model, the data order, the views or a schedule, so a resumed run that
  * changed one would no longer be the run its checkpoint belongs to.
  */
-export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'timeEvery', 'saveEvery', 'out', 'resume', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries'];
+export const RESUME_MUTABLE: readonly (keyof TrainConfig)[] = ['epochs', 'maxSteps', 'logEvery', 'timeEvery', 'saveEvery', 'out', 'resume', 'logSamples', 'knnEvery', 'knnBank', 'knnQueries', 'allowSharedDevice'];
 
 /** A value as a flag would take it (`8,16,32,64`, `(none)`). */
 function show(v: unknown): string {

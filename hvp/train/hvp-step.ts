@@ -74,6 +74,12 @@ export interface HvpStepOptions {
   /** Sync after each phase and fill `times` (slower; for the bench breakdown). */
   times?: StepTimes;
   /**
+   * A data-parallel rank's samples [lo, hi) of the global batch it is given: every random draw is
+   * made for the global batch (as one process makes it) and the rank keeps its share, so the ranks'
+   * shares together are the single-process step.
+   */
+  shard?: [number, number];
+  /**
    * A selection criterion in place of the method's own loss: the score of every combination per
    * sample, [B, rows.length] f32, of which `config.select` keeps the highest ('hardest') or lowest.
    */
@@ -245,41 +251,56 @@ interface MicroResult {
 }
 
 /** One HVP step: render candidate views, score every combination (the method's loss or `scorer`), keep one per sample, train on it. */
-export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, ctx: StepContext): Promise<StepResult> {
+export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, stepCtx: StepContext): Promise<StepResult> {
   const { engine, method, config: c } = o;
-  const b = batch.labels.length;
-  // Every random draw is made for the full batch, in the order a step without micro-batches makes it,
-  // and each micro-batch takes its samples' share: so the views and random choices of a sample do not
-  // depend on --grad-accum-steps.
+  const globalB = batch.labels.length;
+  // A data-parallel rank trains on its share [lo, hi) of the global batch; one process on all of it.
+  const [lo, hi] = o.shard ?? [0, globalB];
+  const ctx: StepContext = o.shard ? { ...stepCtx, shard: { lo, hi, batch: globalB } } : stepCtx;
+  const b = hi - lo;
+  // Every random draw is made for the global batch, in the order one process without micro-batches
+  // makes it, and each rank and each micro-batch takes its samples' share: so the views and random
+  // choices of a sample depend neither on the number of ranks nor on --grad-accum-steps.
   const selRng = stepRng(c.seed, ctx.step, 1);
   const draw = drawStep(engine, method, c, batch, ctx.step, selRng);
   const { params, rows } = draw;
   // No selection forward: a uniform draw per sample (with one combination, plain SSL training).
-  const draws = c.select === 'random' || rows.length === 1 ? randomDraws(b, rows.length, selRng) : null;
+  const draws = c.select === 'random' || rows.length === 1 ? randomDraws(globalB, rows.length, selRng) : null;
+  // Samples [from, from + count) of the global batch: their images, view parameters and draws.
+  const share = (from: number, count: number) => ({
+    part: from === 0 && count === globalB ? batch : sliceBatch(batch, from, count),
+    partParams: from === 0 && count === globalB ? params : sliceViewParams(params, method.groups, globalB, from, count),
+    partDraws: draws && draws.slice(from, from + count),
+  });
 
   const k = c.gradAccumSteps;
   let micro: MicroResult[];
   if (k === 1) {
-    micro = [await microStep(o, batch, params, draw, draws, ctx, (views, gather) => method.trainStep(views, ctx, gather))];
+    const { part, partParams, partDraws } = share(lo, b);
+    micro = [await microStep(o, part, partParams, draw, partDraws, ctx, (views, gather) => method.trainStep(views, ctx, gather))];
   } else {
     if (!method.accumulate || !method.update) throw new Error(`${method.name} cannot split a step into micro-batches: use --grad-accum-steps 1`);
-    if (b % k !== 0) throw new Error(`a batch of ${b} images cannot be split into --grad-accum-steps ${k} equal micro-batches`);
+    if (b % k !== 0) {
+      const what = o.shard ? `a rank's share of ${b} images (--batch-size ${globalB} over ${globalB / b} ranks)` : `a batch of ${b} images`;
+      throw new Error(`${what} cannot be split into --grad-accum-steps ${k} equal micro-batches`);
+    }
     const m = b / k;
     micro = [];
     for (let i = 0; i < k; i++) {
-      const part = sliceBatch(batch, i * m, m);
-      const partParams = sliceViewParams(params, method.groups, b, i * m, m);
-      const partDraws = draws && draws.slice(i * m, (i + 1) * m);
+      const { part, partParams, partDraws } = share(lo + i * m, m);
       micro.push(await microStep(o, part, partParams, draw, partDraws, ctx, (views, gather) => method.accumulate!(views, ctx, gather, k)));
     }
     const t = performance.now();
-    method.update(ctx);
+    // In a data-parallel run this averages the accumulated gradients over the ranks, once per step.
+    await method.update(ctx);
     await mark(o, 'train', t);
   }
   if (draw.ownTable) draw.table.dispose();
   // The rate this step trained with: the loop logs it one step late, after the next step set its own.
   const lr = method.optimizer.groups[0].lr;
-  return { ...combineMicroResults(engine, micro, c.logSamples), rows, params, lr, indices: Int32Array.from(batch.indices) };
+  // A data-parallel rank reports its own share: its samples' indices and view parameters.
+  const mine = o.shard ? share(lo, b) : null;
+  return { ...combineMicroResults(engine, micro, c.logSamples), rows, params: mine ? mine.partParams : params, lr, indices: Int32Array.from(mine ? mine.part.indices : batch.indices) };
 }
 
 /** Views, selection, gather and `train` (a full training step, or one micro-batch's share of it) on `batch`. */
@@ -290,7 +311,7 @@ async function microStep(
   draw: StepDraw,
   draws: number[] | null,
   ctx: StepContext,
-  train: (views: Tensor[], gather: (perView: Tensor, group: number) => Tensor) => Tensor,
+  train: (views: Tensor[], gather: (perView: Tensor, group: number) => Tensor) => Tensor | Promise<Tensor>,
 ): Promise<MicroResult> {
   const { engine, method, config: c } = o;
   const b = batch.labels.length;
@@ -334,7 +355,7 @@ async function microStep(
   for (const v of views) if (!trainViews.includes(v)) v.dispose();
   src.dispose();
   t = await mark(o, o.times?.gather === undefined ? 'select' : 'gather', t);
-  const loss = train(trainViews, gather);
+  const loss = await train(trainViews, gather);
   for (const v of trainViews) v.dispose();
   await mark(o, 'train', t);
   return { loss, choice, score, scoreSum, sampleScores };

@@ -19,6 +19,7 @@ import { hvpStep, isLoggedStep, isTimedStep, zeroTimes, type StepResult, type St
 import { KnnMonitor, type KnnSets } from './knn-monitor.js';
 import { JsonLog } from './log.js';
 import { StopRequest, type StopSignal } from './stop.js';
+import { shardRange, type DataParallel } from '../distributed/data-parallel.js';
 
 /** Engine, data set and progress output of a pretraining run. */
 export interface PretrainOptions {
@@ -39,6 +40,11 @@ export interface PretrainOptions {
   wrapMethod?: (m: Method) => Method;
   /** The k-NN monitor's bank and queries (default: the first --knn-bank train and --knn-queries test images of the configured data). */
   knnSets?: KnnSets;
+  /**
+   * A data-parallel run (hvp/distributed): this process is one rank. `--batch-size` stays the global
+   * batch; this rank trains on its contiguous share, and only rank 0 writes the run directory.
+   */
+  distributed?: DataParallel | null;
 }
 
 /** What a pretraining run returns: method, steps, losses, checkpoint, throughput. */
@@ -107,6 +113,11 @@ export async function pretrain(config: TrainConfig, opts: PretrainOptions = {}):
 
 async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: StopRequest): Promise<PretrainResult> {
   const engine = opts.engine ?? (await Engine.create());
+  const dp = opts.distributed ?? null;
+  // Rank 0 alone writes the run directory (config, log, checkpoints, the k-NN monitor).
+  const root = !dp || dp.isRoot;
+  const shard = dp ? shardRange(config.batchSize, dp.rank, dp.world) : undefined;
+  if (dp) dp.checkDevices(engine.description, config.allowSharedDevice);
   const dataset = await trainDataset(config, opts.dataset);
   if (dataset.length < config.batchSize) {
     throw new Error(`${dataset.name} has ${dataset.length} images, fewer than one batch of ${config.batchSize}: lower --batch-size`);
@@ -126,28 +137,40 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
   if (config.resume) {
     if (!existsSync(ckptPath)) throw new Error(`--resume: no checkpoint at ${ckptPath} (start without --resume, or point --out at the run)`);
     await checkResumable(ckptPath, config);
+    const saved = Number((await readCheckpointMeta(ckptPath)).world_size ?? 1);
+    const world = dp?.world ?? 1;
+    if (saved !== world) {
+      throw new Error(`--resume: the checkpoint was written by a run on ${saved} rank${saved === 1 ? '' : 's'}, this run has ${world}; resume with mpirun -np ${saved}${saved === 1 ? ' or without mpirun' : ''}`);
+    }
   }
-  const built = createMethod({ engine, config, channels: dataset.channels, stepsPerEpoch, totalSteps, rng: new Rng(config.seed) });
+  const built = createMethod({ engine, config, channels: dataset.channels, stepsPerEpoch, totalSteps, rng: new Rng(config.seed), sync: dp ?? undefined });
   const method = opts.wrapMethod ? opts.wrapMethod(built) : built;
-  await mkdir(config.out, { recursive: true });
+  if (root) await mkdir(config.out, { recursive: true });
 
   let start = 0;
   if (config.resume) start = (await loadCheckpoint(ckptPath, { model: method.model, optimizer: method.optimizer })).meta.step;
-  await writeFile(join(config.out, 'config.yaml'), toYaml(Object.fromEntries(Object.entries(config).map(([k, v]) => [kebabKey(k, '_'), v]))));
-  log = new JsonLog(join(config.out, 'log.jsonl'), config.resume);
+  // Every rank starts from rank 0's weights and buffers (a resumed run's ranks all read the same checkpoint).
+  if (dp) await dp.broadcast([...method.model.parameters(), ...method.model.namedBuffers().map(([, t]) => t)]);
+  if (root) await writeFile(join(config.out, 'config.yaml'), toYaml(Object.fromEntries(Object.entries(config).map(([k, v]) => [kebabKey(k, '_'), v]))));
+  log = root ? new JsonLog(join(config.out, 'log.jsonl'), config.resume) : null;
   const runLog = log;
-  const monitor = config.knnEvery > 0 ? await KnnMonitor.create(engine, config, dataset, opts.knnSets) : null;
+  if (dp && runLog) runLog.write({ event: 'distributed', step: start, world_size: dp.world, rank_batch: config.batchSize / dp.world, sync_bn: false });
+  const monitor = root && config.knnEvery > 0 ? await KnnMonitor.create(engine, config, dataset, opts.knnSets) : null;
 
   const save = async (step: number) => {
-    await saveCheckpoint(ckptPath, {
-      model: method.model,
-      optimizer: method.optimizer,
-      meta: { arch: config.arch, method: config.method, epoch: Math.floor(step / stepsPerEpoch), step, config, dataset: dataset.name },
-    });
+    if (root) {
+      await saveCheckpoint(ckptPath, {
+        model: method.model,
+        optimizer: method.optimizer,
+        meta: { arch: config.arch, method: config.method, epoch: Math.floor(step / stepsPerEpoch), step, config, dataset: dataset.name, ...(dp ? { world_size: dp.world } : {}) },
+      });
+    }
+    // Every rank saves at the same steps: none goes on (or exits) before rank 0's checkpoint is in place.
+    dp?.barrier();
   };
   let interrupted = false;
   let stoppedBy: StopSignal | null = null;
-  const progress = opts.progress === false ? null : new Progress(`${config.method}${config.select === 'random' ? '' : ' hvp'}`, totalSteps);
+  const progress = opts.progress === false || !root ? null : new Progress(`${config.method}${config.select === 'random' ? '' : ' hvp'}`, totalSteps);
   const losses: number[] = [];
   let pending: { step: number; result: StepResult; times?: StepTimes } | null = null;
   let step = start;
@@ -166,7 +189,7 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
   };
   const monitorAt = async (at: number) => {
     const m0 = performance.now();
-    await monitor!.run(method, at, runLog);
+    await monitor!.run(method, at, runLog!);
     monitorMs += performance.now() - m0;
   };
 
@@ -184,13 +207,14 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
     const arrays = await engine.readAll(parts.filter((t): t is Tensor => t !== null));
     let next = 0;
     const [lossA, sumA, choiceA, scoreA, samplesA] = parts.map((t) => (t ? arrays[next++] : null));
-    const loss = lossA![0];
+    // A rank's loss is the mean over its share; the run's loss is the mean over the ranks.
+    const loss = dp ? dp.sum(Float64Array.of(lossA![0]))[0] / dp.world : lossA![0];
     if (!Number.isFinite(loss)) throw diverged(`loss became ${loss}`, p.step);
     const sum = sumA ? sumA[0] : 0;
     if (!Number.isFinite(sum)) throw diverged(`a selection score became ${sum} (NaN or infinite)`, p.step);
     losses.push(loss);
     const ips = throughput(p.step);
-    if (logged) {
+    if (logged && runLog) {
       const read = { choice: choiceA as Int32Array, score: scoreA as Float32Array | null, sampleScores: samplesA as Float32Array | null };
       runLog.step(p.step, loss, r, read, ips, p.times, sum);
     }
@@ -219,7 +243,7 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
         const s0 = performance.now();
         if (times) await engine.sync();
         const result = await engine.scopeAsync(async () => {
-          const r = await hvpStep({ engine, method, config, mean: dataset.mean, std: dataset.std, times }, batch, ctx);
+          const r = await hvpStep({ engine, method, config, mean: dataset.mean, std: dataset.std, times, shard }, batch, ctx);
           for (const t of [r.loss, r.choice, r.score, r.scoreSum, r.sampleScores]) if (t) engine.keep(t);
           return r;
         });
@@ -228,12 +252,16 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
         if (pending) await settle(pending);
         pending = { step, result, times: timed ? times : undefined };
         step++;
-        if (monitor?.due(step, totalSteps)) {
+        // Every rank settles at the same steps (settling is a collective in a data-parallel run); rank 0 alone runs the monitor.
+        if (config.knnEvery > 0 && (step % config.knnEvery === 0 || step === totalSteps)) {
           await flush();
-          await monitorAt(step);
+          if (monitor) await monitorAt(step);
         }
-        const signal = await stopRequest.atStepBoundary();
-        const stop = signal !== null || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
+        let signal = await stopRequest.atStepBoundary();
+        let stop = signal !== null || (opts.stopAfter !== undefined && step - start >= opts.stopAfter);
+        // Every rank stops at the same step when any rank was asked to (a collective would wait forever
+        // otherwise), and reports the same signal.
+        if (dp) ({ signal, stop } = dp.agreeStop(signal, stop));
         if (step >= totalSteps || stop) {
           await flush();
           await save(step);
@@ -261,8 +289,8 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
     throw e;
   } finally {
     progress?.done();
-    if (loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog.path})`);
-    await runLog.close();
+    if (root && loader.skipped > 0) console.warn(`${loader.skipped} unreadable images of ${dataset.name} were skipped (listed in ${runLog!.path})`);
+    await runLog?.close();
   }
   const imagesPerSecond = throughput(step - 1);
   return {
