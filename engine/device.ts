@@ -33,6 +33,8 @@ export interface AcquiredDevice {
   device: GPUDevice;
   features: Set<string>;
   description: string;
+  /** The adapter runs on the CPU (isSoftwareAdapter): decided once here for every caller. */
+  software: boolean;
   /** The kernel family asked for (DeviceOptions.kernels after the process-wide settings). */
   kernels: 'auto' | 'gpu' | 'cpu';
 }
@@ -106,7 +108,8 @@ export async function acquireDevice(given: DeviceOptions = {}): Promise<Acquired
     throw new Error(isNode ? `${NO_ADAPTER_HELP}\n${await hostHelp([])}` : NO_BROWSER_ADAPTER_HELP);
   }
   const description = describeAdapter(adapter.info);
-  if (opts.device === 'gpu' && isSoftwareAdapter(adapter.info)) {
+  const software = isSoftwareAdapter(adapter.info);
+  if (opts.device === 'gpu' && software) {
     throw new Error(
       `--device gpu: the only adapter offered is a software one (${description}), which runs on the CPU.\n` +
         (await hostHelp([{ name: description, software: true }])),
@@ -122,8 +125,8 @@ export async function acquireDevice(given: DeviceOptions = {}): Promise<Acquired
   }
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'hvp-webgpu' });
   // Dawn's busy-polling for finished work would take a core from a CPU adapter (dawn-polling.ts).
-  if (isNode && SOFTWARE_ADAPTER.test(description)) throttleDawnPolling();
-  return { gpu, adapter, device, features: new Set(requiredFeatures), description, kernels: opts.kernels ?? 'auto' };
+  if (isNode && software) throttleDawnPolling();
+  return { gpu, adapter, device, features: new Set(requiredFeatures), description, software, kernels: opts.kernels ?? 'auto' };
 }
 
 /**

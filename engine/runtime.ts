@@ -3,7 +3,7 @@
 // buffers and kernels, nothing of tensors' meaning or of models.
 
 import { BufferPool, bucketSize, type PoolStats } from './buffer-pool.js';
-import { acquireDevice, DeviceLostError, SOFTWARE_ADAPTER, type DeviceOptions } from './device.js';
+import { acquireDevice, DeviceLostError, type DeviceOptions } from './device.js';
 import { preprocess, type Defines } from './shader.js';
 import { DispatchProfiler, type Profile } from './profile.js';
 
@@ -107,6 +107,7 @@ export class Runtime {
     device: GPUDevice,
     description: string,
     features: Set<string>,
+    software: boolean,
     kernels: DeviceOptions['kernels'] = 'auto',
   ) {
     this.adapter = adapter;
@@ -116,7 +117,7 @@ export class Runtime {
     this.limits = device.limits;
     this.maxBuffersPerStage = this.limits.maxStorageBuffersPerShaderStage;
     this.maxWorkgroupsPerDim = this.limits.maxComputeWorkgroupsPerDimension;
-    this.isCpuAdapter = kernels === 'auto' ? SOFTWARE_ADAPTER.test(description) : kernels === 'cpu';
+    this.isCpuAdapter = kernels === 'auto' ? software : kernels === 'cpu';
     this.pool = new BufferPool(device, device.limits.maxStorageBufferBindingSize);
     this.uniformRing = device.createBuffer({
       size: this.uniformCpu.byteLength,
@@ -134,8 +135,8 @@ export class Runtime {
   }
 
   static async create(opts: DeviceOptions = {}): Promise<Runtime> {
-    const { gpu, adapter, device, description, features, kernels } = await acquireDevice(opts);
-    return new Runtime(gpu, adapter, device, description, features, kernels);
+    const { gpu, adapter, device, description, features, software, kernels } = await acquireDevice(opts);
+    return new Runtime(gpu, adapter, device, description, features, software, kernels);
   }
 
   /**
