@@ -8,7 +8,7 @@
 // A part whose inputs (paths, sizes, modification times) are those of the part already in DIR is kept
 // as it is: compressing node takes minutes, and a rebuild after a code change then redoes the bundles only.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -51,7 +51,7 @@ const manifestPath = join(OUT, 'MANIFEST.json');
 const previous = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, 'utf8')) : { parts: {} };
 const modules = join(ROOT, 'node_modules');
 
-if (!values['no-build']) execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+if (!values['no-build']) execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs'), '--no-lib'], { cwd: ROOT, stdio: 'inherit' });
 for (const f of ['hvp.js', 'bench.js', 'selfcheck.js']) {
   if (!existsSync(join(ROOT, 'dist', f))) throw new Error(`dist/${f} is missing: run node scripts/build.mjs`);
 }
@@ -71,8 +71,12 @@ function signature(entries) {
   })).sort().join('\n');
 }
 
-/** Pack `entries` ([source, path in the kit]) into OUT/name with python3's tarfile (xz preset 9, or gzip). */
-function packPart(name, entries, what, prepare) {
+/**
+ * Pack `entries` ([source, path in the kit]) into OUT/name with python3's tarfile (xz preset 9, or
+ * gzip). Asynchronous: lzma compresses on one core, so the parts are packed side by side (node's part
+ * alone takes most of the time).
+ */
+async function packPart(name, entries, what, prepare) {
   const sig = signature(entries);
   const file = join(OUT, name);
   const old = previous.parts?.[name];
@@ -88,8 +92,12 @@ function packPart(name, entries, what, prepare) {
     const level = name.endsWith('.gz') ? 'compresslevel=9' : 'preset=9';
     const t0 = Date.now();
     const py = `import sys, tarfile, os\nwith tarfile.open(sys.argv[1], '${mode}', ${level}) as t:\n  for n in sorted(os.listdir(sys.argv[2])):\n    t.add(os.path.join(sys.argv[2], n), arcname=n)`;
-    const r = spawnSync('python3', ['-c', py, file, stage], { stdio: 'inherit' });
-    if (r.status !== 0) throw new Error(`python3 could not write ${name}`);
+    const status = await new Promise((done, fail) => {
+      const child = spawn('python3', ['-c', py, file, stage], { stdio: 'inherit' });
+      child.on('error', fail);
+      child.on('close', done);
+    });
+    if (status !== 0) throw new Error(`python3 could not write ${name}`);
     console.log(`gpu-kit: ${name} ${mib(statSync(file).size)} (${what}; ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   } finally {
     rmSync(stage, { recursive: true, force: true });
@@ -125,10 +133,11 @@ function vulkanLoader() {
 }
 
 const parts = {};
-parts['node.tar.xz'] = packPart('node.tar.xz', [[process.execPath, 'bin/node']], `node ${process.version} (${process.execPath}), stripped`, stripNode);
+const packing = {};
+packing['node.tar.xz'] = packPart('node.tar.xz', [[process.execPath, 'bin/node']], `node ${process.version} (${process.execPath}), stripped`, stripNode);
 
 const webgpu = join(modules, 'webgpu');
-parts['dawn.tar.xz'] = packPart(
+packing['dawn.tar.xz'] = packPart(
   'dawn.tar.xz',
   ['package.json', 'index.js', 'LICENSE.md', 'dist/linux-x64/dawn.node'].map((f) => [join(webgpu, f), `app/node_modules/webgpu/${f}`]),
   `npm webgpu ${JSON.parse(readFileSync(join(webgpu, 'package.json'), 'utf8')).version}, linux-x64 only`,
@@ -138,7 +147,7 @@ const app = [
   ...['hvp.js', 'bench.js', 'selfcheck.js'].map((f) => [join(ROOT, 'dist', f), `app/dist/${f}`]),
   ...['torch_step.py', 'torch_loader.py'].map((f) => [join(ROOT, 'bench/peers', f), `app/bench/peers/${f}`]),
 ];
-parts['app.tar.xz'] = packPart('app.tar.xz', app, 'dist/hvp.js, dist/bench.js, dist/selfcheck.js (no source maps), bench/peers/torch_step.py and torch_loader.py', (stage) => {
+packing['app.tar.xz'] = packPart('app.tar.xz', app, 'dist/hvp.js, dist/bench.js, dist/selfcheck.js (no source maps), bench/peers/torch_step.py and torch_loader.py', (stage) => {
   // The bundles are ES modules in .js files: node reads them as such under a package.json that says so.
   writeFileSync(join(stage, 'app/package.json'), '{ "type": "module", "private": true }\n');
 });
@@ -148,7 +157,7 @@ if (!values['no-sharp']) {
   const missing = sharpDeps.filter((p) => !existsSync(join(modules, p)));
   if (missing.length) throw new Error(`sharp's files are missing from node_modules: ${missing.join(', ')} (npm ci, or --no-sharp)`);
   const version = JSON.parse(readFileSync(join(modules, 'sharp/package.json'), 'utf8')).version;
-  parts['sharp.tar.xz'] = packPart('sharp.tar.xz', sharpDeps.map((p) => [join(modules, p), `app/node_modules/${p}`]), `sharp ${version} with libvips for linux-x64 (glibc)`);
+  packing['sharp.tar.xz'] = packPart('sharp.tar.xz', sharpDeps.map((p) => [join(modules, p), `app/node_modules/${p}`]), `sharp ${version} with libvips for linux-x64 (glibc)`);
 } else {
   rmSync(join(OUT, 'sharp.tar.xz'), { force: true });
 }
@@ -157,10 +166,12 @@ const vk = vulkanLoader();
 try {
   const entries = [[vk.file, 'lib/libvulkan.so.1']];
   if (existsSync(vk.copyright)) entries.push([vk.copyright, 'lib/libvulkan1.copyright']);
-  parts['vulkan.tar.gz'] = packPart('vulkan.tar.gz', entries, `Vulkan loader: ${vk.source}`);
+  packing['vulkan.tar.gz'] = packPart('vulkan.tar.gz', entries, `Vulkan loader: ${vk.source}`);
+  await Promise.all(Object.values(packing));
 } finally {
   rmSync(vk.dir, { recursive: true, force: true });
 }
+for (const [name, part] of Object.entries(packing)) parts[name] = await part;
 
 // The scripts travel as plain text: the host reads them before anything is unpacked.
 for (const f of ['run.sh', 'run-kit.mjs']) copyFileSync(join(ROOT, 'scripts/gpu-kit', f), join(OUT, f));
