@@ -10,6 +10,7 @@ import { firstN, subset } from '../hvp/data/index.js';
 import type { Dataset } from '../hvp/data/types.js';
 import { knnOnSplits } from '../hvp/eval/index.js';
 import { buildBackbone, type StudentBackbone } from '../hvp/methods/backbone.js';
+import { disposeMethod, type Method } from '../hvp/methods/method.js';
 import { hardnessGap, type HardnessPoint } from '../hvp/report/study.js';
 import { readRun } from '../hvp/report/index.js';
 import { validateConfig, type TrainConfig } from '../hvp/train/config.js';
@@ -95,6 +96,8 @@ export async function runSeed(
   const seeded: TrainConfig = { ...base, seed: opts.seed };
   const result: SeedResult = { seed: opts.seed, knn: {}, runs: {}, hardness: [] };
   const encoders: Record<string, Backbone> = {};
+  // Freed after the k-NN: the study's seeds run one after another on one engine.
+  const methods: Method[] = [];
   for (const name of opts.runs) {
     const hvp = name === 'hvp';
     const out = join(opts.dir, RUN_DIRS[name]);
@@ -108,12 +111,16 @@ export async function runSeed(
       process.exit(signalExitCode(r.signal));
     }
     result.runs[name] = { seconds: (performance.now() - t0) / 1000, imagesPerSecond: r.imagesPerSecond, lastLoss: r.losses[r.losses.length - 1] };
+    methods.push(r.method);
     encoders[name] = asBackbone(r.method.backbone, sets.train.channels);
     if (hvp) result.hardness = hardnessGap((await readRun(out)).steps);
   }
   // The encoder the seed's runs started from: the same seed draws the same initial weights.
-  encoders.random_init = asBackbone(buildBackbone(engine, seeded, sets.train.channels, new Rng(opts.seed)), sets.train.channels);
+  const randomInit = buildBackbone(engine, seeded, sets.train.channels, new Rng(opts.seed));
+  encoders.random_init = asBackbone(randomInit, sets.train.channels);
   console.log(`\n== ${opts.label}k-NN (k = 20, T = 0.07): ${sets.bank.length} training images as the memory bank, ${sets.queries.length} images of the ${sets.description}`);
   for (const name of ['random_init', ...opts.runs]) result.knn[name] = await knnTop1(engine, sets, name, encoders[name]);
+  randomInit.module.dispose();
+  for (const m of methods) disposeMethod(m);
   return result;
 }

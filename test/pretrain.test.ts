@@ -8,9 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { nn, Rng } from '../engine/index.js';
+import { Engine, nn, Rng } from '../engine/index.js';
 import { BatchLoader } from '../hvp/data/index.js';
-import { createMethod } from '../hvp/methods/index.js';
+import { createMethod, disposeMethod } from '../hvp/methods/index.js';
 import { cosineLr } from '../hvp/methods/pair-method.js';
 import { hvpStep } from '../hvp/train/hvp-step.js';
 import { resolveConfig } from '../cli/pretrain.js';
@@ -21,6 +21,32 @@ import { sharedEngine, syntheticDataset, tiny } from './train-helpers.js';
 const eng = sharedEngine;
 
 describe('pretrain', () => {
+  it('a run whose method is disposed leaves nothing allocated: runs one after another on one engine do not grow', async () => {
+    // A fresh engine, so that other tests' tensors do not count. DINO holds the most state (teacher, centre, AdamW's moments).
+    const e = await Engine.create();
+    try {
+      const run = async (seed: number) => {
+        const c = tiny({ method: 'dino', views: 4, optimizer: 'adamw', localCrops: 2, localCropsUsed: 2, localSize: 8, trainLimit: 8, batchSize: 4, epochs: 1, seed });
+        const r = await pretrain(c, { engine: e, dataset: syntheticDataset(3, 8), progress: false });
+        expect(r.method.model.parameters().every((p) => !p.disposed)).toBe(true);
+        disposeMethod(r.method);
+        expect(r.method.model.parameters().every((p) => p.disposed)).toBe(true);
+        await e.sync();
+        return e.backend.memory();
+      };
+      const before = e.backend.memory();
+      const first = await run(1);
+      // What stays is the engine's one upload of the method's combination table (sharedCombinationTable).
+      expect(first.inUse).toBe(before.inUse + 1);
+      // The second run reuses the first's buffers: nothing more stays, and the pool creates no new buffer.
+      const second = await run(2);
+      expect(second.bytesInUse).toBe(first.bytesInUse);
+      expect(second.created).toBe(first.created);
+    } finally {
+      e.destroy();
+    }
+  });
+
   it('SimSiam with HVP: logs selections and view parameters, saves config and checkpoint, loss finite', async () => {
     const c = tiny({ method: 'simsiam', views: 4, maxSteps: 3 });
     const r = await pretrain(c, { engine: await eng(), dataset: syntheticDataset(1), progress: false });

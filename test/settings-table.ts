@@ -1,14 +1,15 @@
 // The table of `hvp pretrain` settings for test/settings.test.ts and test/settings-methods.test.ts: a row per
 // DEFAULTS key changes that setting and checks that something observable changes (the weights, the
 // optimizer's state tensors, the images drawn, the lr or selections in the log, the files written).
-// Two files run its rows, each in its own worker: one process that ran every row's tiny pretraining
-// on one engine held over 5 GB of lavapipe's memory by the end.
+// Two files run its rows, each in its own worker, so the two halves run side by side. Every run's
+// method is disposed once observed: one engine runs them all.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { validateConfig, type TrainConfig } from '../hvp/train/config.js';
 import { CHECKPOINT, pretrain } from '../hvp/train/loop.js';
+import { disposeMethod } from '../hvp/methods/method.js';
 import { differingTensors, readRunState, runDir, sharedEngine, syntheticDataset, tiny, type RunState } from './train-helpers.js';
 
 export type Key = keyof TrainConfig;
@@ -138,7 +139,7 @@ export const ELSEWHERE: Key[] = ['dataset', 'data', 'loadSize', 'resume', 'saveE
 
 async function observe(config: TrainConfig): Promise<Observed> {
   const dataset = syntheticDataset(config.arch.startsWith('vit') || config.method === 'dino' ? 3 : 1);
-  await pretrain(config, { engine: await sharedEngine(), dataset, progress: false });
+  disposeMethod((await pretrain(config, { engine: await sharedEngine(), dataset, progress: false })).method);
   return { state: readRunState(config.out), reads: dataset.reads, config };
 }
 

@@ -38,9 +38,6 @@ export class Net extends nn.Module {
     return this.fc.forward(x);
   }
 
-  dispose(): void {
-    for (const t of Object.values(this.stateDict())) t.dispose();
-  }
 }
 
 /** The raw bits of every tensor of a state dict, by name (bit-exact comparisons, NaN payloads included). */

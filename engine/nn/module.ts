@@ -120,6 +120,20 @@ export class Module {
     }
   }
 
+  /**
+   * Release every parameter (with its gradient) and buffer of this module and its descendants: their
+   * GPU memory returns to the engine's pool. For a model that is done with on an engine that lives on
+   * (a library user's, a test's); using the module afterwards throws.
+   */
+  dispose(): void {
+    for (const p of this.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+      p.dispose();
+    }
+    for (const [, b] of this.namedBuffers()) b.dispose();
+  }
+
   // ---------------------------------------------------------------- checkpoints
 
   /** Parameters and buffers by dotted name. The tensors are the module's own (not copies). */

@@ -119,6 +119,11 @@ export abstract class Optimizer<H extends GroupHyper> {
     return [g];
   }
 
+  /** Release every state buffer (momentum, moments): the optimizer is done with; stepping it afterwards throws. */
+  dispose(): void {
+    for (const st of this.states.flat()) for (const t of Object.values(st.buffers)) t.dispose();
+  }
+
   // ---------------------------------------------------------------- checkpoints
 
   /** Hyperparameters of every group and every parameter's state, as checkpoints save them. */

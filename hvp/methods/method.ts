@@ -112,3 +112,13 @@ export function columnGroups(combination: number[], groups: ViewGroup[]): { grou
     return { group: g, index: v - starts[g] };
   });
 }
+
+/**
+ * Release a method's GPU memory: its model (student, heads, teacher, centres) and its optimizer's
+ * state. A run's `PretrainResult.method` stays alive for its caller (evaluation, export); on an engine
+ * that lives on for more runs, dispose each method when done with it, or its tensors stay allocated.
+ */
+export function disposeMethod(method: Method): void {
+  method.model.dispose();
+  method.optimizer.dispose();
+}

@@ -49,6 +49,10 @@ export interface PretrainOptions {
 
 /** What a pretraining run returns: method, steps, losses, checkpoint, throughput. */
 export interface PretrainResult {
+  /**
+   * The trained method, its model and optimizer still on the GPU for the caller (evaluation, export).
+   * On an engine that lives on for further runs, release it with disposeMethod when done.
+   */
   method: Method;
   engine: Engine;
   steps: number;
