@@ -22,6 +22,7 @@ import type { Engine, Tensor } from '../engine.js';
  * it may block.
  */
 export interface BatchNormSync {
+  /** `values` summed element-wise over every replica (a new array; the same on each replica). */
   sum(values: Float64Array): Float64Array;
 }
 
