@@ -83,7 +83,7 @@ describe('Runtime.hostStep', async () => {
     });
   });
 
-  it('trim waits for the held work; the profiler will not start over it', async () => {
+  it('trim waits for the held work; the profiler and host steps exclude each other', async () => {
     await e.scopeAsync(async () => {
       const x = e.tensor(Float32Array.from([3]), [1]);
       const out = e.zeros([1]);
@@ -98,6 +98,10 @@ describe('Runtime.hostStep', async () => {
       expect([...(await r.toArray())]).toEqual([7]);
       // The trim ran once the held batches were submitted.
       expect(rt.memory().free).toBe(0);
+      // Nor does a host step start while a profile runs.
+      rt.startProfile({ wall: true });
+      expect(() => rt.hostStep([region(x)], () => [])).toThrow(/not available while a profile is running/);
+      await rt.stopProfile();
     });
   });
 });
