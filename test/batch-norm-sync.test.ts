@@ -5,12 +5,12 @@
 // float64 reference; the input gradient by central differences of it), and the parameters' gradients
 // the first half's own terms (the gradient averaging across replicas sums them). With one replica
 // (an all-reduce that returns its input) it is ordinary batch norm. The nn layer passes the sync in
-// training and selection mode only.
+// training and selection mode only. The half-batch check runs on both kernel families (chunking, reductions).
 
 import { describe, expect, it } from 'vitest';
 import { nn, ops, Rng, type Engine, type Tensor } from '../engine/index.js';
 import type { BatchNormSync } from '../engine/ops/index.js';
-import { engine, expectClose, fromGpu, randNd, toGpu } from './helpers.js';
+import { engine, expectClose, fromGpu, gpuVariantEngine, randNd, toGpu } from './helpers.js';
 import { channelStats, Nd } from './ref.js';
 import { trainRef } from './norm-ref.js';
 
@@ -62,6 +62,8 @@ async function runBn(e: Engine, x: Nd, w: Nd, b: Nd, g: Nd, sync: BatchNormSync 
 
 describe('synchronised batch norm', async () => {
   const e = await engine();
+  // The GPU kernel variants cut each channel into many more chunks (and reduce in a tree).
+  const gpu = await gpuVariantEngine();
   // [N, C, H, W] with vec4 planes, [N, C, 3] (f32 loads), [N, C] (BatchNorm1d): per replica.
   const SHAPES: number[][] = [
     [2, 3, 2, 2],
@@ -69,7 +71,11 @@ describe('synchronised batch norm', async () => {
     [4, 5],
   ];
 
-  it.each(SHAPES)('half a batch plus the other half\'s sums equals batch norm over the whole batch, forward and backward: [%i, %i, ...] per replica', async (...half) => {
+  const CASES = SHAPES.flatMap((half) => [
+    { half, variants: 'CPU-adapter', engine: e },
+    { half, variants: 'GPU', engine: gpu },
+  ]);
+  it.each(CASES)('half a batch plus the other half\'s sums equals batch norm over the whole batch, forward and backward: $half per replica, $variants kernels', async ({ half, engine: e }) => {
     const rng = new Rng(11);
     const whole = [2 * half[0], ...half.slice(1)];
     const c = half[1];
