@@ -1,8 +1,10 @@
 // `hvp doctor`: every adapter Dawn sees, and when a GPU is present that Dawn does not offer, the
 // missing piece (Vulkan loader, NVIDIA ICD, container capability) and the command that fixes it.
 
-import { DEVICE_SETTINGS_HELP } from '../engine/index.js';
+import { hostname } from 'node:os';
+import { DEVICE_SETTINGS_HELP, Engine } from '../engine/index.js';
 import { diagnose, formatDiagnosis, gatherHostFacts, listAdapters, type AdapterReport } from '../engine/node.js';
+import { launcherLocalRank, launcherRank, launcherWorldSize } from '../hvp/distributed/mpi.js';
 
 const DOCTOR_HELP = `Usage: hvp doctor
 
@@ -10,6 +12,10 @@ Lists the WebGPU adapters Dawn sees (backend, name, software or hardware, featur
 GPU evidence on this host (/proc/driver/nvidia, /dev/nvidia*, /dev/dri/renderD*, nvidia-smi), and,
 where a GPU is present but Dawn offers only a software adapter, what is missing and how to fix it.
 Exits 0 either way; \`--device gpu\` on any command is what refuses a software adapter.
+
+Under mpirun or srun with several ranks, every rank first prints the adapter it opens with the device
+options given (as \`hvp pretrain\` would open it) and the device-selection variables it sees
+(DRI_PRIME, NVIDIA_VISIBLE_DEVICES, ...); only local rank 0 of each host prints the full report.
 
 ${DEVICE_SETTINGS_HELP}`;
 
@@ -50,8 +56,28 @@ export async function doctorReport(): Promise<string[]> {
   return lines;
 }
 
+/** Variables that decide which GPU a process sees or picks. */
+const SELECTION_VARS = ['DRI_PRIME', 'MESA_VK_DEVICE_SELECT', 'NVIDIA_VISIBLE_DEVICES', 'CUDA_VISIBLE_DEVICES', 'HVP_ADAPTER', 'HVP_ADAPTERS'];
+
+/**
+ * Under a launcher with several ranks, the line naming the adapter this rank opens (null for a
+ * single process): one line per rank, so identical GPUs opened twice show as two equal lines.
+ */
+export async function rankAdapterLine(env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
+  const world = launcherWorldSize(env);
+  if (world <= 1) return null;
+  const engine = await Engine.create();
+  const opened = engine.description;
+  engine.destroy();
+  const selection = SELECTION_VARS.filter((k) => env[k] !== undefined).map((k) => `${k}=${env[k]}`);
+  return `rank ${launcherRank(env)} of ${world} (local rank ${launcherLocalRank(env)}, host ${hostname()}) opened: ${opened}; ${selection.length ? selection.join(' ') : 'no device-selection variables set'}`;
+}
+
 export async function doctorMain(argv: string[]): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) return console.log(DOCTOR_HELP);
   if (argv.length) throw new Error(`hvp doctor takes no arguments, got '${argv.join(' ')}'`);
+  const line = await rankAdapterLine();
+  if (line) console.log(line);
+  if (line && launcherLocalRank() !== 0) return;
   console.log((await doctorReport()).join('\n'));
 }

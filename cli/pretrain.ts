@@ -70,9 +70,12 @@ Main settings (every setting below is a flag; YAML files use snake_case keys):
 Data-parallel training: mpirun -np N hvp pretrain ... (or srun) trains one model on N processes, one
 per GPU. --batch-size stays the global batch (each rank takes batch / N, which must be whole); rank 0's
 weights are copied to every rank at start, gradients are averaged once per step (after the last
-micro-batch with --grad-accum-steps), and only rank 0 writes OUT. Batch norm normalises over each rank's
-share. SIGINT/SIGTERM to any rank stops every rank at the same step (rank 0 saves; all exit 130/143).
---resume needs the N the run was started with.
+micro-batch with --grad-accum-steps), and only rank 0 writes OUT. Batch norm takes its statistics over
+the global batch (synchronised, in training and in HVP's selection forward) unless --sync-bn false;
+SimCLR's negatives are each rank's own share. SIGINT/SIGTERM to any rank stops every rank at the same
+step (rank 0 saves; all exit 130/143). --resume needs the N the run was started with.
+  --sync-bn true|false         synchronised batch norm across ranks (default true; no effect on one
+                               process or a model without batch norm)
   --allow-shared-device true   run even where two ranks opened the same GPU (CPU adapters, tests)
 
 --resume continues with the configuration stored in the checkpoint (not a preset, --config or

@@ -34,6 +34,36 @@ export interface DispatchArgs {
   bytes?: number;
 }
 
+/** A byte range of a buffer, read or written at a host step. */
+export interface BufferRegion {
+  buffer: GPUBuffer;
+  byteOffset: number;
+  byteLength: number;
+}
+
+/** An upload a host step asks for: `data` into `buffer` at `byteOffset`. */
+export interface HostWrite {
+  buffer: GPUBuffer;
+  byteOffset: number;
+  data: ArrayBufferView;
+}
+
+/**
+ * A host step's computation: the regions it reads, as they are once every earlier dispatch has run,
+ * in; the uploads that every later dispatch must see, out. It may block (an MPI collective).
+ */
+export type HostStepFn = (data: ArrayBuffer[]) => readonly HostWrite[];
+
+/**
+ * Work held back behind a host step: a finished command batch with the uniform ring bytes it was
+ * encoded against, a deferred upload, or the host step itself (with its readback, when that was
+ * started at once because nothing was held before it).
+ */
+type HeldEntry =
+  | { kind: 'commands'; cmd: GPUCommandBuffer; uniforms: Uint8Array<ArrayBuffer>; kernels: string }
+  | { kind: 'write'; buffer: GPUBuffer; byteOffset: number; data: Uint8Array<ArrayBuffer> }
+  | { kind: 'host'; regions: readonly BufferRegion[]; fn: HostStepFn; read: Promise<ArrayBuffer[]> | null };
+
 /** Bytes per dispatch in the uniform ring; dynamic uniform offsets must be multiples of 256. */
 export const UNIFORM_SLOT = 256;
 const RING_SLOTS = 4096;
@@ -98,6 +128,15 @@ export class Runtime {
   private stagingFree = new Map<number, GPUBuffer[]>();
   /** Counters for tests and the bench. */
   readonly counters = { dispatches: 0, submits: 0, pipelinesCreated: 0, bindGroupsCreated: 0, readbacks: 0 };
+  /**
+   * Host steps and the work after them, in order, not yet submitted (see hostStep). Empty on a
+   * single device: then flush() submits at once and nothing below is ever consulted.
+   */
+  private held: HeldEntry[] = [];
+  /** The drain in progress: a second caller waits for it. */
+  private draining: Promise<void> | null = null;
+  /** A trim() asked for while work was held: done once the held work is submitted. */
+  private trimAfterDrain = false;
   /** Launch scratch of each kernel declaration and op launcher on this device (scratchFor). */
   private readonly scratch = new Map<object, unknown>();
 
@@ -316,7 +355,10 @@ export class Runtime {
     this.counters.dispatches++;
   }
 
-  /** Submit everything encoded so far. Cheap when nothing is pending. */
+  /**
+   * Submit everything encoded so far. Cheap when nothing is pending. Behind a host step nothing is
+   * submitted: the batch joins the held work, which the next sync() or readback drains.
+   */
   flush(): void {
     const encoder = this.encoder;
     if (!encoder) return;
@@ -324,11 +366,17 @@ export class Runtime {
     this.pass?.end();
     this.profiler?.resolve(encoder);
     const cmd = encoder.finish();
-    this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformCpu, 0, this.slotsUsed * UNIFORM_SLOT);
-    this.device.queue.submit([cmd]);
-    this.profiler?.submitted();
-    this.counters.submits++;
     const kernels = summarize(this.batchKernels);
+    if (this.held.length) {
+      // Behind a host step: keep the batch, with the uniform bytes it was encoded against (the next
+      // batch reuses the ring from slot 0), until drain() reaches it.
+      this.held.push({ kind: 'commands', cmd, uniforms: this.uniformCpu.slice(0, this.slotsUsed * UNIFORM_SLOT), kernels });
+    } else {
+      this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformCpu, 0, this.slotsUsed * UNIFORM_SLOT);
+      this.device.queue.submit([cmd]);
+      this.profiler?.submitted();
+      this.counters.submits++;
+    }
     for (let i = 0; i < 3; i++) {
       this.pendingErrors.push(
         this.device.popErrorScope().then((e) => (e ? `${e.message} (batch held kernels: ${kernels})` : null)),
@@ -341,6 +389,78 @@ export class Runtime {
     this.batchKernels = [];
   }
 
+  // ---------------------------------------------------------------- host steps
+
+  /**
+   * A host step in the middle of the dispatch stream: once every dispatch encoded so far has run,
+   * `regions` are read back, `fn` computes on them on the host (it may block, as an MPI all-reduce
+   * does), and its uploads land before any dispatch encoded after this call runs. Encoding goes on at
+   * once: the forward and backward stay synchronous code, and the step runs at the next sync point
+   * (sync(), a readback), which first drains the held work in order: each held batch submitted with
+   * its own uniforms, each host step's readback mapped, its function called and its uploads written.
+   * When nothing is held yet, the work before the step is submitted and its readback started now, so
+   * the GPU runs it while the host encodes what follows.
+   */
+  hostStep(regions: readonly BufferRegion[], fn: HostStepFn): void {
+    if (this.lost) throw this.lostError('a host step');
+    if (this.profiler) throw new Error('hostStep: not available while a profile is running (the profiler times submitted batches; a host step holds them back)');
+    let read: Promise<ArrayBuffer[]> | null = null;
+    if (!this.held.length) {
+      this.flush();
+      read = this.readNow(regions, 'a host step\'s readback');
+      read.catch(() => {});
+    } else {
+      this.flush();
+    }
+    this.held.push({ kind: 'host', regions, fn, read });
+  }
+
+  /** Whether host steps (and the work behind them) wait for the next sync point. */
+  get hasHeldWork(): boolean {
+    return this.held.length > 0;
+  }
+
+  /** Submit the held work in order, running each host step on the way (see hostStep). */
+  private drain(): Promise<void> {
+    this.draining ??= this.drainHeld().finally(() => {
+      this.draining = null;
+    });
+    return this.draining;
+  }
+
+  private async drainHeld(): Promise<void> {
+    const queue = this.device.queue;
+    try {
+      this.flush();
+      // Work encoded while a readback is awaited joins the queue (flush holds it), so loop until empty.
+      while (this.held.length) {
+        const e = this.held[0];
+        if (this.lost) throw this.lostError('the submission of held work');
+        if (e.kind === 'commands') {
+          this.device.pushErrorScope('validation');
+          queue.writeBuffer(this.uniformRing, 0, e.uniforms);
+          queue.submit([e.cmd]);
+          this.counters.submits++;
+          this.pendingErrors.push(this.device.popErrorScope().then((err) => (err ? `${err.message} (batch held kernels: ${e.kernels})` : null)));
+        } else if (e.kind === 'write') {
+          queue.writeBuffer(e.buffer, e.byteOffset, e.data);
+        } else {
+          const data = await (e.read ?? this.readNow(e.regions, 'a host step\'s readback'));
+          for (const w of e.fn(data)) queue.writeBuffer(w.buffer, w.byteOffset, w.data.buffer, w.data.byteOffset, w.data.byteLength);
+        }
+        this.held.shift();
+      }
+    } catch (err) {
+      // The held work depended on the step that failed: none of it can run.
+      this.held = [];
+      throw err;
+    }
+    if (this.trimAfterDrain) {
+      this.trimAfterDrain = false;
+      this.trim();
+    }
+  }
+
   // ---------------------------------------------------------------- profiling
 
   /**
@@ -349,6 +469,7 @@ export class Runtime {
    */
   startProfile(opts: { wall?: boolean } = {}): void {
     if (this.profiler) throw new Error('startProfile: a profile is already running');
+    if (this.held.length) throw new Error('startProfile: host steps are pending; await a sync first');
     this.flush();
     const stamps = !opts.wall && this.features.has('timestamp-query');
     this.profiler = new DispatchProfiler(this.device, stamps ? 'timestamp-query' : 'wall');
@@ -371,6 +492,7 @@ export class Runtime {
   /** Wait for all submitted work and raise any error it produced. */
   async sync(): Promise<void> {
     if (this.lost) throw this.lostError('a sync');
+    if (this.held.length) await this.drain();
     this.flush();
     await this.untilLost(this.device.queue.onSubmittedWorkDone(), 'a sync');
     await this.throwPendingErrors('a sync');
@@ -434,6 +556,11 @@ export class Runtime {
   write(buffer: GPUBuffer, byteOffset: number, data: ArrayBufferView): void {
     if (this.lost) throw this.lostError('an upload');
     this.flush();
+    if (this.held.length) {
+      // Behind a host step: the upload waits its turn, with its own copy of the bytes.
+      this.held.push({ kind: 'write', buffer, byteOffset, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice() });
+      return;
+    }
     this.device.queue.writeBuffer(buffer, byteOffset, data.buffer, data.byteOffset, data.byteLength);
   }
 
@@ -445,9 +572,17 @@ export class Runtime {
    * Several buffer regions in ONE readback: each copied into its 4-byte-aligned place of one staging
    * buffer by one submit, then one map (a step's log values cost one wait, not one per value).
    */
-  async readRegions(regions: readonly { buffer: GPUBuffer; byteOffset: number; byteLength: number }[]): Promise<ArrayBuffer[]> {
+  async readRegions(regions: readonly BufferRegion[]): Promise<ArrayBuffer[]> {
     if (this.lost) throw this.lostError('a readback');
+    if (this.held.length) await this.drain();
     this.flush();
+    const out = await this.readNow(regions, 'a readback');
+    await this.throwPendingErrors('a readback');
+    return out;
+  }
+
+  /** Copy `regions` out behind everything submitted so far and map them (nothing is flushed). */
+  private async readNow(regions: readonly BufferRegion[], during: string): Promise<ArrayBuffer[]> {
     const at: number[] = [];
     let byteLength = 0;
     for (const r of regions) {
@@ -467,9 +602,9 @@ export class Runtime {
     this.device.queue.submit([enc.finish()]);
     this.counters.readbacks++;
     try {
-      await this.untilLost(staging.mapAsync(GPUMapMode.READ, 0, size), 'a readback');
+      await this.untilLost(staging.mapAsync(GPUMapMode.READ, 0, size), during);
     } catch (e) {
-      await this.throwPendingErrors('a readback');
+      await this.throwPendingErrors(during);
       throw e;
     }
     const mapped = staging.getMappedRange(0, len);
@@ -478,12 +613,16 @@ export class Runtime {
     let list = this.stagingFree.get(size);
     if (!list) this.stagingFree.set(size, (list = []));
     list.push(staging);
-    await this.throwPendingErrors('a readback');
     return out;
   }
 
-  /** Release free pool buffers (and the bind groups that may point at them). */
+  /** Release free pool buffers (and the bind groups that may point at them); behind held work, once it is drained. */
   trim(): void {
+    // Held batches still reference free buffers' bind groups: the trim waits for the drain.
+    if (this.held.length) {
+      this.trimAfterDrain = true;
+      return;
+    }
     this.flush();
     this.bindGroups = [];
     this.bindGroupCount = 0;
@@ -495,7 +634,8 @@ export class Runtime {
   }
 
   destroy(): void {
-    // Work for a lost device has nowhere to go.
+    // Work for a lost device has nowhere to go. Held work (host steps no sync point reached) is
+    // dropped with the device: nothing read its results.
     if (!this.lost) this.flush();
     this.device.destroy();
   }

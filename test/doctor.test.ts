@@ -202,6 +202,18 @@ describe('the built CLI on this machine (lavapipe, no GPU)', () => {
     expect(r.stderr).not.toMatch(NOTICE);
   });
 
+  it('hvp doctor as one rank of a launched job names the adapter that rank opens; only local rank 0 prints the report', () => {
+    // The launcher's variables as Open MPI sets them; the doctor itself loads no MPI.
+    const job = { OMPI_COMM_WORLD_SIZE: '2', NVIDIA_VISIBLE_DEVICES: '1' };
+    const second = hvp(['doctor'], { ...job, OMPI_COMM_WORLD_RANK: '1', OMPI_COMM_WORLD_LOCAL_RANK: '1' });
+    expect(second.status).toBe(0);
+    expect(second.stdout).toMatch(/^rank 1 of 2 \(local rank 1, host [^)]+\) opened: .*llvmpipe.*; NVIDIA_VISIBLE_DEVICES=1\n$/);
+    const first = hvp(['doctor'], { ...job, OMPI_COMM_WORLD_RANK: '0', OMPI_COMM_WORLD_LOCAL_RANK: '0' });
+    expect(first.stdout).toMatch(/^rank 0 of 2 \(local rank 0, host [^)]+\) opened: .*llvmpipe.*\nAdapters Dawn sees:/);
+    // A single process prints no rank line.
+    expect(hvp(['doctor']).stdout).toMatch(/^Adapters Dawn sees:/);
+  });
+
   it('--device gpu refuses the software adapter with the diagnosis, exit 1; HVP_DEVICE=gpu too', () => {
     for (const r of [hvp(['info', '--device', 'gpu']), hvp(['info'], { HVP_DEVICE: 'gpu' })]) {
       expect(r.status).toBe(1);

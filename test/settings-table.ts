@@ -135,7 +135,7 @@ export const TABLE: Record<string, Row[]> = {
  * Settings observed elsewhere: opening the data (below), resuming and saving (test/resume*.test.ts),
  * the k-NN monitor (test/knn-monitor.test.ts) and data-parallel runs under mpirun (test/distributed.test.ts).
  */
-export const ELSEWHERE: Key[] = ['dataset', 'data', 'loadSize', 'resume', 'saveEvery', 'knnEvery', 'knnBank', 'knnQueries', 'allowSharedDevice'];
+export const ELSEWHERE: Key[] = ['dataset', 'data', 'loadSize', 'resume', 'saveEvery', 'knnEvery', 'knnBank', 'knnQueries', 'allowSharedDevice', 'syncBn'];
 
 async function observe(config: TrainConfig): Promise<Observed> {
   const dataset = syntheticDataset(config.arch.startsWith('vit') || config.method === 'dino' ? 3 : 1);

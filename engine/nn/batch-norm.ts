@@ -4,6 +4,7 @@
 
 import type { Engine, Tensor } from '../engine.js';
 import { batchNorm } from '../ops/batch-norm.js';
+import type { BatchNormSync } from '../ops/batch-norm-sync.js';
 import { Module } from './module.js';
 
 /** Options of a batch-norm layer (PyTorch's defaults when absent). */
@@ -26,6 +27,8 @@ export class BatchNorm extends Module {
   readonly momentum: number;
   /** Normalise with batch statistics and leave the running ones alone, in either mode (see setBatchStatsOnly). */
   batchStatsOnly = false;
+  /** Where batch statistics are taken (training, selection mode), take them over every replica (see setSyncBatchNorm). */
+  sync: BatchNormSync | null = null;
 
   constructor(
     engine: Engine,
@@ -65,6 +68,7 @@ export class BatchNorm extends Module {
       numBatchesTracked: this.num_batches_tracked,
       residual: epilogue.residual,
       relu: epilogue.relu,
+      sync: this.training || this.batchStatsOnly ? this.sync : null,
     });
   }
 }
@@ -88,6 +92,22 @@ export class BatchNorm2d extends BatchNorm {
   constructor(engine: Engine, numFeatures: number, opts: BatchNormConfig = {}) {
     super(engine, numFeatures, opts, [4]);
   }
+}
+
+/**
+ * Synchronise every batch norm under `root` over the replicas of a data-parallel run (PyTorch's
+ * SyncBatchNorm.convert_sync_batchnorm), or stop (null). Training and HVP's selection mode then use
+ * the global batch's statistics; eval mode keeps the running ones. Returns how many layers it set.
+ */
+export function setSyncBatchNorm(root: Module, sync: BatchNormSync | null): number {
+  let n = 0;
+  for (const [, m] of root.namedModules()) {
+    if (m instanceof BatchNorm) {
+      m.sync = sync;
+      n++;
+    }
+  }
+  return n;
 }
 
 /**

@@ -13,6 +13,7 @@ import { contiguous } from './view.js';
 import { checkParam } from './norm-params.js';
 import { defineKernel, hasFlag, type BindingSpec, type Bindings, type KernelDef } from '../kernel.js';
 import source from './batch_norm.wgsl';
+import { syncGradientSums, syncStatistics, type BatchNormSync } from './batch-norm-sync.js';
 
 /** Options of the batchNorm op: training mode, momentum, epsilon, and a fused residual and ReLU. */
 export interface BatchNormOptions {
@@ -28,6 +29,11 @@ export interface BatchNormOptions {
   relu?: boolean;
   /** A 0-d i32 counter (the module's num_batches_tracked), incremented in the same launch whenever the running statistics move. */
   numBatchesTracked?: Tensor | null;
+  /**
+   * In training mode, normalise with the statistics of the batch over every replica, and sum the
+   * backward's per-channel terms over them (synchronised batch norm, see batch-norm-sync.ts).
+   */
+  sync?: BatchNormSync | null;
 }
 
 interface Dims {
@@ -198,6 +204,7 @@ export function batchNorm(
   if (training) {
     part = engine.empty([d.c * p.chunks * 4]);
     launch('batch_norm_stats', d, p, { STATS: true, SERIAL: serial }, { x: src, part }, uniforms(d, p, { x: src }));
+    if (opts.sync) syncStatistics(engine, part, d.c, p.chunks, opts.sync);
   }
   const slots: Slots = {
     x: src, part, w: weight, b: bias, r: res, stats, out: y, nbt,
@@ -210,7 +217,8 @@ export function batchNorm(
   const inputs = [x, weight, bias, residual].filter((t): t is Tensor => !!t);
   const op = relu ? (residual ? 'batch_norm_add_relu' : 'batch_norm_relu') : residual ? 'batch_norm_add' : 'batch_norm';
   const out = record(y, op, inputs, (g) => {
-    const gr = backward(engine, g, d, { src, stats, y, weight, bias, training, relu, needDx: x.requiresGrad, needRes: !!residual?.requiresGrad });
+    const sync = training ? (opts.sync ?? null) : null;
+    const gr = backward(engine, g, d, { src, stats, y, weight, bias, training, relu, sync, needDx: x.requiresGrad, needRes: !!residual?.requiresGrad });
     return [gr.dx, ...(weight ? [gr.dw] : []), ...(bias ? [gr.db] : []), ...(residual ? [gr.dres] : [])];
   });
   if (!out.node) {
@@ -229,6 +237,7 @@ interface Saved {
   bias: Tensor | null;
   training: boolean;
   relu: boolean;
+  sync: BatchNormSync | null;
   needDx: boolean;
   needRes: boolean;
 }
@@ -252,7 +261,10 @@ function backward(engine: Engine, g: Tensor, d: Dims, sv: Saved): Grads {
     part = engine.empty([d.c * p.chunks * 4]);
     launch('batch_norm_backward_reduce', d, p, { ...flags, GRAD_REDUCE: true, SERIAL: engine.backend.isCpuAdapter }, { ...common, part }, u);
   }
-  const outs: Slots = { out: dx, dres: dres === gc ? null : dres, dw, db };
+  // Synchronised, the input gradient needs the global sums, the parameters' gradients the local ones.
+  const sync = dx ? sv.sync : null;
+  if (sync) syncGradientSums(engine, part!, d.c, p.chunks, d.n * d.s, { dw, db }, sync);
+  const outs: Slots = { out: dx, dres: dres === gc ? null : dres, dw: sync ? null : dw, db: sync ? null : db };
   if (Object.values(outs).some((t) => t)) {
     launch('batch_norm_backward', d, p, { ...flags, GRAD_APPLY: true }, { ...common, ...outs, part, w: sv.weight }, u);
   }

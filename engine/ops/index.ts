@@ -18,6 +18,7 @@ export * from './pool.js';
 export * from './softmax.js';
 export * from './layer-norm.js';
 export * from './batch-norm.js';
+export type { BatchNormSync } from './batch-norm-sync.js';
 export * from './loss.js';
 export * from './attention.js';
 export * from './interpolate.js';

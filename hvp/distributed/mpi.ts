@@ -38,6 +38,15 @@ export function launcherWorldSize(env: NodeJS.ProcessEnv = process.env): number 
   return 1;
 }
 
+/** This process's rank in the whole job as the launcher announced it (0 when none did). */
+export function launcherRank(env: NodeJS.ProcessEnv = process.env): number {
+  for (const key of ['OMPI_COMM_WORLD_RANK', 'PMI_RANK', 'PMIX_RANK', 'SLURM_PROCID']) {
+    const n = Number(env[key]);
+    if (Number.isInteger(n) && n >= 0 && env[key] !== undefined && env[key] !== '') return n;
+  }
+  return 0;
+}
+
 /** The rank within the node the launcher announced (0 when none did). */
 export function launcherLocalRank(env: NodeJS.ProcessEnv = process.env): number {
   for (const key of ['OMPI_COMM_WORLD_LOCAL_RANK', 'MPI_LOCALRANKID', 'SLURM_LOCALID']) {

@@ -135,6 +135,12 @@ export interface TrainConfig {
   knnQueries: number;
   /** Data-parallel runs: let two ranks train on the same GPU (CPU adapters, tests) instead of stopping. */
   allowSharedDevice: boolean;
+  /**
+   * Data-parallel runs: batch norm takes its statistics over the global batch (every rank's share), in
+   * training and in HVP's selection forward (PyTorch's SyncBatchNorm). Nothing to do on one process or
+   * for a model without batch norm.
+   */
+  syncBn: boolean;
 }
 
 /** Every training option's default (the CLI's defaults). */
@@ -203,6 +209,7 @@ export const DEFAULTS: TrainConfig = {
   knnBank: 1000,
   knnQueries: 500,
   allowSharedDevice: false,
+  syncBn: true,
 };
 
 /** Training presets (YAML text) by name. */

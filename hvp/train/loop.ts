@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
-import { DeviceLostError, Engine, Rng, type Tensor } from '../../engine/index.js';
+import { DeviceLostError, Engine, nn, Rng, type Tensor } from '../../engine/index.js';
 import { loadCheckpoint, readCheckpointMeta, saveCheckpoint } from '../../models/checkpoint.js';
 import { Progress } from '../progress.js';
 import { BatchLoader, firstN, openDataset, subset } from '../data/index.js';
@@ -158,7 +158,10 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
   if (root) await writeFile(join(config.out, 'config.yaml'), toYaml(Object.fromEntries(Object.entries(config).map(([k, v]) => [kebabKey(k, '_'), v]))));
   log = root ? new JsonLog(join(config.out, 'log.jsonl'), config.resume) : null;
   const runLog = log;
-  if (dp && runLog) runLog.write({ event: 'distributed', step: start, world_size: dp.world, rank_batch: config.batchSize / dp.world, sync_bn: false });
+  // Synchronised batch norm wherever the model has batch norm (the ResNets and their heads), as the
+  // reference converts the whole model; eval mode (the k-NN monitor, evaluation) keeps the running statistics.
+  const syncBn = !!dp && config.syncBn && nn.setSyncBatchNorm(method.model, dp) > 0;
+  if (dp && runLog) runLog.write({ event: 'distributed', step: start, world_size: dp.world, rank_batch: config.batchSize / dp.world, sync_bn: syncBn });
   const monitor = root && config.knnEvery > 0 ? await KnnMonitor.create(engine, config, dataset, opts.knnSets) : null;
 
   const save = async (step: number) => {
