@@ -161,7 +161,8 @@ export async function pretrainMain(argv: string[]): Promise<void> {
     const per = (ms: number) => (ms / Math.max(1, t.steps)).toFixed(1);
     console.log(
       `${distributed.world} ranks; gradient averaging per step: ${per(t.readback + t.allreduce + t.upload)} ms ` +
-        `(readback ${per(t.readback)}, all-reduce ${per(t.allreduce)}, upload ${per(t.upload)}) of ${(t.bytes / Math.max(1, t.steps) / 1e6).toFixed(2)} MB`,
+        `(readback ${per(t.readback)}, all-reduce ${per(t.allreduce)}, upload ${per(t.upload)}) of ${(t.bytes / Math.max(1, t.steps) / 1e6).toFixed(2)} MB; ` +
+        `${t.earlyBuckets} of ${t.buckets} buckets read back during the backward`,
     );
   }
   const last = r.losses.length ? r.losses[r.losses.length - 1].toFixed(4) : '-';

@@ -119,6 +119,7 @@ export function runBackward(engine: Engine, root: Tensor, grad?: Tensor, opts: B
         accumulateLeaf(engine, t, g, ledger);
         ledger.unhold(g);
         ledger.release(g);
+        engine.onLeafGradient?.(t);
         continue;
       }
       const node = t.node;

@@ -11,6 +11,12 @@ import { Rng } from './rng.js';
 /** One WebGPU device: creates tensors, owns grad mode and lifetime scopes, runs backward. Create with Engine.create(). */
 export class Engine {
   gradEnabled = true;
+  /**
+   * Called by backward each time a leaf's gradient of that backward is complete (its .grad then holds
+   * this backward's whole contribution), while the walk goes on: a data-parallel run starts reading a
+   * gradient bucket back there, so the copy runs on the GPU while the rest of the backward is encoded.
+   */
+  onLeafGradient: ((leaf: Tensor) => void) | null = null;
   private scopes: Set<Tensor>[] = [];
   /** Emptied sets of finished scopes, for the next ones. */
   private freeScopes: Set<Tensor>[] = [];

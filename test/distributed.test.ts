@@ -28,9 +28,9 @@ if (!ready) console.warn(`test/distributed.test.ts: skipping the mpirun tests: $
 const MPIRUN = ['--allow-run-as-root', '--oversubscribe', '-np', '2'];
 type Run = { code: number | null; stdout: string; stderr: string };
 
-function run(cmd: string, args: string[], watch?: (pid: number) => () => void): Promise<Run> {
+function run(cmd: string, args: string[], watch?: (pid: number) => () => void, extraEnv: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: root, env });
+    const child = spawn(cmd, args, { cwd: root, env: { ...env, ...extraEnv } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -239,6 +239,27 @@ m.finalize();`,
     const running = (name: string) => /running_(mean|var)$|num_batches_tracked$/.test(name);
     expect(compareStates(two, one, 0, 0, running).bad).toEqual([]);
     expect(readRunState(two).log[0]).toMatchObject({ event: 'distributed', sync_bn: false });
+  });
+
+  // Each gradient bucket's readback starts inside the step's last backward, as soon as its gradients
+  // are complete (on the last micro-batch with --grad-accum-steps). The all-reduce sums element by
+  // element, so where the values were read changes nothing: the run equals one reading every bucket
+  // after the backward, bit for bit. The bucket is 25 MB, so the tiny model is one bucket: --widths
+  // large enough for 2 buckets would be a ResNet-18 at full width, too slow here.
+  it('gradient buckets read back during the backward: the run equals one reading after it, bit for bit', async () => {
+    const common = withFlags(SIMSIAM, { '--views': '4', '--select': 'hardest', '--train-limit': '16', '--batch-size': '16', '--epochs': '2', '--grad-accum-steps': '2', '--allow-shared-device': 'true' });
+    const early = runDir();
+    const late = runDir();
+    const mpirunEnv = (value: string, out: string) =>
+      run('mpirun', [...MPIRUN, '-x', 'HVP_EARLY_GRADIENT_READS', process.execPath, 'dist/hvp.js', ...common, '--out', out], undefined, { HVP_EARLY_GRADIENT_READS: value });
+    const a = await mpirunEnv('1', early);
+    expect(a.code, a.stderr).toBe(0);
+    expect(a.stdout).toMatch(/; (\d+) of \1 buckets read back during the backward/);
+    expect(a.stdout).not.toMatch(/; 0 of \d+ buckets read back during the backward/);
+    const b = await mpirunEnv('0', late);
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toMatch(/; 0 of [1-9]\d* buckets read back during the backward/);
+    expect(compareStates(early, late, 0, 0).bad).toEqual([]);
   });
 
   it('hvp doctor under mpirun names the adapter each rank opened, and prints the host report once', async () => {

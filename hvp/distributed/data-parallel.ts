@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Tensor } from '../../engine/index.js';
+import type { Engine, Tensor } from '../../engine/index.js';
 import type { ReplicaSync } from '../methods/method.js';
 import type { StopSignal } from '../train/stop.js';
 import { launcherWorldSize, loadMpi, type MpiBinding } from './mpi.js';
@@ -21,6 +21,9 @@ export interface SyncTimes {
   upload: number;
   steps: number;
   bytes: number;
+  /** Buckets averaged, and those of them whose readback the backward itself started (armGradientReads). */
+  buckets: number;
+  earlyBuckets: number;
 }
 
 /** Parameters grouped into buckets of at most `bytes` (one larger parameter is a bucket of its own), in order. */
@@ -54,7 +57,16 @@ export function shardRange(batch: number, rank: number, world: number): [number,
  * the all-rank votes (the stop at a step boundary, the shared-GPU check).
  */
 export class DataParallel implements ReplicaSync {
-  readonly times: SyncTimes = { readback: 0, allreduce: 0, upload: 0, steps: 0, bytes: 0 };
+  readonly times: SyncTimes = { readback: 0, allreduce: 0, upload: 0, steps: 0, bytes: 0, buckets: 0, earlyBuckets: 0 };
+  /**
+   * Read each gradient bucket back as soon as the backward has completed it (armGradientReads), rather
+   * than all of them after the backward. On by default; HVP_EARLY_GRADIENT_READS=0 turns it off, to
+   * measure what it gains.
+   */
+  earlyReads = process.env.HVP_EARLY_GRADIENT_READS !== '0';
+  /** Reads started during the armed backward, by gradient tensor: its values once they arrive. */
+  private early = new Map<Tensor, Promise<Float32Array>>();
+  private armedEngine: Engine | null = null;
   private finalized = false;
   /** Set once the ranks agreed to stop on a signal: their exit 130/143 is then an orderly end. */
   private stopped = false;
@@ -163,18 +175,66 @@ export class DataParallel implements ReplicaSync {
   }
 
   /**
-   * Average the gradients of `params` over the ranks, in place, bucket by bucket: every bucket's
-   * readback is started at once (the copies queue behind the backward on the GPU), then each bucket
-   * in order is summed with MPI_Allreduce as soon as its values arrive and uploaded scaled by 1/N.
+   * Before a step's last backward (the one after which `gradients` runs): as each bucket of `params`
+   * has all its gradients complete, start reading it back while the backward goes on, so the copies
+   * run on the GPU behind the gradients they read and the first all-reduce need not wait for the
+   * last layer's gradient. A parameter that gets no gradient leaves its bucket to `gradients`.
+   */
+  armGradientReads(params: readonly Tensor[]): void {
+    this.disarm();
+    const trained = params.filter((p) => p.requiresGrad);
+    if (!this.earlyReads || !trained.length) return;
+    const engine = trained[0].engine;
+    const groups = buckets(trained);
+    const bucketOf = new Map<Tensor, number>();
+    groups.forEach((g, i) => g.forEach((p) => bucketOf.set(p, i)));
+    const remaining = groups.map((g) => g.length);
+    engine.onLeafGradient = (leaf) => {
+      const i = bucketOf.get(leaf);
+      if (i === undefined || --remaining[i] !== 0) return;
+      const grads = groups[i].map((p) => p.grad!);
+      const read = readAll(grads);
+      read.catch(() => {});
+      let at = 0;
+      for (const g of grads) {
+        const from = at;
+        const values = read.then((all) => all.subarray(from, from + g.size));
+        values.catch(() => {});
+        this.early.set(g, values);
+        at += g.size;
+      }
+    };
+    this.armedEngine = engine;
+  }
+
+  private disarm(): Map<Tensor, Promise<Float32Array>> {
+    if (this.armedEngine) this.armedEngine.onLeafGradient = null;
+    this.armedEngine = null;
+    const early = this.early;
+    this.early = new Map();
+    return early;
+  }
+
+  /**
+   * Average the gradients of `params` over the ranks, in place, bucket by bucket: the buckets the
+   * armed backward did not already start reading are read now (the copies queue behind the backward
+   * on the GPU), then each bucket, the last first (every rank in the same order), is summed with
+   * MPI_Allreduce as soon as its values arrive and uploaded scaled by 1/N. The sum is element by element, so where a bucket's values came from
+   * changes nothing in the result.
    */
   async gradients(params: readonly Tensor[]): Promise<void> {
+    const early = this.disarm();
     const withGrad = params.filter((p) => p.grad);
     const grads = withGrad.map((p) => p.grad!);
     const groups = buckets(grads);
     let t = performance.now();
-    const reads = groups.map((g) => readAll(g));
+    const reads = groups.map((g) => bucketValues(g, early));
+    this.times.buckets += groups.length;
+    this.times.earlyBuckets += groups.filter((g) => g.every((t) => early.has(t))).length;
     for (const r of reads) r.catch(() => {});
-    for (let i = 0; i < groups.length; i++) {
+    // Last bucket first: the backward completes the last layers' gradients first, so their read is the
+    // first to arrive, and its all-reduce runs while the GPU still computes the first layers'.
+    for (let i = groups.length - 1; i >= 0; i--) {
       const host = await reads[i];
       let now = performance.now();
       this.times.readback += now - t;
@@ -203,15 +263,46 @@ export class DataParallel implements ReplicaSync {
   }
 }
 
-/** The values of `tensors` (f32), concatenated. */
+/** The values of `tensors` (f32), concatenated: one copy and one map for contiguous tensors. */
 async function readAll(tensors: readonly Tensor[]): Promise<Float32Array> {
+  if (tensors.some((t) => t.dtype !== 'f32')) throw new Error('data-parallel: only f32 tensors are synchronised across ranks');
+  const out = new Float32Array(tensors.reduce((n, t) => n + t.size, 0));
+  if (tensors.every((t) => t.isContiguous())) {
+    const regions = tensors.map((t) => ({ buffer: t.buffer, byteOffset: t.offset * 4, byteLength: t.size * 4 }));
+    const parts = tensors.length ? await tensors[0].engine.backend.readRegions(regions) : [];
+    let at = 0;
+    for (const p of parts) {
+      out.set(new Float32Array(p), at);
+      at += p.byteLength / 4;
+    }
+    return out;
+  }
   const parts = await Promise.all(tensors.map((t) => t.toArray()));
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
-    if (!(p instanceof Float32Array)) throw new Error('data-parallel: only f32 tensors are synchronised across ranks');
     out.set(p, at);
     at += p.length;
+  }
+  return out;
+}
+
+/** A bucket's values: each gradient's from a read the armed backward started, else read now. */
+async function bucketValues(grads: readonly Tensor[], early: Map<Tensor, Promise<Float32Array>>): Promise<Float32Array> {
+  const missing = grads.filter((g) => !early.has(g));
+  if (missing.length === grads.length) return readAll(grads);
+  const fresh = missing.length ? readAll(missing) : null;
+  const out = new Float32Array(grads.reduce((n, g) => n + g.size, 0));
+  const freshValues = fresh ? await fresh : null;
+  let at = 0;
+  let freshAt = 0;
+  for (const g of grads) {
+    const got = early.get(g);
+    if (got) out.set(await got, at);
+    else {
+      out.set(freshValues!.subarray(freshAt, freshAt + g.size), at);
+      freshAt += g.size;
+    }
+    at += g.size;
   }
   return out;
 }

@@ -84,6 +84,12 @@ export interface HvpStepOptions {
    * sample, [B, rows.length] f32, of which `config.select` keeps the highest ('hardest') or lowest.
    */
   scorer?: Scorer;
+  /**
+   * Called just before the step's last training micro-batch (the only one without gradient
+   * accumulation), whose backward completes the gradients: a data-parallel run arms its early
+   * gradient reads here (DataParallel.armGradientReads).
+   */
+  beforeLastBackward?: () => void;
 }
 
 /** What a custom selection criterion (HvpStepOptions.scorer) is given. */
@@ -277,6 +283,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, stepCtx: Ste
   let micro: MicroResult[];
   if (k === 1) {
     const { part, partParams, partDraws } = share(lo, b);
+    o.beforeLastBackward?.();
     micro = [await microStep(o, part, partParams, draw, partDraws, ctx, (views, gather) => method.trainStep(views, ctx, gather))];
   } else {
     if (!method.accumulate || !method.update) throw new Error(`${method.name} cannot split a step into micro-batches: use --grad-accum-steps 1`);
@@ -288,6 +295,7 @@ export async function hvpStep(o: HvpStepOptions, batch: ImageBatch, stepCtx: Ste
     micro = [];
     for (let i = 0; i < k; i++) {
       const { part, partParams, partDraws } = share(lo + i * m, m);
+      if (i === k - 1) o.beforeLastBackward?.();
       micro.push(await microStep(o, part, partParams, draw, partDraws, ctx, (views, gather) => method.accumulate!(views, ctx, gather, k)));
     }
     const t = performance.now();

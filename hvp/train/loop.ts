@@ -158,6 +158,8 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
   if (root) await writeFile(join(config.out, 'config.yaml'), toYaml(Object.fromEntries(Object.entries(config).map(([k, v]) => [kebabKey(k, '_'), v]))));
   log = root ? new JsonLog(join(config.out, 'log.jsonl'), config.resume) : null;
   const runLog = log;
+  // Each gradient bucket is read back as soon as the step's last backward completes it.
+  const beforeLastBackward = dp ? () => dp.armGradientReads(method.model.parameters()) : undefined;
   // Synchronised batch norm wherever the model has batch norm (the ResNets and their heads), as the
   // reference converts the whole model; eval mode (the k-NN monitor, evaluation) keeps the running statistics.
   const syncBn = !!dp && config.syncBn && nn.setSyncBatchNorm(method.model, dp) > 0;
@@ -250,7 +252,7 @@ async function run(config: TrainConfig, opts: PretrainOptions, stopRequest: Stop
         const s0 = performance.now();
         if (times) await engine.sync();
         const result = await engine.scopeAsync(async () => {
-          const r = await hvpStep({ engine, method, config, mean: dataset.mean, std: dataset.std, times, shard }, batch, ctx);
+          const r = await hvpStep({ engine, method, config, mean: dataset.mean, std: dataset.std, times, shard, beforeLastBackward }, batch, ctx);
           for (const t of [r.loss, r.choice, r.score, r.scoreSum, r.sampleScores]) if (t) engine.keep(t);
           return r;
         });
