@@ -60,10 +60,10 @@ export class DataParallel implements ReplicaSync {
   readonly times: SyncTimes = { readback: 0, allreduce: 0, upload: 0, steps: 0, bytes: 0, buckets: 0, earlyBuckets: 0 };
   /**
    * Read each gradient bucket back as soon as the backward has completed it (armGradientReads), rather
-   * than all of them after the backward. On by default; HVP_EARLY_GRADIENT_READS=0 turns it off, to
-   * measure what it gains.
+   * than all of them after the backward: HVP_EARLY_GRADIENT_READS=1. Off by default: on lavapipe
+   * (2 ranks sharing 2 cores, one bucket) it gained nothing measurable, and no GPU has measured it.
    */
-  earlyReads = process.env.HVP_EARLY_GRADIENT_READS !== '0';
+  earlyReads = process.env.HVP_EARLY_GRADIENT_READS === '1';
   /** Reads started during the armed backward, by gradient tensor: its values once they arrive. */
   private early = new Map<Tensor, Promise<Float32Array>>();
   private armedEngine: Engine | null = null;
