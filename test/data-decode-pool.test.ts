@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../engine/rng.js';
 import { BatchLoader, DecodePool, decodeImage, openImageFolder, type ImageBatch } from '../hvp/data/index.js';
 import { writeJpegFolder } from '../bench/cases/loader.js';
+import { PYTHONS, lastLine, runPython } from '../bench/peers/torch.js';
 
 let root: string;
 beforeAll(async () => {
@@ -128,6 +129,51 @@ describe('loadSize resizing', () => {
       expect(Math.max(...err)).toBeLessThan(8);
     }
     await rm(dir, { recursive: true, force: true });
+  });
+});
+
+// PIL itself, where a python3 has it: the pixels torchvision's ImageFolder + Resize + PILToTensor give.
+const PIL_SCRIPT = `
+import base64, json, sys
+from PIL import Image
+path, size = sys.argv[1], int(sys.argv[2])
+im = Image.open(path).convert('RGB')
+w, h = im.size
+short, long = min(w, h), max(w, h)
+new_long = int(size * long / short)
+out = im.resize((size, new_long) if w <= h else (new_long, size), Image.BILINEAR)
+planar = lambda img: b''.join(band.tobytes() for band in img.split())
+print(json.dumps({'full': base64.b64encode(planar(im)).decode(), 'resized': base64.b64encode(planar(out)).decode(), 'size': [out.height, out.width]}))
+`;
+
+describe('against PIL', () => {
+  it("decodes a JPEG to PIL's pixels exactly and resizes within a grey level of torchvision's Resize", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hvp-pil-'));
+    try {
+      await writeJpegFolder(dir, { images: 1, width: 150, height: 96, classes: 1, seed: 13 });
+      const file = join(dir, 'c0', '0.jpg');
+      let pil: { full: string; resized: string; size: [number, number] } | null = null;
+      for (const python of PYTHONS) {
+        const r = await runPython(python, ['-c', PIL_SCRIPT, file, '64'], 60_000);
+        if (r.code === 0) {
+          pil = JSON.parse(lastLine(r.stdout));
+          break;
+        }
+      }
+      if (!pil) {
+        console.warn('data-decode-pool: no python3 with PIL; the comparison with PIL was not run');
+        return;
+      }
+      const full = await decodeImage(file);
+      expect(Buffer.from(full.pixels).toString('base64')).toBe(pil.full);
+      const small = await decodeImage(file, 64);
+      expect([small.height, small.width]).toEqual(pil.size);
+      const want = Buffer.from(pil.resized, 'base64');
+      const err = Array.from(small.pixels, (v, i) => Math.abs(v - want[i]));
+      expect(err.reduce((a, b) => a + b, 0) / err.length).toBeLessThan(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
