@@ -35,7 +35,9 @@ export async function decodeWith(sharp: typeof sharpType, path: string, loadSize
   if (info.channels !== 3) throw new Error(`${path}: decoded to ${info.channels} channels, expected RGB`);
   // HWC → CHW, one output plane per channel.
   const plane = info.height * info.width;
-  const chw = new Uint8Array(3 * plane);
+  // Every byte is written below, so no zero-fill; unpooled, so the buffer can be transferred alone.
+  const chwBuf = Buffer.allocUnsafeSlow(3 * plane);
+  const chw = new Uint8Array(chwBuf.buffer, chwBuf.byteOffset, 3 * plane);
   const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   if (plane % 4 === 0 && data.byteOffset % 4 === 0 && littleEndian) {
     // Four pixels at a time: three 32-bit words in (r0 g0 b0 r1 | g1 b1 r2 g2 | b2 r3 g3 b3), one
