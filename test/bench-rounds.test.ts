@@ -132,7 +132,7 @@ describe('torchvision loader peer', () => {
     expect(r).toEqual({ reason: expect.stringMatching(/\/nonexistent\/bin\/python3: not found.*apt-get install python3-torchvision/) });
   });
 
-  it('times epochs of a generated folder and reports its CPU time per image', async () => {
+  it('times epochs of a generated folder and reports its CPU time per image and cores kept busy', async () => {
     const found = await createLoaderPeer();
     if (!('epochs' in found)) {
       console.warn(`bench-rounds: torchvision peer not run: ${found.reason}`);
@@ -147,6 +147,9 @@ describe('torchvision loader peer', () => {
       expect(t.runsMs.every((ms) => ms > 0)).toBe(true);
       expect(t.medianMs).toBe([...t.runsMs].sort((a, b) => a - b)[1]);
       expect(t.figures?.cpu_ms_per_image).toBeGreaterThan(0);
+      // The same CPU time over the epochs' wall time: how many cores the DataLoader kept busy.
+      const wallMs = t.runsMs.reduce((a, b) => a + b, 0);
+      expect((t.figures!.cpu_cores * wallMs) / (16 * 2)).toBeCloseTo(t.figures!.cpu_ms_per_image, 9);
       await expect(found.epochs({ root: join(root, 'missing'), batch: 4, size: 8, workers: 0, warmup: 0, reps: 1 })).rejects.toThrow(/torch_loader\.py: FileNotFoundError/);
     } finally {
       await rm(root, { recursive: true, force: true });

@@ -5,7 +5,8 @@
 // the CPU can decode that fast. No GPU work: `ours_ms` is the wall time of one epoch. Both sides
 // also report their CPU time per image (`cpu_ms_per_image`, `peer_cpu_ms_per_image`): on a machine
 // shared with other work, the side with more threads gets more of the CPU, and this says which side
-// decodes more cheaply. `decode_threads` and `uv_threads` say how many threads decoded.
+// decodes more cheaply; `cpu_cores` and `peer_cpu_cores` (CPU time over wall time) say how many
+// cores each side kept busy. `decode_threads` and `uv_threads` say how many threads decoded.
 
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -72,7 +73,10 @@ function loaderFolder(): Promise<string> {
  * Wall time of whole epochs (shuffled, seed per epoch), as a Timing, and the process's CPU time per
  * image over the timed epochs (every thread: main, decode workers, libuv's pool).
  */
-async function timeEpochs(epoch: (e: number) => Promise<number>, opts: { warmup?: number; reps?: number }): Promise<Timing & { cpuMsPerImage: number }> {
+async function timeEpochs(
+  epoch: (e: number) => Promise<number>,
+  opts: { warmup?: number; reps?: number },
+): Promise<Timing & { cpuMsPerImage: number; cpuCores: number }> {
   const runs: number[] = [];
   const warmup = opts.warmup ?? 1;
   let cpu = process.cpuUsage();
@@ -86,8 +90,10 @@ async function timeEpochs(epoch: (e: number) => Promise<number>, opts: { warmup?
   const used = process.cpuUsage(cpu);
   const sorted = [...runs].sort((a, b) => a - b);
   const median = sorted[Math.floor(sorted.length / 2)];
-  const cpuMsPerImage = (used.user + used.system) / 1000 / (runs.length * LOADER_FOLDER.images);
-  return { medianMs: median, minMs: sorted[0], runsMs: runs, method: 'wall', wallMedianMs: median, cpuMsPerImage };
+  const cpuMs = (used.user + used.system) / 1000;
+  const cpuMsPerImage = cpuMs / (runs.length * LOADER_FOLDER.images);
+  const cpuCores = cpuMs / runs.reduce((a, b) => a + b, 0);
+  return { medianMs: median, minMs: sorted[0], runsMs: runs, method: 'wall', wallMedianMs: median, cpuMsPerImage, cpuCores };
 }
 
 /** One epoch per run, ours and torchvision's alternating (hvp bench's interleaved peers). */
@@ -103,12 +109,12 @@ export const loaderCases: BenchCase[] = [
       const root = await loaderFolder();
       const ds = await openImageFolder(root, 'train', { loadSize: LOADER_SIZE });
       const loader = new BatchLoader(ds, { batchSize: LOADER_BATCH, seed: 0 });
-      const { cpuMsPerImage, ...timing } = await timeEpochs(async (e) => {
+      const { cpuMsPerImage, cpuCores, ...timing } = await timeEpochs(async (e) => {
         let n = 0;
         for await (const b of loader.epochBatches(e)) n += b.indices.length;
         return n;
       }, ctx.time);
-      const figures = { cpu_ms_per_image: cpuMsPerImage, decode_threads: sharedDecodePool().size, uv_threads: libuvThreads() };
+      const figures = { cpu_ms_per_image: cpuMsPerImage, cpu_cores: cpuCores, decode_threads: sharedDecodePool().size, uv_threads: libuvThreads() };
       return { ...timing, figures };
     },
     peer: {

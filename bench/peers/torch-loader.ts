@@ -25,8 +25,8 @@ export interface LoaderPeer {
   version: string;
   /**
    * Wall time of `spec.reps` epochs after `spec.warmup` untimed ones (which also start the workers),
-   * and where /proc exists the figure `cpu_ms_per_image`: CPU time of the timed epochs, main and
-   * worker processes together, per image.
+   * and where /proc exists the figures `cpu_ms_per_image`: CPU time of the timed epochs, main and
+   * worker processes together, per image, and `cpu_cores`: that CPU time over the epochs' wall time.
    */
   epochs(spec: LoaderPeerSpec): Promise<Timing & { figures?: Record<string, number> }>;
 }
@@ -70,7 +70,11 @@ export async function createLoaderPeer(opts: { pythons?: string[]; timeoutMs?: n
         const runs = parsed.runs_ms;
         const sorted = [...runs].sort((a, b) => a - b);
         const median = sorted[Math.floor(sorted.length / 2)];
-        const cpu = typeof parsed.cpu_ms === 'number' && parsed.images ? { figures: { cpu_ms_per_image: parsed.cpu_ms / (parsed.images * runs.length) } } : {};
+        const cpuMs = parsed.cpu_ms;
+        const cpu =
+          typeof cpuMs === 'number' && parsed.images
+            ? { figures: { cpu_ms_per_image: cpuMs / (parsed.images * runs.length), cpu_cores: cpuMs / runs.reduce((a, b) => a + b, 0) } }
+            : {};
         return { medianMs: median, minMs: sorted[0], runsMs: runs, method: 'wall', wallMedianMs: median, ...cpu };
       },
     };

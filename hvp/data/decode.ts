@@ -16,10 +16,15 @@ export interface Decoded {
  * Decode `path` with `sharp`; greyscale is expanded and alpha dropped (PIL's convert('RGB')), and with
  * `loadSize` the shorter side is resized to it, aspect kept (`fit: outside` in a square box; JPEGs
  * shrink on load). Rejects with `<path>: cannot decode (...)` for a file libvips cannot read.
+ *
+ * The resize is bilinear with antialiasing (libvips widens the triangle filter by the shrink factor),
+ * the filter of torchvision's `Resize` on PIL images, which the reference pipelines load with: on
+ * photographs it lands within 1 grey level of PIL's on average, where Lanczos-3 (sharp's default)
+ * differs by 2 and sharpens. It is also the cheaper filter: fewer taps, and no sine per tap.
  */
 export async function decodeWith(sharp: typeof sharpType, path: string, loadSize?: number): Promise<Decoded> {
   let img = sharp(path).removeAlpha().toColourspace('srgb');
-  if (loadSize) img = img.resize({ width: loadSize, height: loadSize, fit: 'outside' });
+  if (loadSize) img = img.resize({ width: loadSize, height: loadSize, fit: 'outside', kernel: 'linear' });
   const { data, info } = await img
     .raw()
     .toBuffer({ resolveWithObject: true })
@@ -30,7 +35,9 @@ export async function decodeWith(sharp: typeof sharpType, path: string, loadSize
   if (info.channels !== 3) throw new Error(`${path}: decoded to ${info.channels} channels, expected RGB`);
   // HWC → CHW, one output plane per channel.
   const plane = info.height * info.width;
-  const chw = new Uint8Array(3 * plane);
+  // Every byte is written below, so no zero-fill; unpooled, so the buffer can be transferred alone.
+  const chwBuf = Buffer.allocUnsafeSlow(3 * plane);
+  const chw = new Uint8Array(chwBuf.buffer, chwBuf.byteOffset, 3 * plane);
   const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   if (plane % 4 === 0 && data.byteOffset % 4 === 0 && littleEndian) {
     // Four pixels at a time: three 32-bit words in (r0 g0 b0 r1 | g1 b1 r2 g2 | b2 r3 g3 b3), one
