@@ -649,6 +649,11 @@ function wgDefines(wg: readonly [number, number, number]): Defines {
 function generatedUniforms(kernel: string, body: string, declared: UniformFields, bindings: readonly string[]): UniformFields {
   const out: UniformFields = {};
   if (/\bu\.row_width\b/.test(body) && !Object.hasOwn(declared, 'row_width')) out.row_width = 'u32';
-  for (const name of bindings) if (!Object.hasOwn(declared, `off_${name}`) && new RegExp(`\\bu\\.off_${name}\\b`).test(body)) out[`off_${name}`] = 'u32';
+  for (const name of Object.keys(declared)) {
+    if (name.startsWith('off_') && bindings.includes(name.slice(4))) {
+      throw new Error(`kernel '${kernel}': uniform '${name}' is generated from binding '${name.slice(4)}' (its tensor's offset); remove it from the uniforms`);
+    }
+  }
+  for (const name of bindings) if (new RegExp(`\\bu\\.off_${name}\\b`).test(body)) out[`off_${name}`] = 'u32';
   return out;
 }

@@ -388,6 +388,9 @@ describe('generated offsets, grids and launch-time variants', () => {
 
   it('names the kernel and the wrong use in its errors', async () => {
     const e = await engine();
+    expect(() => defineKernel({ ...OFFSETS, name: 'bad_off', uniforms: { n: 'u32', off_x: 'u32' } })).toThrow(
+      /kernel 'bad_off': uniform 'off_x' is generated from binding 'x'/,
+    );
     expect(() => defineKernel({ ...OFFSETS, name: 'bad_wg', workgroupSize: [16, 32] })).toThrow(/kernel 'bad_wg': workgroup size 16x32x1 must be .* at most 256/);
     const k = defineKernel({ ...OFFSETS, name: 'test_offsets_errors' });
     const n = 8;
