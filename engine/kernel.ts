@@ -9,14 +9,16 @@
 //
 // What the API fills in, so that no op passes it by hand:
 // - Tensor offsets. A kernel that reads `u.off_<name>` gets that uniform generated for binding
-//   `<name>` and filled at each launch with the tensor's offset, in scalars (f32/i32 words; a vec4
-//   binding divides by 4, and the launch checks the offset is a multiple of 4). An optional binding
-//   left out gets 0. Declaring `off_<name>` as a uniform, or passing it, is an error.
+//   `<name>` and filled at each launch with the tensor's offset, in scalars (f32/i32 words). A
+//   binding declared vec2/vec4 divides it by 2/4 and the launch refuses an offset that is not a
+//   multiple; one whose element type is a template value leaves that check to its op. An optional
+//   binding left out gets 0. Declaring `off_<name>` as a uniform, or passing it, is an error.
 // - The grid. A launch gives `grid: { invocations: n }` (or `{ workgroups: n }`) instead of
 //   `workgroups`: the API splits it over a 2-D grid (one dimension holds at most 65535 workgroups)
 //   at the launch's workgroup size and, when the kernel reads `u.row_width` (the "grid" and "rows"
 //   snippets' flat index) without declaring it, fills that generated uniform (0 in a launch by
-//   `workgroups`, which is for kernels whose grid has a meaning of its own).
+//   `workgroups`, which is for kernels whose grid has a meaning of its own). A kernel that declares
+//   `row_width` itself passes it, from KernelDef.grid().
 // - Variants. A launch may set its own `workgroupSize` and `defines` (template values): the generated
 //   WG_X, WG_Y, WG_Z and WG constants follow the launch's size, and the runtime compiles one pipeline
 //   per kernel and set of template values, so one declaration serves every tile or row layout. A
