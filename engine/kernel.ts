@@ -12,7 +12,9 @@
 //   `<name>` and filled at each launch with the tensor's offset, in scalars (f32/i32 words). A
 //   binding declared vec2/vec4 divides it by 2/4 and the launch refuses an offset that is not a
 //   multiple; one whose element type is a template value leaves that check to its op. An optional
-//   binding left out gets 0. Declaring `off_<name>` as a uniform, or passing it, is an error.
+//   binding left out gets 0. Declaring `off_<name>` as a uniform, or passing it, is an error. A
+//   binding whose offset the kernel does not read (nor, for a strided one, takes through uniforms of
+//   its own) refuses a tensor at a non-zero offset instead of reading the wrong elements.
 // - The grid. A launch gives `grid: { invocations: n }` (or `{ workgroups: n }`) instead of
 //   `workgroups`: the API splits it over a 2-D grid (one dimension holds at most 65535 workgroups)
 //   at the launch's workgroup size and, when the kernel reads `u.row_width` (the "grid" and "rows"
@@ -511,6 +513,9 @@ export class KernelDef<U extends UniformFields = UniformFields> {
         if (b.offsetWord >= 0) {
           if (t.offset % b.lanes !== 0) throw new Error(`kernel '${k}': binding '${b.name}' reads vec${b.lanes}s, so its offset must be a multiple of ${b.lanes}; got ${t} at offset ${t.offset}`);
           words[b.offsetWord] = t.offset;
+        } else if (t.offset !== 0 && !b.strided) {
+          // The kernel indexes this binding from its buffer's start: a view further in would be read wrong.
+          throw new Error(`kernel '${k}': binding '${b.name}' is read from its buffer's start (the kernel reads no u.off_${b.name}), got ${t} at offset ${t.offset}; copy it first`);
         }
         if (i < nIn) inputs[nInputs++] = t.buffer;
         else outputs[nOutputs++] = t.buffer;

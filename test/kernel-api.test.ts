@@ -415,6 +415,17 @@ describe('generated offsets, grids and launch-time variants', () => {
     expect(() => k.launch({ ...args, uniforms: { n, off_x: 0 } as { n: number }, grid: { invocations: n } })).toThrow(
       /kernel 'test_offsets_errors': uniforms not declared: off_x; off_x is filled by the launch/,
     );
+    const plain = defineKernel({
+      name: 'test_no_offset',
+      source: '@compute @workgroup_size(WG) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n  if (gid.x < u.n) { out[gid.x] = x[gid.x]; }\n}',
+      workgroupSize: 64,
+      uniforms: { n: 'u32' },
+      inputs: { x: 'f32' },
+      outputs: { out: 'f32' },
+    });
+    expect(() => plain.launch({ inputs: [y], outputs: [out], uniforms: { n }, workgroups: [1] })).toThrow(
+      /kernel 'test_no_offset': binding 'x' is read from its buffer's start \(the kernel reads no u.off_x\), got .* at offset 2/,
+    );
     expect(() => k.launch(args)).toThrow(/kernel 'test_offsets_errors': a launch gives workgroups or a grid/);
     expect(() => k.launch({ ...args, grid: { invocations: n }, workgroups: [1] })).toThrow(/workgroups or a grid, not both/);
     expect(() => k.launch({ ...args, grid: { invocations: -1 } })).toThrow(/kernel 'test_offsets_errors': grid of -1 invocations/);
