@@ -568,7 +568,7 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     const defines = typeof a.defines === 'function' ? a.defines() : a.defines;
     kernel =
       defines || this.hasOptional || a.name || !own
-        ? { name: a.name ?? this.name, source: this.source, defines: { ...this.kernel.defines, ...defines, ...this.bindingDefines(a), ...wgDefines(wg) } }
+        ? { name: a.name ?? this.name, source: this.source, defines: { ...this.kernel.defines, ...defines, ...this.bindingDefines(a), ...(own ? undefined : wgDefines(wg)) } }
         : this.kernel;
     if (key !== undefined) {
       if (!byKey) this.variants.set(a.name, (byKey = new Map()));
