@@ -25,6 +25,8 @@ export {
   type Bindings,
   type KernelSpec,
   type LaunchArgs,
+  type LaunchGrid,
+  type WorkgroupSize,
   type UniformFields,
   type UniformType,
   type UniformValue,

@@ -1,12 +1,31 @@
-// The public way to write a GPU kernel. A kernel is declared once: its WGSL, its workgroup size, its
-// uniform fields in order and its storage bindings. From that declaration the engine generates the
-// WGSL uniform struct and the binding declarations (so they cannot drift from the host side), packs
-// the uniform values by WGSL's layout rules, and checks every launch: tensor count, dtype, contiguity,
-// liveness and device, and a value for every uniform field and none besides. Pipelines are cached by
-// the runtime (one per kernel and set of template values).
+// The public way to write a GPU kernel. A kernel is declared once: its WGSL, its default workgroup
+// size, its uniform fields in order and its storage bindings. From that declaration the engine
+// generates the WGSL uniform struct and the binding declarations (so they cannot drift from the host
+// side), packs the uniform values by WGSL's layout rules, and checks every launch: tensor count,
+// dtype, contiguity, liveness and device, and a value for every uniform field and none besides.
 //
 // Binding 0 is the uniform block `u`; inputs follow from binding 1 (read-only), then the outputs
 // (read_write, which also lets a kernel update a tensor in place).
+//
+// What the API fills in, so that no op passes it by hand:
+// - Tensor offsets. A kernel that reads `u.off_<name>` gets that uniform generated for binding
+//   `<name>` and filled at each launch with the tensor's offset, in scalars (f32/i32 words). A
+//   binding declared vec2/vec4 divides it by 2/4 and the launch refuses an offset that is not a
+//   multiple; one whose element type is a template value leaves that check to its op. An optional
+//   binding left out gets 0. Declaring `off_<name>` as a uniform, or passing it, is an error. A
+//   binding whose offset the kernel does not read (nor, for a strided one, takes through uniforms of
+//   its own) refuses a tensor at a non-zero offset instead of reading the wrong elements.
+// - The grid. A launch gives `grid: { invocations: n }` (or `{ workgroups: n }`) instead of
+//   `workgroups`: the API splits it over a 2-D grid (one dimension holds at most 65535 workgroups)
+//   at the launch's workgroup size and, when the kernel reads `u.row_width` (the "grid" and "rows"
+//   snippets' flat index) without declaring it, fills that generated uniform (0 in a launch by
+//   `workgroups`, which is for kernels whose grid has a meaning of its own). A kernel that declares
+//   `row_width` itself passes it, from KernelDef.grid().
+// - Variants. A launch may set its own `workgroupSize` and `defines` (template values): the generated
+//   WG_X, WG_Y, WG_Z and WG constants follow the launch's size, and the runtime compiles one pipeline
+//   per kernel and set of template values, so one declaration serves every tile or row layout. A
+//   launch's `key` names its variant (with its workgroup size) so that a hot op skips building the
+//   runtime's cache key.
 
 import type { Tensor } from './engine.js';
 import type { DispatchArgs, Kernel } from './runtime.js';
@@ -63,10 +82,19 @@ export interface KernelSpec<U extends UniformFields> {
   name: string;
   /** WGSL (a shader.ts template), without the uniform struct and bindings: those are generated. */
   source: string;
-  /** @workgroup_size; the generated WG_X, WG_Y, WG_Z and WG (their product) constants hold it. */
-  workgroupSize: number | readonly [number, number?, number?];
+  /**
+   * @workgroup_size of a launch that sets none; the generated WG_X, WG_Y, WG_Z and WG (their product)
+   * constants hold the launch's size (write `@workgroup_size(WG)` or `(WG_X, WG_Y)`).
+   */
+  workgroupSize: WorkgroupSize;
+  /**
+   * The uniform fields a launch passes, in order. `off_<binding>` and (unless declared here)
+   * `row_width` are generated when the source reads them, after these (see this file's header).
+   */
   uniforms: U;
+  /** Read-only storage bindings, from binding 1. */
   inputs: Bindings;
+  /** Read-write storage bindings, after the inputs. */
   outputs: Bindings;
   /** Template values fixed for this kernel; a launch adds its own. */
   defines?: Defines;
@@ -79,19 +107,38 @@ export interface KernelSpec<U extends UniformFields> {
   strided?: readonly string[];
 }
 
-/** One launch of a declared kernel: tensors for its bindings in declaration order, uniform values, workgroup counts. */
+/** A workgroup size: x, or x, y and z (each defaults to 1). */
+export type WorkgroupSize = number | readonly [number, number?, number?];
+
+/**
+ * A 1-D launch that the API splits over a 2-D grid at the launch's workgroup size: `invocations`
+ * threads (workgroups = ceil(n / WG)), or `workgroups` workgroups. A kernel reaching its flat index
+ * through the "grid" or "rows" snippet gets the generated `row_width` uniform filled to match.
+ */
+export type LaunchGrid = { invocations: number; workgroups?: undefined } | { workgroups: number; invocations?: undefined };
+
+/**
+ * One launch of a declared kernel: tensors for its bindings in declaration order, uniform values, and
+ * either workgroup counts or a grid.
+ */
 export interface LaunchArgs<U extends UniformFields> {
   /** One per declared binding, in order; null leaves out an optional one. */
   inputs: readonly (Tensor | null | undefined)[];
   outputs: readonly (Tensor | null | undefined)[];
+  /** The declared uniforms' values (not the generated `off_<name>` and `row_width`). */
   uniforms: UniformValues<U>;
-  workgroups: readonly [number, number?, number?];
+  /** Workgroup counts per dimension, when the launch gives no `grid`. */
+  workgroups?: readonly [number, number?, number?];
+  /** A 1-D launch split by the API (see LaunchGrid), instead of `workgroups`. */
+  grid?: LaunchGrid;
+  /** This launch's workgroup size, when it differs from the declaration's. */
+  workgroupSize?: WorkgroupSize;
   /** Template values of this launch; a function is called only when a keyed variant is first seen. */
   defines?: Defines | (() => Defines);
   /**
-   * Names this launch's variant: a string that (with `name`) fixes `defines` and which optional bindings are given.
-   * Launches with the same key reuse one compiled-kernel handle, so the runtime skips building its
-   * cache key from the defines (a hot op's host cost).
+   * Names this launch's variant: a string that (with `name` and the workgroup size) fixes `defines`
+   * and which optional bindings are given. Launches with the same key reuse one compiled-kernel
+   * handle, so the runtime skips building its cache key from the defines (a hot op's host cost).
    */
   key?: string;
   /** Names this launch in profiles and errors (the elementwise kernel: the op), instead of the kernel's name. */
@@ -114,6 +161,17 @@ interface Field {
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Names the generated code itself declares. */
 const RESERVED = new Set(['u', 'Uniforms', 'WG', 'WG_X', 'WG_Y', 'WG_Z']);
+/** The most invocations a workgroup may hold on every WebGPU device (maxComputeInvocationsPerWorkgroup). */
+const MAX_WORKGROUP_INVOCATIONS = 256;
+
+/** A workgroup size as x, y, z, checked: positive integers, at most 256 invocations. */
+function workgroupDims(kernel: string, size: WorkgroupSize): [number, number, number] {
+  const [x, y = 1, z = 1] = typeof size === 'number' ? [size] : size;
+  if (![x, y, z].every((d) => Number.isInteger(d) && d >= 1) || x * y * z > MAX_WORKGROUP_INVOCATIONS) {
+    throw new Error(`kernel '${kernel}': workgroup size ${[x, y, z].join('x')} must be positive integers of at most ${MAX_WORKGROUP_INVOCATIONS} invocations`);
+  }
+  return [x, y, z];
+}
 
 /** Scalar type and lane count of a type; `array` (uniforms) allows arrays of vec4. */
 function parseType(kernel: string, what: string, type: string, array = false): { scalar: ScalarType; lanes: number; fixed: boolean } {
@@ -170,6 +228,8 @@ interface LaunchScratch {
   inputBuffers: (GPUBuffer | undefined)[][];
   outputBuffers: (GPUBuffer | undefined)[][];
   dispatch: DispatchArgs;
+  /** The workgroups of a launch by `grid`. */
+  grid: [number, number];
 }
 
 function writeScalar(kernel: string, f: Field, block: Block, word: number, v: number | boolean): void {
@@ -242,64 +302,95 @@ function compilePacker(fields: Field[]): Packer | null {
   }
 }
 
+/** A storage binding as a launch checks it. */
+interface BindingInfo {
+  name: string;
+  scalar: ScalarType;
+  strided: boolean;
+  optional: boolean;
+  /** Word of its generated `off_<name>` uniform, or -1 when the kernel reads no offset for it. */
+  offsetWord: number;
+  /** Lanes of its element type when it is a literal vec2/vec4 (its offset must be a multiple), else 1. */
+  lanes: number;
+}
+
 /** A declared kernel (see defineKernel): its generated WGSL, uniform packing, launch grid and launch. */
 export class KernelDef<U extends UniformFields = UniformFields> {
   readonly name: string;
   /** The kernel's WGSL with the generated declarations prepended and its includes resolved. */
   readonly source: string;
+  /** The size of a launch that sets none. */
   readonly workgroupSize: readonly [number, number, number];
   /** Uniform block bytes. */
   readonly uniformBytes: number;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /** The declared uniform fields (what a launch passes), first in the block. */
   private readonly fields: Field[];
-  private readonly bindings: { name: string; scalar: ScalarType; strided: boolean; optional: boolean }[];
+  /** Word of the generated `row_width` uniform, or -1. */
+  private readonly rowWidthWord: number;
+  private readonly bindings: BindingInfo[];
   private readonly hasOptional: boolean;
   /** What the runtime compiles (and caches) when a launch adds no template values. */
   private readonly kernel: Kernel;
   private readonly packer: Packer | null;
-  /** Compiled-kernel handles of keyed launches (LaunchArgs.key): immutable, so shared by every device. */
+  /**
+   * Compiled-kernel handles of keyed launches (LaunchArgs.key), by launch name, workgroup size (when
+   * the launch sets one) and key: immutable, so shared by every device.
+   */
   private readonly variants = new Map<string | undefined, Map<string, Kernel>>();
   /** Makes this declaration's scratch on a device that has not launched it yet. */
   private readonly newScratch: () => LaunchScratch;
 
   constructor(spec: KernelSpec<U>) {
     const k = spec.name;
-    const { fields, size } = uniformLayout(k, spec.uniforms);
-    if (size > UNIFORM_SLOT) throw new Error(`kernel '${k}': uniform block of ${size} bytes exceeds ${UNIFORM_SLOT}`);
-    const wg = typeof spec.workgroupSize === 'number' ? [spec.workgroupSize] : spec.workgroupSize;
-    const [x, y = 1, z = 1] = wg;
-    if (![x, y, z].every((d) => Number.isInteger(d) && d >= 1)) throw new Error(`kernel '${k}': workgroup size ${wg.join('x')} must be positive integers`);
+    const [x, y, z] = workgroupDims(k, spec.workgroupSize);
     const names = [...Object.keys(spec.inputs), ...Object.keys(spec.outputs)];
     for (const n of names) {
       if (!IDENT.test(n) || RESERVED.has(n) || names.indexOf(n) !== names.lastIndexOf(n)) {
         throw new Error(`kernel '${k}': '${n}' cannot name a binding (an identifier used once, not u or WG*)`);
       }
     }
+    const body = resolveIncludes(spec.source, { ...SNIPPETS, ...spec.snippets });
+    const generated = generatedUniforms(k, body, spec.uniforms, names);
+    const { fields, size } = uniformLayout(k, { ...spec.uniforms, ...generated });
+    if (size > UNIFORM_SLOT) throw new Error(`kernel '${k}': uniform block of ${size} bytes exceeds ${UNIFORM_SLOT}`);
+    const declared = Object.keys(spec.uniforms).length;
+    const wordOf = (name: string) => {
+      const f = fields.find((g, i) => i >= declared && g.name === name);
+      return f ? f.offset >> 2 : -1;
+    };
     this.name = k;
-    this.fields = fields;
+    this.fields = fields.slice(0, declared);
+    this.rowWidthWord = wordOf('row_width');
     this.uniformBytes = size;
-    this.packer = compilePacker(fields);
+    this.packer = compilePacker(this.fields);
     this.workgroupSize = [x, y, z];
     this.inputNames = Object.keys(spec.inputs);
     this.outputNames = Object.keys(spec.outputs);
     for (const n of spec.strided ?? []) {
       if (!names.includes(n)) throw new Error(`kernel '${k}': strided binding '${n}' is not among its bindings (${names.join(', ')})`);
     }
-    this.bindings = Object.entries({ ...spec.inputs, ...spec.outputs }).map(([name, b]) => ({
-      name,
-      scalar: typeof b === 'string' ? parseType(k, `binding '${name}'`, b).scalar : parseType(k, `binding '${name}' dtype`, b.dtype).scalar,
-      strided: !!spec.strided?.includes(name),
-      optional: typeof b !== 'string' && !!b.optional,
-    }));
+    this.bindings = Object.entries({ ...spec.inputs, ...spec.outputs }).map(([name, b]) => {
+      const type = typeof b === 'string' ? b : b.type;
+      const literal = /^vec([24])</.exec(type);
+      return {
+        name,
+        scalar: typeof b === 'string' ? parseType(k, `binding '${name}'`, b).scalar : parseType(k, `binding '${name}' dtype`, b.dtype).scalar,
+        strided: !!spec.strided?.includes(name),
+        optional: typeof b !== 'string' && !!b.optional,
+        offsetWord: wordOf(`off_${name}`),
+        lanes: literal ? Number(literal[1]) : 1,
+      };
+    });
     this.hasOptional = this.bindings.some((b) => b.optional);
-    const header = kernelHeader(spec.uniforms, spec.inputs, spec.outputs, [x, y, z]);
-    this.source = resolveIncludes(`${header}\n${spec.source}`, { ...SNIPPETS, ...spec.snippets });
-    this.kernel = { name: k, source: this.source, defines: spec.defines };
+    const header = kernelHeader({ ...spec.uniforms, ...generated }, spec.inputs, spec.outputs);
+    this.source = `${header}\n${body}`;
+    this.kernel = { name: k, source: this.source, defines: { ...spec.defines, ...wgDefines(this.workgroupSize) } };
     this.newScratch = () => {
       const block = newBlock(size);
       const dispatch: DispatchArgs = { kernel: this.kernel, inputs: [], outputs: [], uniforms: block.u32, workgroups: [1], flops: undefined, bytes: undefined };
-      return { block, inputBuffers: [], outputBuffers: [], dispatch };
+      return { block, inputBuffers: [], outputBuffers: [], dispatch, grid: [0, 0] };
     };
   }
 
@@ -346,14 +437,20 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   private throwFieldMismatch(given: string[]): never {
     const extra = given.filter((n) => !this.fields.some((f) => f.name === n));
     const missing = this.fields.filter((f) => !given.includes(f.name)).map((f) => f.name);
-    const parts = [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `not declared: ${extra.join(', ')}` : ''];
+    const generated = extra.filter((n) => n === 'row_width' || (n.startsWith('off_') && this.bindings.some((b) => `off_${b.name}` === n)));
+    const parts = [
+      missing.length ? `missing ${missing.join(', ')}` : '',
+      extra.length ? `not declared: ${extra.join(', ')}` : '',
+      generated.length ? `${generated.join(', ')} ${generated.length > 1 ? 'are' : 'is'} filled by the launch (from the tensors, or the grid)` : '',
+    ];
     throw new Error(`kernel '${this.name}': uniforms ${parts.filter(Boolean).join('; ')} (declared: ${this.fields.map((f) => f.name).join(', ') || 'none'})`);
   }
 
   /**
    * A 1-D launch of `count` invocations (or, with `each` 'workgroup', of `count` workgroups) split over
-   * a 2-D grid: the workgroups to dispatch and the `row_width` uniform that the "grid" snippet's
-   * flat_index needs.
+   * a 2-D grid at the declared workgroup size: the workgroups to dispatch and the row width that the
+   * "grid" snippet's flat_index needs. A launch by `grid` does this itself; this is for a kernel that
+   * declares its own `row_width`.
    */
   grid(count: number, each: 'invocation' | 'workgroup' = 'invocation'): { workgroups: [number, number]; rowWidth: number } {
     const workgroups: [number, number] = [0, 0];
@@ -361,8 +458,7 @@ export class KernelDef<U extends UniformFields = UniformFields> {
   }
 
   /** grid() written into `workgroups`, returning the row width: a hot launch path keeps one array for it. */
-  gridInto(count: number, workgroups: [number, number], each: 'invocation' | 'workgroup' = 'invocation'): number {
-    const per = this.workgroupSize[0] * this.workgroupSize[1] * this.workgroupSize[2];
+  gridInto(count: number, workgroups: [number, number], each: 'invocation' | 'workgroup' = 'invocation', per = this.workgroupSize[0] * this.workgroupSize[1] * this.workgroupSize[2]): number {
     const perGroup = each === 'workgroup';
     // grid1d's split, without the array it returns.
     const groups = perGroup ? count : Math.ceil(count / per);
@@ -397,6 +493,9 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     for (let i = 0; i < a.outputs.length; i++) if (a.outputs[i]) given++;
     const outputs = (scratch.outputBuffers[given] ??= new Array<GPUBuffer | undefined>(given));
     try {
+      // Pack first: the checked path zeroes the block, and the generated words are written after it.
+      const block = scratch.block;
+      const words = this.packWords(a.uniforms, block);
       let nInputs = 0;
       let nOutputs = 0;
       for (let i = 0; i < this.bindings.length; i++) {
@@ -404,22 +503,31 @@ export class KernelDef<U extends UniformFields = UniformFields> {
         const b = this.bindings[i];
         if (!t) {
           if (!b.optional) throw new Error(`kernel '${k}': binding '${b.name}' needs a tensor`);
+          if (b.offsetWord >= 0) words[b.offsetWord] = 0;
           continue;
         }
         if (t.disposed) t.assertAlive(`kernel '${k}' (binding '${b.name}')`);
         if (t.engine !== engine) throw new Error(`kernel '${k}': binding '${b.name}' ${t} lives on another device than ${first}`);
         if (b.scalar !== 'u32' && t.dtype !== b.scalar) throw new Error(`kernel '${k}': binding '${b.name}' takes ${b.scalar} data, got ${t}`);
         if (!b.strided && !t.isContiguous()) throw new Error(`kernel '${k}': binding '${b.name}' needs a contiguous tensor (copy it first), got ${t}`);
+        if (b.offsetWord >= 0) {
+          if (t.offset % b.lanes !== 0) throw new Error(`kernel '${k}': binding '${b.name}' reads vec${b.lanes}s, so its offset must be a multiple of ${b.lanes}; got ${t} at offset ${t.offset}`);
+          words[b.offsetWord] = t.offset;
+        } else if (t.offset !== 0 && !b.strided) {
+          // The kernel indexes this binding from its buffer's start: a view further in would be read wrong.
+          throw new Error(`kernel '${k}': binding '${b.name}' is read from its buffer's start (the kernel reads no u.off_${b.name}), got ${t} at offset ${t.offset}; copy it first`);
+        }
         if (i < nIn) inputs[nInputs++] = t.buffer;
         else outputs[nOutputs++] = t.buffer;
       }
       const d = scratch.dispatch;
-      d.kernel = this.variant(a);
+      const wg = a.workgroupSize === undefined ? this.workgroupSize : workgroupDims(k, a.workgroupSize);
+      d.kernel = this.variant(a, wg);
       // Every slot is filled above: the lists are as long as the tensors given.
       d.inputs = inputs as GPUBuffer[];
       d.outputs = outputs as GPUBuffer[];
-      d.uniforms = this.packWords(a.uniforms, scratch.block);
-      d.workgroups = a.workgroups;
+      d.uniforms = words;
+      d.workgroups = this.workgroupsOf(a, wg, scratch.grid, words);
       d.flops = a.flops;
       d.bytes = a.bytes;
       engine.backend.dispatch(d);
@@ -429,16 +537,42 @@ export class KernelDef<U extends UniformFields = UniformFields> {
     }
   }
 
-  /** The compiled-kernel handle of a launch: this.kernel, or the launch's variant (cached by LaunchArgs.key). */
-  private variant(a: LaunchArgs<U>): Kernel {
+  /** The launch's workgroup counts: given, or split from its grid (filling the generated row_width). */
+  private workgroupsOf(a: LaunchArgs<U>, wg: readonly [number, number, number], grid: [number, number], words: Uint32Array): readonly [number, number?, number?] {
+    const g = a.grid;
+    if (g === undefined) {
+      if (a.workgroups === undefined) throw new Error(`kernel '${this.name}': a launch gives workgroups or a grid`);
+      // Only a launch by grid has a row width; a kernel whose live code reads it launches by grid.
+      if (this.rowWidthWord >= 0) words[this.rowWidthWord] = 0;
+      return a.workgroups;
+    }
+    if (a.workgroups !== undefined) throw new Error(`kernel '${this.name}': a launch gives workgroups or a grid, not both`);
+    const perGroup = g.workgroups !== undefined;
+    const count = perGroup ? g.workgroups : g.invocations;
+    if (!(Number.isInteger(count) && count >= 0)) throw new Error(`kernel '${this.name}': grid of ${String(count)} ${perGroup ? 'workgroups' : 'invocations'}; expected a count`);
+    const rowWidth = this.gridInto(count, grid, perGroup ? 'workgroup' : 'invocation', wg[0] * wg[1] * wg[2]);
+    if (this.rowWidthWord >= 0) words[this.rowWidthWord] = rowWidth;
+    return grid;
+  }
+
+  /**
+   * The compiled-kernel handle of a launch: this.kernel, or the launch's variant (cached by
+   * LaunchArgs.key, under the launch's workgroup size when it sets one).
+   */
+  private variant(a: LaunchArgs<U>, wg: readonly [number, number, number]): Kernel {
+    const own = wg === this.workgroupSize || (wg[0] === this.workgroupSize[0] && wg[1] === this.workgroupSize[1] && wg[2] === this.workgroupSize[2]);
+    const key = a.key === undefined ? undefined : own ? a.key : `${a.key}@${wg[0]}x${wg[1]}x${wg[2]}`;
     let byKey = this.variants.get(a.name);
-    let kernel = a.key === undefined ? undefined : byKey?.get(a.key);
+    let kernel = key === undefined ? undefined : byKey?.get(key);
     if (kernel) return kernel;
     const defines = typeof a.defines === 'function' ? a.defines() : a.defines;
-    kernel = defines || this.hasOptional || a.name ? { name: a.name ?? this.name, source: this.source, defines: { ...this.kernel.defines, ...defines, ...this.bindingDefines(a) } } : this.kernel;
-    if (a.key !== undefined) {
+    kernel =
+      defines || this.hasOptional || a.name || !own
+        ? { name: a.name ?? this.name, source: this.source, defines: { ...this.kernel.defines, ...defines, ...this.bindingDefines(a), ...(own ? undefined : wgDefines(wg)) } }
+        : this.kernel;
+    if (key !== undefined) {
       if (!byKey) this.variants.set(a.name, (byKey = new Map()));
-      byKey.set(a.key, kernel);
+      byKey.set(key, kernel);
     }
     return kernel;
   }
@@ -482,10 +616,10 @@ export function uniformStruct(fields: UniformFields): string {
 
 /**
  * Everything generated ahead of a kernel's source: the uniform struct and block, the bindings, the
- * workgroup size. Once an optional binding has come, slots are template values (B_<NAME>) that the
- * launch fills in.
+ * workgroup size constants (template values WG_X, WG_Y, WG_Z that each variant fills). Once an
+ * optional binding has come, slots are template values (B_<NAME>) that the launch fills in.
  */
-export function kernelHeader(uniforms: UniformFields, inputs: Bindings, outputs: Bindings, wg: readonly [number, number, number]): string {
+export function kernelHeader(uniforms: UniformFields, inputs: Bindings, outputs: Bindings): string {
   const lines: string[] = ['// Generated from the kernel declaration (engine/kernel.ts).'];
   const struct = uniformStruct(uniforms);
   if (struct) lines.push(struct + '@group(0) @binding(0) var<uniform> u: Uniforms;');
@@ -504,6 +638,29 @@ export function kernelHeader(uniforms: UniformFields, inputs: Bindings, outputs:
   };
   declare(inputs, 'read');
   declare(outputs, 'read_write');
-  lines.push(`const WG_X = ${wg[0]}u;`, `const WG_Y = ${wg[1]}u;`, `const WG_Z = ${wg[2]}u;`, `const WG = ${wg[0] * wg[1] * wg[2]}u;`);
+  lines.push('const WG_X = ${WG_X}u;', 'const WG_Y = ${WG_Y}u;', 'const WG_Z = ${WG_Z}u;', 'const WG = WG_X * WG_Y * WG_Z;');
   return lines.join('\n') + '\n';
+}
+
+/** The template values of a workgroup size, which the generated WG_* constants read. */
+function wgDefines(wg: readonly [number, number, number]): Defines {
+  return { WG_X: wg[0], WG_Y: wg[1], WG_Z: wg[2] };
+}
+
+/**
+ * The uniforms the API generates for a kernel whose source (includes resolved) reads them and whose
+ * declaration does not list them: `row_width` (filled from a launch's grid) and `off_<binding>`
+ * (filled from the binding's tensor). `off_<name>` is the API's for every binding: declaring it is an
+ * error. (The scan sees every `#if` branch, so a variant may read a field that another leaves unused.)
+ */
+function generatedUniforms(kernel: string, body: string, declared: UniformFields, bindings: readonly string[]): UniformFields {
+  const out: UniformFields = {};
+  if (/\bu\.row_width\b/.test(body) && !Object.hasOwn(declared, 'row_width')) out.row_width = 'u32';
+  for (const name of Object.keys(declared)) {
+    if (name.startsWith('off_') && bindings.includes(name.slice(4))) {
+      throw new Error(`kernel '${kernel}': uniform '${name}' is generated from binding '${name.slice(4)}' (its tensor's offset); remove it from the uniforms`);
+    }
+  }
+  for (const name of bindings) if (new RegExp(`\\bu\\.off_${name}\\b`).test(body)) out[`off_${name}`] = 'u32';
+  return out;
 }

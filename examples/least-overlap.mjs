@@ -26,7 +26,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   scores[k] = 1.0 - inter / (p.z * p.w + q.z * q.w - inter);
 }`,
   workgroupSize: 64,
-  uniforms: { batch: 'u32', rows: 'u32', row_width: 'u32' },
+  uniforms: { batch: 'u32', rows: 'u32' },
   inputs: { boxes: 'vec4<f32>', pairs: 'vec2<i32>' },
   outputs: { scores: 'f32' },
 });
@@ -36,12 +36,11 @@ function leastOverlap({ engine, rows, params, batchSize }) {
   const boxes = engine.tensor(params[0].flatMap((v) => [v.crop.i, v.crop.j, v.crop.h, v.crop.w]), [params[0].length, 4]);
   const pairs = engine.tensor(rows.flat(), [rows.length, 2], { dtype: 'i32' });
   const scores = engine.empty([batchSize, rows.length]);
-  const g = overlapScore.grid(batchSize * rows.length);
   overlapScore.launch({
     inputs: [boxes, pairs],
     outputs: [scores],
-    uniforms: { batch: batchSize, rows: rows.length, row_width: g.rowWidth },
-    workgroups: g.workgroups,
+    uniforms: { batch: batchSize, rows: rows.length },
+    grid: { invocations: batchSize * rows.length }, // split over a 2-D grid; row_width is filled
   });
   boxes.dispose();
   pairs.dispose();

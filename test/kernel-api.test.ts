@@ -104,12 +104,13 @@ describe('generated WGSL', () => {
   });
 
   it('declares bindings from 1: inputs read-only, then outputs read_write', () => {
-    const h = kernelHeader({ n: 'u32' }, { a: 'f32', idx: 'i32' }, { out: 'u32' }, [16, 16, 1]);
+    const h = kernelHeader({ n: 'u32' }, { a: 'f32', idx: 'i32' }, { out: 'u32' });
     expect(h).toContain('@group(0) @binding(0) var<uniform> u: Uniforms;');
     expect(h).toContain('@group(0) @binding(1) var<storage, read> a: array<f32>;');
     expect(h).toContain('@group(0) @binding(2) var<storage, read> idx: array<i32>;');
     expect(h).toContain('@group(0) @binding(3) var<storage, read_write> out: array<u32>;');
-    expect(h).toContain('const WG = 256u;');
+    expect(h).toContain('const WG_X = ${WG_X}u;');
+    expect(h).toContain('const WG = WG_X * WG_Y * WG_Z;');
   });
 
   it('rejects names the generated code uses and unknown types', () => {
@@ -241,7 +242,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 describe('optional and per-launch bindings', () => {
   it('declares an optional binding under HAS_<NAME>, later slots as template values', () => {
-    const h = kernelHeader({ n: 'u32' }, { a: 'f32', b: { type: 'V', dtype: 'f32', optional: true }, c: 'f32' }, { out: 'f32' }, [64, 1, 1]);
+    const h = kernelHeader({ n: 'u32' }, { a: 'f32', b: { type: 'V', dtype: 'f32', optional: true }, c: 'f32' }, { out: 'f32' });
     expect(h).toContain('@group(0) @binding(1) var<storage, read> a: array<f32>;');
     expect(h).toContain('#if ${HAS_B}\n@group(0) @binding(${B_B}) var<storage, read> b: array<V>;\n#endif');
     expect(h).toContain('@group(0) @binding(${B_C}) var<storage, read> c: array<f32>;');
@@ -288,5 +289,150 @@ describe('optional and per-launch bindings', () => {
     expect([row!.flops, row!.bytes]).toEqual([8, 32]);
     x.dispose();
     out.dispose();
+  });
+});
+
+// out[i] = 2·x[i] + y[i] (+ bias[i] where given), every tensor read from its own offset: u.off_<name>
+// is generated and filled by the launch, and flat_index's row_width by the launch's grid.
+const OFFSETS = {
+  name: 'test_offsets',
+  source: /* wgsl */ `
+#include "grid"
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_index(gid);
+  if (i >= u.n) { return; }
+  var v = 2.0 * x[u.off_x + i] + y[u.off_y + i];
+#if \${HAS_BIAS}
+  v += bias[u.off_bias + i];
+#endif
+  out[u.off_out + i] = v;
+  size[u.off_size + i] = WG;
+}`,
+  workgroupSize: 64,
+  uniforms: { n: 'u32' },
+  inputs: { x: 'f32', y: 'f32', bias: { type: 'f32', dtype: 'f32', optional: true } },
+  outputs: { out: 'f32', size: 'u32' },
+} as const;
+
+describe('generated offsets, grids and launch-time variants', () => {
+  it('generates off_<name> for the bindings the source reads, and row_width for flat_index', () => {
+    const k = defineKernel(OFFSETS);
+    expect(k.source).toContain('struct Uniforms {\n  n: u32,\n  row_width: u32,\n  off_x: u32,\n  off_y: u32,\n  off_bias: u32,\n  off_out: u32,\n  off_size: u32,\n}');
+    expect(k.uniformBytes).toBe(32);
+    const plain = defineKernel({ name: 'test_plain', source: 'fn main() { out[0] = x[0]; }', workgroupSize: 1, uniforms: { n: 'u32' }, inputs: { x: 'f32' }, outputs: { out: 'f32' } });
+    expect(plain.source).toContain('struct Uniforms {\n  n: u32,\n}');
+  });
+
+  it('reads and writes each tensor at its own offset, with or without the optional binding', async () => {
+    const e = await engine();
+    const rng = new Rng(11);
+    const n = 37;
+    const data = (len: number) => Float32Array.from({ length: len }, () => rng.normal());
+    const xs = data(n + 5);
+    const ys = data(n + 8);
+    const bs = data(n + 2);
+    const base = e.tensor(xs);
+    const x = base.slice(0, 5, 5 + n); // offset 5
+    const yBase = e.tensor(ys);
+    const y = yBase.slice(0, 8, 8 + n); // offset 8
+    const bBase = e.tensor(bs);
+    const bias = bBase.slice(0, 2, 2 + n);
+    const outBase = e.zeros([n + 3]);
+    const out = outBase.slice(0, 3, 3 + n);
+    const size = e.empty([n], 'i32');
+    expect([x.offset, y.offset, bias.offset, out.offset]).toEqual([5, 8, 2, 3]);
+    const k = defineKernel({ ...OFFSETS, name: 'test_offsets_run' });
+    for (const withBias of [true, false]) {
+      k.launch({ inputs: [x, y, withBias ? bias : null], outputs: [out, size], uniforms: { n }, grid: { invocations: n } });
+      const got = await outBase.toArray();
+      const ref = new Float64Array(n + 3);
+      for (let i = 0; i < n; i++) ref[3 + i] = 2 * xs[5 + i] + ys[8 + i] + (withBias ? bs[2 + i] : 0);
+      expectClose(got, new Nd(ref, [n + 3]), { rtol: 1e-6, atol: 1e-6 });
+    }
+    for (const t of [base, x, yBase, y, bBase, bias, outBase, out, size]) t.dispose();
+  });
+
+  it('compiles the workgroup size a launch asks for, one pipeline per size, and splits its grid by it', async () => {
+    const e = await engine();
+    const k = defineKernel({ ...OFFSETS, name: 'test_sizes' });
+    const n = 100;
+    const x = e.zeros([n]);
+    const y = e.zeros([n]);
+    const out = e.empty([n]);
+    const size = e.empty([n], 'i32');
+    const created = () => e.backend.counters.pipelinesCreated;
+    const launch = (wg?: number) => k.launch({ inputs: [x, y, null], outputs: [out, size], uniforms: { n }, grid: { invocations: n }, workgroupSize: wg, key: 'k' });
+    // A new size compiles a pipeline; a size seen before reuses its own.
+    for (const [wg, compiles] of [[undefined, 1], [32, 1], [128, 1], [32, 0], [undefined, 0], [64, 0], [128, 0]] as const) {
+      const before = created();
+      launch(wg);
+      expect(created() - before).toBe(compiles);
+      expect([...(await size.toArray())]).toEqual(new Array(n).fill(wg ?? 64));
+    }
+    // One invocation per workgroup, past 65535 workgroups: the generated row_width joins the grid's rows.
+    const iota1 = defineKernel({
+      name: 'test_iota_generated',
+      source: '#include "grid"\n@compute @workgroup_size(WG_X) fn main(@builtin(workgroup_id) wid: vec3<u32>) {\n  let i = flat_index(wid);\n  if (i < u.n) { out[u.off_out + i] = i32(i); }\n}',
+      workgroupSize: 64,
+      uniforms: { n: 'u32' },
+      inputs: {},
+      outputs: { out: 'i32' },
+    });
+    const m = 70001;
+    const big = e.empty([m], 'i32');
+    iota1.launch({ inputs: [], outputs: [big], uniforms: { n: m }, grid: { workgroups: m }, workgroupSize: 1 });
+    expect((await big.toArray()).every((v, i) => v === i)).toBe(true);
+    for (const t of [x, y, out, size, big]) t.dispose();
+  });
+
+  it('names the kernel and the wrong use in its errors', async () => {
+    const e = await engine();
+    expect(() => defineKernel({ ...OFFSETS, name: 'bad_off', uniforms: { n: 'u32', off_x: 'u32' } })).toThrow(
+      /kernel 'bad_off': uniform 'off_x' is generated from binding 'x'/,
+    );
+    expect(() => defineKernel({ ...OFFSETS, name: 'bad_wg', workgroupSize: [16, 32] })).toThrow(/kernel 'bad_wg': workgroup size 16x32x1 must be .* at most 256/);
+    const k = defineKernel({ ...OFFSETS, name: 'test_offsets_errors' });
+    const n = 8;
+    const x = e.zeros([n]);
+    const yBase = e.zeros([n + 2]);
+    const y = yBase.slice(0, 2, 2 + n);
+    const y0 = e.zeros([n]);
+    const out = e.empty([n]);
+    const size = e.empty([n], 'i32');
+    const args = { inputs: [x, y0, null], outputs: [out, size], uniforms: { n } };
+    const vec = defineKernel({
+      name: 'test_vec_offset',
+      source: '@compute @workgroup_size(WG) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n  if (gid.x < u.n) { out[gid.x] = y[u.off_y / 4u + gid.x]; }\n}',
+      workgroupSize: 64,
+      uniforms: { n: 'u32' },
+      inputs: { y: 'vec4<f32>' },
+      outputs: { out: 'vec4<f32>' },
+    });
+    expect(() => vec.launch({ inputs: [y], outputs: [out], uniforms: { n: 2 }, workgroups: [1] })).toThrow(
+      /kernel 'test_vec_offset': binding 'y' reads vec4s, so its offset must be a multiple of 4; got .* at offset 2/,
+    );
+    expect(() => k.launch({ ...args, uniforms: { n, off_x: 0 } as { n: number }, grid: { invocations: n } })).toThrow(
+      /kernel 'test_offsets_errors': uniforms not declared: off_x; off_x is filled by the launch/,
+    );
+    const plain = defineKernel({
+      name: 'test_no_offset',
+      source: '@compute @workgroup_size(WG) fn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n  if (gid.x < u.n) { out[gid.x] = x[gid.x]; }\n}',
+      workgroupSize: 64,
+      uniforms: { n: 'u32' },
+      inputs: { x: 'f32' },
+      outputs: { out: 'f32' },
+    });
+    expect(() => plain.launch({ inputs: [y], outputs: [out], uniforms: { n }, workgroups: [1] })).toThrow(
+      /kernel 'test_no_offset': binding 'x' is read from its buffer's start \(the kernel reads no u.off_x\), got .* at offset 2/,
+    );
+    expect(() => k.launch(args)).toThrow(/kernel 'test_offsets_errors': a launch gives workgroups or a grid/);
+    expect(() => k.launch({ ...args, grid: { invocations: n }, workgroups: [1] })).toThrow(/workgroups or a grid, not both/);
+    expect(() => k.launch({ ...args, grid: { invocations: -1 } })).toThrow(/kernel 'test_offsets_errors': grid of -1 invocations/);
+    expect(() => k.launch({ ...args, grid: { invocations: n }, workgroupSize: 512 })).toThrow(/kernel 'test_offsets_errors': workgroup size 512x1x1/);
+    // The launch that threw kept nothing: the next one runs.
+    k.launch({ ...args, grid: { invocations: n } });
+    expect([...(await size.toArray())]).toEqual(new Array(n).fill(64));
+    for (const t of [x, yBase, y, y0, out, size]) t.dispose();
   });
 });

@@ -45,7 +45,7 @@ describe('#include', () => {
   // What each snippet expects its including kernel to declare (see the snippet's header), and its template values.
   const contexts: Record<string, { uniforms?: string; decls?: string; defines?: Defines }> = {
     affine: { uniforms: 'off_w: u32', decls: '@group(0) @binding(1) var<storage, read> w: array<f32>;', defines: { HAS_W: true } },
-    bias: { uniforms: 'bias_off: u32', decls: '@group(0) @binding(1) var<storage, read> bias: array<f32>;', defines: { HAS_BIAS: true } },
+    bias: { uniforms: 'off_bias: u32', decls: '@group(0) @binding(1) var<storage, read> bias: array<f32>;', defines: { HAS_BIAS: true } },
     attention: {
       uniforms: 'grid_y: u32',
       decls: '@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;\n@group(0) @binding(2) var<storage, read> y: array<vec4<f32>>;',

@@ -17,7 +17,7 @@ const vec4Kernel = defineKernel({
   name: 'bench_copy_vec4',
   source: vec4Source,
   workgroupSize: 256,
-  uniforms: { n4: 'u32', row_width: 'u32' },
+  uniforms: { n4: 'u32' },
   inputs: { src: 'vec4<u32>' },
   outputs: { dst: 'vec4<u32>' },
 });
@@ -28,8 +28,7 @@ export function vec4Copy(x: Tensor, out: Tensor): void {
     throw new Error(`bench vec4 copy: needs equal-size contiguous tensors at offset 0, multiple of 4 elements (${x}, ${out})`);
   }
   const n4 = x.size / 4;
-  const g = vec4Kernel.grid(n4);
-  vec4Kernel.launch({ inputs: [x], outputs: [out], uniforms: { n4, row_width: g.rowWidth }, workgroups: g.workgroups });
+  vec4Kernel.launch({ inputs: [x], outputs: [out], uniforms: { n4 }, grid: { invocations: n4 } });
 }
 
 /** Time a vec4 copy of n elements, the reference each contiguous case reports itself against. */

@@ -7,7 +7,7 @@ import type { Defines } from '../shader.js';
 import { record } from '../autograd.js';
 import { fmt, numel } from '../shape.js';
 import { grid1d } from '../runtime.js';
-import { defineKernel, type BindingType, type KernelDef, type UniformFields } from '../kernel.js';
+import { defineKernel, type BindingSpec, type KernelDef, type UniformFields } from '../kernel.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
 import forwardSource from './attention.wgsl';
@@ -66,48 +66,43 @@ function config(d: number, rows: number, k: KernelShape): Defines {
   return { D: d, DC: dc, PARTS: parts, TM: tm, RT: rt, BS, THREADS: rt * parts };
 }
 
-const FORWARD_UNIFORMS = {
-  n_q: 'u32', n_k: 'u32', bh: 'u32', grid_y: 'u32', q_off: 'u32', k_off: 'u32', v_off: 'u32', scale_log2: 'f32',
-} as const;
-const BACKWARD_UNIFORMS = {
-  n_own: 'u32', n_str: 'u32', bh: 'u32', grid_y: 'u32', a_off: 'u32', b_off: 'u32', x_off: 'u32', y_off: 'u32',
-  scale_log2: 'f32', scale: 'f32',
-} as const;
+const FORWARD_UNIFORMS = { n_q: 'u32', n_k: 'u32', bh: 'u32', grid_y: 'u32', scale_log2: 'f32' } as const;
+const BACKWARD_UNIFORMS = { n_own: 'u32', n_str: 'u32', bh: 'u32', grid_y: 'u32', scale_log2: 'f32', scale: 'f32' } as const;
 
 type Kind = 'forward' | 'dq' | 'dkdv';
 
-/** Bindings by kernel, for rows loaded as `t` (vec4<f32> or f32). */
-function bindings(kind: Kind, t: BindingType): { inputs: Record<string, BindingType>; outputs: Record<string, BindingType> } {
-  if (kind === 'forward') return { inputs: { q: t, x: t, y: t }, outputs: { out: t, lse: 'f32' } };
-  const own = { a: t, b: t, x: t, y: t, lse: 'f32' } as const;
-  return kind === 'dq'
-    ? { inputs: { ...own, o: t }, outputs: { grad0: t, delta_out: 'f32' } }
-    : { inputs: { ...own, delta: 'f32' }, outputs: { grad0: t, grad1: t } };
-}
+/** Rows are loaded as IO_T, chosen per launch: vec4<f32> when D and every offset allow it, else f32. */
+const ROW: BindingSpec = { type: '${IO_T}', dtype: 'f32' };
 
-/**
- * Declarations by kernel, row access and workgroup size (which follows from the head dim, see config),
- * each made on first use.
- */
-const KERNELS = new Map<string, KernelDef<UniformFields>>();
-
-function kernelFor(kind: Kind, vec: boolean, threads: number): KernelDef<UniformFields> {
-  const key = `${kind}|${vec}|${threads}`;
-  let def = KERNELS.get(key);
-  if (!def) {
-    const t = vec ? 'vec4<f32>' : 'f32';
-    def = defineKernel<UniformFields>({
-      name: kind === 'forward' ? OP : `${OP}_backward_${kind}`,
-      source: kind === 'forward' ? forwardSource : backwardSource,
-      workgroupSize: threads,
-      uniforms: kind === 'forward' ? FORWARD_UNIFORMS : BACKWARD_UNIFORMS,
-      ...bindings(kind, t),
-      defines: { VEC_IO: vec, IO_T: t, ...(kind === 'forward' ? {} : { DKDV: kind === 'dkdv' }) },
-    });
-    KERNELS.set(key, def);
-  }
-  return def;
-}
+/** The three kernels; a launch picks the row type and its workgroup size (config's THREADS). */
+const KERNELS: Record<Kind, KernelDef<UniformFields>> = {
+  forward: defineKernel<UniformFields>({
+    name: OP,
+    source: forwardSource,
+    workgroupSize: MAX_THREADS,
+    uniforms: FORWARD_UNIFORMS,
+    inputs: { q: ROW, x: ROW, y: ROW },
+    outputs: { out: ROW, lse: 'f32' },
+  }),
+  dq: defineKernel<UniformFields>({
+    name: `${OP}_backward_dq`,
+    source: backwardSource,
+    workgroupSize: MAX_THREADS,
+    uniforms: BACKWARD_UNIFORMS,
+    inputs: { a: ROW, b: ROW, x: ROW, y: ROW, lse: 'f32', o: ROW },
+    outputs: { grad0: ROW, delta_out: 'f32' },
+    defines: { DKDV: false },
+  }),
+  dkdv: defineKernel<UniformFields>({
+    name: `${OP}_backward_dkdv`,
+    source: backwardSource,
+    workgroupSize: MAX_THREADS,
+    uniforms: BACKWARD_UNIFORMS,
+    inputs: { a: ROW, b: ROW, x: ROW, y: ROW, lse: 'f32', delta: 'f32' },
+    outputs: { grad0: ROW, grad1: ROW },
+    defines: { DKDV: true },
+  }),
+};
 
 /**
  * One dispatch: a workgroup per R owned rows of each head (`own` rows; the uniforms besides the
@@ -118,12 +113,13 @@ function launch(kind: Kind, defines: Defines, inputs: Tensor[], outputs: Tensor[
   const [gy, gz] = grid1d(bh);
   // Whole-vec4 buffer access needs every row start, hence D and every offset, to be a multiple of 4.
   const vec = (defines.D as number) % 4 === 0 && [...inputs, ...outputs].every((t) => t.offset % 4 === 0);
-  kernelFor(kind, vec, defines.THREADS as number).launch({
+  KERNELS[kind].launch({
     inputs,
     outputs,
     uniforms: { ...uniforms, bh, grid_y: gy },
     workgroups: [Math.ceil(own / ((defines.RT as number) * (defines.TM as number))), gy, gz],
-    defines,
+    workgroupSize: defines.THREADS as number,
+    defines: { ...defines, VEC_IO: vec, IO_T: vec ? 'vec4<f32>' : 'f32' },
   });
 }
 
@@ -160,7 +156,7 @@ export function scaledDotProductAttention(q: Tensor, k: Tensor, v: Tensor, scale
   const lse = engine.empty([bh, nq]);
   if (out.size > 0) {
     launch('forward', config(d, nq, FORWARD), [qc, kc, vc], [out, lse], nq, {
-      n_q: nq, n_k: nk, q_off: qc.offset, k_off: kc.offset, v_off: vc.offset, scale_log2: sc * Math.LOG2E,
+      n_q: nq, n_k: nk, scale_log2: sc * Math.LOG2E,
     });
   }
   record(out, OP, [qc, kc, vc], (g) => attentionBackward(g, qc, kc, vc, out, lse, sc));
@@ -186,12 +182,12 @@ function attentionBackward(g: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tens
   const scales = { scale_log2: scale * Math.LOG2E, scale };
   if (dq.size > 0) {
     launch('dq', config(d, nq, BACKWARD_DQ), [q, gc, k, v, lse, out], [dq, delta], nq, {
-      n_own: nq, n_str: nk, a_off: q.offset, b_off: gc.offset, x_off: k.offset, y_off: v.offset, ...scales,
+      n_own: nq, n_str: nk, ...scales,
     });
   }
   if (dk.size > 0) {
     launch('dkdv', config(d, nk, BACKWARD_DKV), [k, v, q, gc, lse, delta], [dk, dv], nk, {
-      n_own: nk, n_str: nq, a_off: k.offset, b_off: v.offset, x_off: q.offset, y_off: gc.offset, ...scales,
+      n_own: nk, n_str: nq, ...scales,
     });
   }
   delta.dispose();

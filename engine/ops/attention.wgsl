@@ -15,8 +15,8 @@
 // shader small (lavapipe compiles fully unrolled blocks for tens of seconds).
 
 // Uniforms (attention.ts): n_q, n_k rows; bh heads, grid_y workgroups along y (the head index is
-// wid.y + wid.z * grid_y); q_off, k_off, v_off; scale_log2 = scale · log2(e). Bindings q, x (keys), y
-// (values), out: arrays of IO_T (vec4<f32> with VEC_IO, else f32); lse: f32.
+// wid.y + wid.z * grid_y); scale_log2 = scale · log2(e); off_q, off_x, off_y (the kernel API's, in
+// f32s). Bindings q, x (keys), y (values), out: arrays of IO_T (vec4<f32> with VEC_IO, else f32); lse: f32.
 
 const NEG_BIG = -3.4e38;
 const LN2 = 0.6931471805599453;
@@ -53,7 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var c = 0u; c < DC; c++) {
       let col = (at.h * DC + c) * 4u;
       var qv = vec4<f32>(0.0);
-      if (row < u.n_q) { qv = ld_q(u.q_off + (head + row) * D + col, col) * u.scale_log2; }
+      if (row < u.n_q) { qv = ld_q(u.off_q + (head + row) * D + col, col) * u.scale_log2; }
       qr[t * DC + c] = qv;
       acc[t * DC + c] = vec4<f32>(0.0);
     }
@@ -63,7 +63,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   let kv_base = bh * u.n_k * D;
   for (var j0 = 0u; j0 < u.n_k; j0 += BS) {
-    stage_block(lid, j0, u.n_k, kv_base, u.k_off, u.v_off);
+    stage_block(lid, j0, u.n_k, kv_base, u.off_x, u.off_y);
     workgroupBarrier();
 
     let nj = min(BS, u.n_k - j0);

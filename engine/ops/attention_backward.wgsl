@@ -13,8 +13,8 @@
 // Inputs: 1 a, 2 b, 3 x, 4 y (contiguous [BH, N, D], at their offsets), 5 lse [BH, Nq], 6 out (dQ
 // kernel, for delta) or delta (dKV kernel). Outputs: 7, 8 = dQ, delta or dK, dV.
 
-// Uniforms (attention.ts): n_own, n_str rows; bh, grid_y as in attention.wgsl; a_off, b_off, x_off,
-// y_off; scale_log2 = scale · log2(e) and scale.
+// Uniforms (attention.ts): n_own, n_str rows; bh, grid_y as in attention.wgsl; the kernel API's off_a, off_b, off_x,
+// off_y (in f32s); scale_log2 = scale · log2(e) and scale.
 
 const LOG2E = 1.4426950408889634;
 
@@ -83,8 +83,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var av = vec4<f32>(0.0);
       var bv = vec4<f32>(0.0);
       if (row < u.n_own) {
-        av = ld_a(u.a_off + i, col) * u.scale_log2;
-        bv = ld_b(u.b_off + i, col);
+        av = ld_a(u.off_a + i, col) * u.scale_log2;
+        bv = ld_b(u.off_b + i, col);
 #if ${DKDV}
 #else
         delta_part[t] += dot(bv, ld_o(i, col));
@@ -119,7 +119,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   let str_base = bh * u.n_str * D;
   for (var j0 = 0u; j0 < u.n_str; j0 += BS) {
-    stage_block(lid, j0, u.n_str, str_base, u.x_off, u.y_off);
+    stage_block(lid, j0, u.n_str, str_base, u.off_x, u.off_y);
 #if ${DKDV}
     for (var e = lid; e < BS; e += THREADS) {
       let j = j0 + e;

@@ -81,8 +81,6 @@ type Flags = Partial<Record<(typeof FLAGS)[number], boolean>>;
 
 const UNIFORMS = {
   c: 'u32', s: 'u32', m: 'u32', chunk: 'u32', chunks: 'u32',
-  off_x: 'u32', off_r: 'u32', off_g: 'u32', off_y: 'u32',
-  off_w: 'u32', off_b: 'u32', off_rm: 'u32', off_rv: 'u32', off_nbt: 'u32',
   momentum: 'f32', eps: 'f32',
 } as const;
 
@@ -110,35 +108,23 @@ type Slots = Partial<Record<string, Tensor | null>>;
 /** Every binding the shader tests; a launch that does not declare one has it absent. */
 const SHADER_BINDINGS = ['r', 'g', 'y', 'part', 'stats', 'w', 'b', 'running_mean', 'out', 'dres', 'dw', 'db', 'nbt'];
 
-/** Each launch declared once per workgroup size that plan() picks, made on first use. */
-const kernels = new Map<string, KernelDef<typeof UNIFORMS>>();
-function kernelFor(name: LaunchName, wg: number): KernelDef<typeof UNIFORMS> {
-  let def = kernels.get(`${name}|${wg}`);
-  if (!def) {
-    const { inputs, outputs } = LAUNCHES[name];
+/** Each launch declared once; its workgroup size is plan()'s, chosen per launch. */
+const KERNELS = Object.fromEntries(
+  Object.entries(LAUNCHES).map(([name, { inputs, outputs }]) => {
     const declared: Bindings = { ...inputs, ...outputs };
     const defines = Object.fromEntries(SHADER_BINDINGS.map((b) => [hasFlag(b), b in declared]));
-    def = defineKernel({ name, source, workgroupSize: wg, uniforms: UNIFORMS, inputs, outputs, defines });
-    kernels.set(`${name}|${wg}`, def);
-  }
-  return def;
-}
+    return [name, defineKernel({ name, source, workgroupSize: 64, uniforms: UNIFORMS, inputs, outputs, defines })];
+  }),
+) as Record<LaunchName, KernelDef<typeof UNIFORMS>>;
 
-/** The uniforms: the plan, the element offsets of the bound tensors in the shader's units (loads for the big ones). */
-function uniforms(d: Dims, p: Plan, t: Partial<Record<'x' | 'r' | 'g' | 'y' | 'w' | 'b' | 'rm' | 'rv' | 'nbt', Tensor | null>>, momentum = 0, eps = 0) {
-  const big = (v?: Tensor | null) => (v ? v.offset / (p.vec4 ? 4 : 1) : 0);
-  const small = (v?: Tensor | null) => v?.offset ?? 0;
-  return {
-    c: d.c, s: p.s, m: p.m, chunk: p.chunk, chunks: p.chunks,
-    off_x: big(t.x), off_r: big(t.r), off_g: big(t.g), off_y: big(t.y),
-    off_w: small(t.w), off_b: small(t.b), off_rm: small(t.rm), off_rv: small(t.rv), off_nbt: small(t.nbt),
-    momentum, eps,
-  };
+/** The uniforms of the plan (the kernel API adds each bound tensor's offset). */
+function uniforms(d: Dims, p: Plan, momentum = 0, eps = 0) {
+  return { c: d.c, s: p.s, m: p.m, chunk: p.chunk, chunks: p.chunks, momentum, eps };
 }
 
 /** One launch over the [chunks, C] grid; bindings left out (null) are not declared. */
 function launch(name: LaunchName, d: Dims, p: Plan, flags: Flags, slots: Slots, u: ReturnType<typeof uniforms>): void {
-  const def = kernelFor(name, p.wg);
+  const def = KERNELS[name];
   const pick = (names: readonly string[]) => names.map((n) => slots[n] ?? null);
   const inputs = pick(def.inputNames);
   const outputs = pick(def.outputNames);
@@ -148,7 +134,7 @@ function launch(name: LaunchName, d: Dims, p: Plan, flags: Flags, slots: Slots, 
   for (const t of outputs) key += t ? '1' : '0';
   // The key fixes every template value, so they are built only for a variant not seen before.
   const defines = () => ({ VTYPE: p.vec4 ? 'vec4<f32>' : 'f32', LANES: p.vec4 ? 4 : 1, VEC4: p.vec4, ...Object.fromEntries(FLAGS.map((f) => [f, !!flags[f]])) });
-  def.launch({ inputs, outputs, uniforms: u, workgroups: [p.chunks, d.c], defines, key });
+  def.launch({ inputs, outputs, uniforms: u, workgroups: [p.chunks, d.c], workgroupSize: p.wg, defines, key });
 }
 
 const aligned = (...ts: (Tensor | null | undefined)[]) => ts.every((t) => !t || t.offset % 4 === 0);
@@ -203,14 +189,14 @@ export function batchNorm(
   let part: Tensor | null = null;
   if (training) {
     part = engine.empty([d.c * p.chunks * 4]);
-    launch('batch_norm_stats', d, p, { STATS: true, SERIAL: serial }, { x: src, part }, uniforms(d, p, { x: src }));
+    launch('batch_norm_stats', d, p, { STATS: true, SERIAL: serial }, { x: src, part }, uniforms(d, p));
     if (opts.sync) syncStatistics(engine, part, d.c, p.chunks, opts.sync);
   }
   const slots: Slots = {
     x: src, part, w: weight, b: bias, r: res, stats, out: y, nbt,
     running_mean: running ? runningMean : null, running_var: running ? runningVar : null,
   };
-  const u = uniforms(d, p, { x: src, r: res, w: weight, b: bias, rm: runningMean, rv: runningVar, nbt }, momentum, eps);
+  const u = uniforms(d, p, momentum, eps);
   launch('batch_norm', d, p, { APPLY: true, TRAIN: training, UPDATE: update, RELU: relu }, slots, u);
   part?.dispose();
 
@@ -253,7 +239,7 @@ function backward(engine: Engine, g: Tensor, d: Dims, sv: Saved): Grads {
   const dres = sv.needRes ? (sv.relu ? engine.empty(sv.src.shape) : gc) : null;
   const y = sv.relu ? sv.y : null;
   const p = plan(engine, d, d.s % 4 === 0 && aligned(sv.src, gc));
-  const u = uniforms(d, p, { x: sv.src, g: gc, y });
+  const u = uniforms(d, p);
   const common: Slots = { x: sv.src, g: gc, y, stats: sv.stats };
   const flags = { GRAD: true, RELU: sv.relu, TRAIN: sv.training };
   let part: Tensor | null = null;

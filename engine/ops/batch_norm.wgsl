@@ -20,8 +20,9 @@
 
 // Uniforms and bindings are declared in engine/ops/batch-norm.ts, one kernel per launch above: the
 // uniforms c, s (plane length in V), m (V per channel: N·s), chunk (V per workgroup), chunks
-// (workgroups per channel), the offsets of x, r, g, y in V and of the per-channel tensors in f32 (i32
-// for nbt), momentum and eps; the optional bindings are tested as HAS_<NAME>.
+// (workgroups per channel), momentum and eps; the kernel API generates off_<binding>, each tensor's
+// offset in scalars (x, r, g, y are read in V: their offsets divided by LANES, which the host keeps
+// exact); the optional bindings are tested as HAS_<NAME>.
 
 alias V = ${VTYPE};
 const LANES = ${LANES}u;
@@ -100,7 +101,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc = V(0.0);
   var cnt = 0u;
   for (; k.i < k.end; advance(&k)) {
-    acc += x[u.off_x + at(k, c)];
+    acc += x[u.off_x / LANES + at(k, c)];
     cnt += 1u;
   }
   var t = vec3(0.0);
@@ -111,7 +112,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var d2 = V(0.0);
     k = walk(wid.x, lid);
     for (; k.i < k.end; advance(&k)) {
-      let d = x[u.off_x + at(k, c)] - m0;
+      let d = x[u.off_x / LANES + at(k, c)] - m0;
       d1 += d;
       d2 += d * d;
     }
@@ -170,13 +171,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #if ${UPDATE}
     if (wid.x == 0u) {
       let mo = u.momentum;
-      running_mean[u.off_rm + c] = (1.0 - mo) * running_mean[u.off_rm + c] + mo * mean;
-      running_var[u.off_rv + c] = (1.0 - mo) * running_var[u.off_rv + c] + mo * m2 / (n - 1.0);
+      running_mean[u.off_running_mean + c] = (1.0 - mo) * running_mean[u.off_running_mean + c] + mo * mean;
+      running_var[u.off_running_var + c] = (1.0 - mo) * running_var[u.off_running_var + c] + mo * m2 / (n - 1.0);
     }
 #endif
 #else
-    let mean = running_mean[u.off_rm + c];
-    let rs = inverseSqrt(running_var[u.off_rv + c] + u.eps);
+    let mean = running_mean[u.off_running_mean + c];
+    let rs = inverseSqrt(running_var[u.off_running_var + c] + u.eps);
 #endif
     stat = vec2(mean, rs);
     if (wid.x == 0u) {
@@ -199,9 +200,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let j = at(k, c);
     // x̂ first, then the affine step, as the unfused kernel rounded: the ResNet fixture tests follow
     // gradients through ReLUs whose inputs sit within f32 noise of zero.
-    var z = (x[u.off_x + j] - st.x) * st.y * w_c + shift;
+    var z = (x[u.off_x / LANES + j] - st.x) * st.y * w_c + shift;
 #if ${HAS_R}
-    z += r[u.off_r + j];
+    z += r[u.off_r / LANES + j];
 #endif
 #if ${RELU}
     z = max(z, V(0.0));
@@ -215,9 +216,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 /** The output gradient behind the ReLU: zero where the output is (PyTorch's threshold_backward). */
 fn grad_at(j: u32) -> V {
 #if ${RELU}
-  return select(V(0.0), g[u.off_g + j], y[u.off_y + j] > V(0.0));
+  return select(V(0.0), g[u.off_g / LANES + j], y[u.off_y / LANES + j] > V(0.0));
 #else
-  return g[u.off_g + j];
+  return g[u.off_g / LANES + j];
 #endif
 }
 #endif
@@ -234,7 +235,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let j = at(k, c);
     let gv = grad_at(j);
     sg += gv;
-    sgx += gv * (x[u.off_x + j] - mean);
+    sgx += gv * (x[u.off_x / LANES + j] - mean);
   }
   let v = vec2(hsum(sg), hsum(sgx) * stats[u.c + c]);
 #if ${SERIAL}
@@ -293,7 +294,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
 #if ${HAS_OUT}
 #if ${TRAIN}
-    out[j] = scale * (gv - a - (x[u.off_x + j] - mean) * bx);
+    out[j] = scale * (gv - a - (x[u.off_x / LANES + j] - mean) * bx);
 #else
     out[j] = scale * gv;
 #endif

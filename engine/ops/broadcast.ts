@@ -13,7 +13,7 @@ import source from './reduce.wgsl';
 /** Reductions the reduce kernel implements. */
 export type ReduceOp = 'sum' | 'max' | 'argmax' | 'logsumexp';
 
-const UNIFORMS = { outer: 'u32', r: 'u32', inner: 'u32', offset: 'u32', row_width: 'u32' } as const;
+const UNIFORMS = { outer: 'u32', r: 'u32', inner: 'u32' } as const;
 
 /** One declaration per reduction: argmax writes i32 indices, the others f32 values. */
 const KERNELS = {} as Record<ReduceOp, KernelDef<typeof UNIFORMS>>;
@@ -46,12 +46,11 @@ export function reduceAxis(op: ReduceOp, x: Tensor, axis: number): Tensor {
   // (on lavapipe, globalAvgPool of [64, 512, 4, 4] — 131072 rows of 4 — took 5.5 s as ROW, 10 ms not).
   const row = inner === 1 && r > 64;
   const kernel = KERNELS[op];
-  const g = row ? kernel.grid(outer, 'workgroup') : kernel.grid(outer * inner);
   kernel.launch({
     inputs: [src],
     outputs: [out],
-    uniforms: { outer, r, inner, offset: src.offset, row_width: g.rowWidth },
-    workgroups: g.workgroups,
+    uniforms: { outer, r, inner },
+    grid: row ? { workgroups: outer } : { invocations: outer * inner },
     defines: { ROW: row },
   });
   if (src !== x) src.dispose();

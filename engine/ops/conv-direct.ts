@@ -19,7 +19,7 @@ const kernel = defineKernel({
   name: 'conv2d_direct',
   source,
   workgroupSize: 64,
-  uniforms: { invocations: 'u32', row_width: 'u32', channels: 'u32', src_off: 'u32', w_off: 'u32', bias_off: 'u32', dst_off: 'u32' },
+  uniforms: { invocations: 'u32', channels: 'u32' },
   inputs: { src: 'f32', w: 'f32', bias: { type: 'f32', dtype: 'f32', optional: true } },
   outputs: { dst: 'f32' },
 });
@@ -85,16 +85,12 @@ function launch(q: Pass, weight: Tensor, bias: Tensor | null | undefined, n: num
   const dst = engine.empty([n, q.dstC, q.dstH, q.dstW]);
   const runs = Math.ceil(q.dstW / r);
   const invocations = n * Math.ceil(q.dstC / tm) * Math.ceil(q.dstH / ry) * runs;
-  const { workgroups, rowWidth } = kernel.grid(invocations);
   kernel.launch({
     name: q.spread || q.flip ? 'conv2d_grad_input' : 'conv2d',
     inputs: [q.src, weight, bias],
     outputs: [dst],
-    uniforms: {
-      invocations, row_width: rowWidth, channels: q.channels,
-      src_off: q.src.offset, w_off: weight.offset, bias_off: bias?.offset ?? 0, dst_off: dst.offset,
-    },
-    workgroups,
+    uniforms: { invocations, channels: q.channels },
+    grid: { invocations },
     defines: {
       SRC_H: q.srcH, SRC_W: q.srcW, DST_C: q.dstC, DST_H: q.dstH, DST_W: q.dstW, KH: q.kh, KW: q.kw,
       S: q.s, P: q.p, TM: tm, R: r, RUNS: runs, RY: ry, ROW1: ry > 1, ROW2: ry > 2, ROW3: ry > 3, W_M: q.wM, W_C: q.wC, FLIP: q.flip, SPREAD: q.spread,

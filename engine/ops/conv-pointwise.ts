@@ -11,7 +11,7 @@ const kernel = defineKernel({
   name: 'conv2d_pointwise',
   source,
   workgroupSize: 64,
-  uniforms: { invocations: 'u32', row_width: 'u32', src_off: 'u32', w_off: 'u32', bias_off: 'u32', dst_off: 'u32' },
+  uniforms: { invocations: 'u32' },
   inputs: { src: 'f32', w: 'f32', bias: { type: 'f32', dtype: 'f32', optional: true } },
   outputs: { dst: { type: '${TD}', dtype: 'f32' } },
 });
@@ -36,16 +36,12 @@ export function pointwiseForward(x: Tensor, weight: Tensor, bias: Tensor | null 
   const quads = Math.ceil(plane / 4);
   const vec = plane % 4 === 0 && dst.offset % 4 === 0;
   const invocations = g.n * quads;
-  const { workgroups, rowWidth } = kernel.grid(invocations);
   kernel.launch({
     name: 'conv2d',
     inputs: [x, weight, bias],
     outputs: [dst],
-    uniforms: {
-      invocations, row_width: rowWidth,
-      src_off: x.offset, w_off: weight.offset, bias_off: bias?.offset ?? 0, dst_off: vec ? dst.offset / 4 : dst.offset,
-    },
-    workgroups,
+    uniforms: { invocations },
+    grid: { invocations },
     defines: {
       SRC_H: g.h, SRC_W: g.w, DST_C: g.co, DST_W: g.ow, PLANE: plane, S: g.stride,
       VEC_OUT: vec, CI: g.ci, TD: vec ? 'vec4<f32>' : 'f32',

@@ -12,7 +12,7 @@ import { checkInputs } from './map.js';
 import { contiguous, permute, reshape } from './view.js';
 import { sum } from './broadcast.js';
 import { defineKernel, type ScalarType } from '../kernel.js';
-import { gemmKernels, type GemmTile } from './gemm-kernel.js';
+import { gemmKernel, type GemmTile } from './gemm-kernel.js';
 import { directForward, directGradInput, type Geometry } from './conv-direct.js';
 import { pointwiseForward } from './conv-pointwise.js';
 import source from './conv2d.wgsl';
@@ -59,7 +59,7 @@ const MIN_SPLIT_K = 256;
 const FIELDS = [
   'm', 'n', 'kc', 'k_per_slice', 'taps_h', 'taps_w', 'tap_h0', 'tap_w0',
   'tap_step', 'tap_sign', 'src_h', 'src_w', 'kh', 'kw', 'stride', 'pad',
-  'a_off', 'b_off', 'bias_off', 'out_off', 'col_mid', 'col_inner', 'col_scale', 'col_h0',
+  'col_mid', 'col_inner', 'col_scale', 'col_h0',
   'col_w0', 'out_nstride', 'out_cstride', 'out_row', 'out_h0', 'out_w0', 'out_step', 'slice',
   'images', 'oh', 'ow', 'co', 'step_h', 'step_w',
 ] as const;
@@ -86,7 +86,7 @@ type Field = (typeof FIELDS)[number];
 type Params = Partial<Record<Field, number>>;
 const UNIFORMS = Object.fromEntries(FIELDS.map((f) => [f, SIGNED.has(f) ? 'i32' : 'u32'])) as Record<Field, ScalarType>;
 
-const gemmKernel = gemmKernels({ name: 'conv2d', source, uniforms: UNIFORMS });
+const gemm = gemmKernel({ name: 'conv2d', source, uniforms: UNIFORMS });
 
 interface Launch {
   mode: Mode;
@@ -102,10 +102,7 @@ interface Launch {
 
 function launch(q: Launch): void {
   const { tile } = q;
-  const p: Params = {
-    ...q.params,
-    a_off: q.a.offset, b_off: q.b.offset, out_off: q.out.offset, bias_off: q.bias?.offset ?? 0,
-  };
+  const p: Params = q.params;
   const flops = 2 * p.m! * p.n! * (q.mode === 'DW' ? p.images! * p.oh! * p.ow! : p.kc! * p.taps_h! * p.taps_w!);
   // Literals specialise the pipeline to the shape (CPU adapters, large enough GEMMs); field reads keep
   // one pipeline per tile (GPUs, small GEMMs).
@@ -117,7 +114,7 @@ function launch(q: Launch): void {
   }));
   const uniforms = {} as Record<Field, number>;
   for (const f of FIELDS) uniforms[f] = p[f] ?? 0;
-  gemmKernel(tile).launch({
+  gemm.launch({
     name: { FWD: 'conv2d', DX: 'conv2d_grad_input', DW: 'conv2d_grad_weight' }[q.mode],
     inputs: [q.a, q.b, q.bias],
     outputs: [q.out],
@@ -127,7 +124,8 @@ function launch(q: Launch): void {
       Math.ceil(p.m! / (tile.TM * tile.WY)),
       q.slices ?? 1,
     ],
-    defines: { ...shape, DW: q.mode === 'DW' },
+    workgroupSize: [tile.WX, tile.WY],
+    defines: { ...tile, ...shape, DW: q.mode === 'DW' },
     flops,
   });
 }
@@ -267,7 +265,7 @@ const gradWeightCpuKernel = defineKernel({
   name: 'conv2d_grad_weight_cpu',
   source: gradWeightCpuSource,
   workgroupSize: DW_CPU_LANES,
-  uniforms: { k_per_slice: 'u32', pixels: 'u32', a_off: 'u32', b_off: 'u32', out_off: 'u32' },
+  uniforms: { k_per_slice: 'u32', pixels: 'u32' },
   inputs: { dy: 'f32', x: 'f32' },
   outputs: { partial: 'f32' },
 });
@@ -289,7 +287,7 @@ function gradWeightCpu(dy: Tensor, x: Tensor, g: Geometry, blocks: { tm: number;
     name: 'conv2d_grad_weight',
     inputs: [dy, xc],
     outputs: [partial],
-    uniforms: { k_per_slice: perSlice, pixels, a_off: dy.offset, b_off: xc.offset, out_off: partial.offset },
+    uniforms: { k_per_slice: perSlice, pixels },
     workgroups: [Math.ceil(g.ci / cb), Math.ceil(g.co / tm), slices],
     defines: { CO: g.co, CI: g.ci, H: g.h, W: g.w, KH: g.kh, KW: g.kw, OH: g.oh, OW: g.ow, STRIDE: g.stride, PAD: g.pad, TM: tm, CB: cb },
     flops: 2 * g.co * g.ci * taps * pixels,

@@ -50,14 +50,14 @@ fn inside(y: i32, x: i32, hmax: u32, wmax: u32) -> bool {
 // of the [split, Co, Ci·KH·KW] partial sums (DW).
 fn out_base(p: u32, z: u32) -> u32 {
   let d = digits(p);
-  return u.out_off + z * ${SLICE} + d.i * ${OUT_NSTRIDE} + (${OUT_H0} + d.h * ${OUT_STEP}) * ${OUT_ROW} +
+  return u.off_c + z * ${SLICE} + d.i * ${OUT_NSTRIDE} + (${OUT_H0} + d.h * ${OUT_STEP}) * ${OUT_ROW} +
     ${OUT_W0} + d.w * ${OUT_STEP};
 }
 
 fn store(m: u32, base: u32, value: f32) {
   var v = value;
 #if ${HAS_BIAS}
-  v += bias[u.bias_off + m];
+  v += bias[u.off_bias + m];
 #endif
   c[base + m * ${OUT_CSTRIDE}] = v;
 }
@@ -124,13 +124,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var ox = pix % ${OW};
   for (var s = s_begin; s < s_end; s++) {
     let pix_ok = pix < plane;
-    let a_base = u.a_off + img * ${CO} * plane + pix;
+    let a_base = u.off_a + img * ${CO} * plane + pix;
     for (var r = 0u; r < A_ROWS; r++) {
       let m = a_m + r * (THREADS / BK);
       let ok = pix_ok && m < ${M};
       a_tile[a_kk * BM + m - row0] = select(0.0, a[select(0u, a_base + m * plane, ok)], ok);
     }
-    let b_base = u.b_off + img * ${KC} * ${SRC_H} * ${SRC_W};
+    let b_base = u.off_b + img * ${KC} * ${SRC_H} * ${SRC_W};
     for (var r = 0u; r < B_ROWS; r++) {
       let y = i32(oy * ${STRIDE}) + col_h[r];
       let x = i32(ox * ${STRIDE}) + col_w[r];
@@ -165,7 +165,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let col_h = i32(d.h) * ${COL_SCALE} + ${COL_H0};
   let col_w = i32(d.w) * ${COL_SCALE} + ${COL_W0};
   let plane = ${SRC_H} * ${SRC_W};
-  let b_base = u.b_off + d.i * ${KC} * plane;
+  let b_base = u.off_b + d.i * ${KC} * plane;
   for (var th = 0u; th < ${TAPS_H}; th++) {
     for (var tw = 0u; tw < ${TAPS_W}; tw++) {
       let y = col_h + ${TAP_SIGN} * i32(th);
@@ -173,7 +173,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let tap_ok = p < u.n && inside(y, x, ${SRC_H}, ${SRC_W});
       let tap_base = b_base + u32(y) * ${SRC_W} + u32(x);
       let tap = (${TAP_H0} + th * ${TAP_STEP}) * ${KW} + ${TAP_W0} + tw * ${TAP_STEP};
-      let a_base = u.a_off + tap * ${KC};
+      let a_base = u.off_a + tap * ${KC};
       for (var c0 = 0u; c0 < ${KC}; c0 += BK) {
         for (var r = 0u; r < A_ROWS; r++) {
           let m = a_m + r * (THREADS / BK);
@@ -223,13 +223,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   for (var j = 0u; j < TN; j++) {
     let p = col0 + j * WX;
     let d = digits(p);
-    col_base[j] = u.b_off + d.i * ${KC} * plane;
+    col_base[j] = u.off_b + d.i * ${KC} * plane;
     col_h[j] = i32(d.h) * ${COL_SCALE} + ${COL_H0};
     col_w[j] = i32(d.w) * ${COL_SCALE} + ${COL_W0};
     col_ok[j] = p < u.n;
   }
   var a_rows: array<u32, TM>;
-  for (var i = 0u; i < TM; i++) { a_rows[i] = u.a_off + min(row0 + i, ${M} - 1u) * ${KH} * ${KW} * ${KC}; }
+  for (var i = 0u; i < TM; i++) { a_rows[i] = u.off_a + min(row0 + i, ${M} - 1u) * ${KH} * ${KW} * ${KC}; }
   for (var th = 0u; th < ${TAPS_H}; th++) {
     for (var tw = 0u; tw < ${TAPS_W}; tw++) {
       var tap_base: array<u32, TN>;

@@ -28,7 +28,7 @@
 // Template values (ops/conv-direct.ts): SRC_H, SRC_W (src plane), DST_C, DST_H, DST_W, KH, KW, S, P,
 // TM, R (pixels per run), RUNS (runs per row), RY (rows per invocation; ROW1-ROW3: RY > 1-3), W_M,
 // W_C (weight strides of m and c), FLIP, SPREAD.
-// Uniforms: invocations, row_width (grid), channels (src channels), the four offsets.
+// Uniforms: invocations, channels (src channels); the kernel API generates row_width (grid) and the offsets.
 
 #include "grid"
 #include "bias"
@@ -58,9 +58,9 @@ const IN_ROWS: u32 = (RY - 1u) * u32(S) + KH;
 // Weight of output channel m, input channel c, tap (kh, kw); a flipped kernel reads (KH-1-kh, KW-1-kw).
 fn w_index(m: u32, c: u32, kh: u32, kw: u32) -> u32 {
 #if ${FLIP}
-  return u.w_off + m * W_M + c * W_C + (KH - 1u - kh) * KW + (KW - 1u - kw);
+  return u.off_w + m * W_M + c * W_C + (KH - 1u - kh) * KW + (KW - 1u - kw);
 #else
-  return u.w_off + m * W_M + c * W_C + kh * KW + kw;
+  return u.off_w + m * W_M + c * W_C + kh * KW + kw;
 #endif
 }
 
@@ -80,7 +80,7 @@ fn row_taps(acc: ptr<function, array<f32, TM * R>>, seg: ptr<function, array<f32
 // Stores output row y of the run (rows past the last and channels past DST_C are not stored).
 fn store_row(acc: ptr<function, array<f32, TM * R>>, n: u32, m0: u32, y: u32, x0: u32) {
   if (y >= DST_H) { return; }
-  let out = u.dst_off + (n * DST_C * DST_H + y) * DST_W + x0;
+  let out = u.off_dst + (n * DST_C * DST_H + y) * DST_W + x0;
   for (var i = 0u; i < TM; i++) {
     let m = m0 + i;
     if (m < DST_C) {
@@ -116,7 +116,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 #if ${SPREAD}
   // y0 / S is a row of dy (pad 0, one tap); rows y0 + 1 ... y0 + S − 1 keep their zeros.
-  let src_row = u.src_off + n * u.channels * plane + (y0 / u32(S)) * u32(SRC_W) + x0 / u32(S);
+  let src_row = u.off_src + n * u.channels * plane + (y0 / u32(S)) * u32(SRC_W) + x0 / u32(S);
   for (var c = 0u; c < u.channels; c++) {
     var seg: array<f32, R>;
     for (var r = 0u; r < R; r += u32(S)) {
@@ -130,7 +130,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
 #else
   let ix0 = i32(x0) * S - P;
-  let img = u.src_off + n * u.channels * plane;
+  let img = u.off_src + n * u.channels * plane;
   for (var c = 0u; c < u.channels; c++) {
     for (var t_row = 0u; t_row < IN_ROWS; t_row++) {
       let iy = i32(y0) * S - P + i32(t_row);

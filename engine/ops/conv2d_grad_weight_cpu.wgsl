@@ -12,7 +12,7 @@
 // barrier), and ops/conv.ts sums the slices.
 
 // Uniforms (declared in engine/ops/conv.ts): k_per_slice (pixels per slice), pixels (batch·OH·OW),
-// a_off, b_off, out_off (offsets of dy, x, partial); bindings dy, x, partial.
+// off_dy, off_x, off_partial (offsets of dy, x, partial); bindings dy, x, partial.
 
 const CO: u32 = ${CO};
 const CI: u32 = ${CI};
@@ -55,14 +55,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let iy0 = i32(pix / OW) * STRIDE - PAD;
     let ix0 = i32(pix % OW) * STRIDE - PAD;
     var av: array<f32, TM>;
-    let a_base = u.a_off + img * CO * OPLANE + pix;
+    let a_base = u.off_dy + img * CO * OPLANE + pix;
     for (var i = 0u; i < TM; i++) { av[i] = dy[a_base + a_rows[i]]; }
     var row_ok: array<bool, KH>;
     var col_ok: array<bool, KW>;
     for (var r = 0u; r < KH; r++) { row_ok[r] = u32(iy0 + i32(r)) < H; }
     for (var s = 0u; s < KW; s++) { col_ok[s] = u32(ix0 + i32(s)) < W; }
     // The window's corner, which may lie in the padding: only in-bounds taps are ever read.
-    let corner = i32(u.b_off + img * CI * H * W) + iy0 * i32(W) + ix0;
+    let corner = i32(u.off_x + img * CI * H * W) + iy0 * i32(W) + ix0;
     var bv: array<f32, TN>;
     for (var c = 0u; c < CB; c++) {
       for (var r = 0u; r < KH; r++) {
@@ -87,7 +87,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let j = e % TN;
     let ci = c0 + j / TAPS;
     if (m < CO && ci < CI) {
-      partial[u.out_off + wid.z * CO * N + m * N + ci * TAPS + j % TAPS] = total;
+      partial[u.off_partial + wid.z * CO * N + m * N + ci * TAPS + j % TAPS] = total;
     }
   }
 }

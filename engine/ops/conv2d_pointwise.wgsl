@@ -13,7 +13,7 @@
 // Template values (ops/conv-pointwise.ts): SRC_H, SRC_W (src plane), DST_C, DST_W, PLANE (output
 // pixels per channel), S, CI (input channels), VEC_OUT, TD (dst's element type: vec4<f32> with
 // VEC_OUT, else f32).
-// Uniforms: invocations, row_width (grid), the four offsets (dst_off in TD elements).
+// Uniforms: invocations; the kernel API generates row_width (grid) and the offsets (in f32s).
 
 #include "grid"
 #include "bias"
@@ -43,19 +43,19 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     at[j] = (p / DST_W) * S * SRC_W + (p % DST_W) * S;
   }
   var acc: array<vec4<f32>, DST_C>;
-  let img = u.src_off + n * CI * SRC_PLANE;
+  let img = u.off_src + n * CI * SRC_PLANE;
   for (var c = 0u; c < CI; c++) {
     let base = img + c * SRC_PLANE;
     let v = vec4(src[base + at[0]], src[base + at[1]], src[base + at[2]], src[base + at[3]]);
-    for (var m = 0u; m < DST_C; m++) { acc[m] = fma(vec4(w[u.w_off + m * CI + c]), v, acc[m]); }
+    for (var m = 0u; m < DST_C; m++) { acc[m] = fma(vec4(w[u.off_w + m * CI + c]), v, acc[m]); }
   }
 
   for (var m = 0u; m < DST_C; m++) {
     let r = acc[m] + bias_at(m);
 #if ${VEC_OUT}
-    dst[u.dst_off + (n * DST_C + m) * QUADS + quad] = r;
+    dst[u.off_dst / 4u + (n * DST_C + m) * QUADS + quad] = r;
 #else
-    let o = u.dst_off + (n * DST_C + m) * PLANE + p0;
+    let o = u.off_dst + (n * DST_C + m) * PLANE + p0;
     for (var j = 0u; j < 4u; j++) {
       if (p0 + j < PLANE) { dst[o + j] = r[j]; }
     }

@@ -6,7 +6,7 @@
 
 import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
-import { defineKernel, type KernelDef, type UniformFields } from '../kernel.js';
+import { defineKernel, type UniformFields } from '../kernel.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
 import source from './dropout.wgsl';
@@ -18,20 +18,13 @@ const UNIFORMS = {
   n: 'u32',
   seed: 'u32',
   threshold: 'u32',
-  row_width: 'u32',
   scale: 'f32',
   group: 'u32',
-  src_off: 'u32',
   stream: 'u32',
 } satisfies UniformFields;
 
-/** One declaration per op and direction, so that profiles name them apart. */
-const KERNELS = new Map<string, KernelDef<typeof UNIFORMS>>(
-  ['dropout', 'dropout_backward', 'dropPath', 'dropPath_backward'].map((name) => [
-    name,
-    defineKernel({ name, source, workgroupSize: 256, uniforms: UNIFORMS, inputs: { src: 'f32' }, outputs: { out: 'f32' } }),
-  ]),
-);
+/** One declaration; each launch is named by its op and direction, so that profiles name them apart. */
+const kernel = defineKernel({ name: 'dropout', source, workgroupSize: 256, uniforms: UNIFORMS, inputs: { src: 'f32' }, outputs: { out: 'f32' } });
 
 interface Mask {
   op: keyof typeof STREAM;
@@ -58,9 +51,8 @@ function applyMask(name: string, x: Tensor, m: Mask): Tensor {
   const out = engine.empty(x.shape);
   const n = x.size;
   if (n > 0) {
-    const kernel = KERNELS.get(name)!;
-    const g = kernel.grid(n);
     kernel.launch({
+      name,
       inputs: [src],
       outputs: [out],
       uniforms: {
@@ -68,13 +60,12 @@ function applyMask(name: string, x: Tensor, m: Mask): Tensor {
         seed: m.seed,
         // Dropped when the 32 random bits fall below p·2³²; p = 1 drops everything (scale 0, not ∞).
         threshold: Math.min(Math.round(m.p * 2 ** 32), 0xffffffff),
-        row_width: g.rowWidth,
         scale: m.p >= 1 ? 0 : 1 / (1 - m.p),
         group: m.group,
-        src_off: src.offset,
         stream: STREAM[m.op],
       },
-      workgroups: g.workgroups,
+      grid: { invocations: n },
+      key: '',
     });
   }
   if (src !== x) src.dispose();

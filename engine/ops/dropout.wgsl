@@ -41,5 +41,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = flat_index(gid);
   if (i >= u.n) { return; }
   let bits = philox2x32_10(vec2<u32>(i / u.group, u.stream), u.seed).x;
-  out[i] = select(0.0, src[u.src_off + i] * u.scale, bits >= u.threshold);
+  out[i] = select(0.0, src[u.off_src + i] * u.scale, bits >= u.threshold);
 }

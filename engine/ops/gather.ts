@@ -6,7 +6,7 @@
 import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt, normAxis, type Shape } from '../shape.js';
-import { defineKernel, type BindingType, type KernelDef } from '../kernel.js';
+import { defineKernel } from '../kernel.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
 import source from './gather.wgsl';
@@ -15,63 +15,54 @@ const MAX_RANK = 8;
 const MODES = ['GATHER', 'SCATTER', 'LINKS', 'CHAIN', 'ONE_HOT'] as const;
 type Mode = (typeof MODES)[number];
 
-/** The kernel's uniform block (see Params in the shader); n and row_width are set at dispatch. */
+/** The kernel's uniforms besides n (see the shader); the kernel API adds the offsets and the grid. */
 interface Params {
   axis?: number;
   dim?: number;
   k?: number;
   src?: Tensor;
-  idxOff?: number;
   shape?: Shape;
   idxStrides?: Shape;
   lim?: Shape;
 }
 
 const UNIFORMS = {
-  n: 'u32', rank: 'u32', axis: 'u32', row_width: 'u32', dim: 'u32', k: 'u32', src_off: 'u32', idx_off: 'u32',
+  n: 'u32', rank: 'u32', axis: 'u32', dim: 'u32', k: 'u32',
   shape: 'array<vec4<u32>, 2>', src_str: 'array<vec4<u32>, 2>', idx_str: 'array<vec4<u32>, 2>', lim: 'array<vec4<u32>, 2>',
 } as const;
 
-/** Declarations by op name and element type, each made on first use. */
-const KERNELS = new Map<string, KernelDef<typeof UNIFORMS>>();
-
-function kernelFor(name: string, mode: Mode, t: BindingType): KernelDef<typeof UNIFORMS> {
-  const key = `${name}|${t}`;
-  let def = KERNELS.get(key);
-  if (!def) {
-    const oneInput = mode === 'LINKS' || mode === 'ONE_HOT';
-    def = defineKernel({
-      name,
-      source,
-      workgroupSize: 256,
-      uniforms: UNIFORMS,
-      inputs: oneInput ? { idx: 'i32' } : { src: t, idx: 'i32' },
-      outputs: { out: t },
-      // Inputs are read through their strides; ONE_HOT's labels arrive contiguous.
-      strided: oneInput ? ['idx'] : ['src', 'idx'],
-      defines: Object.fromEntries(MODES.map((m) => [m, m === mode])),
-    });
-    KERNELS.set(key, def);
-  }
-  return def;
-}
+/**
+ * Two declarations, by the bindings a mode reads; the mode and the element type (f32, or u32 to move
+ * integer data's bits) are a launch's template values, and each launch is named by its op.
+ */
+const T = { type: '${T}', dtype: 'u32' } as const;
+const MODE_DEFINES = Object.fromEntries(MODES.map((m) => [m, false]));
+const WITH_SOURCE = defineKernel({
+  name: 'gather', source, workgroupSize: 256, uniforms: UNIFORMS,
+  inputs: { src: T, idx: 'i32' }, outputs: { out: T }, strided: ['src', 'idx'], defines: MODE_DEFINES,
+});
+const INDEX_ONLY = defineKernel({
+  name: 'gather_index', source, workgroupSize: 256, uniforms: UNIFORMS,
+  inputs: { idx: 'i32' }, outputs: { out: T }, strided: ['idx'], defines: MODE_DEFINES,
+});
 
 function run(name: string, mode: Mode, inputs: Tensor[], out: Tensor, p: Params): Tensor {
   const n = out.size;
   if (n === 0) return out;
-  // Integer data moves as u32 bits; LINKS writes signed positions.
-  const kernel = kernelFor(name, mode, mode === 'LINKS' ? 'i32' : out.dtype === 'i32' ? 'u32' : 'f32');
-  const g = kernel.grid(n);
+  const t = mode === 'LINKS' ? 'i32' : out.dtype === 'i32' ? 'u32' : 'f32';
+  const kernel = mode === 'LINKS' || mode === 'ONE_HOT' ? INDEX_ONLY : WITH_SOURCE;
   const shape = p.shape ?? [];
   kernel.launch({
+    name,
     inputs,
     outputs: [out],
     uniforms: {
-      n, rank: shape.length, axis: p.axis ?? 0, row_width: g.rowWidth, dim: p.dim ?? 0, k: p.k ?? 0,
-      src_off: p.src?.offset ?? 0, idx_off: p.idxOff ?? 0,
+      n, rank: shape.length, axis: p.axis ?? 0, dim: p.dim ?? 0, k: p.k ?? 0,
       shape, src_str: shape.map((_, d) => p.src?.strides[d] ?? 0), idx_str: p.idxStrides ?? [], lim: shape.map((_, d) => p.lim?.[d] ?? 0),
     },
-    workgroups: g.workgroups,
+    grid: { invocations: n },
+    defines: { [mode]: true, T: t },
+    key: `${mode}|${t}`,
   });
   return out;
 }
@@ -98,10 +89,10 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   const shape = x.shape.map((d, i) => (i === a ? m : d));
   const idxStrides = shape.map((_, i) => (i === a ? index.strides[0] : 0));
   const out = x.engine.empty(shape, x.dtype);
-  run('indexSelect', 'GATHER', [x, index], out, { axis: a, dim, src: x, idxOff: index.offset, shape, idxStrides });
+  run('indexSelect', 'GATHER', [x, index], out, { axis: a, dim, src: x, shape, idxStrides });
   return record(out, 'indexSelect', [x], (g) => {
     const links = x.engine.empty([m + dim], 'i32');
-    run('indexSelect_links', 'LINKS', [index], links, { dim, k: m, idxOff: index.offset, idxStrides: index.strides });
+    run('indexSelect_links', 'LINKS', [index], links, { dim, k: m, idxStrides: index.strides });
     const gx = x.engine.empty(x.shape);
     run('indexSelect_backward', 'CHAIN', [g, links], gx, { axis: a, dim, k: m, src: g, shape: x.shape });
     links.dispose();
@@ -122,7 +113,7 @@ export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
   }
   const dim = x.shape[a];
   const shape = [...index.shape];
-  const common = { axis: a, dim, idxOff: index.offset, idxStrides: index.strides };
+  const common = { axis: a, dim, idxStrides: index.strides };
   const out = run('gather', 'GATHER', [x, index], x.engine.empty(shape, x.dtype), { ...common, src: x, shape });
   return record(out, 'gather', [x], (g) => [
     run('gather_backward', 'SCATTER', [g, index], x.engine.empty(x.shape), { ...common, k: shape[a], src: g, shape: x.shape, lim: shape }),
@@ -135,7 +126,7 @@ export function oneHot(labels: Tensor, classes: number): Tensor {
   if (labels.dtype !== 'i32') throw new Error(`oneHot: labels must be an i32 tensor, got ${labels}`);
   if (!Number.isInteger(classes) || classes < 1) throw new Error(`oneHot: classes must be a positive integer, got ${classes}`);
   const src = contiguous(labels);
-  const out = run('oneHot', 'ONE_HOT', [src], engine.empty([...labels.shape, classes]), { k: classes, idxOff: src.offset });
+  const out = run('oneHot', 'ONE_HOT', [src], engine.empty([...labels.shape, classes]), { k: classes });
   if (src !== labels) src.dispose();
   return out;
 }

@@ -38,7 +38,7 @@ fn clamped(j: i32) -> u32 {
 
 // Clamped entry m of the 1-D index (LINKS).
 fn index1d(m: u32) -> u32 {
-  return clamped(idx[u.idx_off + m * u.idx_str[0].x]);
+  return clamped(idx[u.off_idx + m * u.idx_str[0].x]);
 }
 
 // First position in [start, k) whose index is j, or -1.
@@ -54,7 +54,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = flat_index(gid);
   if (i >= u.n) { return; }
 #if ${ONE_HOT}
-  let label = idx[u.idx_off + i / u.k];
+  let label = idx[u.off_idx + i / u.k];
   out[i] = select(0.0, 1.0, label == i32(i % u.k));
 #elif ${LINKS}
   if (i < u.k) {
@@ -63,8 +63,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     out[i] = find(0u, i - u.k);
   }
 #else
-  var s = u.src_off;
-  var q = u.idx_off;
+  var s = u.off_src;
+  var q = u.off_idx;
   var pos = 0u;
   var inside = true;
   var rem = i;

@@ -1,6 +1,6 @@
 // The register-tiled GEMM's declaration, shared by matmul and conv2d (both include snippets/gemm.wgsl):
-// C = A · B (+ bias) with bindings a, b, an optional bias and c, declared once per tile configuration
-// (the workgroup size follows the tile), each made on first use.
+// C = A · B (+ bias) with bindings a, b, an optional bias and c. One declaration serves every tile
+// configuration: a launch gives the tile as template values and its workgroup size, [WX, WY].
 
 import { defineKernel, type KernelDef, type UniformFields } from '../kernel.js';
 
@@ -14,21 +14,12 @@ export interface GemmTile {
   BK: number;
 }
 
-export function gemmKernels<U extends UniformFields>(spec: { name: string; source: string; uniforms: U; strided?: string[] }): (tile: GemmTile) => KernelDef<U> {
-  const byTile = new Map<string, KernelDef<U>>();
-  return (tile) => {
-    const key = `${tile.STAGED}|${tile.TM}|${tile.TN}|${tile.WX}|${tile.WY}|${tile.BK}`;
-    let def = byTile.get(key);
-    if (!def) {
-      def = defineKernel({
-        ...spec,
-        workgroupSize: [tile.WX, tile.WY],
-        inputs: { a: 'f32', b: 'f32', bias: { type: 'f32', dtype: 'f32', optional: true } },
-        outputs: { c: 'f32' },
-        defines: { ...tile },
-      });
-      byTile.set(key, def);
-    }
-    return def;
-  };
+/** The GEMM kernel of `spec`; its offsets of a, b, bias and c are the kernel API's (u.off_a, ...). */
+export function gemmKernel<U extends UniformFields>(spec: { name: string; source: string; uniforms: U; strided?: string[] }): KernelDef<U> {
+  return defineKernel({
+    ...spec,
+    workgroupSize: [16, 16],
+    inputs: { a: 'f32', b: 'f32', bias: { type: 'f32', dtype: 'f32', optional: true } },
+    outputs: { c: 'f32' },
+  });
 }

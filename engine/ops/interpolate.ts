@@ -17,7 +17,7 @@ function declare(name: string, forward: boolean) {
     source,
     workgroupSize: 256,
     uniforms: {
-      n: 'u32', row_width: 'u32', channels: 'u32', src_off: 'u32', src_stride: 'vec4<u32>',
+      n: 'u32', channels: 'u32', src_stride: 'vec4<u32>',
       in_h: 'u32', in_w: 'u32', out_h: 'u32', out_w: 'u32', ratio_h: 'f32', ratio_w: 'f32',
     },
     inputs: { src: 'f32' },
@@ -85,15 +85,14 @@ function launch(forward: boolean, src: Tensor, dst: Tensor, g: Geometry): void {
   const count = dst.size;
   if (count === 0) return;
   const kernel = forward ? FORWARD : BACKWARD;
-  const grid = kernel.grid(count);
   kernel.launch({
     inputs: [src],
     outputs: [dst],
     uniforms: {
-      n: count, row_width: grid.rowWidth, channels: g.c, src_off: src.offset, src_stride: src.strides,
+      n: count, channels: g.c, src_stride: src.strides,
       in_h: g.inH, in_w: g.inW, out_h: g.outH, out_w: g.outW, ratio_h: g.ratioH, ratio_w: g.ratioW,
     },
-    workgroups: grid.workgroups,
+    grid: { invocations: count },
   });
 }
 

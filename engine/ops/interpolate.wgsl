@@ -43,7 +43,7 @@ struct Pixel {
 
 fn pixel(i: u32, h: u32, w: u32) -> Pixel {
   let nc = i / (w * h);
-  return Pixel(i % w, (i / w) % h, u.src_off + (nc / u.channels) * u.src_stride.x + (nc % u.channels) * u.src_stride.y);
+  return Pixel(i % w, (i / w) % h, u.off_src + (nc / u.channels) * u.src_stride.x + (nc % u.channels) * u.src_stride.y);
 }
 
 fn tap(b: i32, j: i32, size: u32) -> u32 {

@@ -4,7 +4,7 @@
 import type { Engine, Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { fmt } from '../shape.js';
-import { rowKernel, rowLayout } from './row-layout.js';
+import { rowLayout, type RowLayout } from './row-layout.js';
 import { defineKernel, type BindingSpec } from '../kernel.js';
 import { checkInputs } from './map.js';
 import { contiguous, reshape, slice } from './view.js';
@@ -23,25 +23,27 @@ interface Saved {
   d: number;
 }
 
-const UNIFORMS = { rows: 'u32', d: 'u32', row_width: 'u32', eps: 'f32', off_x: 'u32', off_g: 'u32', off_w: 'u32', off_b: 'u32' } as const;
+const UNIFORMS = { rows: 'u32', d: 'u32', eps: 'f32' } as const;
 const BACKWARD_INPUTS = { x: 'f32', g: 'f32', mean: 'f32', rstd: 'f32' } as const;
 
 /** Weight and bias: optional bindings (the source tests HAS_W, HAS_B), given when the layer has them. */
 const OPTIONAL: BindingSpec = { type: 'f32', dtype: 'f32', optional: true };
 
 /** The forward kernel: x, then weight and bias when given. */
-const FORWARD = rowKernel({
+const FORWARD = defineKernel({
   name: 'layer_norm',
   source,
+  workgroupSize: 64,
   uniforms: UNIFORMS,
   inputs: { x: 'f32', w: OPTIONAL, b: OPTIONAL },
   outputs: { out: 'f32', mean_out: 'f32', rstd_out: 'f32' },
   defines: { FORWARD: true, BACKWARD_W: false, CHUNK },
 });
 /** The input gradient's kernel: x, g and the saved statistics, then the weight when given. */
-const BACKWARD_X = rowKernel({
+const BACKWARD_X = defineKernel({
   name: 'layer_norm_backward',
   source,
+  workgroupSize: 64,
   uniforms: UNIFORMS,
   inputs: { ...BACKWARD_INPUTS, w: OPTIONAL },
   outputs: { out: 'f32' },
@@ -57,36 +59,29 @@ const BACKWARD_W = defineKernel({
   defines: { TPR: 1, SHARED: false, FORWARD: false, BACKWARD_W: true, HAS_W: false, HAS_B: false, CHUNK },
 });
 
-function uniforms(s: Saved, eps: number, rowWidth: number, g: Tensor | null, w: Tensor | null, b: Tensor | null) {
-  return { rows: s.rows, d: s.d, row_width: rowWidth, eps, off_x: s.x.offset, off_g: g?.offset ?? 0, off_w: w?.offset ?? 0, off_b: b?.offset ?? 0 };
+/** A row kernel's launch at `layout`, its variant named by the layout and which optional bindings are given. */
+function rowLaunch(layout: RowLayout, key: string) {
+  return { workgroupSize: layout.wg, grid: { workgroups: layout.groups }, defines: layout.defines, key: `${layout.key}|${key}` };
 }
 
 function forward(engine: Engine, s: Saved, w: Tensor | null, b: Tensor | null, eps: number): Tensor {
   const out = engine.empty(s.x.shape);
-  const layout = rowLayout(engine, s.rows, s.d);
-  const [gx, gy] = layout.workgroups;
-  FORWARD(layout).launch({
+  FORWARD.launch({
     inputs: [s.x, w, b],
     outputs: [out, s.mean, s.rstd],
-    uniforms: uniforms(s, eps, gx, null, w, b),
-    workgroups: [gx, gy],
-    defines: layout.defines,
-    key: `${layout.tpr}|${+!!w}${+!!b}`,
+    uniforms: { rows: s.rows, d: s.d, eps },
+    ...rowLaunch(rowLayout(engine, s.rows, s.d), `${+!!w}${+!!b}`),
   });
   return out;
 }
 
 function backwardX(engine: Engine, s: Saved, g: Tensor, w: Tensor | null): Tensor {
   const dx = engine.empty(s.x.shape);
-  const layout = rowLayout(engine, s.rows, s.d);
-  const [gx, gy] = layout.workgroups;
-  BACKWARD_X(layout).launch({
+  BACKWARD_X.launch({
     inputs: [s.x, g, s.mean, s.rstd, w],
     outputs: [dx],
-    uniforms: uniforms(s, 0, gx, g, w, null),
-    workgroups: [gx, gy],
-    defines: layout.defines,
-    key: `${layout.tpr}|${+!!w}`,
+    uniforms: { rows: s.rows, d: s.d, eps: 0 },
+    ...rowLaunch(rowLayout(engine, s.rows, s.d), `${+!!w}`),
   });
   return dx;
 }
@@ -98,7 +93,7 @@ function backwardWB(engine: Engine, s: Saved, g: Tensor): [Tensor, Tensor] {
   BACKWARD_W.launch({
     inputs: [s.x, g, s.mean, s.rstd],
     outputs: [partial],
-    uniforms: uniforms(s, 0, 0, g, null, null),
+    uniforms: { rows: s.rows, d: s.d, eps: 0 },
     workgroups: [Math.ceil(s.d / 256), chunks],
   });
   const both = sum(partial, 0);

@@ -18,7 +18,6 @@ const elementwise = defineKernel({
   uniforms: {
     n: 'u32',
     rank: 'u32',
-    row_width: 'u32',
     chunks: 'u32',
     s: 'vec4<f32>',
     off: 'vec4<u32>',
@@ -165,10 +164,9 @@ export function mapKernel(
     const inner = l.shape[rank - 1];
     const chunks = Math.ceil(inner / chunk);
     const invocations = (numel(l.shape) / inner) * chunks;
-    const rowWidth = elementwise.gridInto(invocations, scratch.grid);
+    scratch.grid.invocations = invocations;
     u.n = invocations;
     u.rank = rank;
-    u.row_width = rowWidth;
     u.chunks = chunks;
     for (let k = 0; k < 4; k++) {
       u.s[k] = k < scalars.length ? scalars[k] : 0;
@@ -238,14 +236,13 @@ const NONE: number[] = [];
 class MapScratch {
   readonly operands: (Tensor | undefined)[] = [undefined, undefined, undefined];
   readonly output: (Tensor | undefined)[] = [undefined];
-  readonly grid: [number, number] = [1, 1];
+  readonly grid = { invocations: 0 };
   readonly sameShape: Layout = { shape: [0], strides: [], offsets: [], vec: false, types: [] };
   readonly sameShapeOffsets = [[], [0], [0, 0], [0, 0, 0]];
   readonly variant: Variant = { types: [], vec: false, strided: false, chunk: 1, expr: '' };
   readonly uniforms = {
     n: 0,
     rank: 0,
-    row_width: 0,
     chunks: 0,
     s: [0, 0, 0, 0],
     off: [0, 0, 0, 0],
@@ -258,7 +255,7 @@ class MapScratch {
     inputs: this.operands,
     outputs: this.output,
     uniforms: this.uniforms,
-    workgroups: this.grid,
+    grid: this.grid,
     defines: () => variantDefines(this.variant),
     name: '',
     key: '',

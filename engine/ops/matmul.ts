@@ -7,7 +7,7 @@ import { fmt, numel } from '../shape.js';
 import { checkInputs } from './map.js';
 import { contiguous, reshape, transpose } from './view.js';
 import { sum, sumTo } from './broadcast.js';
-import { gemmKernels } from './gemm-kernel.js';
+import { gemmKernel } from './gemm-kernel.js';
 import source from './matmul.wgsl';
 
 /**
@@ -23,12 +23,11 @@ const CPU_TILE = { STAGED: false, TM: 8, TN: 8, WX: 16, WY: 16, BK: 0 };
 
 const UNIFORMS = {
   m: 'u32', n: 'u32', k: 'u32',
-  a_off: 'u32', a_sb: 'u32', a_sm: 'u32', a_sk: 'u32',
-  b_off: 'u32', b_sb: 'u32', b_sk: 'u32', b_sn: 'u32',
-  bias_off: 'u32',
+  a_sb: 'u32', a_sm: 'u32', a_sk: 'u32',
+  b_sb: 'u32', b_sk: 'u32', b_sn: 'u32',
 } as const;
 
-const gemmKernel = gemmKernels({ name: 'matmul', source, uniforms: UNIFORMS, strided: ['a', 'b'] });
+const kernel = gemmKernel({ name: 'matmul', source, uniforms: UNIFORMS, strided: ['a', 'b'] });
 
 function chooseTile(cpu: boolean, batch: number, m: number, n: number): typeof LARGE_TILE {
   if (cpu) return CPU_TILE;
@@ -71,19 +70,19 @@ function gemm(a: Operand, b: Operand, batch: number, m: number, k: number, n: nu
   // Stage each operand along its unit-stride axis (see the shader's comment on coalescing).
   const aKFast = a.colStride === 1 || a.rowStride !== 1;
   const bNFast = b.colStride === 1 || b.rowStride !== 1;
-  gemmKernel(tile).launch({
+  kernel.launch({
     name: bias ? 'linear' : 'matmul',
     inputs: [a.t, b.t, bias],
     outputs: [out],
     uniforms: {
       m, n, k,
-      a_off: a.t.offset, a_sb: a.batchStride, a_sm: a.rowStride, a_sk: a.colStride,
-      b_off: b.t.offset, b_sb: b.batchStride, b_sk: b.rowStride, b_sn: b.colStride,
-      bias_off: bias?.offset ?? 0,
+      a_sb: a.batchStride, a_sm: a.rowStride, a_sk: a.colStride,
+      b_sb: b.batchStride, b_sk: b.rowStride, b_sn: b.colStride,
     },
     workgroups: [Math.ceil(n / bn), Math.ceil(m / bm), batch],
-    defines: { A_K_FAST: aKFast, B_N_FAST: bNFast },
-    key: `${!!bias}|${aKFast}|${bNFast}`,
+    workgroupSize: [tile.WX, tile.WY],
+    defines: { ...tile, A_K_FAST: aKFast, B_N_FAST: bNFast },
+    key: `${tile.STAGED}|${tile.TM}|${tile.TN}|${tile.BK}|${!!bias}|${aKFast}|${bNFast}`,
     flops: 2 * batch * m * n * k,
   });
   return out;

@@ -17,13 +17,13 @@
 // reads stay coalesced whether the operand is transposed or not (A_K_FAST / B_N_FAST).
 
 // Uniforms (declared in engine/ops/matmul.ts): m, n, k; each operand's offset and strides (batch, row,
-// column: a_sb, a_sm, a_sk; b_sb, b_sk, b_sn); bias_off.
+// column: a_sb, a_sm, a_sk; b_sb, b_sk, b_sn); off_bias.
 #include "gemm"
 
 fn store(gm: u32, gn: u32, value: f32, c_base: u32) {
   var v = value;
 #if ${HAS_BIAS}
-  v += bias[u.bias_off + gn];
+  v += bias[u.off_bias + gn];
 #endif
   c[c_base + gm * u.n + gn] = v;
 }
@@ -43,8 +43,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let col0 = wid.x * BN;
   let tx = lid % WX;
   let ty = lid / WX;
-  let a_base = u.a_off + batch * u.a_sb;
-  let b_base = u.b_off + batch * u.b_sb;
+  let a_base = u.off_a + batch * u.a_sb;
+  let b_base = u.off_b + batch * u.b_sb;
 
   var acc: array<vec4<f32>, TM * TN4>;
   for (var i = 0u; i < TM * TN4; i++) { acc[i] = vec4<f32>(0.0); }
@@ -109,8 +109,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let batch = wid.z;
   let row0 = wid.y * BM + lid.y * TM;
   let col0 = wid.x * BN + lid.x;
-  let a_base = u.a_off + batch * u.a_sb;
-  let b_base = u.b_off + batch * u.b_sb;
+  let a_base = u.off_a + batch * u.a_sb;
+  let b_base = u.off_b + batch * u.b_sb;
   var a_rows: array<u32, TM>;
   var b_cols: array<u32, TN>;
   for (var i = 0u; i < TM; i++) { a_rows[i] = a_base + min(row0 + i, u.m - 1u) * u.a_sm; }

@@ -37,8 +37,6 @@ const UNIFORMS = {
   oh: 'u32', ow: 'u32',
   kh: 'u32', kw: 'u32',
   stride: 'u32', pad: 'u32',
-  in_off: 'u32',
-  row_width: 'u32',
   include_pad: 'u32',
 } as const;
 
@@ -81,15 +79,14 @@ interface PoolCall {
 function dispatch(p: PoolGeometry, q: PoolCall): void {
   const kernel = q.max ? (q.forward ? KERNELS.maxFwd : KERNELS.maxBwd) : q.forward ? KERNELS.avgFwd : KERNELS.avgBwd;
   const total = q.dst.size;
-  const g = kernel.grid(total);
   kernel.launch({
     inputs: q.max && !q.forward ? [q.src, q.argmax!] : [q.src],
     outputs: q.max && q.forward ? [q.dst, q.argmax!] : [q.dst],
     uniforms: {
       total, h: p.h, w: p.w, oh: p.oh, ow: p.ow, kh: p.k, kw: p.k, stride: p.stride, pad: p.pad,
-      in_off: q.src.offset, row_width: g.rowWidth, include_pad: q.includePad !== false,
+      include_pad: q.includePad !== false,
     },
-    workgroups: g.workgroups,
+    grid: { invocations: total },
   });
 }
 

@@ -38,7 +38,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let plane = e / ohw;
   let oy = (e % ohw) / u.ow;
   let ox = e % u.ow;
-  let base = u.in_off + plane * u.h * u.w;
+  let base = u.off_src + plane * u.h * u.w;
   let win = window(oy, ox);
 #if ${MAX}
   // Padding is -inf: it never wins, and every window holds at least one input element.
@@ -79,9 +79,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var ox = ox0; ox < ox1; ox++) {
       let o = obase + oy * u.ow + ox;
 #if ${MAX}
-      if (argmax[o] == i32(iy * u.w + ix)) { s += src[u.in_off + o]; }
+      if (argmax[o] == i32(iy * u.w + ix)) { s += src[u.off_src + o]; }
 #else
-      s += src[u.in_off + o] / window(oy, ox).divisor;
+      s += src[u.off_src + o] / window(oy, ox).divisor;
 #endif
     }
   }

@@ -4,7 +4,7 @@
 // `inner`; neighbouring threads read neighbouring addresses, so that walk is coalesced too.
 // Ties in argmax go to the lowest index, as in PyTorch and NumPy.
 
-// Uniforms (broadcast.ts): the input viewed as [outer, r, inner] from element `offset`; row_width is
+// Uniforms (broadcast.ts): the input viewed as [outer, r, inner] from element off_x; row_width is
 // the workgroups (ROW) or invocations (otherwise) per grid row. OUT_T is i32 for argmax, else f32.
 const NEG_INF = -3.4e38;
 const RED_N = WG;
@@ -65,7 +65,7 @@ fn finish(a: Acc) -> ${OUT_T} {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row = wid.x + wid.y * u.row_width;
   if (row >= u.outer) { return; }  // uniform across the workgroup, so barriers stay in uniform control flow
-  let base = u.offset + row * u.r;
+  let base = u.off_x + row * u.r;
   var acc = empty_acc();
   for (var k = lid; k < u.r; k += WG) {
     acc = push(acc, x[base + k], k);
@@ -79,7 +79,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let o = gid.x + gid.y * u.row_width;
   if (o >= u.outer * u.inner) { return; }
   let i = o % u.inner;
-  let base = u.offset + (o / u.inner) * u.r * u.inner + i;
+  let base = u.off_x + (o / u.inner) * u.r * u.inner + i;
   var acc = empty_acc();
   for (var k = 0u; k < u.r; k++) {
     acc = push(acc, x[base + k * u.inner], k);

@@ -2,16 +2,18 @@
 
 import type { Engine } from '../engine.js';
 import type { Defines } from '../shader.js';
-import { grid1d } from '../runtime.js';
-import { defineKernel, type KernelDef, type KernelSpec, type UniformFields } from '../kernel.js';
 
+/** A row kernel's launch: its workgroup size, workgroup count and template values (the "rows" snippet's TPR). */
 export interface RowLayout {
   /** Threads per row. */
   tpr: number;
-  /** Threads per workgroup (a multiple of tpr: wg / tpr rows per workgroup). */
+  /** Threads per workgroup (a multiple of tpr: wg / tpr rows per workgroup): the launch's workgroup size. */
   wg: number;
-  workgroups: [number, number];
+  /** Workgroups of the launch (`grid: { workgroups }`). */
+  groups: number;
   defines: Defines;
+  /** Names the variant (LaunchArgs.key). */
+  key: string;
 }
 
 /**
@@ -25,16 +27,6 @@ export function rowLayout(engine: Engine, rows: number, length: number): RowLayo
   let tpr = 1;
   if (!engine.backend.isCpuAdapter) while (tpr < 256 && tpr * 4 < length) tpr *= 2;
   const wg = tpr === 1 ? 64 : 256;
-  const workgroups = grid1d(Math.max(Math.ceil(rows / (wg / tpr)), 1));
-  return { tpr, wg, workgroups, defines: { TPR: tpr, WG: wg, SHARED: tpr > 1 } };
-}
-
-/** A row kernel declared for each workgroup size that rowLayout picks, each made on first use. */
-export function rowKernel<U extends UniformFields>(spec: Omit<KernelSpec<U>, 'workgroupSize'>): (layout: RowLayout) => KernelDef<U> {
-  const byWg = new Map<number, KernelDef<U>>();
-  return (layout) => {
-    let def = byWg.get(layout.wg);
-    if (!def) byWg.set(layout.wg, (def = defineKernel({ ...spec, workgroupSize: layout.wg })));
-    return def;
-  };
+  const groups = Math.max(Math.ceil(rows / (wg / tpr)), 1);
+  return { tpr, wg, groups, defines: { TPR: tpr, SHARED: tpr > 1 }, key: `${tpr}` };
 }

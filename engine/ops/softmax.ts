@@ -4,18 +4,19 @@
 import type { Tensor } from '../engine.js';
 import { record } from '../autograd.js';
 import { normAxis, numel } from '../shape.js';
-import { rowKernel, rowLayout } from './row-layout.js';
+import { defineKernel } from '../kernel.js';
+import { rowLayout } from './row-layout.js';
 import { checkInputs } from './map.js';
 import { contiguous } from './view.js';
 import source from './softmax.wgsl';
 
-const UNIFORMS = { outer: 'u32', r: 'u32', inner: 'u32', row_width: 'u32', off_x: 'u32', off_g: 'u32' } as const;
+const UNIFORMS = { outer: 'u32', r: 'u32', inner: 'u32' } as const;
 
 function kernels(name: string, log: boolean) {
-  const spec = { source, uniforms: UNIFORMS, outputs: { out: 'f32' }, defines: { LOG: log } } as const;
+  const spec = { source, workgroupSize: 64, uniforms: UNIFORMS, outputs: { out: 'f32' }, defines: { LOG: log } } as const;
   return {
-    forward: rowKernel({ ...spec, name, inputs: { x: 'f32' }, defines: { ...spec.defines, BACKWARD: false } }),
-    backward: rowKernel({ ...spec, name: `${name}_backward`, inputs: { x: 'f32', g: 'f32' }, defines: { ...spec.defines, BACKWARD: true } }),
+    forward: defineKernel({ ...spec, name, inputs: { x: 'f32' }, defines: { ...spec.defines, BACKWARD: false } }),
+    backward: defineKernel({ ...spec, name: `${name}_backward`, inputs: { x: 'f32', g: 'f32' }, defines: { ...spec.defines, BACKWARD: true } }),
   };
 }
 
@@ -30,14 +31,15 @@ function launch(op: 'softmax' | 'log_softmax', axis: number, x: Tensor, g?: Tens
   const inner = numel(x.shape.slice(axis + 1));
   // Along an inner axis neighbouring rows are neighbouring addresses: a thread per row reads coalesced.
   const layout = rowLayout(engine, outer * inner, inner > 1 ? 1 : r);
-  const [gx, gy] = layout.workgroups;
-  const kernel = (g ? KERNELS[op].backward : KERNELS[op].forward)(layout);
+  const kernel = g ? KERNELS[op].backward : KERNELS[op].forward;
   kernel.launch({
     inputs: g ? [x, g] : [x],
     outputs: [out],
-    uniforms: { outer, r, inner, row_width: gx, off_x: x.offset, off_g: g?.offset ?? 0 },
-    workgroups: [gx, gy],
+    uniforms: { outer, r, inner },
+    workgroupSize: layout.wg,
+    grid: { workgroups: layout.groups },
     defines: layout.defines,
+    key: layout.key,
   });
   return out;
 }

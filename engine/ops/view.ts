@@ -17,7 +17,7 @@ export function alias(x: Tensor, shape: Shape, strides: Shape, offset: number): 
 }
 
 const UNIFORMS = {
-  n: 'u32', rank: 'u32', row_width: 'u32', chunks: 'u32', off: 'vec4<u32>',
+  n: 'u32', rank: 'u32', chunks: 'u32', off: 'vec4<u32>',
   shape: 'array<vec4<u32>, 2>', src_str: 'array<vec4<u32>, 2>', dst_str: 'array<vec4<u32>, 2>',
 } as const;
 
@@ -71,16 +71,15 @@ function copy(dst: Tensor, src: Tensor, freshDst: boolean): void {
   const chunks = Math.ceil(shape[last] / chunk);
   const invocations = (numel(shape) / shape[last]) * chunks;
   const kernel = vec ? COPY.vec : COPY.word;
-  const g = kernel.grid(invocations);
   const per = (d: number) => (d === last ? 1 : unit);
   kernel.launch({
     inputs: [src],
     outputs: [dst],
     uniforms: {
-      n: invocations, rank, row_width: g.rowWidth, chunks, off: [src.offset / unit, dst.offset / unit, 0, 0], shape,
+      n: invocations, rank, chunks, off: [src.offset / unit, dst.offset / unit, 0, 0], shape,
       src_str: flat.strides[0].map((s, d) => s / per(d)), dst_str: flat.strides[1].map((s, d) => s / per(d)),
     },
-    workgroups: g.workgroups,
+    grid: { invocations },
     defines: { STRIDED: rank > 1, CHUNK: chunk },
   });
 }

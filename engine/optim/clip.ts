@@ -19,7 +19,6 @@ const partialKernel = defineKernel({
   workgroupSize: WG,
   uniforms: {
     n: 'u32', // elements of this gradient
-    offset: 'u32', // element offset of the gradient
     slot: 'u32', // first slot of this gradient
   },
   inputs: { grad: 'f32' },
@@ -78,7 +77,7 @@ function clip(op: string, params: Tensor[], maxNorm: number, perTensor: boolean)
   const slots = Math.max(...wgs);
   const partial = engine.zeros([grads.length * slots]);
   grads.forEach((g, i) => {
-    partialKernel.launch({ inputs: [g], outputs: [partial], uniforms: { n: g.size, offset: g.offset, slot: i * slots }, workgroups: [wgs[i]] });
+    partialKernel.launch({ inputs: [g], outputs: [partial], uniforms: { n: g.size, slot: i * slots }, workgroups: [wgs[i]] });
   });
 
   // Norms first, then the factors; an infinite maxNorm only measures (f32 cannot carry it to the shader).

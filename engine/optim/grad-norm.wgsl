@@ -13,7 +13,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         @builtin(local_invocation_index) lid: u32) {
   var s = 0.0;
   for (var k = wid.x * WG + lid; k < u.n; k += nwg.x * WG) {
-    let v = grad[u.offset + k];
+    let v = grad[u.off_grad + k];
     s += v * v;
   }
   acc[lid] = s;

@@ -28,7 +28,7 @@ const partialKernel = defineKernel({
   name: 'lars_trust_partial',
   source,
   workgroupSize: WG,
-  uniforms: { n: 'u32', off_param: 'u32', off_grad: 'u32', weight_decay: 'f32' },
+  uniforms: { n: 'u32', weight_decay: 'f32' },
   inputs: { param: 'f32', grad: 'f32' },
   outputs: { partial: 'f32' },
   defines: { PARTIAL: true },
@@ -72,13 +72,13 @@ export class LARS extends Optimizer<LARSHyper> {
     partialKernel.launch({
       inputs: [p, grad],
       outputs: [partial],
-      uniforms: { n: p.size, off_param: p.offset, off_grad: grad.offset, weight_decay: g.weightDecay },
+      uniforms: { n: p.size, weight_decay: g.weightDecay },
       workgroups: [slots],
     });
     const trust = p.engine.empty([1]);
     ratioKernel.launch({ inputs: [partial], outputs: [trust], uniforms: { slots, eta: g.eta }, workgroups: [1] });
     partial.dispose();
-    dispatchUpdate('lars', p, grad, [buf], { lr: g.lr, weightDecay: g.weightDecay, momentum: g.momentum }, grad.offset, trust);
+    dispatchUpdate('lars', p, grad, [buf], { lr: g.lr, weightDecay: g.weightDecay, momentum: g.momentum }, 0, trust);
     trust.dispose();
   }
 }

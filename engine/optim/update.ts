@@ -20,12 +20,8 @@ export interface UpdateScalars {
   bc2Rsqrt?: number;
 }
 
-const base = {
-  n: 'u32',
-  row_width: 'u32',
-  off_target: 'u32', // element offset of the updated tensor
-  off_src: 'u32', // element offset of the read tensor (gradient, EMA source, or the scale factor)
-} as const;
+// The kernel API fills row_width (the grid) and off_dst, off_src (the tensors' offsets).
+const base = { n: 'u32' } as const;
 const variant = { SGD: false, LARS: false, ADAMW: false, EMA: false, STATE1: false };
 const common = { source, workgroupSize: 256, inputs: { src: 'f32' } } as const;
 
@@ -75,16 +71,17 @@ const ema = defineKernel({
   outputs: { dst: 'f32' },
   defines: { ...variant, EMA: true },
 });
-const clipScale = defineKernel({ ...common, name: 'clip_scale', uniforms: base, outputs: { dst: 'f32' }, defines: variant });
+/** `src_index`: which element of `src` (the per-tensor scale factors) scales this tensor. */
+const clipScale = defineKernel({ ...common, name: 'clip_scale', uniforms: { ...base, src_index: 'u32' }, outputs: { dst: 'f32' }, defines: variant });
 
 /**
  * Update `target` (contiguous, any offset) in place; `state` tensors are the optimizer's own (offset 0).
- * `lars` also reads `trust` (a one-element tensor at offset 0).
+ * `lars` also reads `trust` (a one-element tensor at offset 0); `clip_scale` scales by element
+ * `srcIndex` of `src`.
  */
-export function dispatchUpdate(kind: UpdateKind, target: Tensor, src: Tensor, state: Tensor[], s: UpdateScalars, srcOffset = src.offset, trust?: Tensor): void {
-  const g = sgd.grid(target.size);
-  const at = { n: target.size, row_width: g.rowWidth, off_target: target.offset, off_src: srcOffset };
-  const args = { inputs: [src], outputs: [target, ...state], workgroups: g.workgroups };
+export function dispatchUpdate(kind: UpdateKind, target: Tensor, src: Tensor, state: Tensor[], s: UpdateScalars, srcIndex = 0, trust?: Tensor): void {
+  const at = { n: target.size };
+  const args = { inputs: [src], outputs: [target, ...state], grid: { invocations: target.size } };
   const lr = s.lr ?? 0;
   const weight_decay = s.weightDecay ?? 0;
   const momentum = s.momentum ?? 0;
@@ -103,6 +100,6 @@ export function dispatchUpdate(kind: UpdateKind, target: Tensor, src: Tensor, st
     case 'ema':
       return ema.launch({ ...args, uniforms: { ...at, momentum } });
     case 'clip_scale':
-      return clipScale.launch({ ...args, uniforms: at });
+      return clipScale.launch({ ...args, uniforms: { ...at, src_index: srcIndex } });
   }
 }

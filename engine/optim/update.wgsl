@@ -10,7 +10,7 @@
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = flat_index(gid);
   if (i >= u.n) { return; }
-  let ti = u.off_target + i;
+  let ti = u.off_dst + i;
 #if ${SGD}
   // torch.optim.SGD with dampening 0: d = g + wd·p; buf = μ·buf + d; p -= lr·(nesterov ? d + μ·buf : buf).
   // A zero-initialised buffer makes the first step's buf = d, as PyTorch's clone does.
@@ -44,6 +44,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   dst[ti] = u.momentum * dst[ti] + (1.0 - u.momentum) * src[u.off_src + i];
 #else
   // Gradient scaling by a factor computed on the GPU (no readback).
-  dst[ti] = dst[ti] * src[u.off_src];
+  dst[ti] = dst[ti] * src[u.off_src + u.src_index];
 #endif
 }

@@ -58,7 +58,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
       li[e] = top_i[row * K + e];
     }
   }
-  let base = u.sim_off + row * u.cols;
+  let base = u.off_sim + row * u.cols;
   for (var c = 0u; c < u.cols; c++) { insert(sim[base + c], i32(u.col_base + c)); }
   for (var e = 0u; e < K; e++) {
     top_v[row * K + e] = lv[e];
@@ -80,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   clear_list();
   // K <= T: invocation lid reads kept entry lid and, at the end, writes entry lid (no cross-invocation hazard).
   if (u.init == 0u && lid < K) { insert(top_v[row * K + lid], top_i[row * K + lid]); }
-  let base = u.sim_off + row * u.cols;
+  let base = u.off_sim + row * u.cols;
   for (var c = lid; c < u.cols; c += T) { insert(sim[base + c], i32(u.col_base + c)); }
 
   var head = 0u;

@@ -50,10 +50,8 @@ const topkKernel = defineKernel({
   uniforms: {
     rows: 'u32',
     cols: 'u32',
-    sim_off: 'u32',
     col_base: 'u32', // train index of the block's first column
     init: 'u32', // 1: nothing kept yet (first train block)
-    row_width: 'u32',
   },
   inputs: { sim: 'f32' },
   outputs: { top_v: 'f32', top_i: 'i32' },
@@ -68,7 +66,6 @@ const voteKernel = defineKernel({
     rows: 'u32',
     label_off: 'u32', // offset of this block's first test label
     out_off: 'u32', // offset of this block's first prediction
-    row_width: 'u32',
     inv_t: 'f32',
   },
   inputs: { top_v: 'f32', top_i: 'i32', train_labels: 'i32', test_labels: 'i32' },
@@ -175,7 +172,6 @@ export function nearestNeighbours(train: FeatureRows, query: Tensor, k: number):
   const values = engine.empty([m, k]);
   const indices = engine.empty([m, k], 'i32');
   const perThread = engine.backend.isCpuAdapter;
-  const g = topkKernel.grid(m, perThread ? 'invocation' : 'workgroup');
   let colBase = 0;
   for (const block of rowBlocks(train)) {
     const n = block.shape[0];
@@ -184,8 +180,8 @@ export function nearestNeighbours(train: FeatureRows, query: Tensor, k: number):
       topkKernel.launch({
         inputs: [sim],
         outputs: [values, indices],
-        uniforms: { rows: m, cols: n, sim_off: sim.offset, col_base: colBase, init: colBase === 0, row_width: g.rowWidth },
-        workgroups: g.workgroups,
+        uniforms: { rows: m, cols: n, col_base: colBase, init: colBase === 0 },
+        grid: perThread ? { invocations: m } : { workgroups: m },
         defines: { K: k, PER_THREAD: perThread },
       });
     });
@@ -205,12 +201,11 @@ function vote(
   invT: number,
 ): void {
   const [m, k] = values.shape;
-  const g = voteKernel.grid(m);
   voteKernel.launch({
     inputs: [values, indices, trainLabels, testLabels],
     outputs: [pred, rank],
-    uniforms: { rows: m, label_off: row, out_off: row, row_width: g.rowWidth, inv_t: invT },
-    workgroups: g.workgroups,
+    uniforms: { rows: m, label_off: row, out_off: row, inv_t: invT },
+    grid: { invocations: m },
     defines: { K: k },
   });
 }

@@ -19,10 +19,6 @@ const kernel = defineKernel({
     first: 'u32', // first table column gathered
     views: 'u32', // V, rows of `views` / B
     view_off: 'i32', // subtracted from the table's view index (DINO's locals tensor starts at view G)
-    src_off: 'u32',
-    choice_off: 'u32',
-    t_off: 'u32',
-    row_width: 'u32',
   },
   inputs: { src: 'u32', choice: 'i32', table: 'i32' },
   outputs: { out: 'u32' },
@@ -65,7 +61,6 @@ export function gatherSelected(views: Tensor, choice: Tensor, table: TableLike, 
   const tab = asTable(op, views.engine, table, 1);
   const c = tab.shape[0];
   const out = views.engine.empty([(to - from) * b, ...rest], views.dtype);
-  const g = kernel.grid(out.size);
   withContiguous([views, choice, tab], ([x, ch, t]) =>
     kernel.launch({
       inputs: [x, ch, t],
@@ -79,12 +74,8 @@ export function gatherSelected(views: Tensor, choice: Tensor, table: TableLike, 
         first: from,
         views: v,
         view_off: viewOffset,
-        src_off: x.offset,
-        choice_off: ch.offset,
-        t_off: t.offset,
-        row_width: g.rowWidth,
       },
-      workgroups: g.workgroups,
+      grid: { invocations: out.size },
     }),
   );
   if (tab !== table) tab.dispose();

@@ -14,7 +14,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let e = o % u.row_len;
   let s = r / u.batch;
   let b = r % u.batch;
-  let c = u32(clamp(choice[u.choice_off + b], 0, i32(u.combos) - 1));
-  let v = u32(clamp(table[u.t_off + c * u.cols + u.first + s] - u.view_off, 0, i32(u.views) - 1));
-  out[o] = src[u.src_off + (v * u.batch + b) * u.row_len + e];
+  let c = u32(clamp(choice[u.off_choice + b], 0, i32(u.combos) - 1));
+  let v = u32(clamp(table[u.off_table + c * u.cols + u.first + s] - u.view_off, 0, i32(u.views) - 1));
+  out[o] = src[u.off_src + (v * u.batch + b) * u.row_len + e];
 }

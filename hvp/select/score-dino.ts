@@ -14,7 +14,7 @@ const ceKernel = defineKernel({
   name: 'select_dino_ce',
   source: ceSource,
   workgroupSize: 256,
-  uniforms: { batch: 'u32', globals: 'u32', student_views: 'u32', dim: 'u32', row_width: 'u32' },
+  uniforms: { batch: 'u32', globals: 'u32', student_views: 'u32', dim: 'u32' },
   inputs: { q: 'f32', logp: 'f32' },
   outputs: { ce_out: 'f32' },
 });
@@ -25,11 +25,8 @@ const combineUniforms = {
   student_views: 'u32',
   combos: 'u32',
   cols: 'u32',
-  ce_off: 'u32',
-  t_off: 'u32',
   always_from: 'u32',
   always_to: 'u32',
-  row_width: 'u32',
   w_cls: 'f32',
 } as const;
 
@@ -49,7 +46,7 @@ const ibotKernel = defineKernel({
   name: 'select_ibot',
   source,
   workgroupSize: 256,
-  uniforms: { ...combineUniforms, patch_off: 'u32', w_patch: 'f32' },
+  uniforms: { ...combineUniforms, w_patch: 'f32' },
   inputs: { ce: 'f32', table: 'i32', patch_ce: 'f32' },
   outputs: { out: 'f32' },
   defines: { PATCH: true },
@@ -81,12 +78,11 @@ function ceTable(op: string, student: Tensor, teacher: Tensor, center: Tensor, t
   const q = teacherProbs(reshape(teacher, [g * b, k]), reshape(center, [k]), teacherTemp);
   const logp = logSoftmax(div(reshape(student, [vs * b, k]), studentTemp), -1);
   const ce = student.engine.empty([b, g, vs]);
-  const grid = ceKernel.grid(b * g * vs);
   ceKernel.launch({
     inputs: [q, logp],
     outputs: [ce],
-    uniforms: { batch: b, globals: g, student_views: vs, dim: k, row_width: grid.rowWidth },
-    workgroups: grid.workgroups,
+    uniforms: { batch: b, globals: g, student_views: vs, dim: k },
+    grid: { invocations: b * g * vs },
   });
   return ce;
 }
@@ -105,7 +101,6 @@ function combine(a: Combine): Tensor {
   const [b, g, vs] = a.ce.shape;
   const [c, n] = [a.table.shape[0], a.table.shape[1]];
   const out = a.ce.engine.empty([b, c]);
-  const grid = dinoKernel.grid(b * c);
   withContiguous(a.patch ? [a.ce, a.table, a.patch] : [a.ce, a.table], ([ce, t, patch]) => {
     const uniforms = {
       batch: b,
@@ -113,15 +108,12 @@ function combine(a: Combine): Tensor {
       student_views: vs,
       combos: c,
       cols: n,
-      ce_off: ce.offset,
-      t_off: t.offset,
       always_from: a.alwaysFrom,
       always_to: a.alwaysTo,
-      row_width: grid.rowWidth,
       w_cls: a.wCls,
     };
-    const launch = { outputs: [out], workgroups: grid.workgroups };
-    if (patch) ibotKernel.launch({ ...launch, inputs: [ce, t, patch], uniforms: { ...uniforms, patch_off: patch.offset, w_patch: a.wPatch ?? 0 } });
+    const launch = { outputs: [out], grid: { invocations: b * c } };
+    if (patch) ibotKernel.launch({ ...launch, inputs: [ce, t, patch], uniforms: { ...uniforms, w_patch: a.wPatch ?? 0 } });
     else dinoKernel.launch({ ...launch, inputs: [ce, t], uniforms });
   });
   return out;

@@ -17,7 +17,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var acc = 0.0;
   for (var s = 0u; s < 2u; s++) {
     let t = table_entry(p.c, s, u.globals);
-    let base = u.ce_off + (p.b * u.globals + t) * u.student_views;
+    let base = u.off_ce + (p.b * u.globals + t) * u.student_views;
     for (var k = 0u; k < u.cols; k++) {
       let v = table_entry(p.c, k, u.student_views);
       if (v != t) { acc += ce[base + v]; }
@@ -30,7 +30,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #if ${PATCH}
   let ga = table_entry(p.c, 0u, u.globals);
   let gb = table_entry(p.c, 1u, u.globals);
-  score += u.w_patch * (patch_ce[u.patch_off + ga * u.batch + p.b] + patch_ce[u.patch_off + gb * u.batch + p.b]);
+  score += u.w_patch * (patch_ce[u.off_patch_ce + ga * u.batch + p.b] + patch_ce[u.off_patch_ce + gb * u.batch + p.b]);
 #endif
   out[p.o] = score;
 }

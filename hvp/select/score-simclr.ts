@@ -13,9 +13,6 @@ const uniforms = {
   batch: 'u32',
   combos: 'u32',
   cols: 'u32',
-  g_off: 'u32',
-  t_off: 'u32',
-  row_width: 'u32',
   inv_temp: 'f32',
 } as const;
 
@@ -57,16 +54,14 @@ export function scoreSimClr(z: Tensor, table: TableLike, temperature = 0.1): Ten
     const gram = matmul(zn, transpose(zn, 0, 1));
     const lse = engine.empty([v * b, v]);
     const out = engine.empty([b, c]);
-    const common = { views: v, batch: b, combos: c, cols: n, g_off: gram.offset, inv_temp: 1 / temperature };
-    const g1 = lseKernel.grid(v * b * v);
-    lseKernel.launch({ inputs: [gram], outputs: [lse], uniforms: { ...common, t_off: 0, row_width: g1.rowWidth }, workgroups: g1.workgroups });
-    const g2 = combineKernel.grid(b * c);
+    const uniforms = { views: v, batch: b, combos: c, cols: n, inv_temp: 1 / temperature };
+    lseKernel.launch({ inputs: [gram], outputs: [lse], uniforms, grid: { invocations: v * b * v } });
     withContiguous([tab], ([tc]) =>
       combineKernel.launch({
         inputs: [gram, lse, tc],
         outputs: [out],
-        uniforms: { ...common, t_off: tc.offset, row_width: g2.rowWidth },
-        workgroups: g2.workgroups,
+        uniforms,
+        grid: { invocations: b * c },
       }),
     );
     return out;

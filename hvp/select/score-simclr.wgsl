@@ -14,7 +14,7 @@
 const NEG_BIG = -3.0e38;
 
 fn sim(r: u32, col: u32) -> f32 {
-  return gram[u.g_off + r * u.views * u.batch + col] * u.inv_temp;
+  return gram[u.off_gram + r * u.views * u.batch + col] * u.inv_temp;
 }
 
 #if ${LSE}

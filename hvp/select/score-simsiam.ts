@@ -22,10 +22,6 @@ const kernel = defineKernel({
     dim: 'u32',
     combos: 'u32',
     cols: 'u32', // n, the table's row length
-    p_off: 'u32',
-    z_off: 'u32',
-    t_off: 'u32',
-    row_width: 'u32',
     eps: 'f32',
   },
   inputs: { p: 'f32', z: 'f32', table: 'i32' },
@@ -44,13 +40,12 @@ export function scoreSimSiam(p: Tensor, z: Tensor, table: TableLike): Tensor {
   const tab = asTable(op, p.engine, table, 2);
   const [c, n] = tab.shape;
   const out = p.engine.empty([b, c]);
-  const g = kernel.grid(b, 'workgroup');
   withContiguous([p, z, tab], ([pc, zc, tc]) =>
     kernel.launch({
       inputs: [pc, zc, tc],
       outputs: [out],
-      uniforms: { views: v, batch: b, dim: d, combos: c, cols: n, p_off: pc.offset, z_off: zc.offset, t_off: tc.offset, row_width: g.rowWidth, eps: EPS },
-      workgroups: g.workgroups,
+      uniforms: { views: v, batch: b, dim: d, combos: c, cols: n, eps: EPS },
+      grid: { workgroups: b },
     }),
   );
   if (tab !== table) tab.dispose();

@@ -20,8 +20,8 @@ fn row(v: u32, b: u32) -> u32 {
 }
 
 fn dot_pz(pv: u32, zv: u32, b: u32) -> f32 {
-  let a = u.p_off + row(pv, b);
-  let c = u.z_off + row(zv, b);
+  let a = u.off_p + row(pv, b);
+  let c = u.off_z + row(zv, b);
   var acc = 0.0;
   for (var k = 0u; k < u.dim; k++) { acc += p[a + k] * z[c + k]; }
   return acc;
@@ -35,10 +35,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let v = k % u.views;
     var acc = 0.0;
     if (k < u.views) {
-      let a = u.p_off + row(v, b);
+      let a = u.off_p + row(v, b);
       for (var d = 0u; d < u.dim; d++) { acc += p[a + d] * p[a + d]; }
     } else {
-      let a = u.z_off + row(v, b);
+      let a = u.off_z + row(v, b);
       for (var d = 0u; d < u.dim; d++) { acc += z[a + d] * z[a + d]; }
     }
     norms[k] = max(sqrt(acc), u.eps);

@@ -19,7 +19,7 @@ const kernel = defineKernel({
   name: 'select_argmax',
   source,
   workgroupSize: 256,
-  uniforms: { batch: 'u32', combos: 'u32', s_off: 'u32', row_width: 'u32' },
+  uniforms: { batch: 'u32', combos: 'u32' },
   inputs: { scores: 'f32' },
   outputs: { choice: 'i32', best: 'f32' },
 });
@@ -54,13 +54,12 @@ export function selectCombination(scores: Tensor, mode: SelectMode, rng?: Rng): 
   }
   const choice = engine.empty([b], 'i32');
   const score = engine.empty([b]);
-  const g = kernel.grid(b);
   withContiguous([scores], ([s]) =>
     kernel.launch({
       inputs: [s],
       outputs: [choice, score],
-      uniforms: { batch: b, combos: c, s_off: s.offset, row_width: g.rowWidth },
-      workgroups: g.workgroups,
+      uniforms: { batch: b, combos: c },
+      grid: { invocations: b },
       defines: { EASIEST: mode === 'easiest' },
     }),
   );

@@ -20,7 +20,7 @@ fn better(a: f32, b: f32) -> bool {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let b = flat_index(gid);
   if (b >= u.batch) { return; }
-  let base = u.s_off + b * u.combos;
+  let base = u.off_scores + b * u.combos;
   var idx = 0u;
   var v = scores[base];
   var bits = bitcast<u32>(v);

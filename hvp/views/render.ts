@@ -54,7 +54,6 @@ const renderKernel = defineKernel({
     batch: 'u32', // view v renders image v % batch
     size: 'u32',
     stride: 'u32', // u32 words per view record in `rec`
-    row_width: 'u32',
     ...uniforms,
   },
   inputs: { pixels: 'u32', table: 'u32', rec: 'u32' },
@@ -198,12 +197,11 @@ export function renderViews(engine: Engine, src: UploadedBatch, params: readonly
   const out = engine.empty([n, C, size, size]);
   const first = blur ? engine.empty([n, C, size, size]) : out;
   const norm = normalisation(opts);
-  const g = renderKernel.grid(n, 'workgroup');
   renderKernel.launch({
     inputs: [src.pixels, src.table, rec],
     outputs: [first],
-    uniforms: { views: n, batch: src.count, size, stride, row_width: g.rowWidth, ...norm },
-    workgroups: g.workgroups,
+    uniforms: { views: n, batch: src.count, size, stride, ...norm },
+    grid: { workgroups: n },
     defines: { CHANNELS: C, RGB: C === 3, FINAL: !blur },
   });
   if (blur) {
