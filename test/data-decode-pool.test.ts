@@ -3,7 +3,7 @@
 // same way, and the same batches when an epoch is resumed part-way. The folder mixes JPEGs of
 // several sizes (the bench's generator), RGB, grey and RGBA PNGs, and an unreadable file.
 
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../engine/rng.js';
 import { BatchLoader, DecodePool, decodeImage, openImageFolder, type ImageBatch } from '../hvp/data/index.js';
 import { writeJpegFolder } from '../bench/cases/loader.js';
+import { jpegAddonPath } from '../hvp/data/jpeg-addon.js';
 import { PYTHONS, lastLine, runPython } from '../bench/peers/torch.js';
 
 let root: string;
@@ -146,31 +147,74 @@ planar = lambda img: b''.join(band.tobytes() for band in img.split())
 print(json.dumps({'full': base64.b64encode(planar(im)).decode(), 'resized': base64.b64encode(planar(out)).decode(), 'size': [out.height, out.width]}))
 `;
 
+/** The first python3 that imports PIL, or null. */
+async function pilPython(): Promise<string | null> {
+  for (const python of PYTHONS) if ((await runPython(python, ['-c', 'import PIL'], 60_000)).code === 0) return python;
+  return null;
+}
+
 describe('against PIL', () => {
-  it("decodes a JPEG to PIL's pixels exactly and resizes within a grey level of torchvision's Resize", async () => {
+  // With the loader's JPEG decoder built (build/jpeg.node: libjpeg-turbo and Pillow's resampling), a JPEG
+  // gives PIL's bytes exactly: ImageFolder's decode, and Resize's size (truncated, as torchvision
+  // computes it) and pixels, on odd sizes, an enlargement and a greyscale file. With sharp alone the
+  // decode is still PIL's and the resize within a grey level on average.
+  it("decodes JPEGs to PIL's pixels and resizes them as torchvision's Resize does", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hvp-pil-'));
     try {
-      await writeJpegFolder(dir, { images: 1, width: 150, height: 96, classes: 1, seed: 13 });
-      const file = join(dir, 'c0', '0.jpg');
-      let pil: { full: string; resized: string; size: [number, number] } | null = null;
-      for (const python of PYTHONS) {
-        const r = await runPython(python, ['-c', PIL_SCRIPT, file, '64'], 60_000);
-        if (r.code === 0) {
-          pil = JSON.parse(lastLine(r.stdout));
-          break;
-        }
+      const cases: [string, number][] = [];
+      for (const [name, width, height, size, seed] of [['wide', 150, 96, 64, 13], ['tall', 90, 140, 40, 14], ['odd', 97, 61, 64, 15], ['small', 30, 20, 64, 16]] as const) {
+        await writeJpegFolder(join(dir, name), { images: 1, width, height, classes: 1, seed });
+        cases.push([join(dir, name, 'c0', '0.jpg'), size]);
       }
-      if (!pil) {
+      const grey = join(dir, 'grey.jpg');
+      await sharp(await readFile(cases[0][0])).greyscale().jpeg({ quality: 90 }).toFile(grey);
+      cases.push([grey, 48]);
+      const python = await pilPython();
+      // CI (HVP_REQUIRE_JPEG=1) builds the decoder and installs PIL: there a skip would hide a failure.
+      if (process.env.HVP_REQUIRE_JPEG === '1') {
+        expect(jpegAddonPath(), 'HVP_REQUIRE_JPEG=1 but build/jpeg.node is not built (npm run build:jpeg)').not.toBeNull();
+        expect(python, 'HVP_REQUIRE_JPEG=1 but no python3 imports PIL').not.toBeNull();
+      }
+      if (!python) {
         console.warn('data-decode-pool: no python3 with PIL; the comparison with PIL was not run');
         return;
       }
-      const full = await decodeImage(file);
-      expect(Buffer.from(full.pixels).toString('base64')).toBe(pil.full);
-      const small = await decodeImage(file, 64);
-      expect([small.height, small.width]).toEqual(pil.size);
-      const want = Buffer.from(pil.resized, 'base64');
-      const err = Array.from(small.pixels, (v, i) => Math.abs(v - want[i]));
-      expect(err.reduce((a, b) => a + b, 0) / err.length).toBeLessThan(1);
+      const exact = jpegAddonPath() !== null;
+      for (const [file, size] of cases) {
+        const r = await runPython(python, ['-c', PIL_SCRIPT, file, String(size)], 60_000);
+        expect(r.code, r.stderr).toBe(0);
+        const pil = JSON.parse(lastLine(r.stdout)) as { full: string; resized: string; size: [number, number] };
+        const full = await decodeImage(file);
+        expect(Buffer.from(full.pixels).toString('base64'), file).toBe(pil.full);
+        const small = await decodeImage(file, size);
+        const want = Buffer.from(pil.resized, 'base64');
+        if (exact) {
+          expect([small.height, small.width], file).toEqual(pil.size);
+          expect(Buffer.from(small.pixels).equals(want), file).toBe(true);
+        } else if (small.height === pil.size[0] && small.width === pil.size[1]) {
+          const err = Array.from(small.pixels, (v, i) => Math.abs(v - want[i]));
+          expect(err.reduce((a, b) => a + b, 0) / err.length).toBeLessThan(1);
+        }
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('decodes with sharp what the JPEG decoder refuses (CMYK), refuses a truncated JPEG, and HVP_JPEG_DECODER=sharp', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hvp-cmyk-'));
+    try {
+      await writeJpegFolder(dir, { images: 1, width: 40, height: 30, classes: 1, seed: 17 });
+      const rgb = join(dir, 'c0', '0.jpg');
+      const cmyk = join(dir, 'cmyk.jpg');
+      await sharp(rgb).toColourspace('cmyk').jpeg({ quality: 90 }).toFile(cmyk);
+      const img = await decodeImage(cmyk, 16);
+      expect([img.height, img.width, img.pixels.length]).toEqual([16, 21, 3 * 16 * 21]);
+      // A truncated file is an unreadable image (the loader skips it), not one completed with grey.
+      const truncated = join(dir, 'truncated.jpg');
+      await writeFile(truncated, (await readFile(rgb)).subarray(0, 400));
+      await expect(decodeImage(truncated, 16)).rejects.toThrow(/truncated\.jpg: cannot decode/);
+      expect(jpegAddonPath({ HVP_JPEG_DECODER: 'sharp' })).toBeNull();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -53,8 +53,9 @@ beforeAll(() => {
   const work = mkdtempSync(join(tmpdir(), 'hvp-package-'));
   const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], root)) as { filename: string; files: { path: string }[] }[];
   const files = packed[0].files.map((f) => f.path);
-  // Only what a consumer needs: built modules, declarations, the CLI, README and LICENSE.
-  expect(files.filter((f) => !/^(dist\/(lib|types|explorer)\/|dist\/hvp\.js$|bin\/hvp\.js$|README\.md$|LICENSE$|package\.json$)/.test(f))).toEqual([]);
+  // Only what a consumer needs: built modules, declarations, the CLI, README and LICENSE, and what
+  // the install script builds the optional native parts from (the MPI binding, the JPEG decoder).
+  expect(files.filter((f) => !/^(dist\/(lib|types|explorer)\/|dist\/hvp\.js$|bin\/hvp\.js$|README\.md$|LICENSE$|package\.json$|scripts\/build-(mpi|jpeg)\.mjs$|hvp\/distributed\/mpi\.c$|hvp\/data\/jpeg\.c$)/.test(f))).toEqual([]);
   for (const f of ['dist/lib/index.js', 'dist/lib/models.js', 'dist/lib/hvp.js', 'dist/lib/browser/index.js', 'dist/lib/browser/models.js', 'dist/types/engine/index.d.ts', 'LICENSE']) expect(files).toContain(f);
 
   project = join(work, 'consumer');
@@ -67,6 +68,9 @@ beforeAll(() => {
   run('npm', ['install', join(work, packed[0].filename), '--offline', '--cache', join(work, 'npm-cache'), '--no-audit', '--no-fund', '--ignore-scripts'], project);
   // The package itself is unpacked from the tarball, not linked to this checkout.
   expect(lstatSync(join(project, 'node_modules/hvp-webgpu')).isSymbolicLink()).toBe(false);
+  // Its own install script (the dependencies' were skipped above: they are this checkout's, installed)
+  // runs from the tarball's files: it builds the optional native parts, or says why it cannot.
+  run('npm', ['run', 'install'], join(project, 'node_modules/hvp-webgpu'));
   for (const f of ['consumer.mjs', 'consumer.ts']) copyFileSync(join(root, 'test/package', f), join(project, f));
   for (const f of readdirSync(join(root, 'examples'))) copyFileSync(join(root, 'examples', f), join(project, f));
 });

@@ -6,14 +6,15 @@
 // also report their CPU time per image (`cpu_ms_per_image`, `peer_cpu_ms_per_image`): on a machine
 // shared with other work, the side with more threads gets more of the CPU, and this says which side
 // decodes more cheaply; `cpu_cores` and `peer_cpu_cores` (CPU time over wall time) say how many
-// cores each side kept busy. `decode_threads` and `uv_threads` say how many threads decoded.
+// cores each side kept busy. `decode_threads` and `uv_threads` say how many threads decoded; the
+// shape names which decoder read the JPEGs (the loader's own, libjpeg, or sharp).
 
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Rng } from '../../engine/index.js';
-import { BatchLoader, libuvThreads, openImageFolder, sharedDecodePool } from '../../hvp/data/index.js';
+import { BatchLoader, jpegAddonPath, libuvThreads, openImageFolder, sharedDecodePool } from '../../hvp/data/index.js';
 import type { BenchCase } from '../case.js';
 import { TORCHVISION } from '../peers/torch-loader.js';
 import type { Timing } from '../timing.js';
@@ -100,7 +101,7 @@ async function timeEpochs(
 export const loaderCases: BenchCase[] = [
   {
     name: 'loader',
-    shape: `${LOADER_FOLDER.images} JPEGs ${LOADER_FOLDER.width}x${LOADER_FOLDER.height}, resize ${LOADER_SIZE}, batch ${LOADER_BATCH}`,
+    shape: `${LOADER_FOLDER.images} JPEGs ${LOADER_FOLDER.width}x${LOADER_FOLDER.height}, resize ${LOADER_SIZE}, batch ${LOADER_BATCH}, decoded by ${jpegAddonPath() ? 'libjpeg' : 'sharp'}`,
     // Writing the folder and the peer's worker processes take tens of seconds: not in the quick subset.
     quick: false,
     images: LOADER_FOLDER.images,

@@ -1,12 +1,15 @@
 // Decoding image files off the main thread. The main thread also drives the GPU (Dawn's callbacks,
 // kernel launches); a HWC→CHW pass per image there, at hundreds of images per second, is time the
-// GPU waits. Worker threads, one per core, each run sharp (libvips) and lay the pixels out
-// channel-major, then hand the buffer over without a copy (a transferred ArrayBuffer).
+// GPU waits. Worker threads, one per core, each decode JPEGs with the loader's own decoder (a
+// synchronous call on the worker's own thread, see jpeg-addon.ts) and everything else with sharp
+// (libvips), lay the pixels out channel-major, then hand the buffer over without a copy (a
+// transferred ArrayBuffer).
 //
 // sharp's work itself runs on libuv's thread pool, which every worker shares: UV_THREADPOOL_SIZE
 // threads (libuv's default 4) fixed when the process starts, before any of our code runs under an
-// ES module entry. A machine with more cores decodes on all of them only when the process is
-// started with UV_THREADPOOL_SIZE at least the core count; the pool says so once when it is not.
+// ES module entry. Where sharp decodes the JPEGs too (the decoder not built), a machine with more
+// cores decodes on all of them only when the process is started with UV_THREADPOOL_SIZE at least the
+// core count; the pool says so once when it is not.
 //
 // The workers run the very function the main thread's decodeImage runs (decodeWith, by its source
 // text), so both paths give the same bytes; test/data-decode-pool.test.ts compares them.
@@ -15,14 +18,16 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { decodeWith, type Decoded } from './decode.js';
+import { jpegAddonPath } from './jpeg-addon.js';
 
-/** The worker's program: load sharp from the path the main thread resolved, decode what it is sent. */
+/** The worker's program: load sharp and the JPEG decoder from the paths the main thread resolved, decode what it is sent. */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const sharp = require(workerData.sharp);
+const jpeg = workerData.jpeg ? require(workerData.jpeg) : null;
 const decodeWith = ${decodeWith.toString()};
 parentPort.on('message', ({ id, path, loadSize }) => {
-  decodeWith(sharp, path, loadSize).then(
+  decodeWith(sharp, path, loadSize, jpeg).then(
     (img) => parentPort.postMessage({ id, img }, [img.pixels.buffer]),
     (e) => parentPort.postMessage({ id, error: e instanceof Error ? e.message : String(e) }),
   );
@@ -92,7 +97,8 @@ export class DecodePool {
     // sharp is resolved here, where the bundle's own `import sharp` resolves it: the worker's code is
     // evaluated text, which would otherwise look for sharp from the current directory.
     const sharpPath = createRequire(import.meta.url).resolve('sharp');
-    if (this.size > libuvThreads() && !warnedThreads) {
+    const jpeg = jpegAddonPath();
+    if (!jpeg && this.size > libuvThreads() && !warnedThreads) {
       warnedThreads = true;
       console.warn(
         `image decoding: ${this.size} workers but libuv's pool has ${libuvThreads()} threads; ` +
@@ -100,7 +106,7 @@ export class DecodePool {
       );
     }
     for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sharp: sharpPath } });
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sharp: sharpPath, jpeg } });
       const slot: Slot = { worker, inFlight: 0 };
       // An idle pool does not keep the process alive; a worker with requests in flight does.
       worker.unref();

@@ -3,6 +3,7 @@
 // workers evaluate its source text with their own sharp.
 
 import type sharpType from 'sharp';
+import type { JpegDecoder } from './jpeg-addon.js';
 
 /** A decoded image: its pixels, channel-major, and its size. */
 export interface Decoded {
@@ -13,7 +14,8 @@ export interface Decoded {
 }
 
 /**
- * Decode `path` with `sharp`; greyscale is expanded and alpha dropped (PIL's convert('RGB')), and with
+ * Decode `path` with the loader's JPEG decoder (`jpeg`, for .jpg/.jpeg files; see jpeg-addon.ts) or
+ * with `sharp`; greyscale is expanded and alpha dropped (PIL's convert('RGB')), and with
  * `loadSize` the shorter side is resized to it, aspect kept (`fit: outside` in a square box; JPEGs
  * shrink on load). Rejects with `<path>: cannot decode (...)` for a file libvips cannot read.
  *
@@ -22,7 +24,17 @@ export interface Decoded {
  * photographs it lands within 1 grey level of PIL's on average, where Lanczos-3 (sharp's default)
  * differs by 2 and sharpens. It is also the cheaper filter: fewer taps, and no sine per tap.
  */
-export async function decodeWith(sharp: typeof sharpType, path: string, loadSize?: number): Promise<Decoded> {
+export async function decodeWith(sharp: typeof sharpType, path: string, loadSize?: number, jpeg?: JpegDecoder | null): Promise<Decoded> {
+  // JPEGs first through the loader's own decoder where it is built: PIL's pixels and PIL's resize,
+  // byte for byte. A file it refuses (CMYK, corrupt, not a JPEG after all) goes to sharp.
+  if (jpeg && /\.jpe?g$/i.test(path)) {
+    try {
+      const { pixels, height, width } = jpeg.decodeFile(path, loadSize ?? 0);
+      return { pixels: new Uint8Array(pixels), height, width };
+    } catch {
+      // sharp decodes it, or reports why it cannot.
+    }
+  }
   let img = sharp(path).removeAlpha().toColourspace('srgb');
   if (loadSize) img = img.resize({ width: loadSize, height: loadSize, fit: 'outside', kernel: 'linear' });
   const { data, info } = await img

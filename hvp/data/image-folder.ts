@@ -8,7 +8,9 @@ import { existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import sharp from 'sharp';
+import { createRequire } from 'node:module';
 import { decodeWith, type Decoded } from './decode.js';
+import { jpegAddonPath, type JpegDecoder } from './jpeg-addon.js';
 import { DecodePool, sharedDecodePool } from './decode-pool.js';
 import { checkIndex, type Split } from './idx.js';
 import type { Dataset, Image } from './types.js';
@@ -65,9 +67,15 @@ export async function listImageFolder(dir: string): Promise<{ classes: string[];
   return { classes, files, labels: Int32Array.from(labels) };
 }
 
+let jpegDecoder: JpegDecoder | null | undefined;
+
 /** Decode one file to uint8 RGB, channel-major, on this thread (see decodeWith). */
 export function decodeImage(path: string, loadSize?: number): Promise<Decoded> {
-  return decodeWith(sharp, path, loadSize);
+  if (jpegDecoder === undefined) {
+    const addon = jpegAddonPath();
+    jpegDecoder = addon ? (createRequire(import.meta.url)(addon) as JpegDecoder) : null;
+  }
+  return decodeWith(sharp, path, loadSize, jpegDecoder);
 }
 
 /** Class folders of images (<class>/<image>), labelled as torchvision's ImageFolder labels them. */

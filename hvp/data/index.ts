@@ -6,6 +6,7 @@ export * from './idx.js';
 export * from './cifar.js';
 export * from './image-folder.js';
 export { DecodePool, libuvThreads, sharedDecodePool } from './decode-pool.js';
+export { jpegAddonPath, type JpegDecoder } from './jpeg-addon.js';
 export type { Decoded } from './decode.js';
 export * from './open.js';
 export * from './loader.js';
