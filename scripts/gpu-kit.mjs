@@ -162,6 +162,21 @@ if (!values['no-sharp']) {
   rmSync(join(OUT, 'sharp.tar.xz'), { force: true });
 }
 
+// The loader's JPEG decoder where this checkout built it, with the libjpeg it links (a bare host may
+// have none): run.sh puts lib/ on LD_LIBRARY_PATH, and the bundles find app/build/jpeg.node.
+const jpegAddon = join(ROOT, 'build', 'jpeg.node');
+if (existsSync(jpegAddon)) {
+  const linked = spawnSync('ldd', [jpegAddon], { encoding: 'utf8' }).stdout.match(/libjpeg\.so\.62 => (\S+)/);
+  if (!linked) throw new Error(`ldd ${jpegAddon} names no libjpeg.so.62`);
+  const entries = [[jpegAddon, 'app/build/jpeg.node'], [realpathSync(linked[1]), 'lib/libjpeg.so.62']];
+  const copyright = '/usr/share/doc/libjpeg62-turbo/copyright';
+  if (existsSync(copyright)) entries.push([copyright, 'lib/libjpeg62-turbo.copyright']);
+  packing['jpeg.tar.gz'] = packPart('jpeg.tar.gz', entries, `the loader's JPEG decoder (build/jpeg.node) and the libjpeg it links (${linked[1]})`);
+} else {
+  rmSync(join(OUT, 'jpeg.tar.gz'), { force: true });
+  console.log('gpu-kit: build/jpeg.node is not built (npm run build:jpeg): the kit\'s loader decodes JPEGs with sharp');
+}
+
 const vk = vulkanLoader();
 try {
   const entries = [[vk.file, 'lib/libvulkan.so.1']];

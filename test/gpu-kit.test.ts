@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -28,7 +29,7 @@ function barePath(dir: string): string {
 }
 
 describe('npm run gpu-kit', () => {
-  it('builds a kit of at most 36 MiB that runs run.sh --quick on lavapipe without node or node_modules', () => {
+  it('builds a kit of at most 36 MiB that runs run.sh --quick on lavapipe without node or node_modules', async () => {
     const kitDir = join(ROOT, 'gpu-kit');
     execFileSync(process.execPath, ['scripts/gpu-kit.mjs'], { cwd: ROOT, stdio: 'inherit' });
     const files = readdirSync(kitDir);
@@ -64,6 +65,21 @@ describe('npm run gpu-kit', () => {
       expect(names, name).toContain(name);
     }
     expect(records.every((r) => r.ours_ms > 0)).toBe(true);
+    // The loader's JPEG decoder travels with its libjpeg where this checkout built it: unpacked, it
+    // decodes a JPEG with the kit's lib/ on the library path.
+    if (existsSync(join(ROOT, 'build/jpeg.node'))) {
+      expect(files).toContain('jpeg.tar.gz');
+      const jpegDir = join(place, 'jpeg');
+      mkdirSync(jpegDir);
+      execFileSync('tar', ['xzf', join(place, 'kit/jpeg.tar.gz'), '-C', jpegDir]);
+      const jpeg = join(jpegDir, 'probe.jpg');
+      await sharp({ create: { width: 20, height: 12, channels: 3, background: '#808080' } }).jpeg().toFile(jpeg);
+      const probe = `const r = require(${JSON.stringify(join(jpegDir, 'app/build/jpeg.node'))}).decodeFile(${JSON.stringify(jpeg)}, 6); console.log(r.height, r.width)`;
+      const decoded = spawnSync(process.execPath, ['-e', probe], { env: { ...process.env, LD_LIBRARY_PATH: join(jpegDir, 'lib') }, encoding: 'utf8' });
+      expect(decoded.status, decoded.stderr).toBe(0);
+      expect(decoded.stdout.trim()).toBe('6 10');
+      expect(existsSync(join(jpegDir, 'lib/libjpeg.so.62'))).toBe(true);
+    }
     expect(results.bench.skipped).toEqual([]);
     expect(readFileSync(join(out, 'results.md'), 'utf8')).toContain('## Self-check: passed');
   });
