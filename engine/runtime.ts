@@ -404,14 +404,10 @@ export class Runtime {
   hostStep(regions: readonly BufferRegion[], fn: HostStepFn): void {
     if (this.lost) throw this.lostError('a host step');
     if (this.profiler) throw new Error('hostStep: not available while a profile is running (the profiler times submitted batches; a host step holds them back)');
-    let read: Promise<ArrayBuffer[]> | null = null;
-    if (!this.held.length) {
-      this.flush();
-      read = this.readNow(regions, 'a host step\'s readback');
-      read.catch(() => {});
-    } else {
-      this.flush();
-    }
+    const first = !this.held.length;
+    this.flush();
+    const read = first ? this.readNow(regions, 'a host step\'s readback') : null;
+    read?.catch(() => {});
     this.held.push({ kind: 'host', regions, fn, read });
   }
 

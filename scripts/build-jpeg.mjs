@@ -3,21 +3,12 @@
 // build:jpeg`. Without a compiler or libjpeg's headers it prints one line and exits 0: image folders
 // then decode JPEGs with sharp, as they do every other format.
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { compileAddon, nodeHeaders, ROOT } from './native-addon.mjs';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ADDON = join(ROOT, 'build', 'jpeg.node');
-const SOURCE = join(ROOT, 'hvp', 'data', 'jpeg.c');
 const INSTALL = 'apt-get install gcc libjpeg-dev, then npm run build:jpeg';
-
-/** Node's C headers: under the running Node's prefix, else Debian's /usr/include/node. */
-function nodeHeaders() {
-  const candidates = [join(process.config.variables.node_prefix ?? '/usr', 'include', 'node'), join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node'];
-  return candidates.find((d) => existsSync(join(d, 'node_api.h')));
-}
 
 function main() {
   const cc = ['cc', 'gcc', 'clang'].find((c) => spawnSync(c, ['--version'], { stdio: 'ignore' }).status === 0);
@@ -29,14 +20,10 @@ function main() {
     console.log(`build-jpeg: ${missing}, so image folders decode JPEGs with sharp (${INSTALL})`);
     return 0;
   }
-  mkdirSync(dirname(ADDON), { recursive: true });
-  // Node resolves its own symbols at load time, so they stay undefined in the shared object.
-  const args = ['-O2', '-shared', '-fPIC', `-I${headers}`, '-DNAPI_VERSION=8', SOURCE, '-ljpeg', '-o', ADDON];
-  if (process.platform === 'darwin') args.push('-undefined', 'dynamic_lookup');
   try {
-    execFileSync(cc, args, { stdio: 'inherit' });
-  } catch {
-    console.error(`build-jpeg: ${cc} ${args.join(' ')} failed; image folders decode JPEGs with sharp`);
+    compileAddon(cc, 'hvp/data/jpeg.c', ADDON, headers, ['-ljpeg']);
+  } catch (e) {
+    console.error(`build-jpeg: ${e.message}; image folders decode JPEGs with sharp`);
     return 0;
   }
   console.log(`build-jpeg: built ${ADDON}`);

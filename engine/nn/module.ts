@@ -126,11 +126,8 @@ export class Module {
    * (a library user's, a test's); using the module afterwards throws.
    */
   dispose(): void {
-    for (const p of this.parameters()) {
-      p.grad?.dispose();
-      p.grad = null;
-      p.dispose();
-    }
+    this.zeroGrad();
+    for (const p of this.parameters()) p.dispose();
     for (const [, b] of this.namedBuffers()) b.dispose();
   }
 

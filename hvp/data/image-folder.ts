@@ -1,16 +1,15 @@
-// Folders of JPEG/PNG files in the ImageNet layout, `root/<class>/<image>`, decoded on demand by
-// sharp (libvips) in worker threads (decode-pool.ts), so reads issued by the loader overlap each
-// other and the GPU work of the step in flight, and the main thread only receives finished CHW
-// pixels. Nothing is cached: an epoch of ImageNet does not fit
-// in memory, and `loadSize` bounds what one decoded image costs.
+// Folders of JPEG/PNG files in the ImageNet layout, `root/<class>/<image>`, decoded on demand (JPEGs
+// by the loader's own decoder where it is built, the rest by sharp) in worker threads
+// (decode-pool.ts), so reads issued by the loader overlap each other and the GPU work of the step in
+// flight, and the main thread only receives finished CHW pixels. Nothing is cached: an epoch of
+// ImageNet does not fit in memory, and `loadSize` bounds what one decoded image costs.
 
 import { existsSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { createRequire } from 'node:module';
 import { decodeWith, type Decoded } from './decode.js';
-import { jpegAddonPath, type JpegDecoder } from './jpeg-addon.js';
+import { loadJpegDecoder } from './jpeg-addon.js';
 import { DecodePool, sharedDecodePool } from './decode-pool.js';
 import { checkIndex, type Split } from './idx.js';
 import type { Dataset, Image } from './types.js';
@@ -67,15 +66,9 @@ export async function listImageFolder(dir: string): Promise<{ classes: string[];
   return { classes, files, labels: Int32Array.from(labels) };
 }
 
-let jpegDecoder: JpegDecoder | null | undefined;
-
 /** Decode one file to uint8 RGB, channel-major, on this thread (see decodeWith). */
 export function decodeImage(path: string, loadSize?: number): Promise<Decoded> {
-  if (jpegDecoder === undefined) {
-    const addon = jpegAddonPath();
-    jpegDecoder = addon ? (createRequire(import.meta.url)(addon) as JpegDecoder) : null;
-  }
-  return decodeWith(sharp, path, loadSize, jpegDecoder);
+  return decodeWith(sharp, path, loadSize, loadJpegDecoder());
 }
 
 /** Class folders of images (<class>/<image>), labelled as torchvision's ImageFolder labels them. */

@@ -4,7 +4,8 @@
 // JPEGs decode with sharp like every other format.
 
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { builtAddonCandidates } from '../native-addon.js';
 
 /** The addon's one function: a JPEG file to uint8 RGB channel-major, shorter side resized to loadSize (0: none). */
 export interface JpegDecoder {
@@ -12,14 +13,19 @@ export interface JpegDecoder {
   decodeFile(path: string, loadSize: number): { pixels: ArrayBuffer; height: number; width: number };
 }
 
-/** Where the decoder may be: build/ at the project root, seen from the source tree or from dist/. */
-export function jpegAddonCandidates(): string[] {
-  const here = import.meta.url;
-  return ['../../build/jpeg.node', '../build/jpeg.node'].map((p) => fileURLToPath(new URL(p, here)));
-}
-
 /** The built decoder's path, or null (not built, or HVP_JPEG_DECODER=sharp). */
 export function jpegAddonPath(env: NodeJS.ProcessEnv = process.env): string | null {
   if (env.HVP_JPEG_DECODER === 'sharp') return null;
-  return jpegAddonCandidates().find((p) => existsSync(p)) ?? null;
+  return builtAddonCandidates('jpeg.node').find((p) => existsSync(p)) ?? null;
+}
+
+let loaded: JpegDecoder | null | undefined;
+
+/** The decoder, loaded once on this thread, or null where jpegAddonPath finds none. */
+export function loadJpegDecoder(): JpegDecoder | null {
+  if (loaded === undefined) {
+    const path = jpegAddonPath();
+    loaded = path ? (createRequire(import.meta.url)(path) as JpegDecoder) : null;
+  }
+  return loaded;
 }

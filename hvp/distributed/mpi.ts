@@ -4,7 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { builtAddonCandidates } from '../native-addon.js';
 
 /** The binding's calls (all blocking, on the main thread). */
 export interface MpiBinding {
@@ -56,10 +56,9 @@ export function launcherLocalRank(env: NodeJS.ProcessEnv = process.env): number 
   return 0;
 }
 
-/** Where the binding may be: build/ at the project root, seen from the source tree or from dist/. */
+/** Where the binding may be (build/mpi.node at the project root). */
 export function addonCandidates(): string[] {
-  const here = import.meta.url;
-  return ['../../build/mpi.node', '../build/mpi.node'].map((p) => fileURLToPath(new URL(p, here)));
+  return builtAddonCandidates('mpi.node');
 }
 
 let loaded: MpiBinding | null = null;
